@@ -1,0 +1,29 @@
+"""Builds a FastAPI app from route groups: one group for a Lambda function, all of them locally."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+
+from fastapi import FastAPI
+
+from functions.api.errors import install_error_handlers
+from shared.container import Container
+from shared.routes import RouteGroup
+
+
+def create_app(groups: Iterable[RouteGroup], container: Container | None = None) -> FastAPI:
+    """An app serving ``groups``; ``container`` replaces the process-wide one (tests, local server)."""
+    app = FastAPI(
+        title="flowless",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,
+    )
+    app.state.container = container
+    install_error_handlers(app)
+    for group in groups:
+        router_module = importlib.import_module(f"{group.module}.router")
+        app.include_router(router_module.build_router())
+    return app

@@ -1,0 +1,70 @@
+"""FastAPI dependencies: the container, the authenticated tenant, the JSON body and query arguments."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from shared.container import Container, get_container
+from shared.errors import ArgumentError
+
+
+def container(request: Request) -> Container:
+    """The app's container (tests and the local server set their own on ``app.state``)."""
+    own: Container | None = getattr(request.app.state, "container", None)
+    return own if own is not None else get_container()
+
+
+ContainerDep = Annotated[Container, Depends(container)]
+
+
+def tenant_id(request: Request, services: ContainerDep) -> str:
+    """The caller's tenant. Behind API Gateway the REQUEST authorizer already resolved it."""
+    event = request.scope.get("aws.event") or {}
+    context = (event.get("requestContext") or {}).get("authorizer") or {}
+    resolved = context.get("tenant_id")
+    if isinstance(resolved, str) and resolved:
+        return resolved
+    return services.authenticator.tenant_for_header(request.headers.get("authorization"))
+
+
+TenantId = Annotated[str, Depends(tenant_id)]
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object, with RAGFlow's messages for wrong content types and malformed JSON."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise ArgumentError(f"Unsupported content type: Expected application/json, got {content_type}")
+    raw = await request.body()
+    try:
+        payload = json.loads(raw) if raw.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        raise ArgumentError("Malformed JSON syntax: Missing commas/brackets or invalid encoding") from None
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise ArgumentError(f"Invalid request payload: expected object, got {type(payload).__name__}")
+    return payload
+
+
+JsonBody = Annotated[dict[str, Any], Depends(json_body)]
+
+
+def query_args(request: Request) -> dict[str, str]:
+    """Query parameters as a flat dict (the last value wins for repeated single-valued parameters)."""
+    return dict(request.query_params)
+
+
+QueryArgs = Annotated[dict[str, str], Depends(query_args)]
+
+
+def ok(data: Any = None, **extra: Any) -> dict[str, Any]:
+    """RAGFlow's success envelope."""
+    body: dict[str, Any] = {"code": 0}
+    if data is not None:
+        body["data"] = data
+    body.update(extra)
+    return body

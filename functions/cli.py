@@ -1,0 +1,155 @@
+"""The ``flowless`` command: run the local server, administer tenants (locally or on a deployed table)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from shared.config import Settings
+from shared.constants import LOCAL_API_KEY_FILE
+from shared.container import Container
+from shared.errors import FlowlessError
+from shared.services.tenants import ModelSetting
+
+DEFAULT_DATA_DIR = Path(os.environ.get("FLOWLESS_DATA_DIR", "data"))
+
+
+def _write_key_file(path: Path, api_key: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(api_key + "\n")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from functions.local.server import build_local_app, local_container
+
+    data_dir = Path(args.data_dir).resolve()
+    container = local_container(data_dir)
+    tenant_id, api_key = container.tenant_service.ensure_default_tenant()
+    key_file = data_dir / LOCAL_API_KEY_FILE
+    if api_key is not None:
+        _write_key_file(key_file, api_key)
+        print(f"Created tenant {tenant_id}. API key: {api_key}", flush=True)
+        print(f"The key is also in {key_file}", flush=True)
+    else:
+        print(f"Tenant {tenant_id}; its first API key is in {key_file}", flush=True)
+    print(f"flowless serving on http://{args.host}:{args.port} (data in {data_dir})", flush=True)
+    uvicorn.run(build_local_app(container), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def _admin_container(args: argparse.Namespace) -> Container:
+    if args.table:
+        return Container(
+            Settings(
+                backend="aws",
+                table_name=args.table,
+                aws_region=args.region
+                or os.environ.get("AWS_REGION")
+                or os.environ.get("AWS_DEFAULT_REGION")
+                or "us-east-1",
+                dynamodb_endpoint=args.endpoint_url,
+            )
+        )
+    from functions.local.server import local_container
+
+    return local_container(Path(args.data_dir).resolve())
+
+
+def _model_settings(args: argparse.Namespace) -> list[ModelSetting]:
+    settings = []
+    if args.chat_model:
+        settings.append(ModelSetting(args.chat_model, "chat", args.model_base_url, args.model_api_key))
+    if args.embedding_model:
+        settings.append(
+            ModelSetting(args.embedding_model, "embedding", args.model_base_url, args.model_api_key)
+        )
+    if args.rerank_model:
+        settings.append(ModelSetting(args.rerank_model, "rerank", args.model_base_url, args.model_api_key))
+    return settings
+
+
+def _tenant_create(args: argparse.Namespace) -> int:
+    container = _admin_container(args)
+    tenant, api_key = container.tenant_service.create(args.name, _model_settings(args))
+    print(f"created tenant {tenant.id}", file=sys.stderr)
+    print(api_key)
+    return 0
+
+
+def _tenant_key(args: argparse.Namespace) -> int:
+    print(_admin_container(args).tenant_service.issue_key(args.tenant_id))
+    return 0
+
+
+def _tenant_models(args: argparse.Namespace) -> int:
+    tenant = _admin_container(args).tenant_service.set_models(args.tenant_id, _model_settings(args))
+    print(f"tenant {tenant.id}: chat={tenant.llm_id} embedding={tenant.embd_id} rerank={tenant.rerank_id}")
+    return 0
+
+
+def _add_store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="local data folder (default: data)")
+    parser.add_argument("--table", help="DynamoDB table of a deployed stack (uses your AWS credentials)")
+    parser.add_argument("--region", help="AWS region of --table")
+    parser.add_argument("--endpoint-url", help="DynamoDB endpoint override (tests, DynamoDB Local)")
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--chat-model", help="default chat model, NAME@FACTORY")
+    parser.add_argument("--embedding-model", help="default embedding model, NAME@FACTORY")
+    parser.add_argument("--rerank-model", help="default rerank model, NAME@FACTORY")
+    parser.add_argument("--model-base-url", help="base URL of the models' OpenAI-compatible endpoint")
+    parser.add_argument("--model-api-key", help="API key for the models' endpoint")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flowless", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API locally")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=9380)
+    serve.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    serve.add_argument("--log-level", default="warning")
+    serve.set_defaults(run=_serve)
+
+    tenant = commands.add_parser("tenant", help="administer tenants and API keys")
+    tenant_commands = tenant.add_subparsers(dest="tenant_command", required=True)
+    create = tenant_commands.add_parser("create", help="create a tenant; prints its API key")
+    create.add_argument("--name", default="tenant")
+    _add_store_options(create)
+    _add_model_options(create)
+    create.set_defaults(run=_tenant_create)
+
+    key = tenant_commands.add_parser("key", help="issue another API key for a tenant")
+    key.add_argument("tenant_id")
+    _add_store_options(key)
+    key.set_defaults(run=_tenant_key)
+
+    models = tenant_commands.add_parser("models", help="set a tenant's default models")
+    models.add_argument("tenant_id")
+    _add_store_options(models)
+    _add_model_options(models)
+    models.set_defaults(run=_tenant_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except FlowlessError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""HTTP surface of the datasets group: translate request ⇄ service call, nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from functions.api.deps import ContainerDep, JsonBody, QueryArgs, TenantId, ok
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1")
+
+    @router.post("/datasets")
+    def create_dataset(tenant_id: TenantId, body: JsonBody, services: ContainerDep) -> dict[str, Any]:
+        return ok(services.datasets.create(tenant_id, body))
+
+    @router.get("/datasets")
+    def list_datasets(tenant_id: TenantId, args: QueryArgs, services: ContainerDep) -> dict[str, Any]:
+        data, total = services.datasets.list(tenant_id, args)
+        return ok(data, total=total)
+
+    @router.put("/datasets/{dataset_id}")
+    def update_dataset(
+        dataset_id: str, tenant_id: TenantId, body: JsonBody, services: ContainerDep
+    ) -> dict[str, Any]:
+        return ok(services.datasets.update(tenant_id, dataset_id, body))
+
+    @router.delete("/datasets")
+    def delete_datasets(tenant_id: TenantId, body: JsonBody, services: ContainerDep) -> dict[str, Any]:
+        services.datasets.delete(tenant_id, body)
+        return ok()
+
+    return router

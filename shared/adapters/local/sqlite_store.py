@@ -1,0 +1,208 @@
+"""SQLite driver of the storage contract: one table, WAL, a connection per thread, BEGIN IMMEDIATE writes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from shared.ports.metadata import (
+    INDEX_KEYS,
+    Check,
+    Condition,
+    ConditionFailed,
+    Delete,
+    IndexName,
+    Item,
+    MetadataStore,
+    Put,
+    StoreUnavailable,
+    Update,
+    WriteOp,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    pk TEXT NOT NULL,
+    sk TEXT NOT NULL,
+    ct_sk TEXT,
+    ut_sk TEXT,
+    gsi1pk TEXT,
+    gsi1sk TEXT,
+    data TEXT NOT NULL,
+    PRIMARY KEY (pk, sk)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS items_by_create ON items (pk, ct_sk) WHERE ct_sk IS NOT NULL;
+CREATE INDEX IF NOT EXISTS items_by_update ON items (pk, ut_sk) WHERE ut_sk IS NOT NULL;
+CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk) WHERE gsi1pk IS NOT NULL;
+"""
+_COLUMNS = ("pk", "sk", "ct_sk", "ut_sk", "gsi1pk", "gsi1sk")
+# Upper bound for a prefix range scan: no key we write contains this code point.
+_PREFIX_END = "\U0010ffff"
+
+
+def _holds(condition: Condition | None, current: Item | None) -> bool:
+    if condition is None:
+        return True
+    if condition.kind == "exists":
+        return current is not None
+    if condition.kind == "not_exists":
+        return current is None
+    return current is not None and current.get(condition.attr) == condition.value
+
+
+class SqliteMetadataStore(MetadataStore):
+    """Safe under concurrent requests: readers use WAL snapshots, writers serialize on BEGIN IMMEDIATE."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._path = str(path)
+        if self._path != ":memory:":
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._conn().executescript(_SCHEMA)
+
+    # -- connections ---------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    # -- helpers -------------------------------------------------------------------------------
+    @staticmethod
+    def _load(conn: sqlite3.Connection, pk: str, sk: str) -> Item | None:
+        row = conn.execute("SELECT data FROM items WHERE pk = ? AND sk = ?", (pk, sk)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    @staticmethod
+    def _store(conn: sqlite3.Connection, item: Item) -> None:
+        values = [item.get(col) for col in _COLUMNS]
+        conn.execute(
+            "INSERT OR REPLACE INTO items (pk, sk, ct_sk, ut_sk, gsi1pk, gsi1sk, data) VALUES (?,?,?,?,?,?,?)",
+            (*values, json.dumps(item, separators=(",", ":"))),
+        )
+
+    @staticmethod
+    def _apply_update(current: Item, op: Update) -> Item:
+        new = dict(current)
+        new.update(op.set)
+        for name, delta in op.add.items():
+            new[name] = new.get(name, 0) + delta
+        for name in op.remove:
+            new.pop(name, None)
+        return new
+
+    def _apply(self, conn: sqlite3.Connection, op: WriteOp, index: int | None) -> None:
+        if isinstance(op, Put):
+            if op.condition is not None:
+                current = self._load(conn, op.item["pk"], op.item["sk"])
+                if not _holds(op.condition, current):
+                    raise ConditionFailed(index=index)
+            self._store(conn, op.item)
+            return
+        current = self._load(conn, op.pk, op.sk)
+        if isinstance(op, Update):
+            if current is None or not _holds(op.condition, current):
+                raise ConditionFailed(index=index)
+            self._store(conn, self._apply_update(current, op))
+        elif isinstance(op, Delete):
+            if not _holds(op.condition, current):
+                raise ConditionFailed(index=index)
+            conn.execute("DELETE FROM items WHERE pk = ? AND sk = ?", (op.pk, op.sk))
+        elif isinstance(op, Check) and not _holds(op.condition, current):
+            raise ConditionFailed(index=index)
+
+    # -- the contract --------------------------------------------------------------------------
+    def get(self, pk: str, sk: str) -> Item | None:
+        return self._load(self._conn(), pk, sk)
+
+    def batch_get(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
+        conn = self._conn()
+        found = [self._load(conn, pk, sk) for pk, sk in keys]
+        return [item for item in found if item is not None]
+
+    def put(self, item: Item, condition: Condition | None = None) -> None:
+        with self._write() as conn:
+            self._apply(conn, Put(item, condition), None)
+
+    def update(
+        self,
+        pk: str,
+        sk: str,
+        *,
+        set: Mapping[str, Any] | None = None,
+        add: Mapping[str, int | float] | None = None,
+        remove: Sequence[str] = (),
+        condition: Condition | None = None,
+    ) -> Item:
+        op = Update(pk, sk, set or {}, add or {}, remove, condition)
+        with self._write() as conn:
+            self._apply(conn, op, None)
+            item = self._load(conn, pk, sk)
+        assert item is not None
+        return item
+
+    def delete(self, pk: str, sk: str, condition: Condition | None = None) -> None:
+        with self._write() as conn:
+            self._apply(conn, Delete(pk, sk, condition), None)
+
+    def query(
+        self,
+        pk: str,
+        *,
+        index: IndexName = "main",
+        sk_prefix: str = "",
+        ascending: bool = True,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Item]:
+        part, sort = INDEX_KEYS[index]
+        order = "ASC" if ascending else "DESC"
+        sql = (
+            f"SELECT data FROM items WHERE {part} = ? AND {sort} >= ? AND {sort} < ? "
+            f"ORDER BY {sort} {order} LIMIT ? OFFSET ?"
+        )
+        rows = self._conn().execute(
+            sql, (pk, sk_prefix, sk_prefix + _PREFIX_END, -1 if limit is None else limit, offset)
+        )
+        return [json.loads(row[0]) for row in rows]
+
+    def count(self, pk: str, *, index: IndexName = "main", sk_prefix: str = "") -> int:
+        part, sort = INDEX_KEYS[index]
+        sql = f"SELECT COUNT(*) FROM items WHERE {part} = ? AND {sort} >= ? AND {sort} < ?"
+        row = self._conn().execute(sql, (pk, sk_prefix, sk_prefix + _PREFIX_END)).fetchone()
+        return int(row[0])
+
+    def transact(self, ops: Sequence[WriteOp]) -> None:
+        with self._write() as conn:
+            for index, op in enumerate(ops):
+                self._apply(conn, op, index)
+
+    def ping(self) -> None:
+        try:
+            self._conn().execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(str(exc)) from exc

@@ -1,0 +1,81 @@
+"""Typed domain errors. Each carries RAGFlow's return code; the HTTP layer maps them in one place."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any
+
+
+class RetCode(IntEnum):
+    """RAGFlow's ``code`` values."""
+
+    SUCCESS = 0
+    NOT_EFFECTIVE = 10
+    EXCEPTION_ERROR = 100
+    ARGUMENT_ERROR = 101
+    DATA_ERROR = 102
+    OPERATING_ERROR = 103
+    CONNECTION_ERROR = 105
+    RUNNING = 106
+    PERMISSION_ERROR = 108
+    AUTHENTICATION_ERROR = 109
+    UNAUTHORIZED = 401
+    SERVER_ERROR = 500
+    FORBIDDEN = 403
+    NOT_FOUND = 404
+
+
+class FlowlessError(Exception):
+    """Base of every error a client may see. ``data`` is sent when not None."""
+
+    code: RetCode = RetCode.EXCEPTION_ERROR
+
+    def __init__(self, message: str, *, data: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+
+class ArgumentError(FlowlessError):
+    """Bad request parameters (code 101)."""
+
+    code = RetCode.ARGUMENT_ERROR
+
+
+class DataError(FlowlessError):
+    """The request is well-formed but conflicts with stored data (code 102)."""
+
+    code = RetCode.DATA_ERROR
+
+
+class OperatingError(FlowlessError):
+    """The operation cannot run in the current state (code 103)."""
+
+    code = RetCode.OPERATING_ERROR
+
+
+class PermissionDenied(FlowlessError):
+    """The resource is missing or belongs to someone else; both look the same (code 108)."""
+
+    code = RetCode.PERMISSION_ERROR
+
+
+class AuthenticationError(FlowlessError):
+    """Unknown API key (code 109)."""
+
+    code = RetCode.AUTHENTICATION_ERROR
+
+
+class AuthorizationHeaderError(FlowlessError):
+    """Missing or malformed Authorization header. RAGFlow answers these with code 0 and ``data: false``."""
+
+    code = RetCode.SUCCESS
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, data=False)
+
+
+class BackendUnavailable(FlowlessError):
+    """A storage backend failed; the message never carries internals."""
+
+    code = RetCode.EXCEPTION_ERROR

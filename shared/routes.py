@@ -1,0 +1,72 @@
+"""The registry of route groups: read by the local server and by the CDK app, so the two can't drift.
+
+Light on purpose (no heavy imports): the CDK app and every function's cold start read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Method = Literal["GET", "POST", "PUT", "DELETE"]
+Backend = Literal["metadata", "blobs", "search", "workflow", "models"]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One path (API Gateway syntax, ``{param}``) and the methods served on it."""
+
+    path: str
+    methods: tuple[Method, ...]
+
+
+@dataclass(frozen=True)
+class RouteGroup:
+    """One Lambda function on AWS; one router in the local server.
+
+    ``module`` is the importable package under ``functions/`` holding ``router.py`` (FastAPI router
+    factory ``build_router``) and ``handler.py`` (the Lambda entry point ``handler``).
+    ``needs`` lists the backends the function is granted access to.
+    """
+
+    name: str
+    module: str
+    routes: tuple[Route, ...]
+    streaming: bool = False
+    authenticated: bool = True
+    needs: tuple[Backend, ...] = ()
+    memory_mb: int = 512
+    timeout_s: int = 29
+
+
+SYSTEM = RouteGroup(
+    name="system",
+    module="functions.system",
+    routes=(
+        Route("/v1/system/healthz", ("GET",)),
+        Route("/v1/system/ping", ("GET",)),
+    ),
+    authenticated=False,
+    needs=("metadata", "blobs", "search", "workflow"),
+    memory_mb=256,
+)
+
+DATASETS = RouteGroup(
+    name="datasets",
+    module="functions.datasets",
+    routes=(
+        Route("/api/v1/datasets", ("GET", "POST", "DELETE")),
+        Route("/api/v1/datasets/{dataset_id}", ("PUT",)),
+    ),
+    needs=("metadata", "models"),
+)
+
+ROUTE_GROUPS: tuple[RouteGroup, ...] = (SYSTEM, DATASETS)
+
+
+def group_by_name(name: str) -> RouteGroup:
+    """The registered group called ``name``; KeyError when there is none."""
+    for group in ROUTE_GROUPS:
+        if group.name == name:
+            return group
+    raise KeyError(name)

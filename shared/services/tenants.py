@@ -1,0 +1,81 @@
+"""Tenant administration (used by the CLI): create tenants, issue keys, set default models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.catalog import ModelCatalog, ModelType, split_model_id
+from shared.errors import ArgumentError
+from shared.repos.tenants import Tenant, TenantModel, TenantRepository, new_tenant
+
+
+@dataclass(frozen=True)
+class ModelSetting:
+    """A model to configure for a tenant, with the endpoint and key its provider needs (if any)."""
+
+    model_id: str
+    model_type: ModelType
+    api_base: str | None = None
+    api_key: str | None = None
+
+
+class TenantService:
+    def __init__(self, tenants: TenantRepository, catalog: ModelCatalog) -> None:
+        self._tenants = tenants
+        self._catalog = catalog
+
+    def _configure(self, tenant: Tenant, setting: ModelSetting) -> None:
+        if self._catalog.find(setting.model_id, setting.model_type) is None:
+            raise ArgumentError(f"Unsupported model: <{setting.model_id}>")
+        name, factory = split_model_id(setting.model_id)
+        tenant.models = [
+            m
+            for m in tenant.models
+            if not (m.llm_name == name and m.llm_factory == factory and m.model_type == setting.model_type)
+        ]
+        tenant.models.append(
+            TenantModel(factory, name, setting.model_type, setting.api_base, setting.api_key)
+        )
+        if setting.model_type == "chat":
+            tenant.llm_id = setting.model_id
+        elif setting.model_type == "embedding":
+            tenant.embd_id = setting.model_id
+        elif setting.model_type == "rerank":
+            tenant.rerank_id = setting.model_id
+        else:
+            tenant.img2txt_id = setting.model_id
+
+    def create(self, name: str, models: list[ModelSetting] | None = None) -> tuple[Tenant, str]:
+        """Create a tenant with its default models and one API key; returns the key in clear."""
+        tenant = new_tenant(name)
+        for setting in models or []:
+            self._configure(tenant, setting)
+        self._tenants.create(tenant)
+        return tenant, self._tenants.issue_api_key(tenant.id)
+
+    def set_models(self, tenant_id: str, models: list[ModelSetting]) -> Tenant:
+        """Configure (or reconfigure) models and defaults of an existing tenant."""
+        tenant = self._tenants.get(tenant_id)
+        if tenant is None:
+            raise ArgumentError(f"Tenant '{tenant_id}' not found")
+        for setting in models:
+            self._configure(tenant, setting)
+        self._tenants.save(tenant)
+        return tenant
+
+    def issue_key(self, tenant_id: str) -> str:
+        if self._tenants.get(tenant_id) is None:
+            raise ArgumentError(f"Tenant '{tenant_id}' not found")
+        return self._tenants.issue_api_key(tenant_id)
+
+    def ensure_default_tenant(self) -> tuple[str, str | None]:
+        """The first-start tenant: ``(tenant_id, api_key)`` when created now, ``(tenant_id, None)`` after."""
+        existing = self._tenants.default_tenant_id()
+        if existing is not None:
+            return existing, None
+        tenant, api_key = self.create("default")
+        if not self._tenants.set_default_tenant(tenant.id):
+            winner = self._tenants.default_tenant_id()
+            assert winner is not None
+            return winner, None
+        return tenant.id, api_key
