@@ -67,9 +67,7 @@ def _model_settings(args: argparse.Namespace) -> list[ModelSetting]:
     if args.chat_model:
         settings.append(ModelSetting(args.chat_model, "chat", args.model_base_url, args.model_api_key))
     if args.embedding_model:
-        settings.append(
-            ModelSetting(args.embedding_model, "embedding", args.model_base_url, args.model_api_key)
-        )
+        settings.append(ModelSetting(args.embedding_model, "embedding", args.model_base_url, args.model_api_key))
     if args.rerank_model:
         settings.append(ModelSetting(args.rerank_model, "rerank", args.model_base_url, args.model_api_key))
     return settings

@@ -49,9 +49,7 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _backend_error(_: Request, exc: Exception) -> JSONResponse:
     logger.error("backend unavailable: %s", exc)
-    return JSONResponse(
-        error_body(int(RetCode.EXCEPTION_ERROR), "A storage backend is unavailable; retry later.")
-    )
+    return JSONResponse(error_body(int(RetCode.EXCEPTION_ERROR), "A storage backend is unavailable; retry later."))
 
 
 async def _conflict(_: Request, exc: Exception) -> JSONResponse:

@@ -2,33 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
-from functions.api.deps import ContainerDep, JsonBody, QueryArgs, TenantId, ok
+from functions.api.deps import ContainerDep, Envelope, JsonBody, QueryArgs, TenantId, ok
 
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
     @router.post("/datasets")
-    def create_dataset(tenant_id: TenantId, body: JsonBody, services: ContainerDep) -> dict[str, Any]:
+    def create_dataset(tenant_id: TenantId, body: JsonBody, services: ContainerDep) -> Envelope:
         return ok(services.datasets.create(tenant_id, body))
 
     @router.get("/datasets")
-    def list_datasets(tenant_id: TenantId, args: QueryArgs, services: ContainerDep) -> dict[str, Any]:
+    def list_datasets(tenant_id: TenantId, args: QueryArgs, services: ContainerDep) -> Envelope:
         data, total = services.datasets.list(tenant_id, args)
         return ok(data, total=total)
 
     @router.put("/datasets/{dataset_id}")
-    def update_dataset(
-        dataset_id: str, tenant_id: TenantId, body: JsonBody, services: ContainerDep
-    ) -> dict[str, Any]:
+    def update_dataset(dataset_id: str, tenant_id: TenantId, body: JsonBody, services: ContainerDep) -> Envelope:
         return ok(services.datasets.update(tenant_id, dataset_id, body))
 
     @router.delete("/datasets")
-    def delete_datasets(tenant_id: TenantId, body: JsonBody, services: ContainerDep) -> dict[str, Any]:
+    def delete_datasets(tenant_id: TenantId, body: JsonBody, services: ContainerDep) -> Envelope:
         services.datasets.delete(tenant_id, body)
         return ok()
 

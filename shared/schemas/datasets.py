@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     Field,
     StringConstraints,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
@@ -53,16 +54,11 @@ PARSER_CONFIG_DEFAULTS: dict[str, dict[str, Any]] = {
         "raptor": _RAPTOR_OFF,
         "graphrag": _GRAPHRAG_OFF,
     },
-    **{
-        method: {"raptor": _RAPTOR_OFF}
-        for method in ("qa", "manual", "paper", "book", "laws", "presentation")
-    },
+    **{method: {"raptor": _RAPTOR_OFF} for method in ("qa", "manual", "paper", "book", "laws", "presentation")},
     **{method: {} for method in ("table", "picture", "one", "email", "tag")},
 }
 
-DatasetName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=DATASET_NAME_LIMIT)
-]
+DatasetName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=DATASET_NAME_LIMIT)]
 
 
 class RaptorConfig(StrictBody):
@@ -79,9 +75,7 @@ class RaptorConfig(StrictBody):
 
 class GraphragConfig(StrictBody):
     use_graphrag: bool = False
-    entity_types: list[str] = Field(
-        default_factory=lambda: ["organization", "person", "geo", "event", "category"]
-    )
+    entity_types: list[str] = Field(default_factory=lambda: ["organization", "person", "geo", "event", "category"])
     method: Literal["light", "general"] = "light"
     community: bool = False
     resolution: bool = False
@@ -107,9 +101,7 @@ def _validate_avatar(value: str | None) -> str | None:
     if value is None:
         return value
     if "," not in value:
-        raise PydanticCustomError(
-            "format_invalid", "Missing MIME prefix. Expected format: data:<mime>;base64,<data>"
-        )
+        raise PydanticCustomError("format_invalid", "Missing MIME prefix. Expected format: data:<mime>;base64,<data>")
     prefix, _ = value.split(",", 1)
     if not prefix.startswith("data:"):
         raise PydanticCustomError("format_invalid", "Invalid MIME prefix format. Must start with 'data:'")
@@ -134,9 +126,7 @@ def _validate_embedding_model(value: str | None) -> str | None:
     if not name or not provider:
         raise PydanticCustomError("format_invalid", "Both model_name and provider must be non-empty strings")
     if not name.strip() or not provider.strip():
-        raise PydanticCustomError(
-            "format_invalid", "Model name and provider cannot be whitespace-only strings"
-        )
+        raise PydanticCustomError("format_invalid", "Model name and provider cannot be whitespace-only strings")
     return value
 
 
@@ -154,9 +144,7 @@ def _strip_lower(value: Any) -> Any:
 
 def _check_parser_config_size(value: ParserConfig | None) -> ParserConfig | None:
     if value is not None and len(json.dumps(value.model_dump(exclude_unset=True))) > 65535:
-        raise PydanticCustomError(
-            "string_too_long", "Parser config exceeds size limit (max 65,535 characters)."
-        )
+        raise PydanticCustomError("string_too_long", "Parser config exceeds size limit (max 65,535 characters).")
     return value
 
 
@@ -263,6 +251,16 @@ class UpdateDatasetRequest(_DatasetFields):
     pagerank: Annotated[int, Field(ge=0, le=100)] = 0
 
     _bmp = field_validator("name", mode="after")(lambda v: v if v is None else _validate_bmp(v))
+
+    @field_validator("name", "permission", "pagerank", mode="before")
+    @classmethod
+    def _no_explicit_null(cls, value: Any, info: ValidationInfo) -> Any:
+        # Optional to send, but not nullable: an explicit null is a wrong type, as RAGFlow answers.
+        if value is None:
+            if info.field_name == "pagerank":
+                raise PydanticCustomError("int_type", "Input should be a valid integer")
+            raise PydanticCustomError("string_type", "Input should be a valid string")
+        return value
 
     @field_validator("dataset_id", mode="before")
     @classmethod

@@ -1,0 +1,50 @@
+"""Cold-start share we control: importing a route group's Lambda handler in a fresh interpreter.
+
+    .venv/bin/python benchmarks/bench_cold_start.py [--group datasets] [--runs 7]
+
+Target (issue 2): <= 400 ms for the datasets handler. Reports the median of fresh-process imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+
+PROBE = (
+    "import time; t = time.perf_counter(); import functions.{group}.handler; print((time.perf_counter() - t) * 1000)"
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--group", default="datasets")
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    env = {
+        **os.environ,
+        "FLOWLESS_BACKEND": "aws",
+        "FLOWLESS_TABLE_NAME": "flowless-bench",
+        "FLOWLESS_DOCUMENTS_BUCKET": "flowless-bench",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": "flowless",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "PYTHONDONTWRITEBYTECODE": "0",
+    }
+    code = PROBE.format(group=args.group)
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)  # warm .pyc files
+    times = []
+    for _ in range(args.runs):
+        out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
+        times.append(float(out.stdout.strip().splitlines()[-1]))
+    print(
+        f"import functions.{args.group}.handler in a fresh interpreter: median {statistics.median(times):.0f} ms, "
+        f"min {min(times):.0f} ms, max {max(times):.0f} ms over {args.runs} runs"
+    )
+
+
+if __name__ == "__main__":
+    main()

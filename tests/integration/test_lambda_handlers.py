@@ -1,0 +1,164 @@
+"""The Lambda handlers invoked with the sample API Gateway events in events/, on DynamoDB and S3 under moto."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from unittest import mock
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from shared.adapters.aws.dynamodb_store import DynamoMetadataStore
+from shared.repos.tenants import Tenant, TenantRepository
+from tests.support.dynamo import FAKE_AWS_ENV
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+TENANT = "3af81804241d11f0a6a79f24fc270c7f"  # the tenant id the sample events carry
+SAMPLE_KEY = "ragflow-sample-key-0000000000000000"
+TABLE = "flowless-test"
+BUCKET = "flowless-test-documents"
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "flowless-datasets"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:flowless-datasets"
+    aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return event
+
+
+@dataclass
+class Stack:
+    store: DynamoMetadataStore
+
+    def handler(self, group: str) -> ModuleType:
+        return importlib.reload(importlib.import_module(f"functions.{group}.handler"))
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    env = {
+        **FAKE_AWS_ENV,
+        "FLOWLESS_BACKEND": "aws",
+        "FLOWLESS_TABLE_NAME": TABLE,
+        "FLOWLESS_DOCUMENTS_BUCKET": BUCKET,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "flowless",
+        "POWERTOOLS_METRICS_NAMESPACE": "Flowless",
+    }
+    from shared.config import get_settings
+    from shared.container import get_container
+
+    with mock.patch.dict(os.environ, env), mock_aws():
+        get_settings.cache_clear()
+        get_container.cache_clear()
+        store = DynamoMetadataStore(TABLE, region="us-east-1")
+        store.create_table()
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
+        tenants = TenantRepository(store)
+        tenants.create(Tenant(id=TENANT, name="sample", create_time=1))
+        yield Stack(store)
+    get_settings.cache_clear()
+    get_container.cache_clear()
+
+
+def invoke(module: ModuleType, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    response = module.handler(event, FakeLambdaContext())
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_datasets_lifecycle_through_the_sample_events(stack: Stack) -> None:
+    datasets = stack.handler("datasets")
+    status, created = invoke(datasets, load_event("datasets_create.json"))
+    assert status == 200 and created["code"] == 0, created
+    assert created["data"]["tenant_id"] == TENANT
+    assert created["data"]["parser_config"]["chunk_token_num"] == 256
+    dataset_id = created["data"]["id"]
+
+    status, listed = invoke(datasets, load_event("datasets_list.json"))
+    assert listed["code"] == 0 and listed["total"] == 1 and listed["data"][0]["id"] == dataset_id
+
+    update = load_event("datasets_update.json")
+    update["path"] = f"/api/v1/datasets/{dataset_id}"
+    update["pathParameters"] = {"dataset_id": dataset_id}
+    status, updated = invoke(datasets, update)
+    assert updated["code"] == 0 and updated["data"]["name"] == "updated_dataset" and updated["data"]["pagerank"] == 10
+
+    delete = load_event("datasets_delete.json")
+    delete["body"] = json.dumps({"ids": [dataset_id]})
+    assert invoke(datasets, delete)[1] == {"code": 0}
+    assert invoke(datasets, load_event("datasets_list.json"))[1]["total"] == 0
+
+
+def test_sample_update_of_unknown_dataset_is_refused(stack: Stack) -> None:
+    status, body = invoke(stack.handler("datasets"), load_event("datasets_update.json"))
+    assert status == 200 and body["code"] == 108 and "lacks permission" in body["message"]
+
+
+def test_invalid_create_event_gets_code_101_and_writes_nothing(stack: Stack) -> None:
+    datasets = stack.handler("datasets")
+    status, body = invoke(datasets, load_event("datasets_create_invalid.json"))
+    assert status == 200 and body["code"] == 101
+    assert "Field: <name>" in body["message"] and "Field: <unknown_field>" in body["message"]
+    assert invoke(datasets, load_event("datasets_list.json"))[1]["total"] == 0
+
+
+def test_without_authorizer_context_the_header_is_checked(stack: Stack) -> None:
+    event = load_event("datasets_list.json")
+    del event["requestContext"]["authorizer"]
+    assert invoke(stack.handler("datasets"), event)[1] == {
+        "code": 109,
+        "message": "Authentication error: API key is invalid!",
+    }
+
+
+def test_health_event_reports_metadata_and_storage(stack: Stack) -> None:
+    status, body = invoke(stack.handler("system"), load_event("system_healthz.json"))
+    assert status == 200, body
+    assert body["db"] == "ok" and body["storage"] == "ok" and body["status"] == "ok"
+    status, _ = invoke(stack.handler("system"), load_event("system_ping.json"))
+    assert status == 200
+
+
+def test_health_reports_nok_with_details_when_the_table_is_gone(stack: Stack) -> None:
+    boto3.client("dynamodb", region_name="us-east-1").delete_table(TableName=TABLE)
+    status, body = invoke(stack.handler("system"), load_event("system_healthz.json"))
+    assert status == 500
+    assert body["db"] == "nok" and body["status"] == "nok" and body["_meta"]["db"]["error"]
+
+
+def test_authorizer_allows_known_keys_for_the_whole_stage_and_denies_others(stack: Stack) -> None:
+    tenants = TenantRepository(stack.store)
+    api_key = tenants.issue_api_key(TENANT)
+    authorizer = stack.handler("authorizer")
+    event = load_event("authorizer_request.json")
+    event["headers"]["Authorization"] = f"Bearer {api_key}"
+    allowed = authorizer.handler(event, FakeLambdaContext())
+    statement = allowed["policyDocument"]["Statement"][0]
+    assert statement["Effect"] == "Allow"
+    assert statement["Resource"] == "arn:aws:execute-api:us-east-1:123456789012:abc123/api/*/*"
+    assert allowed["context"] == {"tenant_id": TENANT} and allowed["principalId"] == TENANT
+
+    denied_event = copy.deepcopy(event)
+    denied_event["headers"]["Authorization"] = f"Bearer {SAMPLE_KEY}"
+    denied = authorizer.handler(denied_event, FakeLambdaContext())
+    assert denied["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+    assert denied["context"]["code"] == 109
+    malformed_event = copy.deepcopy(event)
+    malformed_event["headers"]["Authorization"] = "Bearer"
+    malformed = authorizer.handler(malformed_event, FakeLambdaContext())
+    assert malformed["context"] == {"code": 0, "message": "Please check your authorization format."}

@@ -1,0 +1,57 @@
+"""Runs the local server (uvicorn, real HTTP on loopback) in a background thread for tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from functions.local.server import build_local_app, local_container
+from shared.container import Container
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    base_url: str
+    data_dir: Path
+    container: Container
+
+    def client(self, api_key: str | None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
+
+    def new_tenant_key(self, name: str = "test") -> str:
+        return self.container.tenant_service.create(name)[1]
+
+
+@contextmanager
+def run_local_server(data_dir: Path) -> Iterator[RunningServer]:
+    container = local_container(data_dir)
+    port = free_port()
+    config = uvicorn.Config(build_local_app(container), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("local server did not start")
+        time.sleep(0.02)
+    try:
+        yield RunningServer(f"http://127.0.0.1:{port}", data_dir, container)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
