@@ -11,7 +11,10 @@ import pytest
 
 from tests.support.server import RunningServer
 
-PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+PNG = (
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
 
 
 def create(api: httpx.Client, **payload: Any) -> dict[str, Any]:
@@ -170,7 +173,7 @@ def test_embedding_model_rules(api: httpx.Client, model: str, message: str) -> N
 def test_builtin_and_configured_embedding_models_are_accepted(server: RunningServer) -> None:
     from shared.services.tenants import ModelSetting
 
-    tenant, key = server.container.tenant_service.create(
+    _, key = server.container.tenant_service.create(
         "configured", [ModelSetting("text-embedding-3-small@OpenAI", "embedding")]
     )
     with server.client(key) as client:
