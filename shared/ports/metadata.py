@@ -138,7 +138,10 @@ class MetadataStore(ABC):
 
     @abstractmethod
     def transact(self, ops: Sequence[WriteOp]) -> None:
-        """Apply all ops or none. Raises ConditionFailed (with ``index``) when a condition fails."""
+        """Apply all ops or none. Raises ConditionFailed (with ``index``) when a condition fails.
+
+        As in DynamoDB, one transaction may not touch the same item twice (ValueError).
+        """
 
     @abstractmethod
     def ping(self) -> None:

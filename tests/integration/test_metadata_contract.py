@@ -129,12 +129,19 @@ def test_transaction_is_all_or_nothing(store: MetadataStore) -> None:
             Put(_item("P", "new")),
             Update("P", "counter", add={"n": 1}),
             Delete("P", "guard", ITEM_EXISTS),
-            Check("P", "counter", Condition("equals", "n", 0)),
+            Check("P", "new2", ITEM_NOT_EXISTS),
         ]
     )
     assert store.get("P", "new") is not None
     assert store.get("P", "counter") == _item("P", "counter", n=1)
     assert store.get("P", "guard") is None
+
+
+def test_a_transaction_may_not_touch_one_item_twice(store: MetadataStore) -> None:
+    store.put(_item("P", "counter", n=0))
+    with pytest.raises(ValueError):
+        store.transact([Update("P", "counter", add={"n": 1}), Check("P", "counter", ITEM_EXISTS)])
+    assert store.get("P", "counter") == _item("P", "counter", n=0)
 
 
 def test_concurrent_conditional_creates_have_one_winner(store: MetadataStore) -> None:

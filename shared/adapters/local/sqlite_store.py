@@ -197,6 +197,9 @@ class SqliteMetadataStore(MetadataStore):
         return int(row[0])
 
     def transact(self, ops: Sequence[WriteOp]) -> None:
+        keys = [(op.item["pk"], op.item["sk"]) if isinstance(op, Put) else (op.pk, op.sk) for op in ops]
+        if len(set(keys)) != len(keys):
+            raise ValueError("a transaction may not touch the same item twice")
         with self._write() as conn:
             for index, op in enumerate(ops):
                 self._apply(conn, op, index)
