@@ -1,11 +1,95 @@
-"""Search index port. The index is derived data: it can always be rebuilt from the metadata store."""
+"""Search index port. The index is derived data: the metadata store holds every chunk (with its vector),
+so the index can always be rebuilt, and read-after-write API calls never depend on index refresh.
+
+The index finds candidates; it does not decide the final ranking. ``search`` returns raw per-chunk
+signals (a text-match score and the cosine similarity of the vectors) for the top candidates of
+each kind, and ``shared/rag`` turns them into RAGFlow's ``similarity`` identically for every engine.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass
+class IndexedChunk:
+    """What the index stores for one chunk. ``vector`` is L2-normalized (cosine = dot product)."""
+
+    id: str
+    tenant_id: str
+    dataset_id: str
+    document_id: str
+    document_name: str
+    content: str
+    vector: Sequence[float]
+    keywords: list[str] = field(default_factory=list)
+    questions: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    available: bool = True
+    page_numbers: list[int] = field(default_factory=list)
+    create_time: int = 0
+
+
+@dataclass
+class SearchQuery:
+    """Candidate recall within one tenant's datasets (and optionally some of their documents).
+
+    ``text`` drives full-text matching (content, keywords and questions), ``vector`` the k-NN part;
+    either may be absent. ``top_k`` bounds each kind of candidates. Unavailable chunks never match.
+    """
+
+    tenant_id: str
+    dataset_ids: Sequence[str]
+    text: str = ""
+    vector: Sequence[float] | None = None
+    document_ids: Sequence[str] | None = None
+    top_k: int = 1024
+
+
+@dataclass
+class Candidate:
+    """One chunk found by text and/or vector search, with the raw signals the scorer needs.
+
+    ``text_score`` is the engine's full-text relevance (BM25 or equivalent, ≥ 0; None when the chunk
+    was not matched by text); ``vector_score`` is the cosine similarity to the query vector (None
+    when no vector was given). ``matched_terms`` lists query terms found in the chunk (for highlights).
+    """
+
+    chunk_id: str
+    document_id: str
+    dataset_id: str
+    text_score: float | None = None
+    vector_score: float | None = None
+    matched_terms: list[str] = field(default_factory=list)
 
 
 class SearchIndex(ABC):
+    @abstractmethod
+    def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
+        """Add or replace chunks (by id). Idempotent."""
+
+    @abstractmethod
+    def delete_chunks(self, tenant_id: str, dataset_id: str, chunk_ids: Sequence[str]) -> None:
+        """Remove chunks by id; unknown ids are ignored."""
+
+    @abstractmethod
+    def delete_document(self, tenant_id: str, dataset_id: str, document_id: str) -> None:
+        """Remove every chunk of a document."""
+
+    @abstractmethod
+    def delete_dataset(self, tenant_id: str, dataset_id: str) -> None:
+        """Remove every chunk of a dataset."""
+
+    @abstractmethod
+    def set_available(self, tenant_id: str, dataset_id: str, chunk_ids: Sequence[str], available: bool) -> None:
+        """Switch chunks in or out of search results."""
+
+    @abstractmethod
+    def search(self, query: SearchQuery) -> list[Candidate]:
+        """Text and vector candidates (each up to ``top_k``), merged by chunk id."""
+
     @abstractmethod
     def ping(self) -> None:
         """Raise when the index cannot serve requests."""
