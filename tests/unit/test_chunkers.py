@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import random
-import time
 from typing import Any
 
 import pytest
@@ -252,14 +251,10 @@ def test_chunking_is_deterministic() -> None:
         assert first == second
 
 
-def test_two_hundred_pages_chunk_well_under_a_second() -> None:
-    doc = _pages(200)
-    chunk_document(_pages(1), "naive", {})  # load the encoding outside the timing
-    start = time.perf_counter()
-    chunks = chunk_document(doc, "naive", {"chunk_token_num": 512, "delimiter": "\\n!?;。；！？"})
-    elapsed = time.perf_counter() - start
+def test_two_hundred_pages_stay_within_the_token_limit() -> None:
+    # Speed is measured in benchmarks/bench_pdf_extract.py, not here.
+    chunks = chunk_document(_pages(200), "naive", {"chunk_token_num": 512, "delimiter": "\\n!?;。；！？"})
     _assert_within(chunks, 512)
-    assert elapsed < 1.0, f"{elapsed:.2f}s for 200 pages"
 
 
 # --- one --------------------------------------------------------------------------------------------------
