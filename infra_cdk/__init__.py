@@ -1,0 +1,1 @@
+"""The CDK app: constructs per concern, built from the shared route-group registry."""

@@ -1,0 +1,143 @@
+"""Docker-free asset bundling: the code asset is a copy of two packages, the layer a cross-platform pip install.
+
+Both implement ``ILocalBundling``; CDK calls ``try_bundle`` before it would ever start Docker, and the
+Docker image given next to them is a placeholder that is never pulled. When a synth skips bundling
+(context ``aws:cdk:bundling-stacks`` = ``[]``, as the tests do) neither runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, BundlingOutput, DockerImage, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+
+logger = logging.getLogger(__name__)
+
+#: Placeholder required by BundlingOptions; the local bundlers always succeed or fail loudly, so it is never used.
+_UNUSED_IMAGE = DockerImage.from_registry("scratch-not-used")
+
+#: Left out of the code asset: build and test by-products that Lambda never imports.
+_CODE_IGNORE = ("__pycache__", "*.pyc", "*.pyo", ".pytest_cache", ".mypy_cache", ".ruff_cache", "tests")
+
+
+@jsii.implements(ILocalBundling)
+class PackageCopyBundler:
+    """Copies whole Python packages (``shared``, ``functions``) from the repository into the asset root."""
+
+    def __init__(self, source_dir: Path, packages: Sequence[str]) -> None:
+        self._source_dir = source_dir
+        self._packages = tuple(packages)
+
+    def try_bundle(self, output_dir: str, *, image: DockerImage, **options: Any) -> bool:
+        for package in self._packages:
+            shutil.copytree(
+                self._source_dir / package,
+                Path(output_dir) / package,
+                ignore=shutil.ignore_patterns(*_CODE_IGNORE),
+                dirs_exist_ok=True,
+            )
+        return True
+
+
+@jsii.implements(ILocalBundling)
+class PipLayerBundler:
+    """Installs a requirements file into ``<out>/python`` as wheels built for the Lambda platform.
+
+    ``--platform``/``--only-binary`` make pip choose prebuilt manylinux wheels for the target CPU and
+    CPython version whatever the host is, so nothing is compiled and no container is needed.
+    ``--no-compile``: a deployed layer is read-only and its zip has fixed timestamps, so byte code
+    compiled here would be stale for the runtime and only take space.
+    """
+
+    def __init__(
+        self, requirements: Path, *, platform: str, python_version: str, constraints: Path | None = None
+    ) -> None:
+        self._requirements = requirements
+        self._constraints = constraints
+        self._pip_args = (
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--no-compile",
+            "--platform",
+            platform,
+            "--implementation",
+            "cp",
+            "--python-version",
+            python_version,
+            "--only-binary=:all:",
+        )
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes exactly when the layer's content would: the pins or the pip target."""
+        digest = hashlib.sha256(self._requirements.read_bytes())
+        if self._constraints is not None:
+            digest.update(self._constraints.read_bytes())
+        digest.update("\0".join(self._pip_args).encode())
+        return digest.hexdigest()
+
+    def try_bundle(self, output_dir: str, *, image: DockerImage, **options: Any) -> bool:
+        target = Path(output_dir) / "python"
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            *self._pip_args,
+            "--target",
+            str(target),
+            *(["-c", str(self._constraints)] if self._constraints is not None else []),
+            "-r",
+            str(self._requirements),
+        ]
+        logger.info("building layer: %s", " ".join(command))
+        subprocess.run(command, check=True)
+        return True
+
+
+def package_code(source_dir: Path, packages: Sequence[str]) -> lambda_.Code:
+    """The functions' code asset: ``packages`` copied from ``source_dir``, hashed by what was copied."""
+    return lambda_.Code.from_asset(
+        str(source_dir),
+        asset_hash_type=AssetHashType.OUTPUT,
+        bundling=BundlingOptions(
+            image=_UNUSED_IMAGE,
+            local=PackageCopyBundler(source_dir, packages),
+            output_type=BundlingOutput.NOT_ARCHIVED,
+        ),
+    )
+
+
+def layer_code(requirements: Path, *, platform: str, python_version: str) -> lambda_.Code:
+    """A layer asset installed from ``requirements`` (and ``constraints.txt`` beside it, when there is one).
+
+    Hashed by the pins and pip's target (not by the installed files), so unchanged pins reuse the
+    bundle already in cdk.out instead of running pip again.
+    """
+    constraints = requirements.parent / "constraints.txt"
+    bundler = PipLayerBundler(
+        requirements,
+        platform=platform,
+        python_version=python_version,
+        constraints=constraints if constraints.exists() else None,
+    )
+    return lambda_.Code.from_asset(
+        str(requirements.parent),
+        asset_hash_type=AssetHashType.CUSTOM,
+        asset_hash=bundler.fingerprint,
+        bundling=BundlingOptions(
+            image=_UNUSED_IMAGE,
+            local=bundler,
+            output_type=BundlingOutput.NOT_ARCHIVED,
+        ),
+    )

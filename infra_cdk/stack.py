@@ -1,0 +1,62 @@
+"""The service's one stack: composes the constructs, built from the route-group registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from infra_cdk.api_construct import RestApiConstruct
+from infra_cdk.auth_construct import ApiKeyAuthorizer
+from infra_cdk.config import StageConfig
+from infra_cdk.function_construct import FunctionPackage, RouteGroupFunction
+from infra_cdk.monitoring_construct import MonitoringConstruct
+from infra_cdk.storage_construct import StorageConstruct
+from shared.routes import ROUTE_GROUPS
+
+
+def _construct_id(group_name: str) -> str:
+    return "".join(part.capitalize() for part in group_name.split("_")) + "Function"
+
+
+class FlowlessStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        log_settings = config.logs
+
+        self.storage = StorageConstruct(self, "Storage", removal_policy=config.removal_policy)
+        package = FunctionPackage(self, "Package")
+        self.auth = ApiKeyAuthorizer(self, "Auth", package=package, storage=self.storage, log_settings=log_settings)
+        self.route_functions = {
+            group.name: RouteGroupFunction(
+                self,
+                _construct_id(group.name),
+                group=group,
+                package=package,
+                storage=self.storage,
+                log_settings=log_settings,
+            )
+            for group in ROUTE_GROUPS
+        }
+        functions = {name: construct.function for name, construct in self.route_functions.items()}
+        self.api = RestApiConstruct(
+            self,
+            "Api",
+            groups=ROUTE_GROUPS,
+            functions=functions,
+            authorizer=self.auth.authorizer,
+            stage_name=config.stage,
+            log_settings=log_settings,
+        )
+        MonitoringConstruct(
+            self,
+            "Monitoring",
+            functions={**functions, "authorizer": self.auth.handler.function},
+            rest_api=self.api.rest_api,
+        )
+
+        # Clients use this as RAGFlow's base URL: the SDK appends /api/v1/... to it.
+        CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
+        CfnOutput(self, "TableName", value=self.storage.table.table_name)
+        CfnOutput(self, "DocumentsBucketName", value=self.storage.documents_bucket.bucket_name)

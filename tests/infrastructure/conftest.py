@@ -1,0 +1,65 @@
+"""Synthesizes the CDK app once per stage for the whole module; bundling is skipped and must stay skipped."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from aws_cdk.assertions import Template
+
+from infra_cdk.app import build_app
+from infra_cdk.bundling import PackageCopyBundler, PipLayerBundler
+
+#: CDK bundles only the stacks matching these patterns; none means no pip, no copying.
+SKIP_BUNDLING: dict[str, list[str]] = {"aws:cdk:bundling-stacks": []}
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    template: Template
+    template_json: dict[str, Any]
+    template_path: Path
+    outdir: Path
+
+    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {
+            logical_id: resource
+            for logical_id, resource in self.template_json["Resources"].items()
+            if resource["Type"] == resource_type
+        }
+
+
+def _bundling_must_not_run(self: object, output_dir: str, *, image: object, **_: object) -> bool:
+    raise AssertionError(f"bundling ran although the synth skips it (into {output_dir})")
+
+
+def synthesize(stage: str, outdir: Path) -> Synthesized:
+    with pytest.MonkeyPatch.context() as patch:
+        # Called back from the CDK process: raising here fails the synth.
+        patch.setattr(PackageCopyBundler, "try_bundle", _bundling_must_not_run)
+        patch.setattr(PipLayerBundler, "try_bundle", _bundling_must_not_run)
+        app, stack = build_app({"stage": stage, **SKIP_BUNDLING}, outdir=str(outdir))
+        assembly = app.synth()
+    artifact = assembly.get_stack_artifact(stack.artifact_id)
+    template_path = Path(artifact.template_full_path)
+    template_json = json.loads(template_path.read_text(encoding="utf-8"))
+    return Synthesized(Template.from_json(template_json), template_json, template_path, outdir)
+
+
+# Package scope: each stage is synthesized once for all modules here (the first synth of a process
+# takes several seconds).
+@pytest.fixture(scope="package")
+def prod(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize("prod", tmp_path_factory.mktemp("cdk-prod"))
+
+
+@pytest.fixture(scope="package")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize("dev", tmp_path_factory.mktemp("cdk-dev"))

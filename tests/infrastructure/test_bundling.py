@@ -1,0 +1,99 @@
+"""The Docker-free bundlers, run directly (the synth tests skip bundling)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from aws_cdk import DockerImage
+
+from infra_cdk.bundling import PackageCopyBundler, PipLayerBundler
+from infra_cdk.config import REPO_ROOT
+from infra_cdk.function_construct import CODE_PACKAGES, LAYER_REQUIREMENTS, PYTHON_VERSION
+from tests.infrastructure.conftest import Synthesized
+
+pytestmark = pytest.mark.infrastructure
+
+_IMAGE = DockerImage.from_registry("scratch-not-used")
+
+
+def test_code_bundle_holds_the_packages_without_tests_or_caches(tmp_path: Path) -> None:
+    source = tmp_path / "repo"
+    for relative in [
+        "shared/__init__.py",
+        "shared/data/catalog.json",
+        "shared/__pycache__/x.cpython-311.pyc",
+        "functions/datasets/handler.py",
+        "functions/tests/test_x.py",
+        "tests/unit/test_y.py",
+        ".venv/lib/site.py",
+    ]:
+        (source / relative).parent.mkdir(parents=True, exist_ok=True)
+        (source / relative).write_text("x", encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+
+    assert PackageCopyBundler(source, CODE_PACKAGES).try_bundle(str(out), image=_IMAGE)
+
+    bundled = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert bundled == ["functions/datasets/handler.py", "shared/__init__.py", "shared/data/catalog.json"]
+
+
+def test_layer_bundle_installs_lambda_wheels_into_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "run", lambda command, check: calls.append(command))
+    constraints = LAYER_REQUIREMENTS.parent / "constraints.txt"
+    bundler = PipLayerBundler(
+        LAYER_REQUIREMENTS, platform="manylinux2014_aarch64", python_version=PYTHON_VERSION, constraints=constraints
+    )
+
+    assert bundler.try_bundle(str(tmp_path), image=_IMAGE)
+
+    (command,) = calls
+    assert command[command.index("--target") + 1] == str(tmp_path / "python")
+    assert command[command.index("--platform") + 1] == "manylinux2014_aarch64"
+    assert command[command.index("--python-version") + 1] == PYTHON_VERSION
+    assert "--only-binary=:all:" in command
+    assert command[command.index("-c") + 1] == str(constraints)
+    assert command[-2:] == ["-r", str(LAYER_REQUIREMENTS)]
+
+
+def _pins(path: Path) -> dict[str, str]:
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    pins = [line.split("==") for line in lines if line and not line.startswith("#")]
+    assert all(len(pin) == 2 for pin in pins), pins
+    return {name.lower(): version for name, version in pins}
+
+
+def test_layer_requirements_are_pinned_and_constrained_alike() -> None:
+    requirements = _pins(LAYER_REQUIREMENTS)
+    constraints = _pins(LAYER_REQUIREMENTS.parent / "constraints.txt")
+    assert requirements
+    assert {name: constraints.get(name) for name in requirements} == requirements
+
+
+def test_layer_fingerprint_follows_the_pins(tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("fastapi==0.165.0\n", encoding="utf-8")
+    bundler = PipLayerBundler(requirements, platform="manylinux2014_aarch64", python_version="3.13")
+    before = bundler.fingerprint
+    assert PipLayerBundler(requirements, platform="manylinux2014_aarch64", python_version="3.13").fingerprint == before
+    assert PipLayerBundler(requirements, platform="manylinux2014_x86_64", python_version="3.13").fingerprint != before
+    requirements.write_text("fastapi==0.166.0\n", encoding="utf-8")
+    assert bundler.fingerprint != before
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("starlette==1.10.0\n", encoding="utf-8")
+    constrained = PipLayerBundler(
+        requirements, platform="manylinux2014_aarch64", python_version="3.13", constraints=constraints
+    )
+    assert constrained.fingerprint != bundler.fingerprint
+
+
+def test_synth_without_bundling_stages_no_asset(prod: Synthesized) -> None:
+    # The bundlers are also replaced by failing spies during the synth (see conftest).
+    assert not list(prod.outdir.glob("asset.*"))
+    assets = json.loads(next(prod.outdir.glob("*.assets.json")).read_text(encoding="utf-8"))
+    sources = {Path(asset["source"]["path"]) for asset in assets["files"].values()}
+    assert {REPO_ROOT, LAYER_REQUIREMENTS.parent} <= sources

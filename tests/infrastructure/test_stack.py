@@ -1,0 +1,321 @@
+"""The synthesized template: the REST API built from the route registry, functions, authorizer, storage."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+
+from infra_cdk.auth_construct import AUTHORIZER_HANDLER
+from shared.constants import ENV_BACKEND, ENV_DOCUMENTS_BUCKET, ENV_TABLE_NAME, METRICS_NAMESPACE, SERVICE_NAME
+from shared.ports.metadata import INDEX_KEYS
+from shared.routes import ROUTE_GROUPS, RouteGroup
+from tests.infrastructure.conftest import Synthesized
+
+pytestmark = pytest.mark.infrastructure
+
+
+def _handler(group: RouteGroup) -> str:
+    return f"{group.module}.handler.handler"
+
+
+def _function_id(synth: Synthesized, handler: str) -> str:
+    (logical_id,) = [
+        logical_id
+        for logical_id, fn in synth.resources("AWS::Lambda::Function").items()
+        if fn["Properties"]["Handler"] == handler
+    ]
+    return logical_id
+
+
+def _resource_paths(synth: Synthesized) -> dict[str, str]:
+    """Logical id of each API Gateway resource -> its full path, rebuilt from PathPart/ParentId."""
+    resources = synth.resources("AWS::ApiGateway::Resource")
+    paths: dict[str, str] = {}
+
+    def path_of(logical_id: str) -> str:
+        if logical_id not in paths:
+            props = resources[logical_id]["Properties"]
+            parent = props["ParentId"]
+            parent_path = "" if "Fn::GetAtt" in parent else path_of(parent["Ref"])
+            paths[logical_id] = f"{parent_path}/{props['PathPart']}"
+        return paths[logical_id]
+
+    for logical_id in resources:
+        path_of(logical_id)
+    return paths
+
+
+def _methods(synth: Synthesized) -> dict[tuple[str, str], dict[str, Any]]:
+    """(path, HTTP method) -> the method's properties."""
+    paths = _resource_paths(synth)
+    return {
+        (paths[props["ResourceId"]["Ref"]], props["HttpMethod"]): props
+        for props in (m["Properties"] for m in synth.resources("AWS::ApiGateway::Method").values())
+    }
+
+
+def _integrated_function(method: dict[str, Any]) -> str:
+    uri_parts = method["Integration"]["Uri"]["Fn::Join"][1]
+    (function_id,) = [part["Fn::GetAtt"][0] for part in uri_parts if isinstance(part, dict) and "Fn::GetAtt" in part]
+    return str(function_id)
+
+
+def test_api_is_a_rest_api(prod: Synthesized) -> None:
+    prod.template.resource_count_is("AWS::ApiGateway::RestApi", 1)
+    prod.template.resource_count_is("AWS::ApiGatewayV2::Api", 0)
+
+
+def test_one_function_per_route_group_and_the_authorizer(prod: Synthesized) -> None:
+    functions = prod.resources("AWS::Lambda::Function")
+    assert len(functions) == len(ROUTE_GROUPS) + 1
+    handlers = {fn["Properties"]["Handler"] for fn in functions.values()}
+    assert handlers == {_handler(group) for group in ROUTE_GROUPS} | {AUTHORIZER_HANDLER}
+    prod.template.all_resources_properties(
+        "AWS::Lambda::Function",
+        {
+            "Architectures": ["arm64"],
+            "Runtime": Match.string_like_regexp(r"^python3\.1\d$"),
+            "TracingConfig": {"Mode": "Active"},
+            "Layers": Match.any_value(),
+            "LoggingConfig": {"LogGroup": Match.any_value()},
+        },
+    )
+
+
+@pytest.mark.parametrize("group", ROUTE_GROUPS, ids=lambda group: group.name)
+def test_function_size_and_environment_come_from_the_registry(prod: Synthesized, group: RouteGroup) -> None:
+    props = prod.resources("AWS::Lambda::Function")[_function_id(prod, _handler(group))]["Properties"]
+    assert props["MemorySize"] == group.memory_mb
+    assert props["Timeout"] == group.timeout_s
+    env = props["Environment"]["Variables"]
+    assert env[ENV_BACKEND] == "aws"
+    assert env["POWERTOOLS_SERVICE_NAME"] == SERVICE_NAME
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE
+    assert env["LOG_LEVEL"]
+    (table_id,) = prod.resources("AWS::DynamoDB::Table")
+    assert env[ENV_TABLE_NAME] == {"Ref": table_id}
+    assert env[ENV_DOCUMENTS_BUCKET]["Ref"] in prod.resources("AWS::S3::Bucket")
+
+
+def _granted_actions(synth: Synthesized, handler: str) -> set[str]:
+    function = synth.resources("AWS::Lambda::Function")[_function_id(synth, handler)]
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    actions: set[str] = set()
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                action = statement["Action"]
+                actions.update([action] if isinstance(action, str) else action)
+    return actions
+
+
+@pytest.mark.parametrize("group", ROUTE_GROUPS, ids=lambda group: group.name)
+def test_grants_follow_the_groups_needs(prod: Synthesized, group: RouteGroup) -> None:
+    services = {action.split(":")[0] for action in _granted_actions(prod, _handler(group))}
+    assert ("dynamodb" in services) == ("metadata" in group.needs)
+    assert ("s3" in services) == ("blobs" in group.needs)
+    assert services <= {"dynamodb", "s3", "xray", "logs"}
+
+
+def test_authorizer_only_reads_the_table(prod: Synthesized) -> None:
+    actions = _granted_actions(prod, AUTHORIZER_HANDLER)
+    table_actions = {action for action in actions if action.startswith("dynamodb:")}
+    assert "dynamodb:GetItem" in table_actions
+    assert not {a for a in table_actions if a.split(":")[1].startswith(("Put", "Update", "Delete", "BatchWrite"))}
+    assert not {action for action in actions if action.startswith("s3:")}
+
+
+def test_every_registered_route_is_a_method_of_its_groups_function(prod: Synthesized) -> None:
+    methods = _methods(prod)
+    expected = {(route.path, verb) for group in ROUTE_GROUPS for route in group.routes for verb in route.methods}
+    assert set(methods) == expected
+    for group in ROUTE_GROUPS:
+        function_id = _function_id(prod, _handler(group))
+        for route in group.routes:
+            for verb in route.methods:
+                method = methods[(route.path, verb)]
+                assert method["Integration"]["Type"] == "AWS_PROXY"
+                assert _integrated_function(method) == function_id
+                assert method["AuthorizationType"] == ("CUSTOM" if group.authenticated else "NONE")
+                assert ("AuthorizerId" in method) == group.authenticated
+
+
+def test_dataset_routes_use_the_api_key_authorizer(prod: Synthesized) -> None:
+    methods = _methods(prod)
+    (authorizer_id,) = prod.resources("AWS::ApiGateway::Authorizer")
+    for key in [
+        ("/api/v1/datasets", "GET"),
+        ("/api/v1/datasets", "POST"),
+        ("/api/v1/datasets", "DELETE"),
+        ("/api/v1/datasets/{dataset_id}", "PUT"),
+    ]:
+        assert methods[key]["AuthorizationType"] == "CUSTOM"
+        assert methods[key]["AuthorizerId"] == {"Ref": authorizer_id}
+
+
+def test_health_check_is_public(prod: Synthesized) -> None:
+    healthz = _methods(prod)[("/v1/system/healthz", "GET")]
+    assert healthz["AuthorizationType"] == "NONE"
+    assert "AuthorizerId" not in healthz
+
+
+def test_authorizer_is_a_cached_request_authorizer_on_the_authorization_header(prod: Synthesized) -> None:
+    prod.template.has_resource_properties(
+        "AWS::ApiGateway::Authorizer",
+        {
+            "Type": "REQUEST",
+            "IdentitySource": "method.request.header.Authorization",
+            "AuthorizerResultTtlInSeconds": 300,
+            "AuthorizerUri": Match.any_value(),
+        },
+    )
+    (authorizer,) = prod.resources("AWS::ApiGateway::Authorizer").values()
+    uri_parts = authorizer["Properties"]["AuthorizerUri"]["Fn::Join"][1]
+    authorizer_fn = _function_id(prod, AUTHORIZER_HANDLER)
+    assert {"Fn::GetAtt": [authorizer_fn, "Arn"]} in uri_parts
+
+
+def test_stage_traces_logs_and_throttles(prod: Synthesized) -> None:
+    prod.template.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "StageName": "prod",
+            "TracingEnabled": True,
+            "AccessLogSetting": {"DestinationArn": Match.any_value(), "Format": Match.any_value()},
+            "MethodSettings": Match.array_with(
+                [Match.object_like({"HttpMethod": "*", "ResourcePath": "/*", "ThrottlingRateLimit": Match.any_value()})]
+            ),
+        },
+    )
+
+
+def test_table_has_the_metadata_ports_key_schema(prod: Synthesized) -> None:
+    (table,) = prod.resources("AWS::DynamoDB::Table").values()
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["KeySchema"] == [
+        {"AttributeName": INDEX_KEYS["main"][0], "KeyType": "HASH"},
+        {"AttributeName": INDEX_KEYS["main"][1], "KeyType": "RANGE"},
+    ]
+    indexes = {
+        index["IndexName"]: [key["AttributeName"] for key in index["KeySchema"]]
+        for index in props["LocalSecondaryIndexes"] + props["GlobalSecondaryIndexes"]
+    }
+    assert indexes == {name: list(keys) for name, keys in INDEX_KEYS.items() if name != "main"}
+    assert [index["IndexName"] for index in props["LocalSecondaryIndexes"]] == ["by_create", "by_update"]
+    assert [index["IndexName"] for index in props["GlobalSecondaryIndexes"]] == ["gsi1"]
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_prod_retains_data_and_dev_does_not(prod: Synthesized, dev: Synthesized) -> None:
+    for synth, policy in [(prod, "Retain"), (dev, "Delete")]:
+        for resource_type in ("AWS::DynamoDB::Table", "AWS::S3::Bucket"):
+            for resource in synth.resources(resource_type).values():
+                assert resource["DeletionPolicy"] == policy, resource_type
+                assert resource["UpdateReplacePolicy"] == policy, resource_type
+    (prod_table,) = prod.resources("AWS::DynamoDB::Table").values()
+    assert prod_table["Properties"]["DeletionProtectionEnabled"] is True
+
+
+def test_buckets_are_private_encrypted_and_ssl_only(prod: Synthesized) -> None:
+    prod.template.all_resources_properties(
+        "AWS::S3::Bucket",
+        {
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            },
+        },
+    )
+    for policy in prod.resources("AWS::S3::BucketPolicy").values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+        )
+
+
+def test_documents_bucket_is_versioned_logged_and_sends_events_to_eventbridge(prod: Synthesized) -> None:
+    prod.template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "LoggingConfiguration": {"DestinationBucketName": Match.any_value(), "LogFilePrefix": Match.any_value()},
+            "NotificationConfiguration": {"EventBridgeConfiguration": {"EventBridgeEnabled": True}},
+        },
+    )
+    # EventBridge is enabled natively, without the notifications custom resource.
+    prod.template.resource_count_is("Custom::S3BucketNotifications", 0)
+
+
+NOT_FOUND = {"code": 100, "message": "<NotFound '404: Not Found'>"}
+
+
+@pytest.mark.parametrize(
+    ("response_type", "status", "body"),
+    [
+        ("MISSING_AUTHENTICATION_TOKEN", "200", NOT_FOUND),
+        ("RESOURCE_NOT_FOUND", "200", NOT_FOUND),
+        ("UNAUTHORIZED", "200", {"code": 0, "data": False, "message": "`Authorization` can't be empty"}),
+    ],
+)
+def test_gateway_answers_like_ragflow(
+    prod: Synthesized, response_type: str, status: str, body: dict[str, object]
+) -> None:
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in prod.resources("AWS::ApiGateway::GatewayResponse").values()
+    }
+    response = responses[response_type]
+    assert response["StatusCode"] == status
+    assert json.loads(response["ResponseTemplates"]["application/json"]) == body
+
+
+def _render(template: str, context: dict[str, str]) -> object:
+    """What API Gateway sends: each ``$context.authorizer.<key>`` replaced by the key's string value."""
+    for key, value in context.items():
+        template = template.replace(f"$context.authorizer.{key}", value)
+    return json.loads(template)
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [("109", "Authentication error: API key is invalid!"), ("0", "Please check your authorization format.")],
+)
+def test_refused_keys_get_the_authorizers_ragflow_answer(prod: Synthesized, code: str, message: str) -> None:
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in prod.resources("AWS::ApiGateway::GatewayResponse").values()
+    }
+    denied = responses["ACCESS_DENIED"]
+    assert denied["StatusCode"] == "200"
+    # The authorizer's deny context carries code and message (functions/authorizer/handler.py).
+    body = _render(denied["ResponseTemplates"]["application/json"], {"code": code, "message": message})
+    assert body == {"code": int(code), "message": message}
+
+
+@pytest.mark.parametrize("response_type", ["DEFAULT_4XX", "DEFAULT_5XX"])
+def test_other_gateway_errors_keep_their_status_in_the_ragflow_envelope(prod: Synthesized, response_type: str) -> None:
+    prod.template.has_resource_properties(
+        "AWS::ApiGateway::GatewayResponse",
+        {
+            "ResponseType": response_type,
+            "StatusCode": Match.absent(),
+            "ResponseTemplates": {"application/json": '{"code": 100, "message": $context.error.messageString}'},
+        },
+    )
+
+
+def test_alarms_watch_every_function_and_the_api(prod: Synthesized) -> None:
+    alarms = prod.resources("AWS::CloudWatch::Alarm").values()
+    metrics = [(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms]
+    assert metrics.count(("AWS/Lambda", "Errors")) == len(ROUTE_GROUPS) + 1
+    assert metrics.count(("AWS/ApiGateway", "5XXError")) == 1
