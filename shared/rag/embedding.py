@@ -1,0 +1,74 @@
+"""Picks the embedder for a ``name@factory`` model id and keeps one per process.
+
+Adapters are imported only when a model of their factory is first asked for, so a function that never
+embeds never loads onnxruntime, openai or the Bedrock client.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from shared.catalog import BUILTIN_FACTORY, get_catalog, split_model_id
+from shared.config import get_settings
+from shared.ports.embedder import Embedder, EmbeddingConfigError
+
+OPENAI_FACTORIES = frozenset({"OpenAI", "OpenAI-API-Compatible"})
+BEDROCK_FACTORY = "Bedrock"
+
+_CacheKey = tuple[str, str | None, str | None]
+_embedders: dict[_CacheKey, Embedder] = {}
+_lock = threading.Lock()
+
+
+def build_embedder(model_id: str, *, api_base: str | None = None, api_key: str | None = None) -> Embedder:
+    """The embedder for ``model_id`` (RAGFlow's ``name@factory``), built once per process and reused.
+
+    ``api_base``/``api_key`` are the tenant's settings for the model's factory; for OpenAI factories they
+    default to ``OPENAI_BASE_URL``/``OPENAI_API_KEY``. The builtin model ignores both. Raises
+    :class:`EmbeddingConfigError` for an unknown or unsupported model or a missing API key.
+    """
+    _, factory = split_model_id(model_id)
+    # Builtin: one instance whatever the caller passed. Others: one per endpoint and key, so tenants with
+    # different keys for the same endpoint never share a client (nor each other's credentials).
+    key: _CacheKey = (model_id, None, None) if factory == BUILTIN_FACTORY else (model_id, api_base, api_key)
+    embedder = _embedders.get(key)
+    if embedder is None:
+        with _lock:
+            embedder = _embedders.get(key)
+            if embedder is None:
+                embedder = _embedders[key] = _create(model_id, api_base=api_base, api_key=api_key)
+    return embedder
+
+
+def clear_embedder_cache() -> None:
+    """Forget every built embedder (tests; changed credentials)."""
+    with _lock:
+        _embedders.clear()
+
+
+def _create(model_id: str, *, api_base: str | None, api_key: str | None) -> Embedder:
+    info = get_catalog().find(model_id, "embedding")
+    if info is None:
+        raise EmbeddingConfigError(f"Unknown embedding model: {model_id}")
+    if info.factory == BUILTIN_FACTORY:
+        from shared.adapters.local.builtin_embedder import BuiltinEmbedder
+
+        return BuiltinEmbedder()
+    if info.factory in OPENAI_FACTORIES:
+        from shared.adapters.openai_embedder import OpenAIEmbedder
+
+        # Endpoints other than OpenAI's own (Ollama, vLLM, TEI ...) often need no key; the client needs one.
+        base_url = api_base or os.environ.get("OPENAI_BASE_URL") or None
+        key = api_key or os.environ.get("OPENAI_API_KEY") or ("not-needed" if base_url else None)
+        if not key:
+            raise EmbeddingConfigError(f"No API key is configured for the embedding model {model_id}.")
+        return OpenAIEmbedder(info.name, model_id=info.id, api_key=key, base_url=base_url, dimension=info.dimension)
+    if info.factory == BEDROCK_FACTORY:
+        from shared.adapters.aws.bedrock_embedder import BedrockEmbedder, bedrock_runtime_client
+
+        if info.dimension is None:
+            raise EmbeddingConfigError(f"The model catalog has no dimension for {model_id}.")
+        client = bedrock_runtime_client(get_settings().aws_region, endpoint_url=api_base)
+        return BedrockEmbedder(info.name, client=client, dimension=info.dimension, model_id=info.id)
+    raise EmbeddingConfigError(f"Embedding models from {info.factory} are not supported yet: {model_id}")
