@@ -27,7 +27,7 @@ def _write_key_file(path: Path, api_key: str) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from functions.local.server import build_local_app, local_container
+    from functions.local.server import build_local_app, local_container, resume_background_work
 
     data_dir = Path(args.data_dir).resolve()
     container = local_container(data_dir)
@@ -39,6 +39,9 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"The key is also in {key_file}", flush=True)
     else:
         print(f"Tenant {tenant_id}; its first API key is in {key_file}", flush=True)
+    resumed = resume_background_work(container)
+    if resumed:
+        print(f"Resumed {resumed} interrupted parse(s)", flush=True)
     print(f"flowless serving on http://{args.host}:{args.port} (data in {data_dir})", flush=True)
     uvicorn.run(build_local_app(container), host=args.host, port=args.port, log_level=args.log_level)
     return 0

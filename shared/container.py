@@ -7,17 +7,21 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import cast
 
-from shared.catalog import ModelCatalog, get_catalog
+from shared.catalog import ModelCatalog, get_catalog, split_model_id
 from shared.config import Settings, get_settings
 from shared.constants import LOCAL_BLOB_DIR, LOCAL_DB_FILE, LOCAL_INDEX_DIR
 from shared.ports.blobs import BlobStore
+from shared.ports.embedder import Embedder
 from shared.ports.metadata import MetadataStore
 from shared.ports.search import SearchIndex
 from shared.ports.workflow import Workflow
 from shared.repos.datasets import DatasetRepository
-from shared.repos.tenants import TenantRepository
+from shared.repos.documents import DocumentRepository
+from shared.repos.tenants import Tenant, TenantRepository
 from shared.services.auth import Authenticator
 from shared.services.datasets import DatasetService
+from shared.services.documents import DocumentService
+from shared.services.ingestion import IngestionService
 from shared.services.models import ModelAccess
 from shared.services.tenants import TenantService
 
@@ -64,20 +68,32 @@ class Container:
         )
 
     @cached_property
-    def search_index(self) -> SearchIndex | None:
+    def search_index(self) -> SearchIndex:
+        if "search_index" in self.overrides:
+            return cast(SearchIndex, self.overrides["search_index"])
         if self.settings.backend == "local":
-            from shared.adapters.local.index_dir import LocalIndexDirectory
+            from shared.adapters.local.embedded_index import EmbeddedSearchIndex
 
-            return LocalIndexDirectory(self.settings.data_dir / LOCAL_INDEX_DIR)
-        return None  # OpenSearch Serverless arrives with the retrieval work
+            return cast(SearchIndex, EmbeddedSearchIndex(self.settings.data_dir / LOCAL_INDEX_DIR))
+        if not self.settings.opensearch_endpoint:
+            raise RuntimeError("FLOWLESS_OPENSEARCH_ENDPOINT is not set")
+        from shared.adapters.aws.opensearch_index import OpenSearchIndex
+
+        return cast(SearchIndex, OpenSearchIndex(self.settings.opensearch_endpoint, region=self.settings.aws_region))
 
     @cached_property
-    def workflow(self) -> Workflow | None:
+    def workflow(self) -> Workflow:
+        if "workflow" in self.overrides:
+            return cast(Workflow, self.overrides["workflow"])
         if self.settings.backend == "local":
             from shared.adapters.local.worker import InProcessWorkflow
 
-            return InProcessWorkflow()
-        return None  # the parsing state machine arrives with the ingestion work
+            return InProcessWorkflow(lambda task: self.ingestion.run_task(task))
+        if not self.settings.state_machine_arn:
+            raise RuntimeError("FLOWLESS_STATE_MACHINE_ARN is not set")
+        from shared.adapters.aws.stepfunctions_workflow import StepFunctionsWorkflow
+
+        return StepFunctionsWorkflow(self.settings.state_machine_arn, region=self.settings.aws_region)
 
     @cached_property
     def catalog(self) -> ModelCatalog:
@@ -97,19 +113,69 @@ class Container:
         return TenantService(self.tenants, self.catalog)
 
     @cached_property
+    def dataset_repo(self) -> DatasetRepository:
+        return DatasetRepository(self.metadata)
+
+    @cached_property
+    def document_repo(self) -> DocumentRepository:
+        return DocumentRepository(self.metadata)
+
+    @cached_property
     def datasets(self) -> DatasetService:
-        return DatasetService(DatasetRepository(self.metadata), self.tenants, ModelAccess(self.catalog))
+        return DatasetService(
+            self.dataset_repo,
+            self.tenants,
+            ModelAccess(self.catalog),
+            purge=lambda ds: self.documents.purge_dataset(ds),
+        )
+
+    @cached_property
+    def documents(self) -> DocumentService:
+        return DocumentService(
+            self.dataset_repo,
+            self.document_repo,
+            self.blobs,
+            lambda: self.search_index,
+            max_file_bytes=self.settings.max_upload_bytes,
+        )
+
+    @cached_property
+    def ingestion(self) -> IngestionService:
+        return IngestionService(
+            store=self.metadata,
+            datasets=self.dataset_repo,
+            documents=self.document_repo,
+            tenants=self.tenants,
+            blobs=self.blobs,
+            index=lambda: self.search_index,
+            workflow=lambda: self.workflow,
+            embedder_for=tenant_embedder,
+        )
 
     def health_probes(self) -> dict[str, Callable[[], None]]:
         """RAGFlow's health names: db, storage, doc_engine, plus our workflow; only backends this process has."""
         probes: dict[str, Callable[[], None]] = {"db": self.metadata.ping}
         if self.settings.backend == "local" or self.settings.documents_bucket:
             probes["storage"] = self.blobs.ping
-        if self.search_index is not None:
-            probes["doc_engine"] = self.search_index.ping
-        if self.workflow is not None:
-            probes["workflow"] = self.workflow.ping
+        if self.settings.backend == "local" or self.settings.opensearch_endpoint:
+            probes["doc_engine"] = lambda: self.search_index.ping()
+        if self.settings.backend == "local" or self.settings.state_machine_arn:
+            probes["workflow"] = lambda: self.workflow.ping()
         return probes
+
+
+def tenant_embedder(model_id: str, tenant: Tenant) -> Embedder:
+    """The embedder for ``model_id`` with the tenant's endpoint and key for it (if configured)."""
+    from shared.rag.embedding import build_embedder
+
+    name, factory = split_model_id(model_id)
+    setting = next(
+        (m for m in tenant.models if m.llm_name == name and m.llm_factory == factory and m.model_type == "embedding"),
+        None,
+    )
+    if setting is None:
+        return build_embedder(model_id)
+    return build_embedder(model_id, api_base=setting.api_base, api_key=setting.api_key)
 
 
 @lru_cache(maxsize=1)

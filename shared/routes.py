@@ -58,10 +58,25 @@ DATASETS = RouteGroup(
         Route("/api/v1/datasets", ("GET", "POST", "DELETE")),
         Route("/api/v1/datasets/{dataset_id}", ("PUT",)),
     ),
-    needs=("metadata", "models"),
+    # Deleting a dataset removes its documents' blobs and index entries too.
+    needs=("metadata", "blobs", "search", "models"),
 )
 
-ROUTE_GROUPS: tuple[RouteGroup, ...] = (SYSTEM, DATASETS)
+DOCUMENTS = RouteGroup(
+    name="documents",
+    module="functions.documents",
+    routes=(
+        Route("/api/v1/datasets/{dataset_id}/documents", ("GET", "POST", "DELETE")),
+        Route("/api/v1/datasets/{dataset_id}/documents/{document_id}", ("GET", "PUT")),
+        Route("/api/v1/datasets/{dataset_id}/chunks", ("POST", "DELETE")),
+        Route("/api/v1/datasets/{dataset_id}/metadata/summary", ("GET",)),
+        Route("/api/v1/datasets/{dataset_id}/metadata/update", ("POST",)),
+    ),
+    needs=("metadata", "blobs", "search", "workflow"),
+    memory_mb=1024,
+)
+
+ROUTE_GROUPS: tuple[RouteGroup, ...] = (SYSTEM, DATASETS, DOCUMENTS)
 
 
 def group_by_name(name: str) -> RouteGroup:

@@ -54,6 +54,16 @@ async def json_body(request: Request) -> dict[str, Any]:
 JsonBody = Annotated[dict[str, Any], Depends(json_body)]
 
 
+async def optional_json_body(request: Request) -> dict[str, Any]:
+    """Like ``json_body``, but a request without a body is an empty object (for body-optional DELETEs)."""
+    if not (await request.body()).strip():
+        return {}
+    return await json_body(request)
+
+
+OptionalJsonBody = Annotated[dict[str, Any], Depends(optional_json_body)]
+
+
 def query_args(request: Request) -> dict[str, str]:
     """Query parameters as a flat dict (the last value wins for repeated single-valued parameters)."""
     return dict(request.query_params)

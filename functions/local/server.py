@@ -20,3 +20,8 @@ def local_container(data_dir: Path) -> Container:
 
 def build_local_app(container: Container) -> FastAPI:
     return create_app(ROUTE_GROUPS, container)
+
+
+def resume_background_work(container: Container) -> int:
+    """Parses a previous process left RUNNING (killed mid-parse) start again; returns how many."""
+    return container.ingestion.resume_interrupted()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from shared.errors import ArgumentError, DataError, PermissionDenied
@@ -26,10 +26,18 @@ def dataset_view(record: Record) -> dict[str, Any]:
 
 
 class DatasetService:
-    def __init__(self, datasets: DatasetRepository, tenants: TenantRepository, models: ModelAccess) -> None:
+    def __init__(
+        self,
+        datasets: DatasetRepository,
+        tenants: TenantRepository,
+        models: ModelAccess,
+        *,
+        purge: Callable[[Record], None] | None = None,
+    ) -> None:
         self._datasets = datasets
         self._tenants = tenants
         self._models = models
+        self._purge = purge
 
     def _tenant(self, tenant_id: str) -> Tenant:
         tenant = self._tenants.get(tenant_id)
@@ -157,8 +165,8 @@ class DatasetService:
                 else:
                     targets.append(record)
             if missing:
-                raise PermissionDenied(
-                    f"User '{tenant_id}' lacks permission for datasets: '{', '.join(missing)}'"
-                )
+                raise PermissionDenied(f"User '{tenant_id}' lacks permission for datasets: '{', '.join(missing)}'")
         for record in targets:
+            if self._purge is not None:
+                self._purge(record)  # documents, chunks, blobs and index entries go first
             self._datasets.delete(record)

@@ -33,9 +33,7 @@ class TenantService:
             for m in tenant.models
             if not (m.llm_name == name and m.llm_factory == factory and m.model_type == setting.model_type)
         ]
-        tenant.models.append(
-            TenantModel(factory, name, setting.model_type, setting.api_base, setting.api_key)
-        )
+        tenant.models.append(TenantModel(factory, name, setting.model_type, setting.api_base, setting.api_key))
         if setting.model_type == "chat":
             tenant.llm_id = setting.model_id
         elif setting.model_type == "embedding":

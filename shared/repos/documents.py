@@ -1,0 +1,201 @@
+"""Documents under their dataset's partition, and chunks under their document's partition.
+
+Layout (single table):
+* document  pk=``DS#<dataset>`` sk=``DOC#<id>`` (+ by_create/by_update sort keys; ``gsi1`` indexes the
+  run state so a restarted worker finds interrupted parses);
+* name guard pk=``DS#<dataset>`` sk=``DOCNAME#<lower name>`` (case-insensitive uniqueness);
+* chunk     pk=``DOC#<document>`` sk=``CHUNK#<id>``, ordered by ``ct_sk`` = ``CHUNK#<order>#<id>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
+
+from shared.ports.metadata import (
+    ITEM_EXISTS,
+    ITEM_NOT_EXISTS,
+    Condition,
+    ConditionFailed,
+    Delete,
+    MetadataStore,
+    Put,
+    Update,
+    WriteOp,
+)
+from shared.repos.keys import tenant_pk, time_sort_key
+
+Record = dict[str, Any]
+_DOC = "DOC"
+STORAGE_ATTRS = frozenset({"pk", "sk", "ct_sk", "ut_sk", "gsi1pk", "gsi1sk"})
+# DynamoDB transactions hold at most 100 items; chunk writes go in batches below that.
+_BATCH = 25
+
+
+class DuplicateDocumentName(Exception):
+    """Another document of the dataset already has this name."""
+
+
+def dataset_pk(dataset_id: str) -> str:
+    return f"DS#{dataset_id}"
+
+
+def document_pk(document_id: str) -> str:
+    return f"DOC#{document_id}"
+
+
+def _doc_sk(document_id: str) -> str:
+    return f"{_DOC}#{document_id}"
+
+
+def _name_sk(name: str) -> str:
+    return f"DOCNAME#{name.lower()}"
+
+
+def _run_keys(run: str, update_time: int, document_id: str) -> dict[str, str]:
+    return {"gsi1pk": f"RUN#{run}", "gsi1sk": f"{update_time:015d}#{document_id}"}
+
+
+class DocumentRepository:
+    def __init__(self, store: MetadataStore) -> None:
+        self._store = store
+
+    # -- documents ---------------------------------------------------------------------------------
+    def get(self, dataset_id: str, document_id: str) -> Record | None:
+        return self._store.get(dataset_pk(dataset_id), _doc_sk(document_id))
+
+    def name_taken(self, dataset_id: str, name: str) -> bool:
+        return self._store.get(dataset_pk(dataset_id), _name_sk(name)) is not None
+
+    def create(self, record: Record) -> None:
+        """Insert a document with its name guard and count it on its dataset, atomically."""
+        pk = dataset_pk(record["dataset_id"])
+        item = {
+            **record,
+            "pk": pk,
+            "sk": _doc_sk(record["id"]),
+            "ct_sk": time_sort_key(_DOC, record["create_time"], record["id"]),
+            "ut_sk": time_sort_key(_DOC, record["update_time"], record["id"]),
+            **_run_keys(record["run"], record["update_time"], record["id"]),
+        }
+        try:
+            self._store.transact(
+                [
+                    Put({"pk": pk, "sk": _name_sk(record["name"]), "document_id": record["id"]}, ITEM_NOT_EXISTS),
+                    Put(item, ITEM_NOT_EXISTS),
+                    Update(
+                        tenant_pk(record["tenant_id"]),
+                        f"DS#{record['dataset_id']}",
+                        add={"document_count": 1},
+                        condition=ITEM_EXISTS,
+                    ),
+                ]
+            )
+        except ConditionFailed as exc:
+            if exc.index == 0:
+                raise DuplicateDocumentName(record["name"]) from exc
+            raise
+
+    def update(
+        self,
+        current: Record,
+        changes: Record,
+        *,
+        condition: Condition | None = None,
+        dataset_deltas: dict[str, int] | None = None,
+    ) -> Record:
+        """Apply ``changes`` (must include ``update_time``); renames move the name guard; ``dataset_deltas``
+        are added to the dataset's counters in the same transaction."""
+        pk = dataset_pk(current["dataset_id"])
+        document_id = current["id"]
+        fields = dict(changes)
+        fields["ut_sk"] = time_sort_key(_DOC, fields["update_time"], document_id)
+        fields.update(_run_keys(str(fields.get("run", current["run"])), fields["update_time"], document_id))
+        ops: list[WriteOp] = []
+        new_name = fields.get("name")
+        renamed = isinstance(new_name, str) and new_name.lower() != current["name"].lower()
+        if isinstance(new_name, str) and renamed:
+            ops.append(Put({"pk": pk, "sk": _name_sk(new_name), "document_id": document_id}, ITEM_NOT_EXISTS))
+            ops.append(Delete(pk, _name_sk(current["name"])))
+        ops.append(Update(pk, _doc_sk(document_id), set=fields, condition=condition or ITEM_EXISTS))
+        if dataset_deltas:
+            ops.append(Update(tenant_pk(current["tenant_id"]), f"DS#{current['dataset_id']}", add=dataset_deltas))
+        try:
+            self._store.transact(ops)
+        except ConditionFailed as exc:
+            if renamed and exc.index == 0:
+                raise DuplicateDocumentName(str(new_name)) from exc
+            raise
+        updated = self.get(current["dataset_id"], document_id)
+        assert updated is not None
+        return updated
+
+    def delete(self, record: Record) -> None:
+        """Remove a document, its name guard and its chunks; the dataset's counters follow."""
+        self.delete_chunks_of(record["id"])
+        pk = dataset_pk(record["dataset_id"])
+        self._store.transact(
+            [
+                Delete(pk, _doc_sk(record["id"]), ITEM_EXISTS),
+                Delete(pk, _name_sk(record["name"])),
+                Update(
+                    tenant_pk(record["tenant_id"]),
+                    f"DS#{record['dataset_id']}",
+                    add={
+                        "document_count": -1,
+                        "chunk_count": -int(record.get("chunk_count", 0)),
+                        "token_num": -int(record.get("token_count", 0)),
+                    },
+                ),
+            ]
+        )
+
+    def list_all(
+        self, dataset_id: str, *, orderby: Literal["create_time", "update_time"] = "create_time", desc: bool = True
+    ) -> list[Record]:
+        index: Literal["by_create", "by_update"] = "by_create" if orderby == "create_time" else "by_update"
+        return self._store.query(dataset_pk(dataset_id), index=index, sk_prefix=f"{_DOC}#", ascending=not desc)
+
+    def count(self, dataset_id: str) -> int:
+        return self._store.count(dataset_pk(dataset_id), sk_prefix=f"{_DOC}#")
+
+    def in_state(self, run: str) -> list[Record]:
+        """Documents in a run state across all tenants (the worker's recovery scan)."""
+        return self._store.query(f"RUN#{run}", index="gsi1")
+
+    # -- chunks ------------------------------------------------------------------------------------
+    def put_chunks(self, chunks: Sequence[Record]) -> None:
+        """Write chunks (idempotent: ids are deterministic, a retry overwrites the same items)."""
+        for start in range(0, len(chunks), _BATCH):
+            self._store.transact([Put(self._chunk_item(chunk)) for chunk in chunks[start : start + _BATCH]])
+
+    @staticmethod
+    def _chunk_item(chunk: Record) -> Record:
+        return {
+            **chunk,
+            "pk": document_pk(chunk["document_id"]),
+            "sk": f"CHUNK#{chunk['id']}",
+            "ct_sk": f"CHUNK#{chunk['order']}#{chunk['id']}",
+        }
+
+    def get_chunk(self, document_id: str, chunk_id: str) -> Record | None:
+        return self._store.get(document_pk(document_id), f"CHUNK#{chunk_id}")
+
+    def chunks_of(self, document_id: str) -> list[Record]:
+        """A document's chunks in document order."""
+        return self._store.query(document_pk(document_id), index="by_create", sk_prefix="CHUNK#")
+
+    def iter_chunks(self, document_ids: Sequence[str]) -> Iterator[Record]:
+        for document_id in document_ids:
+            yield from self.chunks_of(document_id)
+
+    def delete_chunks_of(self, document_id: str) -> list[str]:
+        """Remove every chunk of a document; returns their ids."""
+        ids = [chunk["id"] for chunk in self._store.query(document_pk(document_id), sk_prefix="CHUNK#")]
+        self.delete_chunks(document_id, ids)
+        return ids
+
+    def delete_chunks(self, document_id: str, chunk_ids: Sequence[str]) -> None:
+        pk = document_pk(document_id)
+        for start in range(0, len(chunk_ids), _BATCH):
+            self._store.transact([Delete(pk, f"CHUNK#{cid}") for cid in chunk_ids[start : start + _BATCH]])

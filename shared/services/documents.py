@@ -1,0 +1,402 @@
+"""Document use cases: upload, list, download, update, delete (the ingestion pipeline lives apart)."""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shared.errors import ArgumentError, DataError, FlowlessError, RetCode
+from shared.ids import http_date, new_id, now_ms
+from shared.ports.blobs import BlobStore
+from shared.ports.search import SearchIndex
+from shared.rag.metadata import (
+    MetadataConditionError,
+    apply_metadata_changes,
+    filter_documents,
+    parse_metadata_condition,
+    parse_metadata_condition_json,
+    summarize,
+    validate_meta_fields,
+    validate_metadata_changes,
+)
+from shared.rag.parsers import is_supported
+from shared.repos.datasets import DatasetRepository
+from shared.repos.datasets import Record as DatasetRecord
+from shared.repos.documents import STORAGE_ATTRS, DocumentRepository, DuplicateDocumentName, Record
+from shared.schemas.common import deep_merge, parse_model
+from shared.schemas.datasets import PARSER_CONFIG_DEFAULTS
+from shared.schemas.documents import (
+    DOCUMENT_CHUNK_METHODS,
+    FILE_NAME_LEN_LIMIT,
+    ListDocumentsQuery,
+    UpdateDocumentRequest,
+)
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
+# Attributes the pipeline keeps on a document that clients never see.
+_INTERNAL = frozenset({"blob_key", "task_id", "progress_token", "tenant_id", "source_key"})
+
+
+class ServerError(FlowlessError):
+    """RAGFlow answers failed uploads with code 500 in the envelope (HTTP stays 200)."""
+
+    code = RetCode.SERVER_ERROR
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    filename: str
+    data: bytes
+
+
+def document_view(record: Record) -> dict[str, Any]:
+    """A stored document as the API shows it."""
+    return {k: v for k, v in record.items() if k not in STORAGE_ATTRS and k not in _INTERNAL}
+
+
+def suffix_of(name: str) -> str:
+    return os.path.splitext(name)[1].lower().lstrip(".")
+
+
+def file_type(name: str) -> str:
+    """RAGFlow's document ``type``: pdf, visual (images) or doc."""
+    ext = os.path.splitext(name)[1].lower()
+    if ext == ".pdf":
+        return "pdf"
+    return "visual" if ext in IMAGE_EXTENSIONS else "doc"
+
+
+def content_type(name: str) -> str:
+    guessed, _ = mimetypes.guess_type(name)
+    return guessed or "application/octet-stream"
+
+
+def blob_key(tenant_id: str, dataset_id: str, document_id: str) -> str:
+    """Where an uploaded original lives: tenant-scoped, outside the S3 ingest prefix."""
+    return f"docs/{tenant_id}/{dataset_id}/{document_id}"
+
+
+def deduplicate_name(name: str, taken: Callable[[str], bool]) -> str:
+    """RAGFlow's naming of a repeated upload: ``a.txt``, ``a(1).txt``, ``a(2).txt`` …"""
+    if not taken(name):
+        return name
+    stem, ext = os.path.splitext(name)
+    n = 1
+    while taken(f"{stem}({n}){ext}"):
+        n += 1
+    return f"{stem}({n}){ext}"
+
+
+class DocumentService:
+    def __init__(
+        self,
+        datasets: DatasetRepository,
+        documents: DocumentRepository,
+        blobs: BlobStore,
+        index: Callable[[], SearchIndex],
+        *,
+        max_file_bytes: int,
+    ) -> None:
+        self._datasets = datasets
+        self._documents = documents
+        self._blobs = blobs
+        self._index = index
+        self._max_file_bytes = max_file_bytes
+
+    # -- lookups -----------------------------------------------------------------------------------
+    def dataset(self, tenant_id: str, dataset_id: str) -> DatasetRecord:
+        record = self._datasets.get(tenant_id, dataset_id)
+        if record is None:
+            raise DataError(f"You don't own the dataset {dataset_id}.")
+        return record
+
+    def document(self, tenant_id: str, dataset_id: str, document_id: str) -> Record:
+        self.dataset(tenant_id, dataset_id)
+        record = self._documents.get(dataset_id, document_id)
+        if record is None:
+            raise DataError(f"The dataset doesn't own the document {document_id}.")
+        return record
+
+    # -- upload ------------------------------------------------------------------------------------
+    def _check_file(self, file: UploadedFile) -> None:
+        if not file.filename:
+            raise ArgumentError("No file selected!")
+        if len(file.filename.encode("utf-8")) > FILE_NAME_LEN_LIMIT:
+            raise ArgumentError(f"File name must be {FILE_NAME_LEN_LIMIT} bytes or less.")
+        ext = os.path.splitext(file.filename)[1].lower()
+        if not (is_supported(file.filename) or ext in IMAGE_EXTENSIONS):
+            raise ServerError(f"{file.filename}: This type of file has not been supported yet!")
+        if not file.data:
+            raise ArgumentError(f"{file.filename}: The file is empty.")
+        if len(file.data) > self._max_file_bytes:
+            limit_mb = self._max_file_bytes / (1024 * 1024)
+            raise ArgumentError(f"{file.filename}: File size exceeds the limit of {limit_mb:g} MB.")
+
+    def upload(self, tenant_id: str, dataset_id: str, files: Sequence[UploadedFile]) -> list[dict[str, Any]]:
+        """Store files as new documents (names made unique like RAGFlow). All are checked before any is kept."""
+        if not files:
+            raise ArgumentError("No file part!")
+        dataset = self.dataset(tenant_id, dataset_id)
+        for file in files:
+            self._check_file(file)
+        created = []
+        for file in files:
+            created.append(self._register(tenant_id, dataset, file.filename, file.data, source_type="local"))
+        return [{**document_view(record), "run": "UNSTART"} for record in created]
+
+    def _register(
+        self,
+        tenant_id: str,
+        dataset: DatasetRecord,
+        filename: str,
+        data: bytes | None,
+        *,
+        source_type: str,
+        existing_blob: str | None = None,
+    ) -> Record:
+        document_id = new_id()
+        key = existing_blob or blob_key(tenant_id, dataset["id"], document_id)
+        if data is not None:
+            self._blobs.put(key, data, content_type(filename))
+        now = now_ms()
+        for _ in range(20):
+            name = deduplicate_name(filename, lambda n: self._documents.name_taken(dataset["id"], n))
+            record: Record = {
+                "id": document_id,
+                "dataset_id": dataset["id"],
+                "tenant_id": tenant_id,
+                "created_by": tenant_id,
+                "name": name,
+                "location": name,
+                "size": len(data) if data is not None else 0,
+                "suffix": suffix_of(name),
+                "type": file_type(name),
+                "source_type": source_type,
+                "thumbnail": "",
+                "chunk_method": dataset["chunk_method"],
+                "parser_config": dataset["parser_config"],
+                "run": "UNSTART",
+                "status": "1",
+                "progress": 0.0,
+                "progress_msg": "",
+                "process_begin_at": None,
+                "process_duration": 0.0,
+                "chunk_count": 0,
+                "token_count": 0,
+                "meta_fields": {},
+                "create_time": now,
+                "create_date": http_date(now),
+                "update_time": now,
+                "update_date": http_date(now),
+                "blob_key": key,
+            }
+            try:
+                self._documents.create(record)
+                return record
+            except DuplicateDocumentName:
+                continue  # a concurrent upload took the name; pick the next free one
+        if data is not None and existing_blob is None:
+            self._blobs.delete(key)
+        raise DataError(f"Could not find a free name for {filename}")
+
+    def register_object(self, tenant_id: str, dataset_id: str, filename: str, key: str, size: int) -> dict[str, Any]:
+        """Register a blob already in storage (an S3 upload under the ingest prefix) as a document."""
+        dataset = self.dataset(tenant_id, dataset_id)
+        self._check_file(UploadedFile(filename, b"x" if size else b""))
+        record = self._register(tenant_id, dataset, filename, None, source_type="s3", existing_blob=key)
+        record = self._documents.update(record, {"size": size, "update_time": record["update_time"]})
+        return document_view(record)
+
+    # -- list / download ---------------------------------------------------------------------------
+    def list_documents(
+        self, tenant_id: str, dataset_id: str, args: Mapping[str, Any]
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of a dataset's documents after every filter the reference lists."""
+        self.dataset(tenant_id, dataset_id)
+        query = parse_model(ListDocumentsQuery, args)
+        if query.id and self._documents.get(dataset_id, query.id) is None:
+            raise DataError(f"You don't own the document {query.id}.")
+        docs = self._documents.list_all(dataset_id, orderby=query.orderby, desc=query.desc)
+        if query.name:
+            docs = [d for d in docs if d["name"].lower() == query.name.lower()]
+            if not docs:
+                raise DataError(f"You don't own the document {query.name}.")
+        if query.id:
+            docs = [d for d in docs if d["id"] == query.id]
+        if query.keywords:
+            needle = query.keywords.lower()
+            docs = [d for d in docs if needle in d["name"].lower()]
+        suffixes = {s.strip().lower().lstrip(".") for value in query.suffix for s in value.split(",") if s.strip()}
+        if suffixes:
+            docs = [d for d in docs if d["suffix"] in suffixes]
+        if query.run:
+            docs = [d for d in docs if d["run"] in set(query.run)]
+        if query.create_time_from:
+            docs = [d for d in docs if d["create_time"] >= query.create_time_from]
+        if query.create_time_to:
+            docs = [d for d in docs if d["create_time"] <= query.create_time_to]
+        if query.metadata_condition:
+            try:
+                condition = parse_metadata_condition_json(query.metadata_condition)
+            except MetadataConditionError as exc:
+                raise DataError(str(exc)) from None
+            if condition is not None:
+                keep = set(filter_documents(condition, ((d["id"], d.get("meta_fields") or {}) for d in docs)))
+                docs = [d for d in docs if d["id"] in keep]
+        start = (query.page - 1) * query.page_size
+        return [document_view(d) for d in docs[start : start + query.page_size]], len(docs)
+
+    def download(self, tenant_id: str, dataset_id: str, document_id: str) -> tuple[bytes, str, str]:
+        """The original bytes, the file name and its content type."""
+        self.dataset(tenant_id, dataset_id)
+        record = self._documents.get(dataset_id, document_id)
+        if record is None:
+            raise DataError(f"The dataset not own the document {document_id}.")
+        data = self._blobs.get(record["blob_key"])
+        if not data:
+            raise DataError("This file is empty.")
+        return data, record["name"], content_type(record["name"])
+
+    # -- update ------------------------------------------------------------------------------------
+    def update(
+        self, tenant_id: str, dataset_id: str, document_id: str, payload: Mapping[str, Any]
+    ) -> dict[str, Any] | bool:
+        """Rename, set meta_fields, change chunk method / parser_config, enable or disable a document."""
+        dataset = self.dataset(tenant_id, dataset_id)
+        request = parse_model(UpdateDocumentRequest, payload)
+        provided = request.model_fields_set
+        current = self._documents.get(dataset_id, document_id)
+        if current is None:
+            raise DataError("The dataset doesn't own the document.")
+        for field, stored in (("chunk_count", "chunk_count"), ("token_count", "token_count"), ("progress", "progress")):
+            if field in provided and getattr(request, field) != current[stored]:
+                raise DataError(f"Can't change `{field}`.")
+        changes: dict[str, Any] = {}
+        dataset_deltas: dict[str, int] = {}
+        reset_chunks = False
+        if "meta_fields" in provided:
+            try:
+                changes["meta_fields"] = validate_meta_fields(request.meta_fields)
+            except MetadataConditionError as exc:
+                raise DataError(str(exc)) from None
+        if "name" in provided and request.name != current["name"]:
+            name = request.name or ""
+            if not name.strip():
+                raise ArgumentError("File name can't be empty.")
+            if len(name.encode("utf-8")) > FILE_NAME_LEN_LIMIT:
+                raise ArgumentError(f"File name must be {FILE_NAME_LEN_LIMIT} bytes or less.")
+            if os.path.splitext(name.lower())[1] != os.path.splitext(current["name"].lower())[1]:
+                raise ArgumentError("The extension of file can't be changed")
+            changes.update(name=name, location=name)
+        if "parser_config" in provided and request.parser_config is not None:
+            changes["parser_config"] = deep_merge(
+                current["parser_config"], request.parser_config.model_dump(exclude_unset=True)
+            )
+        if "chunk_method" in provided:
+            method = request.chunk_method
+            if method not in DOCUMENT_CHUNK_METHODS:
+                raise DataError(f"`chunk_method` {method} doesn't exist")
+            if method != current["chunk_method"]:
+                changes.update(chunk_method=method, progress=0.0, progress_msg="", run="UNSTART")
+                if "parser_config" not in changes:
+                    changes["parser_config"] = PARSER_CONFIG_DEFAULTS[str(method)]
+                if current["chunk_count"] or current["token_count"]:
+                    reset_chunks = True
+                    changes.update(chunk_count=0, token_count=0, process_duration=0.0)
+                    dataset_deltas = {"chunk_count": -current["chunk_count"], "token_num": -current["token_count"]}
+        enabled_changed = "enabled" in provided and str(request.enabled) != current["status"]
+        if enabled_changed:
+            changes["status"] = str(request.enabled)
+        if changes:
+            now = now_ms()
+            changes.update(update_time=now, update_date=http_date(now))
+            try:
+                current = self._documents.update(current, changes, dataset_deltas=dataset_deltas or None)
+            except DuplicateDocumentName:
+                raise DataError("Duplicated document name in the same dataset.") from None
+        if reset_chunks:
+            self._documents.delete_chunks_of(document_id)
+            self._index().delete_document(tenant_id, dataset["id"], document_id)
+        if enabled_changed:
+            chunk_ids = [c["id"] for c in self._documents.chunks_of(document_id)]
+            self._index().set_available(tenant_id, dataset_id, chunk_ids, request.enabled == 1)
+            return True
+        return document_view(current)
+
+    # -- delete ------------------------------------------------------------------------------------
+    def delete(self, tenant_id: str, dataset_id: str, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Delete the listed documents (all when ``ids`` is missing or empty): blobs, chunks, index entries."""
+        self.dataset(tenant_id, dataset_id)
+        ids = payload.get("ids")
+        if ids is not None and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+            raise ArgumentError("`ids` should be a list of document ids")
+        if not ids:
+            ids = [d["id"] for d in self._documents.list_all(dataset_id)]
+        unique = list(dict.fromkeys(ids))
+        duplicates = [f"Duplicate document ids: {i}" for i in unique if ids.count(i) > 1]
+        records = [(i, self._documents.get(dataset_id, i)) for i in unique]
+        not_found = [i for i, record in records if record is None]
+        if not_found:
+            raise DataError(f"Documents not found: {not_found}")
+        index = self._index()
+        for _, record in records:
+            assert record is not None
+            self._documents.delete(record)
+            index.delete_document(tenant_id, dataset_id, record["id"])
+            self._blobs.delete(record["blob_key"])
+        if duplicates:
+            return {"success_count": len(unique), "errors": duplicates}
+        return None
+
+    # -- metadata ----------------------------------------------------------------------------------
+    def metadata_summary(self, tenant_id: str, dataset_id: str) -> dict[str, list[list[Any]]]:
+        """Every metadata key of the dataset's documents with its values and how many documents hold each."""
+        self.dataset(tenant_id, dataset_id)
+        return summarize(d.get("meta_fields") or {} for d in self._documents.list_all(dataset_id))
+
+    def metadata_update(self, tenant_id: str, dataset_id: str, payload: Mapping[str, Any]) -> dict[str, int]:
+        """Batch update/delete document metadata for the selected documents (ids ∩ condition)."""
+        self.dataset(tenant_id, dataset_id)
+        selector = payload.get("selector") or {}
+        if not isinstance(selector, dict):
+            raise DataError("selector must be an object.")
+        updates, deletes = validate_metadata_changes(payload.get("updates"), payload.get("deletes"))
+        condition = parse_metadata_condition(selector.get("metadata_condition"))
+        document_ids = selector.get("document_ids") or []
+        if not isinstance(document_ids, list):
+            raise DataError("document_ids must be a list.")
+        docs = {d["id"]: d for d in self._documents.list_all(dataset_id)}
+        if document_ids:
+            invalid = [i for i in document_ids if i not in docs]
+            if invalid:
+                raise DataError(f"These documents do not belong to dataset {dataset_id}: {', '.join(invalid)}")
+            selected = [docs[i] for i in dict.fromkeys(document_ids)]
+        else:
+            selected = list(docs.values())
+        if condition is not None and not condition.is_empty:
+            keep = set(filter_documents(condition, ((d["id"], d.get("meta_fields") or {}) for d in selected)))
+            selected = [d for d in selected if d["id"] in keep]
+        updated = 0
+        for record in selected:
+            new_meta, changed = apply_metadata_changes(record.get("meta_fields") or {}, updates, deletes)
+            if changed:
+                now = now_ms()
+                self._documents.update(
+                    record, {"meta_fields": new_meta, "update_time": now, "update_date": http_date(now)}
+                )
+                updated += 1
+        return {"updated": updated, "matched_docs": len(selected)}
+
+    def purge_dataset(self, dataset: DatasetRecord) -> None:
+        """Remove everything a dataset holds (used when the dataset itself is deleted)."""
+        records = self._documents.list_all(dataset["id"])
+        if not records:
+            return  # chunks, index entries and artifacts all belong to documents
+        for record in records:
+            self._documents.delete(record)
+        self._index().delete_dataset(dataset["tenant_id"], dataset["id"])
+        self._blobs.delete_prefix(f"docs/{dataset['tenant_id']}/{dataset['id']}/")
+        self._blobs.delete_prefix(f"work/{dataset['tenant_id']}/{dataset['id']}/")

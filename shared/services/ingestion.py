@@ -1,0 +1,544 @@
+"""The parse pipeline's use cases: start and stop parses, and the steps themselves.
+
+Each step takes a task state (small JSON) and returns the next one; artifacts between steps live in
+blob storage under ``work/<tenant>/<dataset>/<document>/<task>/``. Steps are idempotent (chunk ids
+are derived from the document, the page range, the position and the content) and check before they
+start that their task is still the document's current one, so a stop or a re-parse ends them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from shared.errors import DataError
+from shared.ids import http_date, new_id, now_ms
+from shared.pipeline import INGEST_PREFIX, WHOLE_DOCUMENT
+from shared.ports.blobs import BlobStore
+from shared.ports.embedder import Embedder, EmbeddingError
+from shared.ports.metadata import ITEM_NOT_EXISTS, Condition, ConditionFailed, MetadataStore
+from shared.ports.search import IndexedChunk, SearchIndex
+from shared.ports.workflow import ParseTask, Workflow
+from shared.rag.types import ChunkDraft, ExtractedDocument, Section
+from shared.repos.datasets import DatasetRepository
+from shared.repos.documents import DocumentRepository, Record
+from shared.repos.tenants import Tenant, TenantRepository
+
+logger = logging.getLogger(__name__)
+
+EmbedderFactory = Callable[[str, Tenant], Embedder]
+
+
+class TaskSuperseded(Exception):
+    """The document was stopped, re-parsed or deleted since this task started: stop quietly."""
+
+
+class StepFailed(Exception):
+    """A step failed for a reason the user should read (goes to progress_msg)."""
+
+
+def _stamp(line: str) -> str:
+    return f"{datetime.now().strftime('%H:%M:%S')} {line}"
+
+
+def _range_label(rng: list[int]) -> str:
+    return f"Page({rng[0] + 1}~{rng[1] + 1})"
+
+
+def chunk_id(document_id: str, range_start: int, position: int, content: str) -> str:
+    """Deterministic chunk id (16 hex, like RAGFlow's): a retried step rewrites the same chunks."""
+    digest = hashlib.blake2b(f"{document_id}:{range_start}:{position}:{content}".encode(), digest_size=8)
+    return digest.hexdigest()
+
+
+def encode_vector(vector: np.ndarray) -> str:
+    return base64.b64encode(np.asarray(vector, dtype=np.float32).tobytes()).decode("ascii")
+
+
+def decode_vector(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=np.float32)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"__bytes__": base64.b64encode(value).decode("ascii")}
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _json_hook(value: dict[str, Any]) -> Any:
+    if set(value) == {"__bytes__"}:
+        return base64.b64decode(value["__bytes__"])
+    return value
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, default=_json_default, ensure_ascii=False).encode("utf-8")
+
+
+def _load(data: bytes) -> Any:
+    return json.loads(data, object_hook=_json_hook)
+
+
+class IngestionService:
+    def __init__(
+        self,
+        *,
+        store: MetadataStore,
+        datasets: DatasetRepository,
+        documents: DocumentRepository,
+        tenants: TenantRepository,
+        blobs: BlobStore,
+        index: Callable[[], SearchIndex],
+        workflow: Callable[[], Workflow],
+        embedder_for: EmbedderFactory,
+    ) -> None:
+        self._store = store
+        self._datasets = datasets
+        self._documents = documents
+        self._tenants = tenants
+        self._blobs = blobs
+        self._index = index
+        self._workflow = workflow
+        self._embedder_for = embedder_for
+
+    # == API: parse and stop =========================================================================
+    def _document_ids(self, payload: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+        ids = payload.get("document_ids")
+        if not ids:
+            raise DataError("`document_ids` is required")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise DataError("`document_ids` should be a list of document ids")
+        unique = list(dict.fromkeys(ids))
+        duplicates = [f"Duplicate document ids: {i}" for i in unique if ids.count(i) > 1]
+        return unique, duplicates
+
+    def _owned_dataset(self, tenant_id: str, dataset_id: str) -> None:
+        if self._datasets.get(tenant_id, dataset_id) is None:
+            raise DataError(f"You don't own the dataset {dataset_id}.")
+
+    def parse(self, tenant_id: str, dataset_id: str, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Queue documents for (re-)parsing; old chunks are replaced. Running documents are refused."""
+        self._owned_dataset(tenant_id, dataset_id)
+        ids, duplicates = self._document_ids(payload)
+        records = [(i, self._documents.get(dataset_id, i)) for i in ids]
+        not_found = [i for i, record in records if record is None]
+        if not_found:
+            raise DataError(f"Documents not found: {not_found}")
+        for _, record in records:
+            assert record is not None
+            if record["run"] == "RUNNING":
+                raise DataError("Can't parse document that is currently being processed")
+        for _, record in records:
+            assert record is not None
+            self.start(record)
+        if duplicates:
+            return {"success_count": len(ids), "errors": duplicates}
+        return None
+
+    def start(self, record: Record) -> ParseTask:
+        """Mark a document RUNNING under a new task id and hand the task to the workflow."""
+        task_id = new_id()
+        now = now_ms()
+        self._documents.update(
+            record,
+            {
+                "run": "RUNNING",
+                "progress": 0.0,
+                "progress_msg": "",
+                "task_id": task_id,
+                "progress_token": f"{task_id}:0",
+                "process_begin_at": http_date(now),
+                "process_begin_ms": now,
+                "process_duration": 0.0,
+                "update_time": now,
+                "update_date": http_date(now),
+            },
+        )
+        task: ParseTask = {
+            "tenant_id": record["tenant_id"],
+            "dataset_id": record["dataset_id"],
+            "document_id": record["id"],
+            "task_id": task_id,
+        }
+        self._workflow().start_parse(task)
+        return task
+
+    def stop(self, tenant_id: str, dataset_id: str, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Cancel running parses; their chunks are removed and the document ends in CANCEL."""
+        self._owned_dataset(tenant_id, dataset_id)
+        ids, duplicates = self._document_ids(payload)
+        records = []
+        for document_id in ids:
+            record = self._documents.get(dataset_id, document_id)
+            if record is None:
+                raise DataError(f"You don't own the document {document_id}.")
+            if record["run"] != "RUNNING":
+                raise DataError("Can't stop parsing document with progress at 0 or 1")
+            records.append(record)
+        for record in records:
+            self._clear(record, run="CANCEL", line="Task has been canceled.")
+        if duplicates:
+            return {"success_count": len(ids), "errors": duplicates}
+        return None
+
+    def _clear(self, record: Record, *, run: str, line: str) -> None:
+        """End the current task (if any) and remove the document's chunks from store and index."""
+        now = now_ms()
+        msg = (record.get("progress_msg") or "") + ("\n" if record.get("progress_msg") else "") + _stamp(line)
+        try:
+            self._documents.update(
+                record,
+                {
+                    "run": run,
+                    "progress": 0.0,
+                    "progress_msg": msg,
+                    "task_id": None,
+                    "progress_token": None,
+                    "chunk_count": 0,
+                    "token_count": 0,
+                    "update_time": now,
+                    "update_date": http_date(now),
+                },
+                condition=Condition("equals", "progress_token", record.get("progress_token")),
+                dataset_deltas={"chunk_count": -record["chunk_count"], "token_num": -record["token_count"]},
+            )
+        except ConditionFailed:
+            current = self._documents.get(record["dataset_id"], record["id"])
+            if current is None:
+                return
+            return self._clear(current, run=run, line=line)
+        self._documents.delete_chunks_of(record["id"])
+        self._index().delete_document(record["tenant_id"], record["dataset_id"], record["id"])
+
+    # == steps ======================================================================================
+    def _current(self, task: ParseTask) -> Record:
+        record = self._documents.get(task["dataset_id"], task["document_id"])
+        if record is None or record.get("task_id") != task["task_id"] or record["run"] != "RUNNING":
+            raise TaskSuperseded(task["task_id"])
+        return record
+
+    def _report(self, task: ParseTask, line: str | None = None, **fields: Any) -> Record:
+        """Append a timestamped progress line and set fields, as long as the task is still current."""
+        for _ in range(20):
+            record = self._current(task)
+            token = record["progress_token"]
+            seq = int(token.rsplit(":", 1)[1]) + 1
+            changes = dict(fields)
+            if line is not None:
+                previous = record.get("progress_msg") or ""
+                changes["progress_msg"] = (previous + "\n" if previous else "") + _stamp(line)
+            now = now_ms()
+            changes.update(progress_token=f"{task['task_id']}:{seq}", update_time=now, update_date=http_date(now))
+            try:
+                return self._documents.update(record, changes, condition=Condition("equals", "progress_token", token))
+            except ConditionFailed:
+                continue  # another step of the same task reported meanwhile; re-read and retry
+        raise TaskSuperseded(task["task_id"])
+
+    def _work_key(self, task: ParseTask, rng: list[int], name: str) -> str:
+        return (
+            f"work/{task['tenant_id']}/{task['dataset_id']}/{task['document_id']}/{task['task_id']}/"
+            f"{rng[0]}-{rng[1]}/{name}"
+        )
+
+    def prepare(self, task: ParseTask) -> ParseTask:
+        """Receive the task: drop the previous chunks and plan the page ranges."""
+        record = self._current(task)
+        self._report(task, "Task has been received.", progress=0.01)
+        if record["chunk_count"] or self._documents.chunks_of(record["id"]):
+            self._drop_chunks(task, record)
+        ranges = [list(WHOLE_DOCUMENT)]
+        if record["suffix"] == "pdf":
+            from shared.rag.parsers import ParseError, count_pdf_pages
+
+            try:
+                pages = count_pdf_pages(self._blobs.get(record["blob_key"]), record["name"])
+            except ParseError as exc:
+                raise StepFailed(exc.message) from exc
+            size = max(1, int(record["parser_config"].get("task_page_size") or 12))
+            ranges = [[start, min(start + size, pages)] for start in range(0, max(pages, 1), size)]
+        return {**task, "ranges": ranges}
+
+    def _drop_chunks(self, task: ParseTask, record: Record) -> None:
+        ids = self._documents.delete_chunks_of(record["id"])
+        self._index().delete_chunks(record["tenant_id"], record["dataset_id"], ids)
+        self._index().delete_document(record["tenant_id"], record["dataset_id"], record["id"])
+        if record["chunk_count"] or record["token_count"]:
+            self._documents.update(
+                record,
+                {"chunk_count": 0, "token_count": 0, "update_time": now_ms()},
+                dataset_deltas={"chunk_count": -record["chunk_count"], "token_num": -record["token_count"]},
+            )
+
+    def extract(self, task: ParseTask) -> ParseTask:
+        """Turn the original (or one page range of a PDF) into sections."""
+        from shared.rag.parsers import ParseError, extract, extract_pdf_pages
+
+        record = self._current(task)
+        rng = task["range"]
+        self._report(task, f"{_range_label(rng)}: Start to parse.")
+        data = self._blobs.get(record["blob_key"])
+        try:
+            if record["type"] == "visual":
+                doc = ExtractedDocument(record["name"], [Section("", kind="image", meta={"image": data})])
+            elif record["suffix"] == "pdf" and list(rng) != list(WHOLE_DOCUMENT):
+                doc = extract_pdf_pages(data, rng[0], rng[1], filename=record["name"])
+            else:
+                doc = extract(record["name"], data)
+        except ParseError as exc:
+            raise StepFailed(exc.message) from exc
+        key = self._work_key(task, rng, "extracted.json")
+        self._blobs.put(key, _dump(asdict(doc)), "application/json")
+        self._report(task, f"{_range_label(rng)}: Finish parsing.", progress=0.2)
+        return {**task, "extracted": key}
+
+    def chunk(self, task: ParseTask) -> ParseTask:
+        """Cut the sections into chunks with the document's chunk method."""
+        from shared.rag.chunkers import ChunkingError, NothingToChunk, chunk_document, wants_llm_enrichment
+
+        record = self._current(task)
+        rng = task["range"]
+        raw = _load(self._blobs.get(task["extracted"]))
+        doc = ExtractedDocument(
+            filename=raw["filename"],
+            sections=[Section(**section) for section in raw["sections"]],
+            pages=raw.get("pages"),
+            meta=raw.get("meta") or {},
+        )
+        try:
+            drafts = chunk_document(doc, record["chunk_method"], record["parser_config"])
+        except NothingToChunk as exc:
+            if list(rng) != list(WHOLE_DOCUMENT):
+                drafts = []  # a range of blank pages in a longer PDF
+            else:
+                raise StepFailed(exc.message) from exc
+        except ChunkingError as exc:
+            raise StepFailed(exc.message) from exc
+        if wants_llm_enrichment(record["parser_config"]):
+            tenant = self._tenants.get(record["tenant_id"])
+            reason = (
+                "no chat model is configured for this tenant"
+                if tenant is None or not tenant.llm_id
+                else "keyword and question generation is not available in this version"
+            )
+            self._report(task, f"{_range_label(rng)}: auto_keywords/auto_questions skipped: {reason}.")
+        key = self._work_key(task, rng, "chunks.json")
+        self._blobs.put(key, _dump([asdict(d) for d in drafts]), "application/json")
+        self._report(task, f"{_range_label(rng)}: Generate {len(drafts)} chunks", progress=0.4)
+        return {**task, "chunks": key}
+
+    def embed(self, task: ParseTask) -> ParseTask:
+        """Embed the chunks with the dataset's model (the document name weighted in, as RAGFlow does)."""
+        record = self._current(task)
+        rng = task["range"]
+        drafts = [ChunkDraft(**d) for d in _load(self._blobs.get(task["chunks"]))]
+        dataset = self._datasets.get(record["tenant_id"], record["dataset_id"])
+        tenant = self._tenants.get(record["tenant_id"])
+        if dataset is None or tenant is None:
+            raise TaskSuperseded(task["task_id"])
+        started = time.perf_counter()
+        try:
+            embedder = self._embedder_for(dataset["embedding_model"], tenant)
+            texts = ["\n".join(d.questions) if d.questions else d.content for d in drafts]
+            vectors = embedder.embed_documents(texts) if drafts else np.zeros((0, 0), dtype=np.float32)
+            weight = float(record["parser_config"].get("filename_embd_weight", 0.1) or 0.0)
+            if drafts and weight > 0:
+                title = embedder.embed_documents([record["name"]])[0]
+                vectors = weight * title + (1 - weight) * vectors
+                vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        except EmbeddingError as exc:
+            raise StepFailed(f"Embedding failed: {exc.message}") from exc
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(vectors, dtype=np.float32))
+        key = self._work_key(task, rng, "vectors.npy")
+        self._blobs.put(key, buffer.getvalue(), "application/octet-stream")
+        elapsed = time.perf_counter() - started
+        self._report(task, f"{_range_label(rng)}: Embedding chunks ({elapsed:.2f}s)", progress=0.7)
+        return {**task, "vectors": key}
+
+    def index(self, task: ParseTask) -> ParseTask:
+        """Store the chunks (the source of truth) and add them to the search index."""
+        from shared.rag.tokens import count_tokens
+
+        record = self._current(task)
+        rng = task["range"]
+        started = time.perf_counter()
+        drafts = [ChunkDraft(**d) for d in _load(self._blobs.get(task["chunks"]))]
+        vectors = np.load(io.BytesIO(self._blobs.get(task["vectors"])))
+        now = now_ms()
+        chunks: list[Record] = []
+        for position, (draft, vector) in enumerate(zip(drafts, vectors, strict=True)):
+            cid = chunk_id(record["id"], rng[0], position, draft.content)
+            chunks.append(
+                {
+                    "id": cid,
+                    "document_id": record["id"],
+                    "dataset_id": record["dataset_id"],
+                    "tenant_id": record["tenant_id"],
+                    "content": draft.content,
+                    "important_keywords": draft.keywords,
+                    "questions": draft.questions,
+                    "tag_kwd": draft.tags,
+                    "page_numbers": draft.page_numbers,
+                    "positions": [],
+                    "image_id": "",
+                    "available": True,
+                    "token_count": count_tokens(draft.content),
+                    "create_time": datetime.fromtimestamp(now / 1000).strftime("%Y-%m-%d %H:%M:%S"),
+                    "create_timestamp": now / 1000,
+                    "order": f"{rng[0]:06d}{position:06d}",
+                    "vector": encode_vector(vector),
+                }
+            )
+        self._current(task)
+        self._documents.put_chunks(chunks)
+        self._index().upsert([to_indexed(c, record["name"], vector) for c, vector in zip(chunks, vectors, strict=True)])
+        try:
+            self._current(task)
+        except TaskSuperseded:
+            # Stopped while we wrote: take our chunks back out so a cancelled document holds none.
+            ids = [c["id"] for c in chunks]
+            self._documents.delete_chunks(record["id"], ids)
+            self._index().delete_chunks(record["tenant_id"], record["dataset_id"], ids)
+            raise
+        elapsed = time.perf_counter() - started
+        self._report(task, f"{_range_label(rng)}: Indexing done ({elapsed:.2f}s).", progress=0.9)
+        return {**task, "indexed": len(chunks)}
+
+    def finish(self, task: ParseTask) -> ParseTask:
+        """Count the chunks, mark the document DONE and update the dataset's totals once."""
+        record = self._current(task)
+        chunks = self._documents.chunks_of(record["id"])
+        if not chunks:
+            if record["suffix"] == "pdf":
+                from shared.rag.parsers import NoTextLayer
+
+                raise StepFailed(NoTextLayer(record["name"]).message)
+            raise StepFailed(f"{record['name']}: no text could be extracted; nothing to index.")
+        tokens = sum(int(c.get("token_count", 0)) for c in chunks)
+        duration = max(0.0, (now_ms() - int(record.get("process_begin_ms") or now_ms())) / 1000)
+        now = now_ms()
+        msg = (record.get("progress_msg") or "") + "\n" + _stamp(f"Task done ({duration:.2f}s)")
+        try:
+            self._documents.update(
+                record,
+                {
+                    "run": "DONE",
+                    "progress": 1.0,
+                    "progress_msg": msg,
+                    "chunk_count": len(chunks),
+                    "token_count": tokens,
+                    "process_duration": round(duration, 4),
+                    "progress_token": f"{task['task_id']}:done",
+                    "update_time": now,
+                    "update_date": http_date(now),
+                },
+                condition=Condition("equals", "progress_token", record["progress_token"]),
+                dataset_deltas={
+                    "chunk_count": len(chunks) - record["chunk_count"],
+                    "token_num": tokens - record["token_count"],
+                },
+            )
+        except ConditionFailed as exc:
+            raise TaskSuperseded(task["task_id"]) from exc
+        self._blobs.delete_prefix(
+            f"work/{task['tenant_id']}/{task['dataset_id']}/{task['document_id']}/{task['task_id']}/"
+        )
+        return {**task, "chunk_count": len(chunks)}
+
+    def fail(self, task: ParseTask, message: str) -> None:
+        """Mark the document FAIL with ``message`` in its progress_msg (only if the task is still current)."""
+        try:
+            self._report(task, f"[ERROR] {message}", run="FAIL", progress=-1.0)
+        except TaskSuperseded:
+            return
+        self._blobs.delete_prefix(
+            f"work/{task['tenant_id']}/{task['dataset_id']}/{task['document_id']}/{task['task_id']}/"
+        )
+
+    # == the whole list, in-process ==================================================================
+    def run_task(self, task: ParseTask) -> None:
+        """Run every step of ``task`` in order (the local worker). Mirrors the Step Functions definition."""
+        try:
+            state = self.prepare(task)
+            for rng in state["ranges"]:
+                ranged = {**state, "range": rng}
+                for step in (self.extract, self.chunk, self.embed, self.index):
+                    ranged = step(ranged)
+            self.finish(state)
+        except TaskSuperseded:
+            logger.info("parse task %s superseded", task["task_id"])
+        except StepFailed as exc:
+            self.fail(task, str(exc))
+        except Exception:
+            logger.exception("parse task %s failed", task["task_id"])
+            self.fail(task, "Internal error while parsing; see the server log.")
+
+    def resume_interrupted(self) -> int:
+        """Restart parses left RUNNING by a process that died (the local worker calls this at start)."""
+        resumed = 0
+        for record in self._documents.in_state("RUNNING"):
+            current = self._documents.get(record["dataset_id"], record["id"])
+            if current is None or current["run"] != "RUNNING":
+                continue
+            self._report_restart(current)
+            self.start(current)
+            resumed += 1
+        return resumed
+
+    def _report_restart(self, record: Record) -> None:
+        msg = (record.get("progress_msg") or "") + "\n" + _stamp("Worker restarted; parsing again.")
+        self._documents.update(record, {"progress_msg": msg, "update_time": now_ms()})
+
+    # == S3 uploads as a trigger ====================================================================
+    def ingest_object(self, key: str, size: int, version: str, *, register: Callable[..., dict[str, Any]]) -> str:
+        """Register and parse an object dropped under ``ingest/<tenant>/<dataset>/``; at most once per version.
+
+        Returns what happened (``registered``, ``duplicate`` or ``ignored: …``) for the logs.
+        """
+        if not key.startswith(INGEST_PREFIX):
+            return "ignored: outside the ingest prefix"
+        parts = key[len(INGEST_PREFIX) :].split("/")
+        if len(parts) < 3 or not all(parts):
+            return "ignored: expected ingest/<tenant>/<dataset>/<file>"
+        tenant_id, dataset_id, filename = parts[0], parts[1], parts[-1]
+        if self._datasets.get(tenant_id, dataset_id) is None:
+            return "ignored: no such dataset for that tenant"
+        try:
+            self._store.put({"pk": f"S3OBJ#{key}", "sk": version, "create_time": now_ms()}, ITEM_NOT_EXISTS)
+        except ConditionFailed:
+            return "duplicate"
+        view = register(tenant_id, dataset_id, filename, key, size)
+        record = self._documents.get(dataset_id, view["id"])
+        assert record is not None
+        self.start(record)
+        return "registered"
+
+
+def to_indexed(chunk: Mapping[str, Any], document_name: str, vector: Any) -> IndexedChunk:
+    """A stored chunk as the search index holds it."""
+    return IndexedChunk(
+        id=chunk["id"],
+        tenant_id=chunk["tenant_id"],
+        dataset_id=chunk["dataset_id"],
+        document_id=chunk["document_id"],
+        document_name=document_name,
+        content=chunk["content"],
+        vector=[float(x) for x in vector],
+        keywords=list(chunk.get("important_keywords") or []),
+        questions=list(chunk.get("questions") or []),
+        tags=list(chunk.get("tag_kwd") or []),
+        available=bool(chunk.get("available", True)),
+        page_numbers=list(chunk.get("page_numbers") or []),
+        create_time=int(float(chunk.get("create_timestamp", 0)) * 1000),
+    )
