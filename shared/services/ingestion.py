@@ -145,8 +145,10 @@ class IngestionService:
             return {"success_count": len(ids), "errors": duplicates}
         return None
 
-    def start(self, record: Record) -> ParseTask:
-        """Mark a document RUNNING under a new task id and hand the task to the workflow."""
+    def start(self, record: Record, note: str | None = None) -> ParseTask:
+        """Mark a document RUNNING under a new task id and hand the task to the workflow.
+
+        ``note`` opens the new progress_msg (e.g. why the parse restarted)."""
         task_id = new_id()
         now = now_ms()
         self._documents.update(
@@ -154,7 +156,7 @@ class IngestionService:
             {
                 "run": "RUNNING",
                 "progress": 0.0,
-                "progress_msg": "",
+                "progress_msg": _stamp(note) if note else "",
                 "task_id": task_id,
                 "progress_token": f"{task_id}:0",
                 "process_begin_at": http_date(now),
@@ -491,14 +493,9 @@ class IngestionService:
             current = self._documents.get(record["dataset_id"], record["id"])
             if current is None or current["run"] != "RUNNING":
                 continue
-            self._report_restart(current)
-            self.start(current)
+            self.start(current, note="Worker restarted; parsing again.")
             resumed += 1
         return resumed
-
-    def _report_restart(self, record: Record) -> None:
-        msg = (record.get("progress_msg") or "") + "\n" + _stamp("Worker restarted; parsing again.")
-        self._documents.update(record, {"progress_msg": msg, "update_time": now_ms()})
 
     # == S3 uploads as a trigger ====================================================================
     def ingest_object(self, key: str, size: int, version: str, *, register: Callable[..., dict[str, Any]]) -> str:
