@@ -5,25 +5,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from shared.catalog import ModelCatalog, get_catalog, split_model_id
 from shared.config import Settings, get_settings
 from shared.constants import LOCAL_BLOB_DIR, LOCAL_DB_FILE, LOCAL_INDEX_DIR
 from shared.ports.blobs import BlobStore
-from shared.ports.embedder import Embedder
 from shared.ports.metadata import MetadataStore
 from shared.ports.search import SearchIndex
 from shared.ports.workflow import Workflow
 from shared.repos.datasets import DatasetRepository
-from shared.repos.documents import DocumentRepository
 from shared.repos.tenants import Tenant, TenantRepository
 from shared.services.auth import Authenticator
 from shared.services.datasets import DatasetService
-from shared.services.documents import DocumentService
-from shared.services.ingestion import IngestionService
 from shared.services.models import ModelAccess
 from shared.services.tenants import TenantService
+
+if TYPE_CHECKING:  # imported where built: a function loads only the services it serves
+    from shared.ports.embedder import Embedder
+    from shared.repos.documents import DocumentRepository
+    from shared.services.documents import DocumentService
+    from shared.services.ingestion import IngestionService
 
 
 @dataclass
@@ -118,6 +120,8 @@ class Container:
 
     @cached_property
     def document_repo(self) -> DocumentRepository:
+        from shared.repos.documents import DocumentRepository
+
         return DocumentRepository(self.metadata)
 
     @cached_property
@@ -131,6 +135,8 @@ class Container:
 
     @cached_property
     def documents(self) -> DocumentService:
+        from shared.services.documents import DocumentService
+
         return DocumentService(
             self.dataset_repo,
             self.document_repo,
@@ -141,6 +147,8 @@ class Container:
 
     @cached_property
     def ingestion(self) -> IngestionService:
+        from shared.services.ingestion import IngestionService
+
         return IngestionService(
             store=self.metadata,
             datasets=self.dataset_repo,
