@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_list_datasets import free_port, start_server  # noqa: E402
+from bench_list_datasets import free_port, start_server
 
 TEXT_39 = b"flowless parses this tiny file quickly\n"
 assert len(TEXT_39) == 39

@@ -24,8 +24,10 @@ from shared.services.tenants import TenantService
 if TYPE_CHECKING:  # imported where built: a function loads only the services it serves
     from shared.ports.embedder import Embedder
     from shared.repos.documents import DocumentRepository
+    from shared.services.chunks import ChunkService
     from shared.services.documents import DocumentService
     from shared.services.ingestion import IngestionService
+    from shared.services.retrieval import RetrievalService
 
 
 @dataclass
@@ -143,6 +145,32 @@ class Container:
             self.blobs,
             lambda: self.search_index,
             max_file_bytes=self.settings.max_upload_bytes,
+        )
+
+    @cached_property
+    def chunks(self) -> ChunkService:
+        from shared.services.chunks import ChunkService
+
+        return ChunkService(
+            datasets=self.dataset_repo,
+            documents=self.document_repo,
+            tenants=self.tenants,
+            index=lambda: self.search_index,
+            embedder_for=tenant_embedder,
+        )
+
+    @cached_property
+    def retrieval(self) -> RetrievalService:
+        from shared.services.retrieval import RetrievalService
+
+        return RetrievalService(
+            store=self.metadata,
+            datasets=self.dataset_repo,
+            documents=self.document_repo,
+            tenants=self.tenants,
+            index=lambda: self.search_index,
+            embedder_for=tenant_embedder,
+            models=ModelAccess(self.catalog),
         )
 
     @cached_property

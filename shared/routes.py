@@ -76,7 +76,26 @@ DOCUMENTS = RouteGroup(
     memory_mb=1024,
 )
 
-ROUTE_GROUPS: tuple[RouteGroup, ...] = (SYSTEM, DATASETS, DOCUMENTS)
+CHUNKS = RouteGroup(
+    name="chunks",
+    module="functions.chunks",
+    routes=(
+        Route("/api/v1/datasets/{dataset_id}/documents/{document_id}/chunks", ("GET", "POST", "DELETE")),
+        Route("/api/v1/datasets/{dataset_id}/documents/{document_id}/chunks/{chunk_id}", ("PUT",)),
+    ),
+    needs=("metadata", "search", "models"),
+    memory_mb=2048,
+)
+
+RETRIEVAL = RouteGroup(
+    name="retrieval",
+    module="functions.retrieval",
+    routes=(Route("/api/v1/retrieval", ("POST",)),),
+    needs=("metadata", "search", "models"),
+    memory_mb=2048,
+)
+
+ROUTE_GROUPS: tuple[RouteGroup, ...] = (SYSTEM, DATASETS, DOCUMENTS, CHUNKS, RETRIEVAL)
 
 
 def group_by_name(name: str) -> RouteGroup:

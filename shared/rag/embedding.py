@@ -11,7 +11,7 @@ import threading
 
 from shared.catalog import BUILTIN_FACTORY, get_catalog, split_model_id
 from shared.config import get_settings
-from shared.ports.embedder import Embedder, EmbeddingConfigError
+from shared.ports.embedder import Embedder, EmbeddingConfigError, Vectors
 
 OPENAI_FACTORIES = frozenset({"OpenAI", "OpenAI-API-Compatible"})
 BEDROCK_FACTORY = "Bedrock"
@@ -72,3 +72,20 @@ def _create(model_id: str, *, api_base: str | None, api_key: str | None) -> Embe
         client = bedrock_runtime_client(get_settings().aws_region, endpoint_url=api_base)
         return BedrockEmbedder(info.name, client=client, dimension=info.dimension, model_id=info.id)
     raise EmbeddingConfigError(f"Embedding models from {info.factory} are not supported yet: {model_id}")
+
+
+def embed_with_title(embedder: Embedder, title: str, texts: list[str], title_weight: float) -> Vectors:
+    """RAGFlow's chunk vectors: ``title_weight`` of the document name's vector blended into each text's.
+
+    Rows are re-normalized to unit length. ``title_weight`` 0 embeds the texts alone.
+    """
+    import numpy as np
+
+    vectors = embedder.embed_documents(texts)
+    if len(texts) == 0 or title_weight <= 0:
+        return vectors
+    title_vector = embedder.embed_documents([title])[0]
+    blended = title_weight * title_vector + (1 - title_weight) * vectors
+    norms = np.maximum(np.linalg.norm(blended, axis=1, keepdims=True), 1e-12)
+    result: Vectors = (blended / norms).astype(np.float32)
+    return result

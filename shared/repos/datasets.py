@@ -108,9 +108,7 @@ class DatasetRepository:
         index: Literal["by_create", "by_update"] = "by_create" if orderby == "create_time" else "by_update"
         pk = tenant_pk(tenant_id)
         prefix = f"{_KIND}#"
-        items = self._store.query(
-            pk, index=index, sk_prefix=prefix, ascending=not desc, limit=limit, offset=offset
-        )
+        items = self._store.query(pk, index=index, sk_prefix=prefix, ascending=not desc, limit=limit, offset=offset)
         return items, self._store.count(pk, index=index, sk_prefix=prefix)
 
     def all_of_tenant(self, tenant_id: str) -> list[Record]:

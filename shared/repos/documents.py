@@ -28,7 +28,7 @@ from shared.repos.keys import tenant_pk, time_sort_key
 Record = dict[str, Any]
 _DOC = "DOC"
 STORAGE_ATTRS = frozenset({"pk", "sk", "ct_sk", "ut_sk", "gsi1pk", "gsi1sk"})
-# DynamoDB transactions hold at most 100 items; chunk writes go in batches below that.
+# DynamoDB transactions hold at most 100 items; chunk writes go in batches well below that.
 _BATCH = 25
 
 
@@ -194,6 +194,58 @@ class DocumentRepository:
         ids = [chunk["id"] for chunk in self._store.query(document_pk(document_id), sk_prefix="CHUNK#")]
         self.delete_chunks(document_id, ids)
         return ids
+
+    def add_chunk(self, document: Record, chunk: Record) -> None:
+        """Insert one chunk and count it on its document and dataset, atomically."""
+        self._store.transact(
+            [
+                Put(self._chunk_item(chunk), ITEM_NOT_EXISTS),
+                Update(
+                    dataset_pk(document["dataset_id"]),
+                    _doc_sk(document["id"]),
+                    add={"chunk_count": 1, "token_count": chunk["token_count"]},
+                    condition=ITEM_EXISTS,
+                ),
+                Update(
+                    tenant_pk(document["tenant_id"]),
+                    f"DS#{document['dataset_id']}",
+                    add={"chunk_count": 1, "token_num": chunk["token_count"]},
+                ),
+            ]
+        )
+
+    def replace_chunk(self, document: Record, old: Record, new: Record) -> None:
+        """Overwrite a chunk; token counts on the document and dataset follow the change."""
+        delta = int(new.get("token_count", 0)) - int(old.get("token_count", 0))
+        ops: list[WriteOp] = [Put(self._chunk_item(new), ITEM_EXISTS)]
+        if delta:
+            ops.append(Update(dataset_pk(document["dataset_id"]), _doc_sk(document["id"]), add={"token_count": delta}))
+            ops.append(
+                Update(tenant_pk(document["tenant_id"]), f"DS#{document['dataset_id']}", add={"token_num": delta})
+            )
+        self._store.transact(ops)
+
+    def remove_chunks(self, document: Record, chunks: Sequence[Record]) -> None:
+        """Delete chunks and take them off their document's and dataset's counts (batch by batch)."""
+        pk = document_pk(document["id"])
+        for start in range(0, len(chunks), _BATCH):
+            batch = chunks[start : start + _BATCH]
+            tokens = sum(int(c.get("token_count", 0)) for c in batch)
+            self._store.transact(
+                [
+                    *(Delete(pk, f"CHUNK#{c['id']}", ITEM_EXISTS) for c in batch),
+                    Update(
+                        dataset_pk(document["dataset_id"]),
+                        _doc_sk(document["id"]),
+                        add={"chunk_count": -len(batch), "token_count": -tokens},
+                    ),
+                    Update(
+                        tenant_pk(document["tenant_id"]),
+                        f"DS#{document['dataset_id']}",
+                        add={"chunk_count": -len(batch), "token_num": -tokens},
+                    ),
+                ]
+            )
 
     def delete_chunks(self, document_id: str, chunk_ids: Sequence[str]) -> None:
         pk = document_pk(document_id)

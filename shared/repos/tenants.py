@@ -56,10 +56,7 @@ class Tenant:
     models: list[TenantModel] = field(default_factory=list)
 
     def has_model(self, name: str, factory: str, model_type: str) -> bool:
-        return any(
-            m.llm_name == name and m.llm_factory == factory and m.model_type == model_type
-            for m in self.models
-        )
+        return any(m.llm_name == name and m.llm_factory == factory and m.model_type == model_type for m in self.models)
 
     def to_item(self) -> dict[str, Any]:
         return {

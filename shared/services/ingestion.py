@@ -14,7 +14,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -29,6 +29,7 @@ from shared.ports.embedder import Embedder, EmbeddingError
 from shared.ports.metadata import ITEM_NOT_EXISTS, Condition, ConditionFailed, MetadataStore
 from shared.ports.search import IndexedChunk, SearchIndex
 from shared.ports.workflow import ParseTask, Workflow
+from shared.rag.embedding import embed_with_title
 from shared.rag.types import ChunkDraft, ExtractedDocument, Section
 from shared.repos.datasets import DatasetRepository
 from shared.repos.documents import DocumentRepository, Record
@@ -61,7 +62,7 @@ def chunk_id(document_id: str, range_start: int, position: int, content: str) ->
     return digest.hexdigest()
 
 
-def encode_vector(vector: np.ndarray) -> str:
+def encode_vector(vector: np.ndarray | Sequence[float]) -> str:
     return base64.b64encode(np.asarray(vector, dtype=np.float32).tobytes()).decode("ascii")
 
 
@@ -351,13 +352,9 @@ class IngestionService:
         started = time.perf_counter()
         try:
             embedder = self._embedder_for(dataset["embedding_model"], tenant)
-            texts = ["\n".join(d.questions) if d.questions else d.content for d in drafts]
-            vectors = embedder.embed_documents(texts) if drafts else np.zeros((0, 0), dtype=np.float32)
-            weight = float(record["parser_config"].get("filename_embd_weight", 0.1) or 0.0)
-            if drafts and weight > 0:
-                title = embedder.embed_documents([record["name"]])[0]
-                vectors = weight * title + (1 - weight) * vectors
-                vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            texts = [embedding_text(d.content, d.questions) for d in drafts]
+            weight = title_weight(record)
+            vectors = embed_with_title(embedder, record["name"], texts, weight)
         except EmbeddingError as exc:
             raise StepFailed(f"Embedding failed: {exc.message}") from exc
         buffer = io.BytesIO()
@@ -404,7 +401,10 @@ class IngestionService:
             )
         self._current(task)
         self._documents.put_chunks(chunks)
-        self._index().upsert([to_indexed(c, record["name"], vector) for c, vector in zip(chunks, vectors, strict=True)])
+        enabled = record["status"] == "1"
+        self._index().upsert(
+            [to_indexed(c, record["name"], v, enabled=enabled) for c, v in zip(chunks, vectors, strict=True)]
+        )
         try:
             self._current(task)
         except TaskSuperseded:
@@ -522,8 +522,20 @@ class IngestionService:
         return "registered"
 
 
-def to_indexed(chunk: Mapping[str, Any], document_name: str, vector: Any) -> IndexedChunk:
-    """A stored chunk as the search index holds it."""
+def embedding_text(content: str, questions: list[str]) -> str:
+    """What a chunk's vector encodes: its questions when it has any, else its content (as RAGFlow)."""
+    return "\n".join(questions) if questions else content
+
+
+def title_weight(document: Mapping[str, Any]) -> float:
+    """How much of the document name goes into chunk vectors (none for Q&A, whose questions stand alone)."""
+    if document.get("chunk_method") == "qa":
+        return 0.0
+    return float(document.get("parser_config", {}).get("filename_embd_weight", 0.1) or 0.0)
+
+
+def to_indexed(chunk: Mapping[str, Any], document_name: str, vector: Any, *, enabled: bool = True) -> IndexedChunk:
+    """A stored chunk as the search index holds it (unavailable when it, or its document, is switched off)."""
     return IndexedChunk(
         id=chunk["id"],
         tenant_id=chunk["tenant_id"],
@@ -535,7 +547,7 @@ def to_indexed(chunk: Mapping[str, Any], document_name: str, vector: Any) -> Ind
         keywords=list(chunk.get("important_keywords") or []),
         questions=list(chunk.get("questions") or []),
         tags=list(chunk.get("tag_kwd") or []),
-        available=bool(chunk.get("available", True)),
+        available=enabled and bool(chunk.get("available", True)),
         page_numbers=list(chunk.get("page_numbers") or []),
         create_time=int(float(chunk.get("create_timestamp", 0)) * 1000),
     )

@@ -1,0 +1,258 @@
+"""Embedded search index: latency, exactness, memory, load time and insert rate at 100,000 chunks.
+
+Corpus: SciFact abstracts (``../shared/data/scifact``) split into passages of 1-3 sentences; the corpus is
+walked several times with different random groupings until there are ``--chunks`` passages (real
+scientific text and vocabulary, overlapping passages). Vectors are random unit float32 vectors (384 dims):
+latency and exactness of a brute-force scan do not depend on their content. Queries are the 1,109 SciFact
+claims, each with a random unit query vector (query embedding is not part of the measure).
+
+Steps: bulk load with ``rebuild`` (90%), then ``upsert`` the rest in batches of 256 (the worker's path);
+then a fresh process opens the index (load time, RSS) and measures hybrid, text-only and vector-only
+searches (top_k 1024, one tenant, one dataset holding every chunk) interleaved query by query with a plain
+numpy brute-force scan of the same matrix (so load from other processes weighs on all alike), checking
+that the vector part returns exactly the brute-force top 1024 (recall 1.0). The machine's load average is
+printed: on the shared 2-core machine every figure, the brute-force baseline included, scales with it.
+Finally (``--quality``, on by default) BM25 alone is scored on the SciFact test queries (nDCG@10, one
+chunk per abstract, title + text) as a check of the text ranking against the published 0.679.
+
+    .venv/bin/python benchmarks/bench_search_latency.py [--chunks 100000] [--dim 384] [--no-quality]
+
+Targets (issue): hybrid p50 <= 20 ms, p99 <= 60 ms; vector part exact and within 2x of brute force;
+RSS <= 1 GB after load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import os
+import random
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from shared.adapters.local.embedded_index import EmbeddedSearchIndex  # noqa: E402
+from shared.ports.search import IndexedChunk, SearchQuery  # noqa: E402
+
+SCIFACT = ROOT.parent / "shared" / "data" / "scifact"
+TENANT, DATASET = "bench-tenant", "bench-dataset"
+TOP_K = 1024
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(])")
+
+
+def abstracts() -> list[dict[str, str]]:
+    with gzip.open(SCIFACT / "corpus.jsonl.gz", "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def passages(target: int) -> Iterator[tuple[str, str]]:
+    """(document id, passage) pairs: each pass over the corpus groups sentences differently."""
+    docs = [(d["_id"], _SENTENCE_END.split(d["text"])) for d in abstracts()]
+    made, walk = 0, 0
+    while True:
+        rng = random.Random(walk)
+        for doc_id, sentences in docs:
+            i = 0
+            while i < len(sentences):
+                size = rng.randint(1, 3)
+                yield f"{doc_id}-{walk}", " ".join(sentences[i : i + size])
+                made += 1
+                if made == target:
+                    return
+                i += size
+        walk += 1
+
+
+def unit_vectors(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    vectors = rng.standard_normal((n, dim), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(pct / 100 * len(ordered)) - 1)]
+
+
+def summary(label: str, seconds: list[float]) -> dict[str, float]:
+    ms = [s * 1000 for s in seconds]
+    out = {"p50": percentile(ms, 50), "p99": percentile(ms, 99), "mean": statistics.fmean(ms)}
+    print(f"  {label:<34} p50 {out['p50']:6.2f} ms   p99 {out['p99']:6.2f} ms   mean {out['mean']:6.2f} ms")
+    return out
+
+
+# -- build (parent process) ---------------------------------------------------------------------------
+def build(index_dir: Path, chunks: int, dim: int) -> None:
+    rng = np.random.default_rng(7)
+    print(f"corpus: {chunks:,} SciFact passages, random unit vectors of {dim} dims")
+    started = time.perf_counter()
+    items = list(passages(chunks))
+    vectors = unit_vectors(rng, len(items), dim)
+    records = [
+        IndexedChunk(
+            id=f"chunk-{i}",
+            tenant_id=TENANT,
+            dataset_id=DATASET,
+            document_id=doc_id,
+            document_name=f"{doc_id}.txt",
+            content=text,
+            vector=vectors[i],
+        )
+        for i, (doc_id, text) in enumerate(items)
+    ]
+    words = sum(len(text.split()) for _, text in items) / len(items)
+    print(f"  prepared in {time.perf_counter() - started:.1f} s (mean {words:.0f} words per passage)")
+
+    bulk = int(len(records) * 0.9)
+    with EmbeddedSearchIndex(index_dir) as index:
+        started = time.perf_counter()
+        index.rebuild(iter(records[:bulk]))
+        elapsed = time.perf_counter() - started
+        print(f"  rebuild (bulk load) of {bulk:,} chunks: {elapsed:.1f} s = {bulk / elapsed:,.0f} chunks/s")
+        started = time.perf_counter()
+        for i in range(bulk, len(records), 256):
+            index.upsert(records[i : i + 256])
+        elapsed = time.perf_counter() - started
+        rest = len(records) - bulk
+        print(f"  upsert of {rest:,} more in batches of 256: {elapsed:.1f} s = {rest / elapsed:,.0f} chunks/s")
+        assert index.count() == len(records)
+    size = sum(p.stat().st_size for p in index_dir.iterdir())
+    print(f"  on disk: {size / 2**20:.0f} MiB")
+
+
+# -- measure (fresh child process: clean RSS and load time) -------------------------------------------
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(index_dir: Path, dim: int) -> None:
+    before = rss_mib()
+    started = time.perf_counter()
+    index = EmbeddedSearchIndex(index_dir)
+    load = time.perf_counter() - started
+    after = rss_mib()
+    print(f"  open (load from disk): {load:.2f} s; RSS {after:.0f} MiB ({after - before:.0f} MiB for the index)")
+
+    with (SCIFACT / "queries.jsonl").open(encoding="utf-8") as fh:
+        texts = [json.loads(line)["text"] for line in fh]
+    qvecs = unit_vectors(np.random.default_rng(11), len(texts), dim)
+    view = index._catalog.shards[(TENANT, DATASET)].view  # the same matrix, for the baseline
+    block = view.vectors_of(dim)
+    assert block is not None
+    matrix, rows = block.matrix[: block.count], block.ords[: block.count]
+
+    def brute_force(q: np.ndarray) -> np.ndarray:
+        sims = matrix @ q
+        top = np.argpartition(-sims, TOP_K - 1)[:TOP_K]
+        return top[np.argsort(-sims[top])]
+
+    def search(i: int, text: bool, vector: bool) -> list[str]:
+        query = SearchQuery(TENANT, [DATASET], text=texts[i] if text else "", vector=qvecs[i] if vector else None)
+        return [c.chunk_id for c in index.search(query)]
+
+    for i in range(50):  # warm-up: page in, BLAS threads, caches
+        search(i, True, True)
+        brute_force(qvecs[i])
+    # Interleaved per query, so that load from other processes on the machine weighs on every kind alike.
+    times: dict[str, list[float]] = {"hybrid": [], "text": [], "vector": [], "brute": []}
+    recall, sizes = [], []
+    for i in range(len(texts)):
+        started = time.perf_counter()
+        expected = brute_force(qvecs[i])
+        times["brute"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        found = search(i, False, True)
+        times["vector"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        sizes.append(len(search(i, True, True)))
+        times["hybrid"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        search(i, True, False)
+        times["text"].append(time.perf_counter() - started)
+        expected_ids = [view.ids[int(r)] for r in rows[expected]]
+        recall.append(len(set(found) & set(expected_ids)) / len(expected_ids))
+
+    print(f"search, {len(texts)} SciFact queries, top_k {TOP_K}, {view.n:,} chunks in one dataset:")
+    results = {
+        "hybrid": summary("hybrid (text + vector)", times["hybrid"]),
+        "text": summary("text only (BM25)", times["text"]),
+        "vector": summary("vector only (exact k-NN)", times["vector"]),
+        "brute": summary("numpy brute force (M @ q, top 1024)", times["brute"]),
+    }
+    print(f"  hybrid candidates per query: mean {statistics.fmean(sizes):.0f} (text + vector, merged)")
+    ratio = results["vector"]["p50"] / results["brute"]["p50"]
+    print(f"  vector recall@{TOP_K} vs brute force: {statistics.fmean(recall):.4f} (min {min(recall):.4f})")
+    print(f"  vector-only p50 / brute-force p50: {ratio:.2f}x")
+    load_avg = os.getloadavg()[0]
+    print(f"  machine load average during the run: {load_avg:.1f} on {os.cpu_count()} cores")
+    met = (
+        results["hybrid"]["p50"] <= 20
+        and results["hybrid"]["p99"] <= 60
+        and min(recall) == 1.0
+        and ratio <= 2
+        and after <= 1024
+    )
+    print(
+        f"targets (hybrid p50<=20, p99<=60 ms, recall 1.0, <=2x brute force, RSS<=1 GB): {'met' if met else 'MISSED'}"
+    )
+    index.close()
+
+
+# -- BM25 quality on SciFact (nDCG@10) -----------------------------------------------------------------
+def quality() -> None:
+    qrels: dict[str, dict[str, int]] = {}
+    for line in (SCIFACT / "qrels" / "test.tsv").read_text().splitlines()[1:]:
+        qid, doc_id, score = line.split("\t")
+        qrels.setdefault(qid, {})[doc_id] = int(score)
+    with (SCIFACT / "queries.jsonl").open(encoding="utf-8") as fh:
+        queries = {q["_id"]: q["text"] for q in map(json.loads, fh) if q["_id"] in qrels}
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedSearchIndex(Path(tmp)) as index:
+        index.rebuild(
+            IndexedChunk(d["_id"], "t", "scifact", d["_id"], "", f"{d['title']} {d['text']}", []) for d in abstracts()
+        )
+        scores = []
+        for qid, text in queries.items():
+            ranked = index.search(SearchQuery("t", ["scifact"], text=text, top_k=10))
+            dcg = sum(qrels[qid].get(c.chunk_id, 0) / math.log2(r + 2) for r, c in enumerate(ranked))
+            ideal = sorted(qrels[qid].values(), reverse=True)[:10]
+            scores.append(dcg / sum(g / math.log2(r + 2) for r, g in enumerate(ideal)))
+    print(f"BM25 nDCG@10 on SciFact test ({len(queries)} queries): {statistics.fmean(scores):.3f} (published 0.679)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--no-quality", action="store_true")
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # child mode: open and query
+    args = parser.parse_args()
+    if args.measure:
+        measure(args.measure, args.dim)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        index_dir = Path(tmp) / "index"
+        build(index_dir, args.chunks, args.dim)
+        print("fresh process:")
+        subprocess.run([sys.executable, __file__, "--measure", str(index_dir), "--dim", str(args.dim)], check=True)
+    if not args.no_quality:
+        quality()
+
+
+if __name__ == "__main__":
+    main()

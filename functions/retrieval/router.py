@@ -1,0 +1,17 @@
+"""HTTP surface of the retrieval group: POST /api/v1/retrieval."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from functions.api.deps import ContainerDep, Envelope, JsonBody, TenantId, ok
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1")
+
+    @router.post("/retrieval")
+    def retrieve(tenant_id: TenantId, body: JsonBody, services: ContainerDep) -> Envelope:
+        return ok(services.retrieval.retrieve(tenant_id, body))
+
+    return router

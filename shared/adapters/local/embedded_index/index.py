@@ -1,0 +1,537 @@
+"""The embedded search index: BM25 and exact k-NN over in-memory numpy arrays, persisted in SQLite.
+
+Layout: one shard per (tenant, dataset). Tenant isolation is structural (a query only ever touches the
+shards of its own tenant), a dataset filter is a choice of shards, and a shard's vectors form one
+contiguous float32 matrix per dimension, so k-NN over a dataset is one matrix-vector product (BLAS) and an
+``argpartition`` — exact, recall 1.0. Text search is BM25 (Lucene's formula, k1=1.2, b=0.75) over
+posting lists accumulated with ``np.bincount``; its statistics (N, document frequencies, average length)
+cover exactly the datasets searched. Keywords and questions are indexed with the content, with weighted
+term frequencies (BM25F, ``FIELD_BOOSTS``).
+
+Concurrency: any number of threads search while one writes. Writes are serialised by a lock, committed
+to SQLite first and then published to memory as a new immutable shard view; searches take no lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from shared.adapters.local.embedded_index.shard import Shard, ShardLoader, ShardView
+from shared.adapters.local.embedded_index.storage import STATE_READY, STATE_REBUILDING, ChunkRow, IndexStorage
+from shared.ports.search import Candidate, IndexedChunk, SearchIndex, SearchQuery
+from shared.rag.text_analysis import FIELD_BOOSTS, QueryTerm, analyze, analyze_query
+
+logger = logging.getLogger(__name__)
+
+K1 = 1.2
+B = 0.75
+_REBUILD_BATCH = 4096
+_BITS = 64  # query terms of ``matched_terms`` packed in one uint64 per candidate; later ones go one by one
+
+ShardKey = tuple[str, str]
+
+
+@dataclass(slots=True)
+class _Catalog:
+    """Everything a search reads: swapped as a whole by ``rebuild``, grown in place by other writes."""
+
+    vocab: dict[str, int] = field(default_factory=dict)
+    shards: dict[ShardKey, Shard] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Analyzed:
+    chunk: IndexedChunk
+    freqs: dict[str, float]
+    length: float
+    vector: NDArray[np.float32] | None
+
+
+def _analyze_chunk(chunk: IndexedChunk) -> _Analyzed:
+    freqs: dict[str, float] = dict(Counter(analyze(chunk.content)))
+    length = float(sum(freqs.values()))
+    for field_name, texts in (("keywords", chunk.keywords), ("questions", chunk.questions)):
+        boost = FIELD_BOOSTS[field_name]
+        for text in texts:
+            terms = analyze(text)
+            length += boost * len(terms)
+            for term in terms:
+                freqs[term] = freqs.get(term, 0.0) + boost
+    return _Analyzed(chunk, freqs, length, _unit_vector(chunk.vector))
+
+
+def _unit_vector(values: Sequence[float] | None) -> NDArray[np.float32] | None:
+    if values is None:
+        return None
+    vector = np.asarray(values, dtype=np.float32).reshape(-1)
+    if vector.size == 0:
+        return None
+    norm = float(np.sqrt(np.dot(vector, vector)))
+    if norm > 0 and abs(norm - 1.0) > 1e-6:
+        vector = vector / np.float32(norm)
+    return vector
+
+
+def _top(scores: NDArray[np.floating], k: int) -> NDArray[np.intp]:
+    """Indices of the ``k`` highest scores, best first (ties in index order)."""
+    if len(scores) > k:
+        idx = np.argpartition(scores, len(scores) - k)[len(scores) - k :]
+        idx.sort()
+    else:
+        idx = np.arange(len(scores))
+    return idx[np.argsort(-scores[idx], kind="stable")]
+
+
+class EmbeddedSearchIndex(SearchIndex):
+    """The local engine (see the module docstring). ``root`` is its own directory; it survives restarts.
+
+    The index is derived data: when ``needs_rebuild()`` says so (a new directory, or a rebuild that did
+    not finish), the application calls ``rebuild()`` with every chunk of the metadata store.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._lock = threading.Lock()
+        self._storage = IndexStorage(root)
+        self._closed = False
+        self._next_term = 1
+        self._catalog = self._load()
+        self._state = self._storage.get_meta("state")
+        self._generation = self._storage.get_meta("generation") or ""
+
+    # == lifecycle ===================================================================================
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._storage.close()
+
+    def __enter__(self) -> EmbeddedSearchIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def ping(self) -> None:
+        """Raise when closed or when the directory or its file went away (never waits for a write)."""
+        if self._closed:
+            raise RuntimeError("the search index is closed")
+        if not self._storage.path.is_file() or not os.access(self._root, os.W_OK):
+            raise OSError(f"index directory {self._root} is missing or not writable")
+
+    @property
+    def generation(self) -> str:
+        """Changes when the directory is created and on each rebuild: a stored copy that differs means stale."""
+        return self._generation
+
+    def needs_rebuild(self) -> bool:
+        """True when the index may lack chunks of the metadata store: new directory or unfinished rebuild."""
+        return self._state != STATE_READY
+
+    def is_empty(self) -> bool:
+        return self.count() == 0
+
+    def count(self) -> int:
+        """Chunks in the index (available or not)."""
+        return sum(shard.view.n_alive for shard in list(self._catalog.shards.values()))
+
+    def rebuild(self, chunks: Iterable[IndexedChunk]) -> int:
+        """Replace the whole content by ``chunks`` (bulk load); returns how many were indexed.
+
+        Searches keep seeing the previous content until the new one is complete; writes wait.
+        """
+        with self._lock:
+            try:
+                with self._storage.transaction():
+                    self._storage.clear()
+                    self._storage.mark(STATE_REBUILDING)
+                self._state = STATE_REBUILDING
+                vocab: dict[str, int] = {}
+                self._next_term = 1
+                shard_ids: dict[ShardKey, int] = {}
+                total = 0
+                iterator = iter(chunks)
+                while batch := list(islice(iterator, _REBUILD_BATCH)):
+                    analyzed = [_analyze_chunk(chunk) for chunk in _dedupe(batch)]
+                    by_shard, new_terms = self._to_rows(vocab, analyzed)
+                    with self._storage.transaction():
+                        self._storage.add_terms(new_terms)
+                        for key, rows in by_shard.items():
+                            if key not in shard_ids:
+                                shard_ids[key] = self._storage.add_shard(*key)
+                            self._storage.put_chunks(shard_ids[key], rows)
+                    total += len(batch)
+                with self._storage.transaction():
+                    self._storage.mark(STATE_READY, new_generation=True)
+                self._state = STATE_READY
+                self._generation = self._storage.get_meta("generation") or ""
+            finally:
+                # Memory follows the file: the new content, or what a failed rebuild left (needs_rebuild says so).
+                self._catalog = self._load()
+            logger.info("search index rebuilt: %d chunks", total)
+            return total
+
+    def compact(self) -> None:
+        """Drop every tombstone now (done automatically when a quarter of a shard's rows are dead)."""
+        with self._lock:
+            for shard in self._catalog.shards.values():
+                shard.compact()
+
+    # == writes ======================================================================================
+    def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
+        if not chunks:
+            return
+        analyzed = [_analyze_chunk(chunk) for chunk in _dedupe(chunks)]
+        with self._lock:
+            catalog = self._catalog
+            by_shard, new_terms = self._to_rows(catalog.vocab, analyzed)
+            created: dict[ShardKey, int] = {}
+            try:
+                with self._storage.transaction():
+                    self._storage.add_terms(new_terms)
+                    for key, rows in by_shard.items():
+                        shard = catalog.shards.get(key)
+                        shard_id = shard.key if shard else self._storage.add_shard(*key)
+                        if shard is None:
+                            created[key] = shard_id
+                        self._storage.put_chunks(shard_id, rows)
+            except BaseException:
+                for _, term in new_terms:  # not stored: ids would be reused by the next write
+                    del catalog.vocab[term]
+                self._next_term -= len(new_terms)
+                raise
+            for key, rows in by_shard.items():
+                if key in created:
+                    catalog.shards[key] = Shard(created[key], *key)
+                catalog.shards[key].append(rows)
+
+    def delete_chunks(self, tenant_id: str, dataset_id: str, chunk_ids: Sequence[str]) -> None:
+        with self._lock:
+            shard = self._catalog.shards.get((tenant_id, dataset_id))
+            if shard is None or not chunk_ids:
+                return
+            rows = shard.rows_of(chunk_ids)
+            if not rows:
+                return
+            with self._storage.transaction():
+                self._storage.delete_chunks(shard.key, shard.live_ids(rows))
+            shard.remove(rows)
+
+    def delete_document(self, tenant_id: str, dataset_id: str, document_id: str) -> None:
+        with self._lock:
+            shard = self._catalog.shards.get((tenant_id, dataset_id))
+            if shard is None:
+                return
+            with self._storage.transaction():
+                self._storage.delete_document(shard.key, document_id)
+            shard.remove(shard.rows_of_document(document_id))
+
+    def delete_dataset(self, tenant_id: str, dataset_id: str) -> None:
+        with self._lock:
+            shard = self._catalog.shards.get((tenant_id, dataset_id))
+            if shard is None:
+                return
+            with self._storage.transaction():
+                self._storage.delete_shard(shard.key)
+            del self._catalog.shards[(tenant_id, dataset_id)]
+
+    def set_available(self, tenant_id: str, dataset_id: str, chunk_ids: Sequence[str], available: bool) -> None:
+        with self._lock:
+            shard = self._catalog.shards.get((tenant_id, dataset_id))
+            if shard is None or not chunk_ids:
+                return
+            rows = shard.rows_of(chunk_ids)
+            if not rows:
+                return
+            with self._storage.transaction():
+                self._storage.set_available(shard.key, shard.live_ids(rows), available)
+            shard.set_available(rows, available)
+
+    # == internals =================================================================================
+    def _load(self) -> _Catalog:
+        """The in-memory index from the stored rows (one scan; arrays sized from a first, cheap pass)."""
+        started = time.perf_counter()
+        storage = self._storage
+        vocab = storage.load_terms()
+        layout = storage.layout()
+        loaders = {
+            shard_id: ShardLoader(shard_id, tenant_id, dataset_id, layout.get(shard_id, {}))
+            for (tenant_id, dataset_id), shard_id in storage.load_shards().items()
+        }
+        for row in storage.scan():
+            loaders[row.shard].add(row)
+        self._next_term = max(vocab.values(), default=0) + 1
+        shards = {(loader.tenant_id, loader.dataset_id): loader.finish() for loader in loaders.values()}
+        chunks = sum(shard.view.n for shard in shards.values())
+        elapsed = time.perf_counter() - started
+        logger.info("search index loaded: %d chunks in %d datasets, %.2f s", chunks, len(shards), elapsed)
+        return _Catalog(vocab, shards)
+
+    def _to_rows(
+        self, vocab: dict[str, int], analyzed: list[_Analyzed]
+    ) -> tuple[dict[ShardKey, list[ChunkRow]], list[tuple[int, str]]]:
+        """Stored rows per shard, giving ids to new terms (returned so the caller stores them with the rows)."""
+        new_terms: list[tuple[int, str]] = []
+        by_shard: dict[ShardKey, list[ChunkRow]] = {}
+        for item in analyzed:
+            ids: list[int] = []
+            for term in item.freqs:
+                term_id = vocab.get(term)
+                if term_id is None:
+                    term_id = vocab[term] = self._next_term
+                    self._next_term += 1
+                    new_terms.append((term_id, term))
+                ids.append(term_id)
+            chunk = item.chunk
+            by_shard.setdefault((chunk.tenant_id, chunk.dataset_id), []).append(
+                ChunkRow(
+                    chunk_id=chunk.id,
+                    document_id=chunk.document_id,
+                    available=chunk.available,
+                    length=item.length,
+                    term_ids=np.array(ids, dtype=np.int32),
+                    term_freqs=np.fromiter(item.freqs.values(), dtype=np.float32, count=len(item.freqs)),
+                    vector=item.vector,
+                )
+            )
+        return by_shard, new_terms
+
+    # == search ======================================================================================
+    def search(self, query: SearchQuery) -> list[Candidate]:
+        """Text and vector candidates (each up to ``top_k``), merged by chunk id.
+
+        Order: text matches by BM25 score, then chunks found only by vector, by cosine. ``document_ids``
+        empty or None means every document of the datasets.
+        """
+        catalog = self._catalog
+        if query.top_k <= 0:
+            return []
+        shards = [
+            shard
+            for dataset_id in dict.fromkeys(query.dataset_ids)
+            if (shard := catalog.shards.get((query.tenant_id, dataset_id))) is not None
+        ]
+        terms = analyze_query(query.text) if query.text else []
+        known = [(t, term_id) for t in terms if (term_id := catalog.vocab.get(t.term)) is not None]
+        vector = _unit_vector(query.vector)
+        if not shards or (not known and vector is None):
+            return []
+        runs = [_ShardRun(shard.dataset_id, shard.view, query.document_ids) for shard in shards]
+        if known:
+            _score_text(runs, np.asarray([tid for _, tid in known], dtype=np.int32), query.top_k)
+        if vector is not None:
+            for run in runs:
+                run.search_vectors(vector, query.top_k)
+        return _merge(runs, [t for t, _ in known], query.top_k)
+
+
+def _dedupe(chunks: Sequence[IndexedChunk]) -> list[IndexedChunk]:
+    """The last write of each chunk id (per dataset) in a batch wins."""
+    last = {(c.tenant_id, c.dataset_id, c.id): c for c in chunks}
+    return list(last.values()) if len(last) != len(chunks) else list(chunks)
+
+
+class _ShardRun:
+    """One query over one shard view: text scores, vector similarities and per-kind top candidates."""
+
+    def __init__(self, dataset_id: str, view: ShardView, document_ids: Sequence[str] | None) -> None:
+        self.dataset_id = dataset_id
+        self.view = view
+        n = view.n
+        self.all_eligible = view.n_searchable == n
+        self.eligible = view.searchable
+        if document_ids:
+            wanted = [view.doc_index[d] for d in document_ids if d in view.doc_index]
+            self.eligible = view.searchable & np.isin(view.row_doc[:n], np.asarray(wanted, dtype=np.int32))
+            self.all_eligible = False
+        self.postings: list[tuple[NDArray[np.int32], NDArray[np.float32]] | None] = []
+        self.scores: NDArray[np.float64] | None = None  # row → BM25 (0: no match)
+        self.matches: list[tuple[int, NDArray[np.int32]]] = []  # (query term index, eligible rows, ascending)
+        self.sims: NDArray[np.float32] | None = None  # row → cosine (NaN: no vector of that dimension)
+        self.text_top: NDArray[np.int32] = np.zeros(0, dtype=np.int32)
+        self.vector_top: NDArray[np.int32] = np.zeros(0, dtype=np.int32)
+
+    # -- text ---------------------------------------------------------------------------------------
+    def gather(self, term_ids: NDArray[np.int32]) -> list[int]:
+        """Collect each term's postings; returns the document frequencies (live rows) for the IDF."""
+        parts: list[list[tuple[NDArray[np.int32], NDArray[np.float32]]]] = [[] for _ in range(len(term_ids))]
+        for segment in self.view.segments:
+            for j, start, end in segment.find(term_ids):
+                parts[j].append((segment.ords[start:end], segment.tfs[start:end]))
+        dfs = []
+        for found in parts:
+            if not found:
+                self.postings.append(None)
+                dfs.append(0)
+                continue
+            if len(found) == 1:
+                ords, tfs = found[0]
+            else:
+                ords, tfs = np.concatenate([p[0] for p in found]), np.concatenate([p[1] for p in found])
+            self.postings.append((ords, tfs))
+            dead = self.view.n_alive != self.view.n
+            dfs.append(int(np.count_nonzero(self.view.alive[ords])) if dead else len(ords))
+        return dfs
+
+    def score(self, idf: NDArray[np.float32], avg_length: float, top_k: int) -> None:
+        n = self.view.n
+        ords_parts, tfs_parts, idf_parts = [], [], []
+        for j, posting in enumerate(self.postings):
+            if posting is None:
+                continue
+            ords, tfs = posting
+            if not self.all_eligible:
+                keep = self.eligible[ords]
+                ords, tfs = ords[keep], tfs[keep]
+                if not len(ords):
+                    continue
+            self.matches.append((j, ords))
+            ords_parts.append(ords)
+            tfs_parts.append(tfs)
+            idf_parts.append(np.full(len(ords), idf[j], dtype=np.float32))
+        if not ords_parts:
+            self.scores = np.zeros(n, dtype=np.float64)
+            return
+        ords = np.concatenate(ords_parts)
+        tfs = np.concatenate(tfs_parts)
+        norm = np.float32(K1 * (1 - B)) + np.float32(K1 * B / avg_length) * self.view.length[ords]
+        contrib = np.concatenate(idf_parts) * tfs / (tfs + norm)
+        scores = np.bincount(ords, weights=contrib, minlength=n).astype(np.float64, copy=False)
+        matched = np.flatnonzero(scores)
+        self.scores = scores
+        self.text_top = matched[_top(scores[matched], top_k)].astype(np.int32)
+
+    # -- vectors ------------------------------------------------------------------------------------
+    def search_vectors(self, vector: NDArray[np.float32], top_k: int) -> None:
+        view = self.view
+        block = view.vectors_of(len(vector))
+        if block is None or block.count == 0:
+            return
+        sims = block.matrix[: block.count] @ vector
+        rows = block.ords[: block.count]
+        if block.count == view.n:  # every row has a vector of this dimension: block index == row
+            self.sims = sims
+        else:
+            self.sims = np.full(view.n, np.nan, dtype=np.float32)
+            self.sims[rows] = sims
+        ranked = sims if self.all_eligible else np.where(self.eligible[rows], sims, -np.inf)
+        best = _top(ranked, top_k)
+        if not self.all_eligible:
+            best = best[ranked[best] > -np.inf]
+        self.vector_top = rows[best]
+
+
+def _score_text(runs: list[_ShardRun], term_ids: NDArray[np.int32], top_k: int) -> None:
+    """BM25 over every run, with statistics taken over all the shards searched."""
+    df = np.zeros(len(term_ids), dtype=np.float64)
+    for run in runs:
+        df += run.gather(term_ids)
+    docs = sum(run.view.n_alive for run in runs)
+    total_length = sum(run.view.total_length for run in runs)
+    if docs == 0:
+        return
+    idf = np.log1p((docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+    avg_length = max(total_length / docs, 1e-9)
+    for run in runs:
+        run.score(idf, avg_length, top_k)
+
+
+def _global_top(runs: list[_ShardRun], attr: str, values: str, top_k: int) -> list[tuple[int, NDArray[np.int32]]]:
+    """Per run, its rows among the ``top_k`` best over all runs (each run's list is already sorted)."""
+    picks = [(i, getattr(run, attr)) for i, run in enumerate(runs) if len(getattr(run, attr))]
+    if len(picks) <= 1:
+        return picks
+    run_idx = np.concatenate([np.full(len(rows), i) for i, rows in picks])
+    rows_all = np.concatenate([rows for _, rows in picks])
+    scores = np.concatenate([getattr(runs[i], values)[rows] for i, rows in picks])
+    order = _top(scores, top_k)
+    return [(int(i), rows_all[order[run_idx[order] == i]]) for i, _ in picks]
+
+
+def _merge(runs: list[_ShardRun], terms: list[QueryTerm], top_k: int) -> list[Candidate]:
+    text_rows = _global_top(runs, "text_top", "scores", top_k)
+    vector_rows = _global_top(runs, "vector_top", "sims", top_k)
+    words_of: dict[int, tuple[str, ...]] = {}
+    text: list[Candidate] = []
+    text_keys: list[float] = []
+    for i, rows in text_rows:
+        assert runs[i].scores is not None
+        text_keys.extend(runs[i].scores[rows].tolist())  # type: ignore[index]
+        text.extend(_candidates(runs[i], rows, terms, words_of))
+    vector_only: list[Candidate] = []
+    vector_keys: list[float] = []
+    for i, rows in vector_rows:
+        assert runs[i].sims is not None
+        if text_rows:  # found by text too: already listed, with its vector score
+            rows = rows[~np.isin(rows, _selected(text_rows, i))]
+        vector_keys.extend(runs[i].sims[rows].tolist())  # type: ignore[index]
+        vector_only.extend(_candidates(runs[i], rows, terms, words_of))
+    if len(text_rows) > 1:
+        text = [c for _, c in sorted(zip(text_keys, text, strict=True), key=lambda p: -p[0])]
+    if len(vector_rows) > 1:
+        vector_only = [c for _, c in sorted(zip(vector_keys, vector_only, strict=True), key=lambda p: -p[0])]
+    return text + vector_only
+
+
+def _selected(picks: list[tuple[int, NDArray[np.int32]]], run_index: int) -> NDArray[np.int32]:
+    for i, rows in picks:
+        if i == run_index:
+            return rows
+    return np.zeros(0, dtype=np.int32)
+
+
+def _candidates(
+    run: _ShardRun, rows: NDArray[np.int32], terms: list[QueryTerm], words_of: dict[int, tuple[str, ...]]
+) -> list[Candidate]:
+    """Candidates for ``rows`` of one run, with both signals (None where a signal is absent)."""
+    view = run.view
+    ids, doc_ids, dataset_id = view.ids, view.doc_ids, run.dataset_id
+    docs = view.row_doc[rows].tolist()
+    none: list[float | None] = [None] * len(rows)
+    scores = none if run.scores is None else [s if s > 0 else None for s in run.scores[rows].tolist()]
+    # NaN: the chunk has no vector of the query's dimension
+    sims = none if run.sims is None else [v if v == v else None for v in run.sims[rows].tolist()]
+    words = _matched_terms(run, rows, terms, words_of)
+    return [
+        Candidate(ids[row], doc_ids[doc], dataset_id, score, sim, list(matched))
+        for row, doc, score, sim, matched in zip(rows.tolist(), docs, scores, sims, words, strict=True)
+    ]
+
+
+def _matched_terms(
+    run: _ShardRun, rows: NDArray[np.int32], terms: list[QueryTerm], cache: dict[int, tuple[str, ...]]
+) -> list[tuple[str, ...]]:
+    """The query words each row matched: binary search of the rows in each term's (ascending) postings."""
+    if not run.matches:
+        return [()] * len(rows)
+    masks = np.zeros(len(rows), dtype=np.uint64)
+    extra: list[tuple[int, NDArray[np.bool_]]] = []
+    for j, ords in run.matches:
+        pos = np.searchsorted(ords, rows)
+        np.minimum(pos, len(ords) - 1, out=pos)
+        hit = ords[pos] == rows
+        if j < _BITS:
+            masks |= hit.astype(np.uint64) << np.uint64(j)
+        else:
+            extra.append((j, hit))
+    out = []
+    for mask in masks.tolist():
+        words = cache.get(mask)
+        if words is None:
+            words = cache[mask] = tuple(terms[j].word for j in range(min(len(terms), _BITS)) if mask >> j & 1)
+        out.append(words)
+    for j, hit in extra:
+        for k in np.flatnonzero(hit).tolist():
+            out[k] = (*out[k], terms[j].word)
+    return out

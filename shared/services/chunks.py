@@ -1,0 +1,250 @@
+"""Chunk use cases: add, list, update, delete. The metadata store answers reads (read-after-write holds
+even when the search index lags); every write goes to the store first, then to the index."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from shared.errors import DataError, FlowlessError, RetCode
+from shared.ids import new_id, now_ms
+from shared.ports.embedder import EmbeddingError
+from shared.ports.search import SearchIndex
+from shared.rag.embedding import embed_with_title
+from shared.repos.datasets import DatasetRepository
+from shared.repos.documents import DocumentRepository, Record
+from shared.repos.tenants import TenantRepository
+from shared.services.documents import document_view
+from shared.services.ingestion import EmbedderFactory, embedding_text, encode_vector, title_weight, to_indexed
+
+DEFAULT_PAGE_SIZE = 1024
+
+
+class ChunkNotFound(FlowlessError):
+    code = RetCode.NOT_FOUND
+
+
+def chunk_view(chunk: Mapping[str, Any], document_name: str) -> dict[str, Any]:
+    """A stored chunk as the list endpoint shows it."""
+    return {
+        "id": chunk["id"],
+        "content": chunk["content"],
+        "document_id": chunk["document_id"],
+        "docnm_kwd": document_name,
+        "important_keywords": list(chunk.get("important_keywords") or []),
+        "questions": list(chunk.get("questions") or []),
+        "dataset_id": chunk["dataset_id"],
+        "image_id": chunk.get("image_id", ""),
+        "available": bool(chunk.get("available", True)),
+        "positions": list(chunk.get("positions") or []),
+    }
+
+
+def _string_list(payload: Mapping[str, Any], field: str, message: str) -> list[str] | None:
+    if field not in payload:
+        return None
+    value = payload[field]
+    if not isinstance(value, list):
+        raise DataError(message)
+    return [str(item).strip() for item in value if str(item).strip()]
+
+
+def _page_number(args: Mapping[str, Any], name: str, default: int) -> int:
+    raw = args.get(name, default)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise DataError(f"`{name}` should be an integer") from None
+    if value < 1:
+        raise DataError(f"`{name}` should be greater than or equal to 1")
+    return value
+
+
+class ChunkService:
+    def __init__(
+        self,
+        *,
+        datasets: DatasetRepository,
+        documents: DocumentRepository,
+        tenants: TenantRepository,
+        index: Callable[[], SearchIndex],
+        embedder_for: EmbedderFactory,
+    ) -> None:
+        self._datasets = datasets
+        self._documents = documents
+        self._tenants = tenants
+        self._index = index
+        self._embedder_for = embedder_for
+
+    def _owned(self, tenant_id: str, dataset_id: str, document_id: str) -> tuple[Record, Record]:
+        dataset = self._datasets.get(tenant_id, dataset_id)
+        if dataset is None:
+            raise DataError(f"You don't own the dataset {dataset_id}.")
+        document = self._documents.get(dataset_id, document_id)
+        if document is None:
+            raise DataError(f"You don't own the document {document_id}.")
+        return dataset, document
+
+    def _vector(self, dataset: Record, document: Record, content: str, questions: list[str]) -> list[float]:
+        tenant = self._tenants.get(document["tenant_id"])
+        if tenant is None:
+            raise DataError("Tenant not found")
+        try:
+            embedder = self._embedder_for(dataset["embedding_model"], tenant)
+            vectors = embed_with_title(
+                embedder, document["name"], [embedding_text(content, questions)], title_weight(document)
+            )
+        except EmbeddingError as exc:
+            raise DataError(f"Embedding failed: {exc.message}") from exc
+        return [float(x) for x in vectors[0]]
+
+    def add(self, tenant_id: str, dataset_id: str, document_id: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Add a chunk by hand; its vector is computed from its questions when given, else its content."""
+        from shared.rag.tokens import count_tokens
+
+        dataset, document = self._owned(tenant_id, dataset_id, document_id)
+        content = payload.get("content")
+        if not isinstance(content, str) or not content.strip():
+            raise DataError("`content` is required")
+        keywords = _string_list(payload, "important_keywords", "`important_keywords` is required to be a list") or []
+        questions = _string_list(payload, "questions", "`questions` is required to be a list") or []
+        vector = self._vector(dataset, document, content, questions)
+        now = datetime.now()
+        chunk: Record = {
+            "id": hashlib.blake2b(f"{document_id}:{new_id()}".encode(), digest_size=8).hexdigest(),
+            "document_id": document_id,
+            "dataset_id": dataset_id,
+            "tenant_id": tenant_id,
+            "content": content,
+            "important_keywords": keywords,
+            "questions": questions,
+            "tag_kwd": [],
+            "page_numbers": [],
+            "positions": [],
+            "image_id": "",
+            "available": True,
+            "token_count": count_tokens(content),
+            "create_time": now.strftime("%Y-%m-%d %H:%M:%S"),
+            "create_timestamp": now.timestamp(),
+            # hand-added chunks list after the parsed ones, in the order they were added
+            "order": f"9{now_ms():013d}",
+            "vector": encode_vector(vector),
+        }
+        self._documents.add_chunk(document, chunk)
+        self._index().upsert([to_indexed(chunk, document["name"], vector, enabled=document["status"] == "1")])
+        return {
+            "chunk": {
+                key: chunk[key]
+                for key in (
+                    "id",
+                    "content",
+                    "document_id",
+                    "dataset_id",
+                    "important_keywords",
+                    "questions",
+                    "create_time",
+                    "create_timestamp",
+                )
+            }
+        }
+
+    def list_chunks(self, tenant_id: str, dataset_id: str, document_id: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        """A page of a document's chunks in document order, with the document and the total."""
+        _, document = self._owned(tenant_id, dataset_id, document_id)
+        page = _page_number(args, "page", 1)
+        size = _page_number(args, "page_size", DEFAULT_PAGE_SIZE)
+        result: dict[str, Any] = {"total": 0, "chunks": [], "doc": document_view(document)}
+        chunk_id = args.get("id")
+        if chunk_id:
+            chunk = self._documents.get_chunk(document_id, str(chunk_id))
+            if chunk is None:
+                raise ChunkNotFound(f"Chunk not found: {dataset_id}/{chunk_id}")
+            result.update(total=1, chunks=[chunk_view(chunk, document["name"])])
+            return result
+        chunks = self._documents.chunks_of(document_id)
+        keywords = str(args.get("keywords") or "").strip().lower()
+        if keywords:
+            words = keywords.split()
+            chunks = [
+                c
+                for c in chunks
+                if all(
+                    w in " ".join([c["content"], *c.get("important_keywords", []), *c.get("questions", [])]).lower()
+                    for w in words
+                )
+            ]
+        start = (page - 1) * size
+        result.update(total=len(chunks), chunks=[chunk_view(c, document["name"]) for c in chunks[start : start + size]])
+        return result
+
+    def update(
+        self, tenant_id: str, dataset_id: str, document_id: str, chunk_id: str, payload: Mapping[str, Any]
+    ) -> None:
+        """Change a chunk's content (re-embedded), keywords, questions or availability."""
+        from shared.rag.tokens import count_tokens
+
+        dataset, document = self._owned(tenant_id, dataset_id, document_id)
+        current = self._documents.get_chunk(document_id, chunk_id)
+        if current is None:
+            raise DataError(f"Can't find this chunk {chunk_id}")
+        new = dict(current)
+        if payload.get("content") is not None:
+            if not isinstance(payload["content"], str) or not payload["content"].strip():
+                raise DataError("`content` should be a non-empty string")
+            new["content"] = payload["content"]
+        keywords = _string_list(payload, "important_keywords", "`important_keywords` should be a list")
+        if keywords is not None:
+            new["important_keywords"] = keywords
+        questions = _string_list(payload, "questions", "`questions` should be a list")
+        if questions is not None:
+            new["questions"] = questions
+        if "available" in payload:
+            if not isinstance(payload["available"], bool | int):
+                raise DataError("`available` should be a boolean")
+            new["available"] = bool(payload["available"])
+        if "positions" in payload:
+            if not isinstance(payload["positions"], list):
+                raise DataError("`positions` should be a list")
+            new["positions"] = payload["positions"]
+        if document["chunk_method"] == "qa" and new["content"] != current["content"]:
+            parts = [p for p in new["content"].replace("\t", "\n").split("\n") if len(p) > 1]
+            if len(parts) != 2:
+                raise DataError("Q&A must be separated by TAB/ENTER key.")
+        reembed = new["content"] != current["content"] or new.get("questions") != current.get("questions")
+        vector: list[float] | None = None
+        if reembed:
+            vector = self._vector(dataset, document, new["content"], list(new.get("questions") or []))
+            new["vector"] = encode_vector(vector)
+            new["token_count"] = count_tokens(new["content"])
+        self._documents.replace_chunk(document, current, new)
+        if vector is None:
+            from shared.services.ingestion import decode_vector
+
+            vector = [float(x) for x in decode_vector(new["vector"])]
+        self._index().upsert([to_indexed(new, document["name"], vector, enabled=document["status"] == "1")])
+
+    def delete(
+        self, tenant_id: str, dataset_id: str, document_id: str, payload: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """Delete chunks by id, or every chunk of the document when ``chunk_ids`` is absent."""
+        _, document = self._owned(tenant_id, dataset_id, document_id)
+        existing = {c["id"]: c for c in self._documents.chunks_of(document_id)}
+        duplicates: list[str] = []
+        if "chunk_ids" in payload and payload["chunk_ids"] is not None:
+            ids = payload["chunk_ids"]
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                raise DataError("`chunk_ids` should be a list")
+            unique = list(dict.fromkeys(ids))
+            duplicates = [f"Duplicate chunk ids: {i}" for i in unique if ids.count(i) > 1]
+            targets = [existing[i] for i in unique if i in existing]
+            if len(targets) != len(unique):
+                raise DataError(f"rm_chunk deleted chunks {0}, expect {len(unique)}")
+        else:
+            targets = list(existing.values())
+        self._documents.remove_chunks(document, targets)
+        self._index().delete_chunks(tenant_id, dataset_id, [c["id"] for c in targets])
+        if duplicates:
+            return {"success_count": len(targets), "errors": duplicates}
+        return None

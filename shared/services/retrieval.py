@@ -1,0 +1,240 @@
+"""POST /api/v1/retrieval: candidates from the search index, RAGFlow's hybrid score, chunks from the store."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shared.errors import DataError
+from shared.ports.embedder import EmbeddingError
+from shared.ports.metadata import MetadataStore
+from shared.ports.search import SearchIndex, SearchQuery
+from shared.rag.highlight import highlight as highlight_terms
+from shared.rag.metadata import filter_documents, parse_metadata_condition
+from shared.rag.scoring import ScoredChunk, hybrid_scores
+from shared.rag.text_analysis import analyze_query
+from shared.repos.datasets import DatasetRepository
+from shared.repos.documents import DocumentRepository, Record, document_pk
+from shared.repos.tenants import TenantRepository
+from shared.services.ingestion import EmbedderFactory
+from shared.services.models import ModelAccess
+
+MAX_PAGE_SIZE = 1024
+MAX_TOP_K = 2048
+
+
+@dataclass(frozen=True)
+class RetrievalRequest:
+    question: str
+    dataset_ids: list[str]
+    document_ids: list[str]
+    page: int
+    page_size: int
+    similarity_threshold: float
+    vector_similarity_weight: float
+    top_k: int
+    rerank_id: str | None
+    keyword: bool
+    highlight: bool
+    cross_languages: list[str]
+    metadata_condition: Any
+
+
+def _number(payload: Mapping[str, Any], name: str, default: float, low: float, high: float, *, integer: bool) -> Any:
+    value = payload.get(name, default)
+    if value is None:
+        value = default
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise DataError(f"`{name}` should be a number")
+    try:
+        number = int(value) if integer else float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"`{name}` should be a number") from None
+    if integer and isinstance(value, float) and not value.is_integer():
+        raise DataError(f"`{name}` should be an integer")
+    if not low <= number <= high:
+        bound = f"between {low:g} and {high:g}"
+        raise DataError(f"`{name}` should be {bound}")
+    return number
+
+
+def _flag(payload: Mapping[str, Any], name: str) -> bool:
+    value = payload.get(name, False)
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def parse_request(payload: Mapping[str, Any]) -> RetrievalRequest:
+    """RAGFlow's parameters and messages for /retrieval."""
+    dataset_ids = payload.get("dataset_ids")
+    if not dataset_ids:
+        raise DataError("`dataset_ids` is required.")
+    if not isinstance(dataset_ids, list) or not all(isinstance(i, str) for i in dataset_ids):
+        raise DataError("`dataset_ids` should be a list")
+    question = payload.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise DataError("`question` is required.")
+    document_ids = payload.get("document_ids") or []
+    if not isinstance(document_ids, list) or not all(isinstance(i, str) for i in document_ids):
+        raise DataError("`documents` should be a list")
+    languages = payload.get("cross_languages") or []
+    if not isinstance(languages, list):
+        raise DataError("`cross_languages` should be a list")
+    rerank_id = payload.get("rerank_id")
+    if rerank_id is not None and not isinstance(rerank_id, str):
+        raise DataError("`rerank_id` should be a string")
+    return RetrievalRequest(
+        question=question,
+        dataset_ids=list(dict.fromkeys(dataset_ids)),
+        document_ids=list(dict.fromkeys(document_ids)),
+        page=_number(payload, "page", 1, 1, 1_000_000, integer=True),
+        page_size=_number(payload, "page_size", 30, 1, MAX_PAGE_SIZE, integer=True),
+        similarity_threshold=_number(payload, "similarity_threshold", 0.2, 0.0, 1.0, integer=False),
+        vector_similarity_weight=_number(payload, "vector_similarity_weight", 0.3, 0.0, 1.0, integer=False),
+        top_k=_number(payload, "top_k", 1024, 1, MAX_TOP_K, integer=True),
+        rerank_id=rerank_id or None,
+        keyword=_flag(payload, "keyword"),
+        highlight=_flag(payload, "highlight"),
+        cross_languages=[str(x) for x in languages],
+        metadata_condition=payload.get("metadata_condition"),
+    )
+
+
+class RetrievalService:
+    def __init__(
+        self,
+        *,
+        store: MetadataStore,
+        datasets: DatasetRepository,
+        documents: DocumentRepository,
+        tenants: TenantRepository,
+        index: Callable[[], SearchIndex],
+        embedder_for: EmbedderFactory,
+        models: ModelAccess,
+    ) -> None:
+        self._store = store
+        self._datasets = datasets
+        self._documents = documents
+        self._tenants = tenants
+        self._index = index
+        self._embedder_for = embedder_for
+        self._models = models
+
+    def retrieve(self, tenant_id: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Chunks of the tenant's datasets most similar to the question, RAGFlow's shape."""
+        request = parse_request(payload)
+        datasets = []
+        for dataset_id in request.dataset_ids:
+            dataset = self._datasets.get(tenant_id, dataset_id)
+            if dataset is None:
+                raise DataError(f"You don't own the dataset {dataset_id}.")
+            datasets.append(dataset)
+        if len({d["embedding_model"] for d in datasets}) != 1:
+            raise DataError("Datasets use different embedding models.")
+        tenant = self._tenants.get(tenant_id)
+        if tenant is None:
+            raise DataError("Tenant not found")
+        if request.rerank_id:
+            self._models.check(tenant, request.rerank_id, "rerank")
+            raise DataError(f"Rerank model <{request.rerank_id}> has no provider in this deployment yet.")
+        if request.keyword or request.cross_languages:
+            raise DataError(
+                "`keyword` and `cross_languages` need a chat model; "
+                + ("none is configured for this tenant." if not tenant.llm_id else "this version cannot call it yet.")
+            )
+
+        documents = self._documents_in_scope(datasets, request)
+        if documents is not None and not documents:
+            return {"chunks": [], "doc_aggs": [], "total": 0}
+
+        try:
+            embedder = self._embedder_for(datasets[0]["embedding_model"], tenant)
+            vector = [float(x) for x in embedder.embed_query(request.question)]
+        except EmbeddingError as exc:
+            raise DataError(f"Embedding failed: {exc.message}") from exc
+        candidates = self._index().search(
+            SearchQuery(
+                tenant_id=tenant_id,
+                dataset_ids=request.dataset_ids,
+                text=request.question,
+                vector=vector,
+                document_ids=list(documents) if documents is not None else None,
+                top_k=request.top_k,
+            )
+        )
+        pagerank = {d["id"]: int(d.get("pagerank") or 0) for d in datasets}
+        scored = [
+            s
+            for s in hybrid_scores(candidates, request.vector_similarity_weight, pagerank=pagerank)
+            if s.similarity >= request.similarity_threshold
+        ]
+        start = (request.page - 1) * request.page_size
+        page = scored[start : start + request.page_size]
+        names = self._document_names(scored)
+        chunks = self._render(page, names, request)
+        counts = Counter(s.document_id for s in scored)
+        doc_aggs = [
+            {"doc_name": names.get(doc_id, ""), "doc_id": doc_id, "count": count}
+            for doc_id, count in counts.most_common()
+        ]
+        return {"chunks": chunks, "doc_aggs": doc_aggs, "total": len(scored)}
+
+    def _documents_in_scope(self, datasets: Sequence[Record], request: RetrievalRequest) -> dict[str, Record] | None:
+        """The documents retrieval may return: None means every document of the datasets."""
+        if request.document_ids:
+            found: dict[str, Record] = {}
+            for document_id in request.document_ids:
+                record = next(
+                    (r for d in datasets if (r := self._documents.get(d["id"], document_id)) is not None), None
+                )
+                if record is None:
+                    raise DataError(f"The datasets don't own the document {document_id}")
+                found[document_id] = record
+            return found
+        condition = parse_metadata_condition(request.metadata_condition)
+        if condition is None or condition.is_empty:
+            return None
+        docs = {r["id"]: r for d in datasets for r in self._documents.list_all(d["id"])}
+        keep = filter_documents(condition, ((i, r.get("meta_fields") or {}) for i, r in docs.items()))
+        return {i: docs[i] for i in keep}
+
+    def _document_names(self, scored: Sequence[ScoredChunk]) -> dict[str, str]:
+        keys = list({s.document_id: (f"DS#{s.dataset_id}", f"DOC#{s.document_id}") for s in scored}.values())
+        return {record["id"]: record["name"] for record in self._store.batch_get(keys)}
+
+    def _render(
+        self, page: Sequence[ScoredChunk], names: Mapping[str, str], request: RetrievalRequest
+    ) -> list[dict[str, Any]]:
+        stored = {
+            c["id"]: c
+            for c in self._store.batch_get([(document_pk(s.document_id), f"CHUNK#{s.chunk_id}") for s in page])
+        }
+        terms = [t.term for t in analyze_query(request.question)] if request.highlight else []
+        out = []
+        for s in page:
+            chunk = stored.get(s.chunk_id)
+            if chunk is None:  # deleted since the index answered (the index may lag the store)
+                continue
+            item = {
+                "id": s.chunk_id,
+                "content": chunk["content"],
+                "content_ltks": chunk["content"].lower(),
+                "document_id": s.document_id,
+                "document_keyword": names.get(s.document_id, ""),
+                "dataset_id": s.dataset_id,
+                "kb_id": s.dataset_id,
+                "image_id": chunk.get("image_id", ""),
+                "important_keywords": list(chunk.get("important_keywords") or []),
+                "questions": list(chunk.get("questions") or []),
+                "positions": list(chunk.get("positions") or []),
+                "similarity": s.similarity,
+                "term_similarity": s.term_similarity,
+                "vector_similarity": s.vector_similarity,
+            }
+            if request.highlight:
+                item["highlight"] = highlight_terms(chunk["content"], terms)
+            out.append(item)
+        return out

@@ -1,0 +1,546 @@
+"""One contract suite for every SearchIndex engine. Today: the embedded index; OpenSearch joins ``ENGINES``.
+
+An engine enters the suite as an ``Engine``: how to open a handle on the test's (initially empty) index,
+how to open another handle on the same storage (persistence), how to close one, and how to make writes
+visible to searches if the engine needs that (``settle``). The tests speak only the port, plus
+``rebuild`` where the engine has it. Embedded-only behaviour is at the end of the file.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from shared.adapters.local.embedded_index import EmbeddedSearchIndex
+from shared.ports.search import Candidate, IndexedChunk, SearchIndex, SearchQuery
+
+pytestmark = pytest.mark.integration
+
+DIM = 8
+
+
+@dataclass
+class Engine:
+    name: str
+    open: Callable[[], SearchIndex]  # a handle on this test's index (the same storage every time)
+    close: Callable[[SearchIndex], None]
+    settle: Callable[[SearchIndex], None] = lambda index: None  # make the last writes searchable
+    cleanup: Callable[[], None] = lambda: None
+
+
+def _embedded(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
+    def close(index: SearchIndex) -> None:
+        assert isinstance(index, EmbeddedSearchIndex)
+        index.close()
+
+    return Engine("embedded", open=lambda: EmbeddedSearchIndex(tmp_path / "index"), close=close)
+
+
+ENGINES: dict[str, Callable[[pytest.FixtureRequest, Path], Engine]] = {"embedded": _embedded}
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    harness = ENGINES[request.param](request, tmp_path)
+    yield harness
+    harness.cleanup()
+
+
+@pytest.fixture
+def index(engine: Engine) -> Iterator[SearchIndex]:
+    handle = engine.open()
+    yield handle
+    engine.close(handle)
+
+
+# -- data helpers ---------------------------------------------------------------------------------
+def unit(values: Sequence[float]) -> list[float]:
+    norm = math.sqrt(sum(v * v for v in values))
+    return [v / norm for v in values]
+
+
+def axis(i: int, dim: int = DIM) -> list[float]:
+    return [1.0 if k == i else 0.0 for k in range(dim)]
+
+
+def blend(i: int, j: int, weight_j: float, dim: int = DIM) -> list[float]:
+    return unit([a + weight_j * b for a, b in zip(axis(i, dim), axis(j, dim), strict=True)])
+
+
+@dataclass
+class Make:
+    """Chunk factory with the test's defaults (tenant t1, dataset d1, document doc1)."""
+
+    tenant_id: str = "t1"
+    dataset_id: str = "d1"
+    document_id: str = "doc1"
+    vectors: dict[str, list[float]] = field(default_factory=dict)
+
+    def __call__(
+        self,
+        chunk_id: str,
+        content: str,
+        vector: list[float] | None = None,
+        **overrides: object,
+    ) -> IndexedChunk:
+        fields: dict[str, object] = {
+            "id": chunk_id,
+            "tenant_id": self.tenant_id,
+            "dataset_id": self.dataset_id,
+            "document_id": self.document_id,
+            "document_name": f"{self.document_id}.txt",
+            "content": content,
+            "vector": vector if vector is not None else axis(7),
+        }
+        fields.update(overrides)
+        return IndexedChunk(**fields)  # type: ignore[arg-type]
+
+
+chunk = Make()
+
+
+def ids(candidates: list[Candidate]) -> list[str]:
+    return [c.chunk_id for c in candidates]
+
+
+def find(
+    index: SearchIndex,
+    text: str = "",
+    vector: list[float] | None = None,
+    *,
+    tenant: str = "t1",
+    datasets: Sequence[str] = ("d1",),
+    documents: Sequence[str] | None = None,
+    top_k: int = 1024,
+) -> list[Candidate]:
+    return index.search(
+        SearchQuery(
+            tenant_id=tenant,
+            dataset_ids=list(datasets),
+            text=text,
+            vector=vector,
+            document_ids=documents,
+            top_k=top_k,
+        )
+    )
+
+
+def write(engine: Engine, index: SearchIndex, chunks: Sequence[IndexedChunk]) -> None:
+    index.upsert(chunks)
+    engine.settle(index)
+
+
+# -- the contract, on every engine ----------------------------------------------------------------
+def test_ping(index: SearchIndex) -> None:
+    index.ping()
+
+
+def test_upsert_adds_and_replaces_by_id(engine: Engine, index: SearchIndex) -> None:
+    write(engine, index, [chunk("c1", "the aurora shimmered over the fjord"), chunk("c2", "a quiet harbour")])
+    assert ids(find(index, "aurora")) == ["c1"]
+    write(engine, index, [chunk("c1", "glaciers carve the valley")])
+    assert find(index, "aurora") == []
+    found = find(index, "glaciers")
+    assert ids(found) == ["c1"]
+    assert ids(find(index, "harbour")) == ["c2"]
+    write(engine, index, [chunk("c1", "glaciers carve the valley")])  # idempotent
+    assert len(find(index, "glaciers valley")) == 1
+
+
+def test_text_match_ranks_better_matches_higher(engine: Engine, index: SearchIndex) -> None:
+    write(
+        engine,
+        index,
+        [
+            chunk("both", "Solar panels convert sunlight into electricity for the grid."),
+            chunk("one", "The grid operator publishes electricity prices every hour of the day."),
+            chunk("none", "Wind turbines spin in the northern sea."),
+        ],
+    )
+    found = find(index, "solar panels sunlight")
+    assert ids(found) == ["both"]
+    found = find(index, "solar sunlight electricity")
+    assert ids(found) == ["both", "one"]
+    assert found[0].text_score is not None and found[1].text_score is not None
+    assert found[0].text_score > found[1].text_score > 0
+    assert found[0].vector_score is None  # no query vector, no vector signal
+    assert set(found[0].matched_terms) == {"solar", "sunlight", "electricity"}
+    assert found[1].matched_terms == ["electricity"]
+
+
+def test_words_match_their_other_forms(engine: Engine, index: SearchIndex) -> None:
+    write(engine, index, [chunk("c1", "Researchers studied how the cells were dividing."), chunk("c2", "Nothing")])
+    assert ids(find(index, "studies")) == ["c1"]
+    assert ids(find(index, "divide")) == ["c1"]
+    assert ids(find(index, "CELL")) == ["c1"]
+
+
+def test_keywords_and_questions_are_searchable(engine: Engine, index: SearchIndex) -> None:
+    write(
+        engine,
+        index,
+        [
+            chunk("kw", "Table 3 lists the measured values.", keywords=["photosynthesis", "chlorophyll"]),
+            chunk("q", "See the appendix for details.", questions=["How do volcanoes erupt?"]),
+            chunk("plain", "Nothing to see here."),
+        ],
+    )
+    assert ids(find(index, "photosynthesis")) == ["kw"]
+    assert ids(find(index, "chlorophyll")) == ["kw"]
+    assert ids(find(index, "volcano erupted")) == ["q"]
+
+
+def test_cjk_text_is_searchable(engine: Engine, index: SearchIndex) -> None:
+    write(engine, index, [chunk("zh", "数据库系统的索引结构"), chunk("en", "database index structure")])
+    assert ids(find(index, "数据库")) == ["zh"]
+    assert ids(find(index, "索引")) == ["zh"]
+
+
+def test_vector_search_returns_nearest_first_with_cosine(engine: Engine, index: SearchIndex) -> None:
+    near, middle, far = blend(0, 1, 0.2), blend(0, 1, 1.0), axis(1)
+    write(engine, index, [chunk("far", "x", far), chunk("near", "y", near), chunk("middle", "z", middle)])
+    query = axis(0)
+    found = find(index, vector=query)
+    assert ids(found) == ["near", "middle", "far"]
+    for candidate, vector in zip(found, (near, middle, far), strict=True):
+        assert candidate.vector_score == pytest.approx(sum(a * b for a, b in zip(query, vector, strict=True)), abs=1e-5)
+        assert candidate.text_score is None
+    assert ids(find(index, vector=axis(0), top_k=2)) == ["near", "middle"]
+
+
+def test_hybrid_gives_each_candidate_both_signals(engine: Engine, index: SearchIndex) -> None:
+    write(
+        engine,
+        index,
+        [
+            chunk("text", "mitochondria produce energy in the cell", axis(3)),
+            chunk("vector", "membranes and energy", axis(0)),
+            chunk("neither", "unrelated words only", axis(5)),
+        ],
+    )
+    found = {c.chunk_id: c for c in find(index, "mitochondria energy", axis(0), top_k=1)}
+    assert set(found) == {"text", "vector"}
+    assert found["text"].text_score is not None and found["text"].vector_score == pytest.approx(0.0, abs=1e-6)
+    assert found["vector"].vector_score == pytest.approx(1.0, abs=1e-5)
+    if found["vector"].text_score is not None:  # computed where the engine can: it matches "energy"
+        assert 0 < found["vector"].text_score < found["text"].text_score
+        assert found["vector"].matched_terms == ["energy"]
+
+
+def test_top_k_bounds_each_kind(engine: Engine, index: SearchIndex) -> None:
+    write(engine, index, [chunk(f"c{i}", f"common word number{i}", blend(0, 1, i / 10)) for i in range(20)])
+    assert len(find(index, "common", top_k=5)) == 5
+    assert len(find(index, vector=axis(0), top_k=5)) == 5
+    hybrid = find(index, "common", axis(0), top_k=5)
+    assert 5 <= len(hybrid) <= 10
+    assert "c0" in ids(hybrid)  # the nearest vector is among them
+
+
+def test_tenant_isolation(engine: Engine, index: SearchIndex) -> None:
+    other = Make(tenant_id="t2")
+    write(engine, index, [chunk("mine", "shared secret phrase", axis(0))])
+    write(engine, index, [other("theirs", "shared secret phrase", axis(0))])
+    assert ids(find(index, "secret phrase", axis(0))) == ["mine"]
+    assert ids(find(index, "secret phrase", axis(0), tenant="t2")) == ["theirs"]
+    assert find(index, "secret", axis(0), tenant="t3") == []
+    index.delete_dataset("t2", "d1")
+    index.delete_chunks("t2", "d1", ["mine"])
+    engine.settle(index)
+    assert ids(find(index, "secret phrase", axis(0))) == ["mine"]
+
+
+def test_dataset_and_document_filters(engine: Engine, index: SearchIndex) -> None:
+    second = Make(dataset_id="d2", document_id="docB")
+    write(
+        engine,
+        index,
+        [
+            chunk("a1", "river delta sediment", axis(0), document_id="docA"),
+            chunk("a2", "river delta sediment", axis(0), document_id="docA2"),
+            second("b1", "river delta sediment", axis(0)),
+        ],
+    )
+    assert sorted(ids(find(index, "river"))) == ["a1", "a2"]
+    assert sorted(ids(find(index, "river", datasets=["d1", "d2"]))) == ["a1", "a2", "b1"]
+    assert ids(find(index, "river", datasets=["d2"])) == ["b1"]
+    assert ids(find(index, "river", axis(0), documents=["docA"])) == ["a1"]
+    assert sorted(ids(find(index, vector=axis(0), datasets=["d1", "d2"], documents=["docA", "docB"]))) == ["a1", "b1"]
+    assert find(index, "river", axis(0), documents=["no-such-doc"]) == []
+    assert find(index, "river", axis(0), datasets=["no-such-dataset"]) == []
+    assert find(index, "river", axis(0), datasets=[]) == []
+    by_id = {c.chunk_id: c for c in find(index, "river", datasets=["d1", "d2"])}
+    assert (by_id["a1"].dataset_id, by_id["a1"].document_id) == ("d1", "docA")
+    assert (by_id["b1"].dataset_id, by_id["b1"].document_id) == ("d2", "docB")
+
+
+def test_filters_that_exclude_every_chunk_of_a_query_term(engine: Engine, index: SearchIndex) -> None:
+    write(
+        engine,
+        index,
+        [
+            chunk("a1", "river delta", axis(0), document_id="docA"),
+            chunk("a2", "ocean trench", axis(1), document_id="docA2"),
+            chunk("hidden", "glacier", axis(2), available=False),
+        ],
+    )
+    (found,) = find(index, "river ocean glacier", documents=["docA"])
+    assert (found.chunk_id, found.matched_terms) == ("a1", ["river"])
+    assert sorted(ids(find(index, "river ocean glacier"))) == ["a1", "a2"]
+
+
+def test_unavailable_chunks_are_never_returned(engine: Engine, index: SearchIndex) -> None:
+    write(
+        engine,
+        index,
+        [chunk("on", "lantern light", axis(0)), chunk("off", "lantern light", axis(0), available=False)],
+    )
+    assert ids(find(index, "lantern", axis(0))) == ["on"]
+    index.set_available("t1", "d1", ["on"], False)
+    engine.settle(index)
+    assert find(index, "lantern", axis(0)) == []
+    index.set_available("t1", "d1", ["on", "off", "unknown"], True)
+    engine.settle(index)
+    assert sorted(ids(find(index, "lantern"))) == ["off", "on"]
+    assert sorted(ids(find(index, vector=axis(0)))) == ["off", "on"]
+
+
+def test_delete_chunks_document_and_dataset(engine: Engine, index: SearchIndex) -> None:
+    second = Make(dataset_id="d2")
+    write(
+        engine,
+        index,
+        [
+            chunk("a", "granite quarry", axis(0), document_id="docA"),
+            chunk("b", "granite quarry", axis(0), document_id="docA"),
+            chunk("c", "granite quarry", axis(0), document_id="docC"),
+            chunk("d", "granite quarry", axis(0), document_id="docC"),
+            second("e", "granite quarry", axis(0)),
+        ],
+    )
+    index.delete_chunks("t1", "d1", ["a", "never-existed", "a"])
+    engine.settle(index)
+    assert sorted(ids(find(index, "granite", axis(0)))) == ["b", "c", "d"]
+    index.delete_document("t1", "d1", "docC")
+    engine.settle(index)
+    assert ids(find(index, "granite", axis(0))) == ["b"]
+    index.delete_dataset("t1", "d2")
+    engine.settle(index)
+    assert find(index, "granite", axis(0), datasets=["d2"]) == []
+    assert ids(find(index, "granite", axis(0))) == ["b"]
+    index.delete_document("t1", "d1", "no-such-doc")
+    index.delete_dataset("t1", "no-such-dataset")
+    index.delete_chunks("t1", "no-such-dataset", ["b"])
+    engine.settle(index)
+    assert ids(find(index, "granite", axis(0))) == ["b"]
+    write(engine, index, [second("e", "granite quarry", axis(0))])  # a deleted dataset can come back
+    assert ids(find(index, "granite", datasets=["d2"])) == ["e"]
+
+
+def test_empty_query_finds_nothing(engine: Engine, index: SearchIndex) -> None:
+    write(engine, index, [chunk("c1", "anything at all", axis(0))])
+    assert find(index) == []
+    assert find(index, "   ") == []
+    assert find(index, "zzyzx-unknown-word") == []
+    assert find(index, "anything", top_k=0) == []
+
+
+def test_stopword_only_query_still_returns_vector_candidates(engine: Engine, index: SearchIndex) -> None:
+    write(engine, index, [chunk("c1", "the of and", axis(0)), chunk("c2", "meaningful words", axis(1))])
+    assert find(index, "the of and") == []
+    found = find(index, "The of and", axis(1))
+    assert ids(found) == ["c2", "c1"]
+    assert all(c.text_score is None for c in found)
+
+
+def test_vector_dimensions_may_differ_between_datasets(engine: Engine, index: SearchIndex) -> None:
+    small = Make(dataset_id="small")
+    write(engine, index, [chunk("wide", "prism", axis(0, 8)), small("narrow", "prism", axis(0, 4))])
+    both = ["d1", "small"]
+    assert ids(find(index, vector=axis(0, 4), datasets=both)) == ["narrow"]
+    assert ids(find(index, vector=axis(0, 8), datasets=both)) == ["wide"]
+    found = {c.chunk_id: c for c in find(index, "prism", axis(0, 4), datasets=both)}
+    assert found["narrow"].vector_score == pytest.approx(1.0, abs=1e-5)
+    assert found["wide"].vector_score is None  # no vector of the query's dimension
+
+
+def test_data_survives_a_new_instance(engine: Engine, index: SearchIndex) -> None:
+    write(engine, index, [chunk("c1", "persistent memory", axis(0)), chunk("c2", "volatile memory", axis(1))])
+    index.delete_chunks("t1", "d1", ["c2"])
+    index.set_available("t1", "d1", ["c1"], False)
+    index.set_available("t1", "d1", ["c1"], True)
+    write(engine, index, [chunk("c3", "persistent storage", axis(2))])
+    before = find(index, "persistent memory", axis(0))
+    engine.close(index)
+    reopened = engine.open()
+    try:
+        after = find(reopened, "persistent memory", axis(0))
+        assert ids(after) == ids(before) == ["c1", "c3"]
+        assert [c.text_score for c in after] == pytest.approx([c.text_score for c in before])
+        assert [c.vector_score for c in after] == pytest.approx([c.vector_score for c in before])
+    finally:
+        engine.close(reopened)
+
+
+def test_rebuild_replaces_everything(engine: Engine, index: SearchIndex) -> None:
+    rebuild = getattr(index, "rebuild", None)
+    if rebuild is None:
+        pytest.skip(f"{engine.name} has no rebuild")
+    write(engine, index, [chunk("stale", "old content", axis(0))])
+    count = rebuild(iter([chunk("fresh1", "new content", axis(0)), Make(dataset_id="d2")("fresh2", "new", axis(1))]))
+    engine.settle(index)
+    assert count == 2
+    assert find(index, "old") == []
+    assert ids(find(index, "content", axis(0))) == ["fresh1"]
+    assert ids(find(index, "new", datasets=["d2"])) == ["fresh2"]
+    write(engine, index, [chunk("later", "new arrivals", axis(2))])  # writes go on after a rebuild
+    assert sorted(ids(find(index, "new"))) == ["fresh1", "later"]
+
+
+def test_concurrent_readers_while_a_writer_upserts(engine: Engine, index: SearchIndex) -> None:
+    write(engine, index, [chunk("anchor", "lighthouse beacon", axis(0))])
+    errors: list[BaseException] = []
+    seen_counts: list[list[int]] = [[] for _ in range(4)]
+    stop = threading.Event()
+
+    def reader(slot: int) -> None:
+        try:
+            while not stop.is_set():
+                found = find(index, "lighthouse wave", axis(0))
+                assert "anchor" in ids(found), "a chunk that was never touched went missing"
+                assert all(c.dataset_id == "d1" for c in found)
+                seen_counts[slot].append(sum(1 for c in found if c.chunk_id.startswith("w")))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader, args=(slot,)) for slot in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        for batch in range(40):
+            index.upsert([chunk(f"w{batch}-{i}", f"wave {batch} {i}", blend(1, 0, 0.1)) for i in range(10)])
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    engine.settle(index)
+    assert not errors, errors[0]
+    for counts in seen_counts:
+        assert counts == sorted(counts), "a reader saw written chunks disappear"
+    assert sum(1 for c in find(index, "wave") if c.chunk_id.startswith("w")) == 400
+
+
+# -- embedded engine specifics ----------------------------------------------------------------------
+@pytest.fixture
+def embedded(tmp_path: Path) -> Iterator[EmbeddedSearchIndex]:
+    with EmbeddedSearchIndex(tmp_path / "index") as index:
+        yield index
+
+
+def test_embedded_new_directory_asks_for_a_rebuild(tmp_path: Path) -> None:
+    with EmbeddedSearchIndex(tmp_path / "index") as index:
+        assert index.needs_rebuild() and index.is_empty()
+        first = index.generation
+        index.rebuild([])
+        assert not index.needs_rebuild()
+        assert index.generation != first
+        generation = index.generation
+        index.upsert([chunk("c1", "text")])
+        assert not index.is_empty() and index.count() == 1
+    with EmbeddedSearchIndex(tmp_path / "index") as index:
+        assert not index.needs_rebuild() and index.generation == generation and index.count() == 1
+    (tmp_path / "index" / "index.sqlite3").unlink()
+    for leftover in (tmp_path / "index").iterdir():
+        leftover.unlink()
+    with EmbeddedSearchIndex(tmp_path / "index") as index:
+        assert index.needs_rebuild() and index.is_empty() and index.generation != generation
+
+
+def test_embedded_failed_rebuild_is_flagged(embedded: EmbeddedSearchIndex) -> None:
+    embedded.rebuild([chunk("c1", "kept")])
+
+    def broken() -> Iterator[IndexedChunk]:
+        yield chunk("c2", "half")
+        raise RuntimeError("metadata store went away")
+
+    with pytest.raises(RuntimeError):
+        embedded.rebuild(broken())
+    assert embedded.needs_rebuild()
+    embedded.rebuild([chunk("c1", "kept")])
+    assert not embedded.needs_rebuild() and ids(find(embedded, "kept")) == ["c1"]
+
+
+def test_embedded_compaction_keeps_results(embedded: EmbeddedSearchIndex) -> None:
+    for round_ in range(3):  # replacing every chunk leaves tombstones; compaction renumbers the rows
+        embedded.upsert([chunk(f"c{i}", f"token{i} shared round{round_}", blend(0, 1, i / 50)) for i in range(600)])
+    embedded.delete_chunks("t1", "d1", [f"c{i}" for i in range(0, 600, 2)])
+    before_text, before_vector = find(embedded, "shared token7 round2"), find(embedded, vector=axis(0), top_k=10)
+    embedded.compact()
+    after_text, after_vector = find(embedded, "shared token7 round2"), find(embedded, vector=axis(0), top_k=10)
+    assert ids(after_text) == ids(before_text) and ids(after_vector) == ids(before_vector)
+    assert [c.text_score for c in after_text] == pytest.approx([c.text_score for c in before_text])
+    assert [c.vector_score for c in after_vector] == pytest.approx([c.vector_score for c in before_vector])
+    assert embedded.count() == 300 and ids(before_text)[0] == "c7" and ids(before_vector)[0] == "c1"
+    assert find(embedded, "round0") == []
+
+
+def test_embedded_matched_terms_beyond_64_query_terms(embedded: EmbeddedSearchIndex) -> None:
+    words = [f"w{i}x" for i in range(80)]
+    embedded.upsert([chunk("all", " ".join(words)), chunk("last", words[-1])])
+    found = {c.chunk_id: c for c in find(embedded, " ".join(words))}
+    assert found["all"].matched_terms == words
+    assert found["last"].matched_terms == [words[-1]]
+
+
+def test_embedded_normalises_vectors(embedded: EmbeddedSearchIndex) -> None:
+    embedded.upsert([chunk("c1", "x", [3.0, 4.0, 0, 0, 0, 0, 0, 0])])
+    (found,) = find(embedded, vector=[6.0, 0, 0, 0, 0, 0, 0, 0])
+    assert found.vector_score == pytest.approx(0.6, abs=1e-6)
+
+
+def test_embedded_ping_fails_once_closed(tmp_path: Path) -> None:
+    index = EmbeddedSearchIndex(tmp_path / "index")
+    index.ping()
+    index.close()
+    with pytest.raises(RuntimeError):
+        index.ping()
+
+
+def test_embedded_counts_stay_right_after_repeated_ids(embedded: EmbeddedSearchIndex) -> None:
+    embedded.upsert([chunk("a", "one"), chunk("a", "one two"), chunk("b", "two")])
+    assert embedded.count() == 2 and ids(find(embedded, "one")) == ["a"]
+    embedded.delete_chunks("t1", "d1", ["a", "a", "b", "b"])
+    assert embedded.count() == 0 and embedded.is_empty()
+    embedded.upsert([chunk("a", "one")])
+    assert embedded.count() == 1
+
+
+def test_embedded_statistics_span_the_datasets_searched(embedded: EmbeddedSearchIndex) -> None:
+    """Searching datasets x and y scores like one dataset holding both (BM25 N, df, avgdl over both)."""
+    texts = [f"alpha {'beta ' * (i % 3)}gamma{i % 4} delta{i % 5}" for i in range(40)]
+    vectors = [blend(i % 8, (i + 1) % 8, i / 40) for i in range(40)]
+    embedded.upsert(
+        [chunk(f"c{i}", t, v, dataset_id="all") for i, (t, v) in enumerate(zip(texts, vectors, strict=True))]
+    )
+    embedded.upsert(
+        [chunk(f"c{i}", t, v, dataset_id="xy"[i % 2]) for i, (t, v) in enumerate(zip(texts, vectors, strict=True))]
+    )
+    query = ("beta gamma1 delta2", axis(0))
+    one = {c.chunk_id: c for c in find(embedded, *query, datasets=["all"])}
+    two = {c.chunk_id: c for c in find(embedded, *query, datasets=["x", "y"])}
+    assert sorted(one) == sorted(two)
+    for chunk_id, expected in one.items():
+        assert two[chunk_id].text_score == pytest.approx(expected.text_score)
+        assert two[chunk_id].vector_score == pytest.approx(expected.vector_score)
+        assert two[chunk_id].matched_terms == expected.matched_terms
+    for top_k in (3, 10):  # the same best scores (ties may pick different chunks)
+        for text, vector in ((query[0], None), ("", query[1])):
+            best = find(embedded, text, vector, datasets=["all"], top_k=top_k)
+            split = find(embedded, text, vector, datasets=["x", "y"], top_k=top_k)
+            assert [c.text_score or c.vector_score for c in split] == pytest.approx(
+                [c.text_score or c.vector_score for c in best]
+            )
