@@ -27,7 +27,12 @@ def _write_key_file(path: Path, api_key: str) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from functions.local.server import build_local_app, local_container, resume_background_work
+    from functions.local.server import (
+        build_local_app,
+        local_container,
+        rebuild_index_if_needed,
+        resume_background_work,
+    )
 
     data_dir = Path(args.data_dir).resolve()
     container = local_container(data_dir)
@@ -39,6 +44,9 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"The key is also in {key_file}", flush=True)
     else:
         print(f"Tenant {tenant_id}; its first API key is in {key_file}", flush=True)
+    rebuilt = rebuild_index_if_needed(container)
+    if rebuilt is not None:
+        print(f"Search index rebuilt from the metadata store ({rebuilt} chunks)", flush=True)
     resumed = resume_background_work(container)
     if resumed:
         print(f"Resumed {resumed} interrupted parse(s)", flush=True)

@@ -22,6 +22,18 @@ def build_local_app(container: Container) -> FastAPI:
     return create_app(ROUTE_GROUPS, container)
 
 
+def rebuild_index_if_needed(container: Container) -> int | None:
+    """The embedded index is derived data: when its folder is new or a rebuild was interrupted, load it
+    again from the metadata store. Returns how many chunks were loaded, None when nothing was needed."""
+    from shared.adapters.local.embedded_index import EmbeddedSearchIndex
+    from shared.services.ingestion import all_indexed_chunks
+
+    index = container.search_index
+    if not isinstance(index, EmbeddedSearchIndex) or not index.needs_rebuild():
+        return None
+    return index.rebuild(all_indexed_chunks(container.document_repo))
+
+
 def resume_background_work(container: Container) -> int:
     """Parses a previous process left RUNNING (killed mid-parse) start again; returns how many."""
     return container.ingestion.resume_interrupted()

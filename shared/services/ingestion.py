@@ -14,7 +14,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -520,6 +520,15 @@ class IngestionService:
         assert record is not None
         self.start(record)
         return "registered"
+
+
+def all_indexed_chunks(documents: DocumentRepository) -> Iterator[IndexedChunk]:
+    """Every stored chunk of every tenant as the index holds it: the source for rebuilding an index."""
+    for run in ("UNSTART", "RUNNING", "CANCEL", "DONE", "FAIL"):
+        for record in documents.in_state(run):
+            enabled = record.get("status") == "1"
+            for chunk in documents.chunks_of(record["id"]):
+                yield to_indexed(chunk, record["name"], decode_vector(chunk["vector"]), enabled=enabled)
 
 
 def embedding_text(content: str, questions: list[str]) -> str:

@@ -87,3 +87,24 @@ def test_killed_worker_resumes_without_duplicates(tmp_path: Path) -> None:
         assert parse(api, ds["id"], doc["id"]) == {"code": 0}
         again = wait_parsed(api, ds["id"], doc["id"], timeout=120)
         assert again["run"] == "DONE" and again["chunk_count"] == done["chunk_count"]
+
+
+def test_a_missing_index_is_rebuilt_from_the_metadata_store(tmp_path: Path) -> None:
+    import shutil
+
+    from shared.constants import LOCAL_INDEX_DIR
+
+    data_dir = tmp_path / "data"
+    question = {"question": "yeast ferments sugar", "similarity_threshold": 0}
+    with serve(data_dir) as (_, api):
+        ds = create_dataset(api)
+        doc = upload_one(api, ds["id"], "bread.txt", b"Bread rises because yeast ferments sugar.")
+        assert parse(api, ds["id"], doc["id"]) == {"code": 0}
+        assert wait_parsed(api, ds["id"], doc["id"])["run"] == "DONE"
+        before = api.post("/api/v1/retrieval", json={**question, "dataset_ids": [ds["id"]]}).json()["data"]
+        assert before["total"] == 1
+    shutil.rmtree(data_dir / LOCAL_INDEX_DIR)
+    with serve(data_dir) as (_, api):
+        after = api.post("/api/v1/retrieval", json={**question, "dataset_ids": [ds["id"]]}).json()["data"]
+        assert [c["id"] for c in after["chunks"]] == [c["id"] for c in before["chunks"]]
+        assert after["chunks"][0]["similarity"] == before["chunks"][0]["similarity"]
