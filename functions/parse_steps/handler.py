@@ -46,15 +46,9 @@ def chunk(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def embed(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    try:
-        return ingestion.embed(event)
-    except StepFailed as exc:
-        # The service makes every embedding error a failure of the document (the local worker does not
-        # retry). Here a provider's failure goes out under its own name, so the state machine retries
-        # it; once retries are spent, ``fail`` still reports it as an embedding failure.
-        if isinstance(exc.__cause__, EmbeddingServiceError):
-            raise exc.__cause__ from None
-        raise
+    # A provider's failure (EmbeddingServiceError) leaves under its own name: the state machine retries
+    # it, and once retries are spent ``fail`` reports it as an embedding failure.
+    return ingestion.embed(event)
 
 
 @logger.inject_lambda_context(clear_state=True)

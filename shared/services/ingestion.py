@@ -25,7 +25,7 @@ from shared.errors import DataError
 from shared.ids import http_date, new_id, now_ms
 from shared.pipeline import INGEST_PREFIX, WHOLE_DOCUMENT
 from shared.ports.blobs import BlobStore
-from shared.ports.embedder import Embedder, EmbeddingError
+from shared.ports.embedder import Embedder, EmbeddingConfigError, EmbeddingError
 from shared.ports.metadata import ITEM_NOT_EXISTS, Condition, ConditionFailed, MetadataStore
 from shared.ports.search import IndexedChunk, SearchIndex
 from shared.ports.workflow import ParseTask, Workflow
@@ -355,7 +355,9 @@ class IngestionService:
             texts = [embedding_text(d.content, d.questions) for d in drafts]
             weight = title_weight(record)
             vectors = embed_with_title(embedder, record["name"], texts, weight)
-        except EmbeddingError as exc:
+        except EmbeddingConfigError as exc:
+            # A misconfigured model fails the document now; a provider's transient failure
+            # (EmbeddingServiceError) propagates so the workflow can retry the step.
             raise StepFailed(f"Embedding failed: {exc.message}") from exc
         buffer = io.BytesIO()
         np.save(buffer, np.asarray(vectors, dtype=np.float32))
@@ -482,6 +484,8 @@ class IngestionService:
             logger.info("parse task %s superseded", task["task_id"])
         except StepFailed as exc:
             self.fail(task, str(exc))
+        except EmbeddingError as exc:
+            self.fail(task, f"Embedding failed: {exc.message}")
         except Exception:
             logger.exception("parse task %s failed", task["task_id"])
             self.fail(task, "Internal error while parsing; see the server log.")

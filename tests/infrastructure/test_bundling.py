@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,15 @@ from aws_cdk import DockerImage
 
 from infra_cdk.bundling import PackageCopyBundler, PipLayerBundler
 from infra_cdk.config import REPO_ROOT
-from infra_cdk.function_construct import CODE_PACKAGES, LAYER_REQUIREMENTS, PYTHON_VERSION
+from infra_cdk.function_construct import (
+    CODE_PACKAGES,
+    EMBED_LAYER,
+    INGEST_LAYER,
+    LAYER_REQUIREMENTS,
+    PIP_PLATFORMS,
+    PYTHON_VERSION,
+    RUNTIME_LAYER,
+)
 from tests.infrastructure.conftest import Synthesized
 
 pytestmark = pytest.mark.infrastructure
@@ -46,18 +55,67 @@ def test_layer_bundle_installs_lambda_wheels_into_python(tmp_path: Path, monkeyp
     monkeypatch.setattr(subprocess, "run", lambda command, check: calls.append(command))
     constraints = LAYER_REQUIREMENTS.parent / "constraints.txt"
     bundler = PipLayerBundler(
-        LAYER_REQUIREMENTS, platform="manylinux2014_aarch64", python_version=PYTHON_VERSION, constraints=constraints
+        LAYER_REQUIREMENTS, platforms=PIP_PLATFORMS, python_version=PYTHON_VERSION, constraints=constraints
     )
 
     assert bundler.try_bundle(str(tmp_path), image=_IMAGE)
 
     (command,) = calls
     assert command[command.index("--target") + 1] == str(tmp_path / "python")
-    assert command[command.index("--platform") + 1] == "manylinux2014_aarch64"
+    platforms = [command[i + 1] for i, arg in enumerate(command) if arg == "--platform"]
+    assert platforms == ["manylinux2014_aarch64", "manylinux_2_28_aarch64"]
     assert command[command.index("--python-version") + 1] == PYTHON_VERSION
     assert "--only-binary=:all:" in command
+    assert "--no-deps" not in command
     assert command[command.index("-c") + 1] == str(constraints)
     assert command[-2:] == ["-r", str(LAYER_REQUIREMENTS)]
+
+
+def _fake_pip(files: list[str], calls: list[list[str]] | None = None) -> Callable[[list[str], bool], None]:
+    """Stands in for pip: "installs" ``files`` under the --target folder (and records the command)."""
+
+    def run(command: list[str], check: bool) -> None:
+        if calls is not None:
+            calls.append(command)
+        target = Path(command[command.index("--target") + 1])
+        for relative in files:
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            (target / relative).write_text("x", encoding="utf-8")
+
+    return run
+
+
+def test_no_deps_layer_installs_exactly_its_list_and_prunes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    installed = ["model_pkg/model/tokenizer.json", "model_pkg/model/model.safetensors", "model_pkg/__init__.py"]
+    calls: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "run", _fake_pip(installed, calls))
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("model-pkg==1.0\n", encoding="utf-8")
+    bundler = PipLayerBundler(
+        requirements,
+        platforms=PIP_PLATFORMS,
+        python_version=PYTHON_VERSION,
+        no_deps=True,
+        prune=("model_pkg/model/*.safetensors",),
+    )
+    out = tmp_path / "out"
+
+    assert bundler.try_bundle(str(out), image=_IMAGE)
+
+    assert "--no-deps" in calls[0]
+    kept = sorted(str(p.relative_to(out / "python")) for p in out.rglob("*") if p.is_file())
+    assert kept == ["model_pkg/__init__.py", "model_pkg/model/tokenizer.json"]
+
+
+def test_a_prune_pattern_that_matches_nothing_fails_the_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(subprocess, "run", _fake_pip(["pkg/__init__.py"]))
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("pkg==1.0\n", encoding="utf-8")
+    bundler = PipLayerBundler(
+        requirements, platforms=PIP_PLATFORMS, python_version=PYTHON_VERSION, prune=("pkg/weights.bin",)
+    )
+    with pytest.raises(FileNotFoundError, match=r"pkg/weights\.bin"):
+        bundler.try_bundle(str(tmp_path / "out"), image=_IMAGE)
 
 
 def _pins(path: Path) -> dict[str, str]:
@@ -77,17 +135,21 @@ def test_layer_requirements_are_pinned_and_constrained_alike() -> None:
 def test_layer_fingerprint_follows_the_pins(tmp_path: Path) -> None:
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("fastapi==0.165.0\n", encoding="utf-8")
-    bundler = PipLayerBundler(requirements, platform="manylinux2014_aarch64", python_version="3.13")
+    arm = ["manylinux2014_aarch64"]
+    bundler = PipLayerBundler(requirements, platforms=arm, python_version="3.13")
     before = bundler.fingerprint
-    assert PipLayerBundler(requirements, platform="manylinux2014_aarch64", python_version="3.13").fingerprint == before
-    assert PipLayerBundler(requirements, platform="manylinux2014_x86_64", python_version="3.13").fingerprint != before
+    assert PipLayerBundler(requirements, platforms=arm, python_version="3.13").fingerprint == before
+    assert (
+        PipLayerBundler(requirements, platforms=["manylinux2014_x86_64"], python_version="3.13").fingerprint != before
+    )
+    assert PipLayerBundler(requirements, platforms=PIP_PLATFORMS, python_version="3.13").fingerprint != before
+    assert PipLayerBundler(requirements, platforms=arm, python_version="3.13", no_deps=True).fingerprint != before
+    assert PipLayerBundler(requirements, platforms=arm, python_version="3.13", prune=("x/*",)).fingerprint != before
     requirements.write_text("fastapi==0.166.0\n", encoding="utf-8")
     assert bundler.fingerprint != before
     constraints = tmp_path / "constraints.txt"
     constraints.write_text("starlette==1.10.0\n", encoding="utf-8")
-    constrained = PipLayerBundler(
-        requirements, platform="manylinux2014_aarch64", python_version="3.13", constraints=constraints
-    )
+    constrained = PipLayerBundler(requirements, platforms=arm, python_version="3.13", constraints=constraints)
     assert constrained.fingerprint != bundler.fingerprint
 
 
@@ -96,4 +158,5 @@ def test_synth_without_bundling_stages_no_asset(prod: Synthesized) -> None:
     assert not list(prod.outdir.glob("asset.*"))
     assets = json.loads(next(prod.outdir.glob("*.assets.json")).read_text(encoding="utf-8"))
     sources = {Path(asset["source"]["path"]) for asset in assets["files"].values()}
-    assert {REPO_ROOT, LAYER_REQUIREMENTS.parent} <= sources
+    layers = {spec.requirements.parent for spec in (RUNTIME_LAYER, INGEST_LAYER, EMBED_LAYER)}
+    assert {REPO_ROOT, *layers} <= sources

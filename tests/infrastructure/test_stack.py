@@ -9,7 +9,17 @@ import pytest
 from aws_cdk.assertions import Match
 
 from infra_cdk.auth_construct import AUTHORIZER_HANDLER
-from shared.constants import ENV_BACKEND, ENV_DOCUMENTS_BUCKET, ENV_TABLE_NAME, METRICS_NAMESPACE, SERVICE_NAME
+from infra_cdk.parsing_construct import STEP_HANDLER_MODULE
+from infra_cdk.s3_trigger_construct import INGEST_HANDLER
+from shared.constants import (
+    ENV_BACKEND,
+    ENV_DOCUMENTS_BUCKET,
+    ENV_STATE_MACHINE_ARN,
+    ENV_TABLE_NAME,
+    METRICS_NAMESPACE,
+    SERVICE_NAME,
+)
+from shared.pipeline import ALL_STEPS
 from shared.ports.metadata import INDEX_KEYS
 from shared.routes import ROUTE_GROUPS, RouteGroup
 from tests.infrastructure.conftest import Synthesized
@@ -68,11 +78,12 @@ def test_api_is_a_rest_api(prod: Synthesized) -> None:
     prod.template.resource_count_is("AWS::ApiGatewayV2::Api", 0)
 
 
-def test_one_function_per_route_group_and_the_authorizer(prod: Synthesized) -> None:
+def test_one_function_per_route_group_the_authorizer_the_parse_steps_and_the_s3_trigger(prod: Synthesized) -> None:
     functions = prod.resources("AWS::Lambda::Function")
-    assert len(functions) == len(ROUTE_GROUPS) + 1
+    assert len(functions) == len(ROUTE_GROUPS) + 1 + len(ALL_STEPS) + 1
     handlers = {fn["Properties"]["Handler"] for fn in functions.values()}
-    assert handlers == {_handler(group) for group in ROUTE_GROUPS} | {AUTHORIZER_HANDLER}
+    steps = {f"{STEP_HANDLER_MODULE}.{step.name}" for step in ALL_STEPS}
+    assert handlers == {_handler(group) for group in ROUTE_GROUPS} | {AUTHORIZER_HANDLER, INGEST_HANDLER} | steps
     prod.template.all_resources_properties(
         "AWS::Lambda::Function",
         {
@@ -98,6 +109,8 @@ def test_function_size_and_environment_come_from_the_registry(prod: Synthesized,
     (table_id,) = prod.resources("AWS::DynamoDB::Table")
     assert env[ENV_TABLE_NAME] == {"Ref": table_id}
     assert env[ENV_DOCUMENTS_BUCKET]["Ref"] in prod.resources("AWS::S3::Bucket")
+    (state_machine_id,) = prod.resources("AWS::StepFunctions::StateMachine")
+    assert env.get(ENV_STATE_MACHINE_ARN) == ({"Ref": state_machine_id} if "workflow" in group.needs else None)
 
 
 def _granted_actions(synth: Synthesized, handler: str) -> set[str]:
@@ -114,10 +127,16 @@ def _granted_actions(synth: Synthesized, handler: str) -> set[str]:
 
 @pytest.mark.parametrize("group", ROUTE_GROUPS, ids=lambda group: group.name)
 def test_grants_follow_the_groups_needs(prod: Synthesized, group: RouteGroup) -> None:
-    services = {action.split(":")[0] for action in _granted_actions(prod, _handler(group))}
+    actions = _granted_actions(prod, _handler(group))
+    services = {action.split(":")[0] for action in actions}
     assert ("dynamodb" in services) == ("metadata" in group.needs)
     assert ("s3" in services) == ("blobs" in group.needs)
-    assert services <= {"dynamodb", "s3", "xray", "logs"}
+    # The workflow port starts executions and pings (describes) the state machine.
+    if "workflow" in group.needs:
+        assert {"states:StartExecution", "states:DescribeStateMachine"} <= actions
+    else:
+        assert "states" not in services
+    assert services <= {"dynamodb", "s3", "xray", "logs", "states"}
 
 
 def test_authorizer_only_reads_the_table(prod: Synthesized) -> None:
@@ -314,8 +333,12 @@ def test_other_gateway_errors_keep_their_status_in_the_ragflow_envelope(prod: Sy
     )
 
 
-def test_alarms_watch_every_function_and_the_api(prod: Synthesized) -> None:
+def test_alarms_watch_the_functions_the_api_the_parses_and_the_dead_letters(prod: Synthesized) -> None:
     alarms = prod.resources("AWS::CloudWatch::Alarm").values()
     metrics = [(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms]
-    assert metrics.count(("AWS/Lambda", "Errors")) == len(ROUTE_GROUPS) + 1
+    # Route groups, the authorizer, the S3 trigger and the parse failure step (the other steps raise
+    # by design: superseded tasks, unparsable documents).
+    assert metrics.count(("AWS/Lambda", "Errors")) == len(ROUTE_GROUPS) + 3
     assert metrics.count(("AWS/ApiGateway", "5XXError")) == 1
+    assert metrics.count(("AWS/States", "ExecutionsTimedOut")) == 1
+    assert metrics.count(("AWS/SQS", "ApproximateNumberOfMessagesVisible")) == 1
