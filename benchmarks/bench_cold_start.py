@@ -12,6 +12,9 @@ import os
 import statistics
 import subprocess
 import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PROBE = (
     "import time; t = time.perf_counter(); import functions.{group}.handler; print((time.perf_counter() - t) * 1000)"
@@ -31,8 +34,13 @@ def main() -> None:
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "POWERTOOLS_SERVICE_NAME": "flowless",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "PYTHONDONTWRITEBYTECODE": "0",
+        "POWERTOOLS_METRICS_NAMESPACE": "Flowless",
+        # What the Lambda runtime sets: the X-Ray SDK then samples locally (as on Lambda) instead of
+        # building a botocore X-Ray client for centralized sampling rules at import.
+        "LAMBDA_TASK_ROOT": str(ROOT),
+        "AWS_LAMBDA_FUNCTION_NAME": f"flowless-{args.group}",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
     }
     code = PROBE.format(group=args.group)
     subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)  # warm .pyc files
