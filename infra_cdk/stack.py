@@ -14,6 +14,7 @@ from infra_cdk.function_construct import Backends, FunctionPackage, RouteGroupFu
 from infra_cdk.monitoring_construct import MonitoringConstruct
 from infra_cdk.parsing_construct import ParsingWorkflow
 from infra_cdk.s3_trigger_construct import S3IngestTrigger
+from infra_cdk.search_construct import SearchConstruct
 from infra_cdk.storage_construct import StorageConstruct
 from shared.routes import ROUTE_GROUPS
 
@@ -29,11 +30,21 @@ class FlowlessStack(Stack):
 
         self.storage = StorageConstruct(self, "Storage", removal_policy=config.removal_policy)
         package = FunctionPackage(self, "Package")
-        # The search construct (OpenSearch Serverless) goes into Backends(search=...) when it exists.
-        self.parsing = ParsingWorkflow(
-            self, "Parsing", package=package, backends=Backends(self.storage), log_settings=log_settings
+        self.search = SearchConstruct(
+            self,
+            "Search",
+            collection_name=config.stack_name,
+            removal_policy=config.removal_policy,
+            standby_replicas=config.is_prod,
         )
-        backends = Backends(self.storage, state_machine=self.parsing.state_machine)
+        self.parsing = ParsingWorkflow(
+            self,
+            "Parsing",
+            package=package,
+            backends=Backends(self.storage, search=self.search),
+            log_settings=log_settings,
+        )
+        backends = Backends(self.storage, state_machine=self.parsing.state_machine, search=self.search)
         self.auth = ApiKeyAuthorizer(self, "Auth", package=package, storage=self.storage, log_settings=log_settings)
         self.route_functions = {
             group.name: RouteGroupFunction(
@@ -79,4 +90,5 @@ class FlowlessStack(Stack):
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
         CfnOutput(self, "TableName", value=self.storage.table.table_name)
         CfnOutput(self, "DocumentsBucketName", value=self.storage.documents_bucket.bucket_name)
+        CfnOutput(self, "SearchCollectionEndpoint", value=self.search.endpoint)
         CfnOutput(self, "ParseStateMachineArn", value=self.parsing.state_machine.state_machine_arn)

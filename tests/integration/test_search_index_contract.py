@@ -1,4 +1,4 @@
-"""One contract suite for every SearchIndex engine. Today: the embedded index; OpenSearch joins ``ENGINES``.
+"""One contract suite for every SearchIndex engine: the embedded index, and OpenSearch on osmem-server.
 
 An engine enters the suite as an ``Engine``: how to open a handle on the test's (initially empty) index,
 how to open another handle on the same storage (persistence), how to close one, and how to make writes
@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from osmem_server import OsmemServer
 
+from shared.adapters.aws.opensearch_index import OpenSearchIndex
 from shared.adapters.local.embedded_index import EmbeddedSearchIndex
 from shared.ports.search import Candidate, IndexedChunk, SearchIndex, SearchQuery
+from tests.support.opensearch import TEST_REGION, ExactKnnSearcher, client_for, osmem_analysis, run_osmem_server
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +44,28 @@ def _embedded(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
     return Engine("embedded", open=lambda: EmbeddedSearchIndex(tmp_path / "index"), close=close)
 
 
-ENGINES: dict[str, Callable[[pytest.FixtureRequest, Path], Engine]] = {"embedded": _embedded}
+@pytest.fixture(scope="session")
+def osmem() -> Iterator[OsmemServer]:
+    with run_osmem_server() as server:
+        yield server
+
+
+def _opensearch(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
+    # A clone per test: an empty cluster of its own. osmem-server has no k-NN query, so the engine's k-NN
+    # requests are answered by an exact emulation (tests/support/opensearch.py; the request bodies are
+    # asserted in tests/unit/test_opensearch_queries.py). Writes are searchable at once: no settle.
+    clone = request.getfixturevalue("osmem").clone()
+    client, searcher = client_for(clone.url), ExactKnnSearcher()
+
+    def open_index() -> SearchIndex:
+        return OpenSearchIndex(
+            clone.url, region=TEST_REGION, client=client, analysis=osmem_analysis(), searcher=searcher
+        )
+
+    return Engine("opensearch", open=open_index, close=lambda index: None, cleanup=clone.close)
+
+
+ENGINES: dict[str, Callable[[pytest.FixtureRequest, Path], Engine]] = {"embedded": _embedded, "opensearch": _opensearch}
 
 
 @pytest.fixture(params=sorted(ENGINES))

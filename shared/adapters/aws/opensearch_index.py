@@ -1,0 +1,591 @@
+"""OpenSearch Serverless (AOSS) engine of the search index port: BM25 and k-NN candidates from one collection.
+
+Layout: one index per embedding dimension (``flowless-chunks-384``, ``flowless-chunks-1024`` ...), created on
+first use with an explicit mapping: the chunk's fields as keywords (tenant, dataset, document, chunk id),
+``content``/``keywords``/``questions`` as text under the analyzer ``shared.rag.text_analysis`` describes
+(the same terms as the embedded engine), and ``vector`` as a ``knn_vector`` (HNSW, Faiss, ``innerproduct``:
+vectors are L2-normalized before they are written, so the inner product *is* the cosine; unlike
+``cosinesimil`` the space accepts a zero vector, and its score maps back to the cosine exactly).
+
+AOSS vector collections shape the writes:
+
+* a document can't be indexed under a chosen ``_id``, so the chunk id is a field and OpenSearch picks the
+  ``_id``. An upsert looks up the documents already holding its chunk ids, indexes the new ones, then
+  deletes exactly the ``_id`` s it found (never a document it just wrote);
+* there is no ``refresh`` and no script: writes become searchable eventually (AOSS says within about a
+  minute), so nothing here reads its own writes (the metadata store answers chunk reads), and
+  ``set_available`` can't be an update-by-query script: it re-indexes the chunks with the flag flipped;
+* a chunk written twice inside that window can briefly exist twice; searches keep one per chunk id.
+
+Search is one ``_msearch``: a BM25 query over every chunk index and a k-NN query (efficient filtering)
+on the index of the query's dimension, both filtered to the tenant, its datasets, optionally documents,
+and available chunks. A text hit's cosine is computed here from its stored vector; a k-NN hit's score
+is converted back to the cosine (``knn_score_to_cosine``). The request bodies are built by the pure
+functions below, so tests assert them without a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+from urllib.parse import urlsplit
+
+import numpy as np
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
+from opensearchpy.exceptions import RequestError, TransportError
+
+from shared.constants import SERVICE_NAME
+from shared.ports.metadata import StoreUnavailable
+from shared.ports.search import Candidate, IndexedChunk, SearchIndex, SearchQuery
+from shared.rag.text_analysis import FIELD_BOOSTS, QueryTerm, analyze, analyze_query, opensearch_analysis
+
+logger = logging.getLogger(__name__)
+
+#: The analyzer ``opensearch_analysis()`` defines, used by every text field.
+ANALYZER: Final = "flowless_text"
+#: Faiss HNSW with the inner product of unit vectors (= cosine similarity); see ``knn_score_to_cosine``.
+KNN_ENGINE: Final = "faiss"
+KNN_SPACE: Final = "innerproduct"
+TEXT_FIELDS: Final = ("content", "keywords", "questions")
+#: A bulk request carries at most this many documents and about this many bytes (AOSS caps a request at 10 MB).
+BULK_MAX_DOCS: Final = 500
+BULK_MAX_BYTES: Final = 5 * 1024 * 1024
+#: Ids per terms filter of a delete or a lookup.
+TERMS_BATCH: Final = 1000
+#: ``index.max_result_window``: the most hits one search returns.
+MAX_WINDOW: Final = 10_000
+#: Statuses worth retrying: throttling and the service's own failures.
+_TRANSIENT_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+#: Fields a search returns (never the vector unless asked: it is the bulk of a document).
+_HIT_FIELDS: Final = ("chunk_id", "dataset_id", "document_id")
+
+
+class SearchRequestError(RuntimeError):
+    """OpenSearch refused a request for a reason retrying won't fix (a bad mapping or query)."""
+
+
+# == index layout =====================================================================================
+def chunk_index_name(prefix: str, dimension: int) -> str:
+    """The index of chunks whose vectors have ``dimension`` components (0: chunks without a vector)."""
+    return f"{prefix}-chunks-{dimension}" if dimension > 0 else f"{prefix}-chunks-novector"
+
+
+def chunk_index_pattern(prefix: str) -> str:
+    """Every chunk index of ``prefix`` (searches, deletes and the data access policy use it)."""
+    return f"{prefix}-chunks-*"
+
+
+def index_body(dimension: int, analysis: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings and mapping of a chunk index. ``dimension`` 0: no vector field (text-only chunks)."""
+    text = {"type": "text", "analyzer": ANALYZER}
+    keyword = {"type": "keyword"}
+    properties: dict[str, Any] = {
+        "chunk_id": keyword,
+        "tenant_id": keyword,
+        "dataset_id": keyword,
+        "document_id": keyword,
+        "document_name": keyword,
+        "content": text,
+        "keywords": text,
+        "questions": text,
+        "tags": keyword,
+        "available": {"type": "boolean"},
+        "page_numbers": {"type": "integer"},
+        "create_time": {"type": "long"},
+        # When this copy was written (ms): of two copies of a chunk, the later one is the chunk.
+        "indexed_at": {"type": "long"},
+    }
+    settings: dict[str, Any] = {"analysis": dict(analysis)}
+    if dimension > 0:
+        settings["index"] = {"knn": True}
+        properties["vector"] = {
+            "type": "knn_vector",
+            "dimension": dimension,
+            "method": {"name": "hnsw", "engine": KNN_ENGINE, "space_type": KNN_SPACE},
+        }
+    return {"settings": settings, "mappings": {"dynamic": "strict", "properties": properties}}
+
+
+def chunk_document(chunk: IndexedChunk, vector: Sequence[float] | None, indexed_at: int) -> dict[str, Any]:
+    """The stored form of a chunk: every field of ``IndexedChunk``, so it can be read back and re-indexed."""
+    document: dict[str, Any] = {
+        "chunk_id": chunk.id,
+        "tenant_id": chunk.tenant_id,
+        "dataset_id": chunk.dataset_id,
+        "document_id": chunk.document_id,
+        "document_name": chunk.document_name,
+        "content": chunk.content,
+        "keywords": list(chunk.keywords),
+        "questions": list(chunk.questions),
+        "tags": list(chunk.tags),
+        "available": bool(chunk.available),
+        "page_numbers": list(chunk.page_numbers),
+        "create_time": int(chunk.create_time),
+        "indexed_at": indexed_at,
+    }
+    if vector:
+        document["vector"] = list(vector)
+    return document
+
+
+def unit_vector(values: Sequence[float] | None) -> list[float] | None:
+    """``values`` scaled to length 1 (a zero vector stays as it is); None for no or an empty vector."""
+    if values is None or len(values) == 0:
+        return None
+    vector = np.asarray(values, dtype=np.float64).reshape(-1)
+    norm = float(np.linalg.norm(vector))
+    if norm > 0 and abs(norm - 1.0) > 1e-9:
+        vector = vector / norm
+    return [float(x) for x in vector]
+
+
+# == queries ===========================================================================================
+def scope_filters(
+    tenant_id: str, dataset_ids: Sequence[str], document_ids: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """The filter clauses of a search: the tenant, its datasets, optionally documents, available chunks only."""
+    filters: list[dict[str, Any]] = [
+        {"term": {"tenant_id": tenant_id}},
+        {"terms": {"dataset_id": list(dict.fromkeys(dataset_ids))}},
+        {"term": {"available": True}},
+    ]
+    if document_ids:
+        filters.append({"terms": {"document_id": list(dict.fromkeys(document_ids))}})
+    return filters
+
+
+def text_query_body(text: str, filters: Sequence[Mapping[str, Any]], size: int, *, with_vector: bool) -> dict[str, Any]:
+    """BM25 over content, keywords and questions (weighted by ``FIELD_BOOSTS``), any query term matching.
+
+    ``most_fields`` adds the fields' scores, as the embedded engine weighs keyword and question terms on
+    top of the content's. The hits carry their texts (for ``matched_terms``) and, in a hybrid search,
+    their vectors (for the cosine of text-only candidates).
+    """
+    fields = [name if FIELD_BOOSTS[name] == 1 else f"{name}^{FIELD_BOOSTS[name]:g}" for name in TEXT_FIELDS]
+    source = [*_HIT_FIELDS, *TEXT_FIELDS, *(["vector"] if with_vector else [])]
+    return {
+        "size": size,
+        "track_total_hits": False,
+        "_source": source,
+        "query": {
+            "bool": {
+                "filter": list(filters),
+                "must": [{"multi_match": {"query": text, "fields": fields, "type": "most_fields", "operator": "or"}}],
+            }
+        },
+    }
+
+
+def knn_query_body(vector: Sequence[float], filters: Sequence[Mapping[str, Any]], k: int) -> dict[str, Any]:
+    """The ``k`` nearest chunks among those the filters admit (OpenSearch's efficient k-NN filtering:
+    the filter goes inside the ``knn`` clause, so ``k`` results are found *after* filtering)."""
+    return {
+        "size": k,
+        "track_total_hits": False,
+        "_source": list(_HIT_FIELDS),
+        "query": {"knn": {"vector": {"vector": list(vector), "k": k, "filter": {"bool": {"filter": list(filters)}}}}},
+    }
+
+
+def chunk_lookup_body(
+    tenant_id: str, dataset_id: str, chunk_ids: Sequence[str], *, source: bool | Sequence[str]
+) -> dict[str, Any]:
+    """The stored copies of some chunks of a dataset (any availability), for upserts and ``set_available``."""
+    return {
+        "size": MAX_WINDOW,
+        "track_total_hits": False,
+        "_source": source if isinstance(source, bool) else list(source),
+        "query": {
+            "bool": {"filter": [*_dataset_filters(tenant_id, dataset_id), {"terms": {"chunk_id": list(chunk_ids)}}]}
+        },
+    }
+
+
+def delete_query(
+    tenant_id: str, dataset_id: str, *, document_id: str | None = None, chunk_ids: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """A delete-by-query body: a dataset's chunks, or a document's, or some chunk ids. Always tenant-scoped."""
+    filters = _dataset_filters(tenant_id, dataset_id)
+    if document_id is not None:
+        filters.append({"term": {"document_id": document_id}})
+    if chunk_ids is not None:
+        filters.append({"terms": {"chunk_id": list(chunk_ids)}})
+    return {"query": {"bool": {"filter": filters}}}
+
+
+def delete_copies_query(tenant_id: str, doc_ids: Sequence[str]) -> dict[str, Any]:
+    """Delete exactly the documents ``doc_ids`` (OpenSearch ``_id`` s) found by a lookup of this tenant."""
+    return {"query": {"bool": {"filter": [{"ids": {"values": list(doc_ids)}}, {"term": {"tenant_id": tenant_id}}]}}}
+
+
+def _dataset_filters(tenant_id: str, dataset_id: str) -> list[dict[str, Any]]:
+    return [{"term": {"tenant_id": tenant_id}}, {"term": {"dataset_id": dataset_id}}]
+
+
+def knn_score_to_cosine(score: float) -> float:
+    """The cosine similarity behind a Faiss ``innerproduct`` k-NN score (vectors of length 1).
+
+    OpenSearch's k-NN "Spaces" table: Faiss takes the distance d = -(x·y) and scores
+    ``1 / (1 + d)`` when d >= 0 and ``-d + 1`` when d < 0; so a score >= 1 is ``1 + x·y`` and a score
+    below 1 is ``1 / (1 - x·y)``.
+    """
+    if score >= 1.0:
+        return score - 1.0
+    return 1.0 - 1.0 / score if score > 0 else -1.0
+
+
+# == requests ==========================================================================================
+@dataclass(frozen=True)
+class SearchRequest:
+    """One search of a multi-search: the index (name or pattern) and the body."""
+
+    index: str
+    body: dict[str, Any]
+
+    @property
+    def is_knn(self) -> bool:
+        return "knn" in self.body.get("query", {})
+
+
+class Searcher(Protocol):
+    """Runs searches and returns their responses, in order. The default is one ``_msearch`` request;
+    tests swap in a searcher for a server without k-NN."""
+
+    def __call__(self, client: OpenSearch, requests: Sequence[SearchRequest]) -> list[dict[str, Any]]: ...
+
+
+def msearch(client: OpenSearch, requests: Sequence[SearchRequest]) -> list[dict[str, Any]]:
+    """All ``requests`` in one ``_msearch`` round trip; an index that doesn't exist (yet) finds nothing."""
+    if not requests:
+        return []
+    lines: list[dict[str, Any]] = []
+    for request in requests:
+        lines.append({"index": request.index, "ignore_unavailable": True, "allow_no_indices": True})
+        lines.append(request.body)
+    responses: list[dict[str, Any]] = client.msearch(body=lines)["responses"]
+    for response in responses:
+        if "error" in response:
+            raise _request_failed("search", int(response.get("status") or 500), response["error"])
+    return responses
+
+
+def _request_failed(action: str, status: int, error: Any) -> Exception:
+    reason = error.get("reason") or error.get("type") if isinstance(error, dict) else error
+    message = f"OpenSearch {action} failed ({status}): {reason}"
+    return StoreUnavailable(message) if status in _TRANSIENT_STATUSES else SearchRequestError(message)
+
+
+def _unavailable(action: str, exc: Exception) -> Exception:
+    """A client exception as the port's errors: transient ones become ``StoreUnavailable`` (retried)."""
+    if isinstance(exc, OpenSearchConnectionError):
+        return StoreUnavailable(f"OpenSearch {action} failed: {exc}")
+    if isinstance(exc, TransportError):
+        status = exc.status_code if isinstance(exc.status_code, int) else 500
+        body = exc.info if isinstance(exc.info, dict) else {}
+        return _request_failed(action, status, body.get("error") or exc.error)
+    return exc
+
+
+def aoss_client(endpoint: str, *, region: str, timeout_s: float = 20.0, pool_size: int = 16) -> OpenSearch:
+    """A client for an OpenSearch Serverless collection endpoint: TLS, SigV4 (service ``aoss``) with the
+    process's AWS credentials (refreshed by botocore when they are temporary, as in Lambda)."""
+    import boto3
+    from opensearchpy import AWSV4SignerAuth, RequestsHttpConnection
+
+    url = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+    if not url.hostname:
+        raise ValueError(f"not an OpenSearch endpoint: {endpoint!r}")
+    credentials = boto3.Session().get_credentials()
+    if credentials is None:
+        raise RuntimeError("no AWS credentials to sign OpenSearch Serverless requests")
+    return OpenSearch(
+        hosts=[{"host": url.hostname, "port": url.port or 443}],
+        http_auth=AWSV4SignerAuth(credentials, region, "aoss"),
+        use_ssl=True,
+        verify_certs=True,
+        connection_class=RequestsHttpConnection,
+        pool_maxsize=pool_size,
+        timeout=timeout_s,
+        max_retries=2,
+        retry_on_timeout=True,
+    )
+
+
+# == the engine ========================================================================================
+class OpenSearchIndex(SearchIndex):
+    """The search index port on an OpenSearch Serverless vector collection (see the module docstring).
+
+    ``client`` defaults to a SigV4-signed client for ``endpoint``; ``analysis`` (the text analyzer's
+    settings) defaults to ``opensearch_analysis()``; ``searcher`` runs the searches (one ``_msearch``).
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        region: str,
+        client: OpenSearch | None = None,
+        index_prefix: str = SERVICE_NAME,
+        analysis: Mapping[str, Any] | None = None,
+        searcher: Searcher = msearch,
+    ) -> None:
+        self._client = client if client is not None else aoss_client(endpoint, region=region)
+        self._prefix = index_prefix
+        self._pattern = chunk_index_pattern(index_prefix)
+        self._analysis = dict(analysis) if analysis is not None else opensearch_analysis()
+        self._searcher = searcher
+        self._ready: set[str] = set()
+        self._ready_lock = threading.Lock()
+
+    # -- health -------------------------------------------------------------------------------------
+    def ping(self) -> None:
+        """Raise ``StoreUnavailable`` when the collection can't be reached or refuses the credentials."""
+        try:
+            self._client.indices.exists(index=self._pattern)
+        except (OpenSearchConnectionError, TransportError) as exc:
+            raise StoreUnavailable(f"OpenSearch is unavailable: {exc}") from exc
+
+    # -- writes -------------------------------------------------------------------------------------
+    def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
+        """Index the chunks, then delete the copies they replace (found before indexing, deleted by ``_id``)."""
+        latest = {(c.tenant_id, c.dataset_id, c.id): c for c in chunks}
+        for batch in _batched(list(latest.values()), BULK_MAX_DOCS):
+            now = _now_ms()
+            prepared = []
+            dimensions: dict[str, int] = {}
+            for chunk in batch:
+                vector = unit_vector(chunk.vector)
+                index = chunk_index_name(self._prefix, len(vector) if vector else 0)
+                dimensions[index] = len(vector) if vector else 0
+                prepared.append((index, chunk_document(chunk, vector, now)))
+            for index, dimension in dimensions.items():
+                self._ensure_index(index, dimension)
+            replaced = self._stored_copies(batch)
+            self._bulk_index(prepared)
+            self._delete_copies(replaced)
+
+    def delete_chunks(self, tenant_id: str, dataset_id: str, chunk_ids: Sequence[str]) -> None:
+        for batch in _batched(list(dict.fromkeys(chunk_ids)), TERMS_BATCH):
+            self._delete_by_query(self._pattern, delete_query(tenant_id, dataset_id, chunk_ids=batch))
+
+    def delete_document(self, tenant_id: str, dataset_id: str, document_id: str) -> None:
+        self._delete_by_query(self._pattern, delete_query(tenant_id, dataset_id, document_id=document_id))
+
+    def delete_dataset(self, tenant_id: str, dataset_id: str) -> None:
+        self._delete_by_query(self._pattern, delete_query(tenant_id, dataset_id))
+
+    def set_available(self, tenant_id: str, dataset_id: str, chunk_ids: Sequence[str], available: bool) -> None:
+        """Re-index the chunks whose flag differs, with the flag flipped, and delete their previous copies.
+
+        AOSS has no update scripts, so the stored documents are read back (the search view: a chunk
+        written in the last moments may not be seen yet, and then keeps its flag) and written anew.
+        """
+        for batch in _batched(list(dict.fromkeys(chunk_ids)), BULK_MAX_DOCS):
+            hits = self._search_hits(self._pattern, chunk_lookup_body(tenant_id, dataset_id, batch, source=True))
+            copies: dict[str, list[dict[str, Any]]] = {}
+            for hit in hits:
+                copies.setdefault(hit["_source"]["chunk_id"], []).append(hit)
+            # A chunk with any copy of the other flag: its latest copy is written anew, every copy deleted.
+            stale = [
+                found for found in copies.values() if any(h["_source"].get("available") != available for h in found)
+            ]
+            if not stale:
+                continue
+            now = _now_ms()
+            latest = [max(found, key=lambda h: int(h["_source"].get("indexed_at") or 0)) for found in stale]
+            self._bulk_index(
+                [(h["_index"], {**h["_source"], "available": available, "indexed_at": now}) for h in latest]
+            )
+            self._delete_copies((tenant_id, h["_index"], h["_id"]) for found in stale for h in found)
+
+    # -- search -------------------------------------------------------------------------------------
+    def search(self, query: SearchQuery) -> list[Candidate]:
+        """Text matches by BM25 score, then chunks found only by the vector, by cosine (as the embedded engine)."""
+        if query.top_k <= 0 or not query.dataset_ids:
+            return []
+        terms = analyze_query(query.text) if query.text.strip() else []
+        vector = unit_vector(query.vector)
+        if not terms and vector is None:
+            return []
+        filters = scope_filters(query.tenant_id, query.dataset_ids, query.document_ids)
+        requests = []
+        if terms:
+            body = text_query_body(query.text, filters, query.top_k, with_vector=vector is not None)
+            requests.append(SearchRequest(self._pattern, body))
+        if vector is not None:
+            index = chunk_index_name(self._prefix, len(vector))
+            requests.append(SearchRequest(index, knn_query_body(vector, filters, query.top_k)))
+        try:
+            responses = self._searcher(self._client, requests)
+        except (OpenSearchConnectionError, TransportError) as exc:
+            raise _unavailable("search", exc) from exc
+        text_hits = _hits(responses[0]) if terms else []
+        vector_hits = _hits(responses[-1]) if vector is not None else []
+        return merge_hits(text_hits, vector_hits, terms, vector)
+
+    # -- internals ----------------------------------------------------------------------------------
+    def _ensure_index(self, index: str, dimension: int) -> None:
+        """Create a chunk index on first use (checked once per process; a concurrent creator wins quietly)."""
+        if index in self._ready:
+            return
+        with self._ready_lock:
+            if index in self._ready:
+                return
+            try:
+                if not self._client.indices.exists(index=index):
+                    self._client.indices.create(index=index, body=index_body(dimension, self._analysis))
+                    logger.info("created search index %s", index)
+            except RequestError as exc:
+                if exc.error != "resource_already_exists_exception":
+                    raise _unavailable("index creation", exc) from exc
+            except (OpenSearchConnectionError, TransportError) as exc:
+                raise _unavailable("index creation", exc) from exc
+            self._ready.add(index)
+
+    def _stored_copies(self, chunks: Sequence[IndexedChunk]) -> set[tuple[str, str, str]]:
+        """(tenant, index, _id) of every stored copy of these chunks, in any chunk index."""
+        by_dataset: dict[tuple[str, str], list[str]] = {}
+        for chunk in chunks:
+            by_dataset.setdefault((chunk.tenant_id, chunk.dataset_id), []).append(chunk.id)
+        copies: set[tuple[str, str, str]] = set()
+        for (tenant_id, dataset_id), ids in by_dataset.items():
+            for batch in _batched(ids, TERMS_BATCH):
+                body = chunk_lookup_body(tenant_id, dataset_id, batch, source=False)
+                copies.update((tenant_id, hit["_index"], hit["_id"]) for hit in self._search_hits(self._pattern, body))
+        return copies
+
+    def _search_hits(self, index: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        try:
+            response = self._client.search(
+                index=index, body=body, params={"ignore_unavailable": "true", "allow_no_indices": "true"}
+            )
+        except (OpenSearchConnectionError, TransportError) as exc:
+            raise _unavailable("search", exc) from exc
+        hits = _hits(response)
+        if len(hits) >= MAX_WINDOW:
+            logger.warning("chunk lookup in %s hit the %d-hit window: some copies stay", index, MAX_WINDOW)
+        return hits
+
+    def _bulk_index(self, documents: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Index documents (no ``_id``, no refresh) in requests of at most BULK_MAX_DOCS / BULK_MAX_BYTES."""
+        for payload in bulk_payloads(documents):
+            try:
+                response = self._client.bulk(body=payload)
+            except (OpenSearchConnectionError, TransportError) as exc:
+                raise _unavailable("bulk index", exc) from exc
+            if response.get("errors"):
+                failed = [item["index"] for item in response["items"] if "error" in item.get("index", {})]
+                if failed:
+                    first = failed[0]
+                    status = max(int(item.get("status") or 500) for item in failed)
+                    raise _request_failed(f"bulk index ({len(failed)} documents)", status, first["error"])
+
+    def _delete_copies(self, copies: Iterable[tuple[str, str, str]]) -> None:
+        """Delete documents by (tenant, index, _id); unknown ones are ignored."""
+        by_index: dict[tuple[str, str], list[str]] = {}
+        for tenant_id, index, doc_id in copies:
+            by_index.setdefault((tenant_id, index), []).append(doc_id)
+        for (tenant_id, index), doc_ids in by_index.items():
+            for batch in _batched(sorted(doc_ids), TERMS_BATCH):
+                self._delete_by_query(index, delete_copies_query(tenant_id, batch))
+
+    def _delete_by_query(self, index: str, body: dict[str, Any]) -> None:
+        params = {"ignore_unavailable": "true", "allow_no_indices": "true", "conflicts": "proceed"}
+        try:
+            response = self._client.delete_by_query(index=index, body=body, params=params)
+        except (OpenSearchConnectionError, TransportError) as exc:
+            raise _unavailable("delete", exc) from exc
+        if response.get("failures"):
+            first = response["failures"][0]
+            raise _request_failed("delete", int(first.get("status") or 500), first.get("cause") or first)
+
+
+def bulk_payloads(documents: Iterable[tuple[str, Mapping[str, Any]]]) -> Iterator[str]:
+    """NDJSON bulk bodies of ``index`` actions without ``_id`` (AOSS vector collections reject one),
+    each of at most BULK_MAX_DOCS documents and, unless one document alone is larger, BULK_MAX_BYTES."""
+    lines: list[str] = []
+    size = count = 0
+    for index, document in documents:
+        action = json.dumps({"index": {"_index": index}}, separators=(",", ":"))
+        source = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+        added = len(action.encode()) + len(source.encode()) + 2
+        if count and (count >= BULK_MAX_DOCS or size + added > BULK_MAX_BYTES):
+            yield "\n".join(lines) + "\n"
+            lines, size, count = [], 0, 0
+        lines += [action, source]
+        size += added
+        count += 1
+    if lines:
+        yield "\n".join(lines) + "\n"
+
+
+def merge_hits(
+    text_hits: Sequence[Mapping[str, Any]],
+    vector_hits: Sequence[Mapping[str, Any]],
+    terms: Sequence[QueryTerm],
+    vector: Sequence[float] | None,
+) -> list[Candidate]:
+    """Candidates from the two hit lists (each best first): text hits with their BM25 score, the query
+    terms they contain and (in a hybrid search) the cosine of their stored vector; then the vector-only
+    hits with the cosine their k-NN score stands for. One candidate per chunk (copies are dropped)."""
+    query = np.asarray(vector, dtype=np.float64) if vector is not None else None
+    merged: dict[tuple[str, str], Candidate] = {}
+    for hit in text_hits:
+        source = hit["_source"]
+        key = (source["dataset_id"], source["chunk_id"])
+        if key in merged:
+            continue
+        merged[key] = Candidate(
+            chunk_id=source["chunk_id"],
+            document_id=source["document_id"],
+            dataset_id=source["dataset_id"],
+            text_score=float(hit["_score"]),
+            vector_score=_cosine(query, source.get("vector")),
+            matched_terms=_matched_terms(source, terms),
+        )
+    for hit in vector_hits:
+        source = hit["_source"]
+        key = (source["dataset_id"], source["chunk_id"])
+        if key in merged:
+            continue
+        merged[key] = Candidate(
+            chunk_id=source["chunk_id"],
+            document_id=source["document_id"],
+            dataset_id=source["dataset_id"],
+            vector_score=knn_score_to_cosine(float(hit["_score"])),
+        )
+    return list(merged.values())
+
+
+def _cosine(query: np.ndarray[Any, np.dtype[np.float64]] | None, stored: Sequence[float] | None) -> float | None:
+    """Cosine of the query and a stored (unit) vector; None without a query or for another dimension."""
+    if query is None or not stored or len(stored) != len(query):
+        return None
+    return float(np.dot(query, np.asarray(stored, dtype=np.float64)))
+
+
+def _matched_terms(source: Mapping[str, Any], terms: Sequence[QueryTerm]) -> list[str]:
+    """The query words whose terms occur in the chunk's content, keywords or questions (same analyzer)."""
+    texts = [source.get("content") or "", *(source.get("keywords") or []), *(source.get("questions") or [])]
+    found = {term for text in texts for term in analyze(text)}
+    return [t.word for t in terms if t.term in found]
+
+
+def _hits(response: Mapping[str, Any]) -> list[dict[str, Any]]:
+    hits: list[dict[str, Any]] = response.get("hits", {}).get("hits", [])
+    return hits
+
+
+def _batched(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
