@@ -24,7 +24,9 @@ from shared.services.tenants import TenantService
 if TYPE_CHECKING:  # imported where built: a function loads only the services it serves
     from shared.ports.embedder import Embedder
     from shared.repos.documents import DocumentRepository
+    from shared.services.chats import ChatService
     from shared.services.chunks import ChunkService
+    from shared.services.completions import CompletionService
     from shared.services.documents import DocumentService
     from shared.services.ingestion import IngestionService
     from shared.services.retrieval import RetrievalService
@@ -160,6 +162,19 @@ class Container:
         )
 
     @cached_property
+    def chats(self) -> ChatService:
+        from shared.repos.chats import ChatRepository, SessionRepository
+        from shared.services.chats import ChatService
+
+        return ChatService(
+            chats=ChatRepository(self.metadata),
+            sessions=SessionRepository(self.metadata),
+            datasets=self.dataset_repo,
+            tenants=self.tenants,
+            models=ModelAccess(self.catalog),
+        )
+
+    @cached_property
     def retrieval(self) -> RetrievalService:
         from shared.services.retrieval import RetrievalService
 
@@ -171,6 +186,21 @@ class Container:
             index=lambda: self.search_index,
             embedder_for=tenant_embedder,
             models=ModelAccess(self.catalog),
+        )
+
+    @cached_property
+    def completions(self) -> CompletionService:
+        from shared.rag.chat_models import chat_model_for_tenant
+        from shared.repos.chats import ChatRepository, SessionRepository
+        from shared.services.completions import CompletionService
+
+        return CompletionService(
+            chats=ChatRepository(self.metadata),
+            sessions=SessionRepository(self.metadata),
+            datasets=self.dataset_repo,
+            tenants=self.tenants,
+            retrieval=self.retrieval,
+            chat_model_for=chat_model_for_tenant,
         )
 
     @cached_property

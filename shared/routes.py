@@ -95,7 +95,35 @@ RETRIEVAL = RouteGroup(
     memory_mb=2048,
 )
 
-ROUTE_GROUPS: tuple[RouteGroup, ...] = (SYSTEM, DATASETS, DOCUMENTS, CHUNKS, RETRIEVAL)
+CHATS = RouteGroup(
+    name="chats",
+    module="functions.chats",
+    routes=(
+        Route("/api/v1/chats", ("GET", "POST", "DELETE")),
+        Route("/api/v1/chats/{chat_id}", ("PUT",)),
+        Route("/api/v1/chats/{chat_id}/sessions", ("GET", "POST", "DELETE")),
+        Route("/api/v1/chats/{chat_id}/sessions/{session_id}", ("PUT",)),
+    ),
+    # Model names are checked against the catalog shipped with the code and the tenant's settings.
+    needs=("metadata",),
+)
+
+COMPLETIONS = RouteGroup(
+    name="completions",
+    module="functions.completions",
+    routes=(
+        Route("/api/v1/chats/{chat_id}/completions", ("POST",)),
+        Route("/api/v1/chats_openai/{chat_id}/chat/completions", ("POST",)),
+        Route("/api/v1/sessions/related_questions", ("POST",)),
+    ),
+    # Answers stream: Lambda Web Adapter + uvicorn, REST integration with responseTransferMode STREAM.
+    streaming=True,
+    needs=("metadata", "search", "models"),
+    memory_mb=2048,
+    timeout_s=900,
+)
+
+ROUTE_GROUPS: tuple[RouteGroup, ...] = (SYSTEM, DATASETS, DOCUMENTS, CHUNKS, RETRIEVAL, CHATS, COMPLETIONS)
 
 
 def group_by_name(name: str) -> RouteGroup:

@@ -11,8 +11,21 @@ bearer key, records every request, and answers from a route table::
 
 Extending it: add a route with :meth:`FakeOpenAI.route` (or subclass and register in ``__init__``). A handler
 takes a :class:`Request` and returns a :class:`Reply`; a reply with ``chunks`` is streamed with chunked
-transfer encoding, which is how ``/v1/chat/completions`` with ``stream=true`` (server-sent events) will be
-served. Chat is not implemented here yet.
+transfer encoding, each chunk flushed as it is produced. Among the chunks, :class:`Pause` waits while
+watching for the client to hang up, and :class:`Drop` cuts the connection mid-reply. Every streamed reply
+is logged in :attr:`FakeOpenAI.streams` (what was sent, whether the client went away).
+
+Chat completions (``/v1/chat/completions``), whole or streamed as OpenAI streams them (``chat.completion.chunk``
+frames, a usage frame when ``stream_options.include_usage``, then ``data: [DONE]``). Unscripted, the answer
+echoes the last user message (:meth:`FakeOpenAI.echo_answer`: ``"You said: <text>"``), one word per token.
+Scripted, the next request gets the given tokens, paced, optionally breaking off::
+
+    server.script_chat(["Hel", "lo", "!"], delay=0.2)                  # 200 ms between tokens
+    server.script_chat(["a", "b", "c"], fail_after=2)                  # two tokens, then the connection drops
+    server.script_chat(["a", "b"], fail_after=1, failure="error")      # one token, then an error event
+    server.script("/v1/chat/completions", Reply.error(429, "slow down"))  # an error status
+    server.last_chat_messages()                                        # the prompt the client sent
+    server.streams[-1].wait_ended(1.0); server.streams[-1].disconnected   # did the client hang up?
 
 Embeddings are deterministic and a little semantic: a hashed bag of words, so texts sharing words have a
 positive cosine and a test can compute the expected vector with :meth:`FakeOpenAI.embedding`.
@@ -22,19 +35,25 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import math
 import re
+import select
+import socket
 import struct
 import threading
+import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 
 DEFAULT_API_KEY = "sk-fake-openai"
 DEFAULT_DIMENSION = 64
+CHAT_PATH = "/v1/chat/completions"
+CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -49,6 +68,22 @@ class Request:
     body: Any
 
 
+@dataclass(frozen=True)
+class Pause:
+    """Among a reply's chunks: wait ``seconds`` before the next one, ending the reply early if the client
+    hangs up meanwhile (the server notices at once, not at its next write)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Among a reply's chunks: close the connection here, without finishing the chunked body."""
+
+
+Chunk = bytes | Pause | Drop
+
+
 @dataclass
 class Reply:
     """What the server answers: a JSON ``body``, or ``chunks`` streamed as they are produced.
@@ -59,7 +94,7 @@ class Reply:
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
-    chunks: Iterable[bytes] | None = None
+    chunks: Iterable[Chunk] | None = None
     delay: float = 0.0
 
     @classmethod
@@ -84,12 +119,59 @@ class Reply:
 Handler = Callable[[Request], Reply]
 
 
+@dataclass
+class StreamRecord:
+    """One streamed reply as it went: the chunks written so far and how it ended."""
+
+    request: Request
+    sent: list[bytes] = field(default_factory=list)
+    #: The client hung up before the reply ended (seen while pausing, or as a failed write).
+    disconnected: bool = False
+    #: The reply was written to its end (a :class:`Drop` or a hang-up is not an end).
+    completed: bool = False
+    ended: threading.Event = field(default_factory=threading.Event)
+
+    def wait_ended(self, timeout: float) -> bool:
+        """Wait until the server is done with this reply, however it ended; False on timeout."""
+        return self.ended.wait(timeout)
+
+    @property
+    def tokens(self) -> list[str]:
+        """The content pieces of the ``chat.completion.chunk`` frames sent so far."""
+        pieces = []
+        for chunk in self.sent:
+            for line in chunk.decode().splitlines():
+                if not line.startswith("data: {"):
+                    continue
+                frame = json.loads(line[len("data: ") :])
+                for choice in frame.get("choices") or []:
+                    content = (choice.get("delta") or {}).get("content")
+                    if content:
+                        pieces.append(content)
+        return pieces
+
+
+@dataclass(frozen=True)
+class ChatScript:
+    """How to answer one chat request; see :meth:`FakeOpenAI.script_chat`."""
+
+    tokens: tuple[str, ...] | None = None
+    delay: float = 0.0
+    first_delay: float = 0.0
+    fail_after: int | None = None
+    failure: Literal["disconnect", "error"] = "disconnect"
+    error_message: str = "The server had an error while processing your request."
+    usage: Mapping[str, int] | None = None
+    send_usage: bool = True
+
+
 class FakeOpenAI:
     """An OpenAI-compatible server on ``127.0.0.1`` and a free port, run in a background thread.
 
     ``api_key``: the bearer key every request must carry (None accepts any). ``dimension``: length of the
-    embedding vectors unless the request asks for ``dimensions``. ``models``: when given, the only model
-    names served, each with its own dimension; other names get OpenAI's 404 ``model_not_found``.
+    embedding vectors unless the request asks for ``dimensions``. ``models``: when given, the only embedding
+    model names served, each with its own dimension; other names get OpenAI's 404 ``model_not_found``.
+    ``chat_models``: the same for chat (None serves any name).
     """
 
     def __init__(
@@ -98,20 +180,24 @@ class FakeOpenAI:
         api_key: str | None = DEFAULT_API_KEY,
         dimension: int = DEFAULT_DIMENSION,
         models: Mapping[str, int] | None = None,
+        chat_models: Iterable[str] | None = None,
     ) -> None:
         self.api_key = api_key
         self.dimension = dimension
         self.models = dict(models) if models is not None else None
+        self.chat_models = set(chat_models) if chat_models is not None else None
         self.requests: list[Request] = []
+        self.streams: list[StreamRecord] = []
         self._lock = threading.Lock()
-        self._scripts: dict[str, deque[Reply]] = {}
+        self._scripts: dict[str, deque[Reply | Handler]] = {}
         self._routes: dict[tuple[str, str], Handler] = {}
+        self._ids = itertools.count(1)
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.route("POST", "/v1/embeddings", self.handle_embeddings)
         self.route("GET", "/v1/models", self.handle_models)
-        # "/v1/chat/completions" joins here: self.route("POST", "/v1/chat/completions", self.handle_chat).
+        self.route("POST", CHAT_PATH, self.handle_chat)
 
     # -- control ---------------------------------------------------------------------------------------
 
@@ -119,14 +205,77 @@ class FakeOpenAI:
         """Serve ``method path`` with ``handler`` (replacing any earlier one)."""
         self._routes[(method.upper(), path)] = handler
 
-    def script(self, path: str, *replies: Reply) -> None:
-        """Queue ``replies`` for ``path``: the next requests to it get them in order, then normal service."""
+    def script(self, path: str, *replies: Reply | Handler) -> None:
+        """Queue ``replies`` for ``path``: the next requests to it get them in order, then normal service.
+
+        A queued handler is called with the request it answers (so a scripted reply can depend on it).
+        """
         with self._lock:
             self._scripts.setdefault(path, deque()).extend(replies)
+
+    def script_chat(
+        self,
+        tokens: Sequence[str] | None = None,
+        *,
+        delay: float = 0.0,
+        first_delay: float = 0.0,
+        fail_after: int | None = None,
+        failure: Literal["disconnect", "error"] = "disconnect",
+        error_message: str = "The server had an error while processing your request.",
+        usage: Mapping[str, int] | None = None,
+        send_usage: bool = True,
+        times: int = 1,
+    ) -> None:
+        """Script the next ``times`` chat requests (each request consumes one; a client's retry is a request).
+
+        ``tokens``: the answer's pieces (None: the echo answer). ``delay``: seconds between two streamed
+        tokens. ``first_delay``: seconds before the server answers at all. A whole (non-streamed) answer
+        comes after ``first_delay + delay * (len(tokens) - 1)``, when its last token would have streamed.
+        ``fail_after``: break off after that many tokens, by dropping the connection (``"disconnect"``) or
+        by sending OpenAI's ``data: {"error": ...}`` frame (``"error"``); a whole answer then gets a dropped
+        connection or a 500. ``usage``: the prompt/completion/total token counts to report (default: words
+        of the prompt, tokens of the answer). ``send_usage=False``: never send usage in a stream, like
+        servers that ignore ``stream_options``. Model checks and auth still apply.
+        """
+        script = ChatScript(
+            tokens=tuple(tokens) if tokens is not None else None,
+            delay=delay,
+            first_delay=first_delay,
+            fail_after=fail_after,
+            failure=failure,
+            error_message=error_message,
+            usage=dict(usage) if usage is not None else None,
+            send_usage=send_usage,
+        )
+
+        def scripted(request: Request) -> Reply:
+            return self.handle_chat(request, script)
+
+        self.script(CHAT_PATH, *[scripted] * times)
+
+    def reset(self) -> None:
+        """Forget recorded requests and streams, and drop scripts not yet consumed (between tests)."""
+        with self._lock:
+            self.requests.clear()
+            self.streams.clear()
+            self._scripts.clear()
 
     def requests_to(self, path: str) -> list[Request]:
         with self._lock:
             return [request for request in self.requests if request.path == path]
+
+    @property
+    def chat_requests(self) -> list[Request]:
+        """Every chat completion request so far, in order."""
+        return self.requests_to(CHAT_PATH)
+
+    def last_chat_messages(self) -> list[dict[str, Any]]:
+        """The ``messages`` of the latest chat completion request: the prompt as the client assembled it."""
+        requests = self.chat_requests
+        if not requests:
+            raise AssertionError("no chat completion request was received")
+        messages: list[dict[str, Any]] = requests[-1].body["messages"]
+        return messages
 
     @property
     def base_url(self) -> str:
@@ -177,8 +326,10 @@ class FakeOpenAI:
         with self._lock:
             queued = self._scripts.get(request.path)
             scripted = queued.popleft() if queued else None
-        if scripted is not None:
+        if isinstance(scripted, Reply):
             return scripted
+        if scripted is not None:
+            return scripted(request)
         handler = self._routes.get((request.method, request.path))
         if handler is None:
             return Reply.error(
@@ -226,9 +377,122 @@ class FakeOpenAI:
         return Reply(body={"object": "list", "data": data, "model": model, "usage": usage})
 
     def handle_models(self, request: Request) -> Reply:
-        names = sorted(self.models) if self.models is not None else []
+        names = sorted(set(self.models or ()) | (self.chat_models or set()))
         models = [{"id": name, "object": "model", "created": 0, "owned_by": "fake-openai"} for name in names]
         return Reply(body={"object": "list", "data": models})
+
+    def handle_chat(self, request: Request, script: ChatScript | None = None) -> Reply:
+        """A chat completion: the scripted answer, else the echo of the last user message."""
+        script = script or ChatScript()
+        body = request.body if isinstance(request.body, dict) else {}
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            return _invalid("you must provide a model parameter")
+        if self.chat_models is not None and model not in self.chat_models:
+            return Reply.error(
+                404,
+                f"The model `{model}` does not exist or you do not have access to it.",
+                type="invalid_request_error",
+                code="model_not_found",
+            )
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return _invalid("'messages' must be a non-empty array.")
+        for index, message in enumerate(messages):
+            if not isinstance(message, dict) or message.get("role") not in CHAT_ROLES:
+                return _invalid(f"Invalid 'messages[{index}].role'.")
+            if not isinstance(message.get("content"), str | list):
+                return _invalid(f"Invalid 'messages[{index}].content': expected a string or an array.")
+        tokens = list(script.tokens) if script.tokens is not None else self.split_tokens(self.echo_answer(messages))
+        prompt_tokens = sum(max(1, len(_WORD.findall(_text(message["content"])))) for message in messages)
+        usage = dict(script.usage) if script.usage is not None else {}
+        usage.setdefault("prompt_tokens", prompt_tokens)
+        usage.setdefault("completion_tokens", len(tokens))
+        usage.setdefault("total_tokens", usage["prompt_tokens"] + usage["completion_tokens"])
+        completion_id = f"chatcmpl-fake-{next(self._ids)}"
+        if body.get("stream") is True:
+            options = body.get("stream_options")
+            include_usage = isinstance(options, dict) and options.get("include_usage") is True and script.send_usage
+            frames = self._chat_frames(completion_id, model, tokens, script, usage if include_usage else None)
+            return Reply(chunks=frames, delay=script.first_delay)
+        generating = script.first_delay + script.delay * max(0, len(tokens) - 1)
+        if script.fail_after is not None:
+            if script.failure == "error":
+                return Reply.error(500, script.error_message, delay=generating)
+            return Reply(chunks=iter([Drop()]), delay=generating)
+        choice = {
+            "index": 0,
+            "message": {"role": "assistant", "content": "".join(tokens), "refusal": None},
+            "logprobs": None,
+            "finish_reason": "stop",
+        }
+        completion = {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "system_fingerprint": None,
+            "choices": [choice],
+            "usage": usage,
+        }
+        return Reply(body=completion, delay=generating)
+
+    def _chat_frames(
+        self,
+        completion_id: str,
+        model: str,
+        tokens: list[str],
+        script: ChatScript,
+        usage: Mapping[str, int] | None,
+    ) -> Iterator[Chunk]:
+        """OpenAI's stream: a role frame, a frame per token, a finish frame, the usage frame, ``[DONE]``."""
+        created = int(time.time())
+        with_usage = usage is not None  # OpenAI sends "usage": null in every frame once usage is asked for
+
+        def frame(delta: dict[str, Any] | None, finish: str | None = None, frame_usage: Any = None) -> bytes:
+            chunk: dict[str, Any] = {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": None,
+                "choices": []
+                if delta is None
+                else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            }
+            if with_usage:
+                chunk["usage"] = frame_usage
+            return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+        yield frame({"role": "assistant", "content": "", "refusal": None})
+        for index, token in enumerate(tokens):
+            if index == script.fail_after:
+                break
+            if index and script.delay:
+                yield Pause(script.delay)
+            yield frame({"content": token})
+        if script.fail_after is not None and script.fail_after <= len(tokens):
+            if script.failure == "disconnect":
+                yield Drop()
+                return
+            error = {"message": script.error_message, "type": "server_error", "param": None, "code": None}
+            yield b"data: " + json.dumps({"error": error}).encode() + b"\n\n"
+            return
+        yield frame({}, finish="stop")
+        if usage is not None:
+            yield frame(None, frame_usage=dict(usage))
+        yield b"data: [DONE]\n\n"
+
+    @staticmethod
+    def echo_answer(messages: Sequence[Mapping[str, Any]]) -> str:
+        """The unscripted answer: ``"You said: "`` and the text of the last user message."""
+        said = next((_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+        return f"You said: {said}"
+
+    @staticmethod
+    def split_tokens(text: str) -> list[str]:
+        """``text`` cut into the pieces the server streams: each word with the whitespace before it."""
+        return re.findall(r"\s*\S+|\s+", text)
 
     @staticmethod
     def embedding(text: str, dimension: int = DEFAULT_DIMENSION) -> list[float]:
@@ -252,9 +516,19 @@ def _invalid(message: str) -> Reply:
     return Reply.error(400, message, type="invalid_request_error")
 
 
+def _text(content: Any) -> str:
+    """A message's text: its string, or the text parts of a multi-part content joined by spaces."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return ""
+
+
 def _handler_class(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: every reply carries Content-Length or is chunked
+        disable_nagle_algorithm = True  # a streamed token leaves at once, not when the previous one is acked
 
         def do_GET(self) -> None:
             self._serve()
@@ -275,34 +549,85 @@ def _handler_class(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 return
             path = self.path.split("?", 1)[0]
             headers = {name.lower(): value for name, value in self.headers.items()}
-            self._send(fake.dispatch(Request(self.command, path, headers, body)))
+            request = Request(self.command, path, headers, body)
+            self._send(fake.dispatch(request), request)
 
-        def _send(self, reply: Reply) -> None:
+        def _send(self, reply: Reply, request: Request | None = None) -> None:
             if reply.delay:
                 fake.wait(reply.delay)
+            if reply.chunks is not None:
+                self._stream(reply, reply.chunks, request or Request(self.command, self.path, {}, None))
+                return
             try:
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
-                if reply.chunks is None:
-                    payload = json.dumps(reply.body).encode() if reply.body is not None else b""
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                else:
-                    if not any(name.lower() == "content-type" for name in reply.headers):
-                        self.send_header("Content-Type", "text/event-stream")
-                    self.send_header("Transfer-Encoding", "chunked")
-                    self.end_headers()
-                    for chunk in reply.chunks:
-                        if chunk:
-                            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                            self.wfile.flush()
-                    self.wfile.write(b"0\r\n\r\n")
+                payload = json.dumps(reply.body).encode() if reply.body is not None else b""
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
                 self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. its timeout)
                 self.close_connection = True
+
+        def _stream(self, reply: Reply, chunks: Iterable[Chunk], request: Request) -> None:
+            """Send ``chunks`` one by one, logging the reply in ``fake.streams``."""
+            record = StreamRecord(request)
+            with fake._lock:
+                fake.streams.append(record)
+            try:
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                if not any(name.lower() == "content-type" for name in reply.headers):
+                    self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for chunk in chunks:
+                    if isinstance(chunk, Pause):
+                        if self._client_left_during(chunk.seconds):
+                            record.disconnected = True
+                            self.close_connection = True
+                            return
+                        if fake._stopping.is_set():
+                            self.close_connection = True
+                            return
+                    elif isinstance(chunk, Drop):
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
+                    elif chunk:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        self.wfile.flush()
+                        record.sent.append(chunk)
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+                record.completed = True
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. its timeout)
+                record.disconnected = True
+                self.close_connection = True
+            finally:
+                record.ended.set()
+
+        def _client_left_during(self, seconds: float) -> bool:
+            """Wait ``seconds`` (less if the server stops); True as soon as the client closes the connection."""
+            deadline = time.monotonic() + seconds
+            while not fake._stopping.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                step = min(remaining, 0.05)
+                readable, _, _ = select.select([self.connection], [], [], step)
+                if not readable:
+                    continue
+                try:
+                    if not self.connection.recv(1, socket.MSG_PEEK):
+                        return True  # end of file: the client closed its side
+                except OSError:
+                    return True
+                time.sleep(step)  # bytes of a next request: not ours to read yet
+            return False
 
         def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
             pass

@@ -1,0 +1,187 @@
+"""HTTP surface of the completions group: answers streamed as server-sent events (RAGFlow's frames and
+OpenAI's chunks), or whole. The model is iterated in a worker thread; each delta is forwarded as soon as
+it arrives, and a client that goes away stops the model upstream."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Generator
+from typing import Any
+
+import anyio
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from functions.api.deps import ContainerDep, Envelope, JsonBody, TenantId, ok
+from shared.ports.chat_model import ChatModelError
+from shared.services.completions import CompletionService, Conversation
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+_DONE = object()
+
+
+def _sse(data: Any) -> str:
+    return "data:" + json.dumps(data, ensure_ascii=False) + "\n\n"
+
+
+async def _in_thread(generator: Generator[str, None, None]) -> AsyncIterator[str]:
+    """Drive a blocking generator from the event loop, one item per worker-thread hop, closing it on exit."""
+    try:
+        while True:
+            item = await anyio.to_thread.run_sync(next, generator, _DONE)
+            if item is _DONE:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        await anyio.to_thread.run_sync(generator.close)
+
+
+def ragflow_frames(service: CompletionService, conv: Conversation) -> Generator[str, None, None]:
+    """RAGFlow's SSE: the answer so far in each frame, the final one with references, then ``data: true``."""
+    session_id = conv.session["id"] if conv.session else None
+    answer = ""
+    try:
+        for delta in service.stream(conv):
+            answer += delta
+            data: dict[str, Any] = {
+                "answer": answer,
+                "reference": {},
+                "audio_binary": None,
+                "id": conv.message_id,
+                "session_id": session_id,
+            }
+            yield _sse({"code": 0, "message": "", "data": data})
+    except ChatModelError as exc:
+        service.finish(conv, answer, failed=True)
+        yield _sse(
+            {"code": 500, "message": exc.message, "data": {"answer": f"**ERROR**: {exc.message}", "reference": []}}
+        )
+    else:
+        yield _sse({"code": 0, "message": "", "data": service.finish(conv, answer)})
+    yield _sse({"code": 0, "message": "", "data": True})
+
+
+def openai_chunks(
+    service: CompletionService, conv: Conversation, model: str, with_reference: bool
+) -> Generator[str, None, None]:
+    """OpenAI's chat.completion.chunk stream, ending with usage and ``data:[DONE]``."""
+    completion_id = f"chatcmpl-{conv.message_id.replace('-', '')}"
+    created = int(time.time())
+
+    def chunk(delta: dict[str, Any], finish: str | None, usage: Any = None) -> str:
+        return _sse(
+            {
+                "id": completion_id,
+                "choices": [{"delta": delta, "finish_reason": finish, "index": 0, "logprobs": None}],
+                "created": created,
+                "model": model,
+                "object": "chat.completion.chunk",
+                "system_fingerprint": "",
+                "usage": usage,
+            }
+        )
+
+    answer = ""
+    try:
+        for delta in service.stream(conv):
+            answer += delta
+            yield chunk(
+                {
+                    "content": delta,
+                    "role": "assistant",
+                    "function_call": None,
+                    "tool_calls": None,
+                    "reasoning_content": None,
+                },
+                None,
+            )
+    except ChatModelError as exc:
+        yield chunk({"content": f"**ERROR**: {exc.message}", "role": "assistant"}, "stop")
+        yield "data:[DONE]\n\n"
+        return
+    final = service.finish(conv, answer)
+    usage = conv.usage
+    last: dict[str, Any] = {
+        "content": None,
+        "role": "assistant",
+        "function_call": None,
+        "tool_calls": None,
+        "reasoning_content": None,
+    }
+    if with_reference:
+        last["reference"] = final["reference"]
+    yield chunk(
+        last,
+        "stop",
+        None
+        if usage is None
+        else {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+        },
+    )
+    yield "data:[DONE]\n\n"
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1")
+
+    @router.post("/chats/{chat_id}/completions", response_model=None)
+    def chat_completion(
+        chat_id: str, tenant_id: TenantId, body: JsonBody, services: ContainerDep
+    ) -> StreamingResponse | Envelope:
+        service = services.completions
+        conv = service.prepare(tenant_id, chat_id, body)
+        if body.get("stream", True) is False:
+            return ok(service.answer(conv))
+        return StreamingResponse(
+            _in_thread(ragflow_frames(service, conv)), media_type="text/event-stream", headers=SSE_HEADERS
+        )
+
+    @router.post("/chats_openai/{chat_id}/chat/completions", response_model=None)
+    def openai_completion(
+        chat_id: str, tenant_id: TenantId, body: JsonBody, services: ContainerDep
+    ) -> StreamingResponse | JSONResponse:
+        service = services.completions
+        conv = service.prepare_openai(tenant_id, chat_id, body)
+        model = str(body.get("model") or "model")
+        extra = body.get("extra_body") or {}
+        with_reference = bool(extra.get("reference"))
+        if body.get("stream", True) is False:
+            final = service.answer(conv)
+            usage = conv.usage
+            message: dict[str, Any] = {"content": final["answer"], "role": "assistant"}
+            if with_reference:
+                message["reference"] = final["reference"]
+            return JSONResponse(
+                {
+                    "choices": [{"finish_reason": "stop", "index": 0, "logprobs": None, "message": message}],
+                    "created": int(final["created_at"]),
+                    "id": f"chatcmpl-{conv.message_id.replace('-', '')}",
+                    "model": model,
+                    "object": "chat.completion",
+                    "usage": {
+                        "completion_tokens": usage.completion_tokens if usage else 0,
+                        "completion_tokens_details": {
+                            "accepted_prediction_tokens": usage.completion_tokens if usage else 0,
+                            "reasoning_tokens": 0,
+                            "rejected_prediction_tokens": 0,
+                        },
+                        "prompt_tokens": usage.prompt_tokens if usage else 0,
+                        "total_tokens": usage.total_tokens if usage else 0,
+                    },
+                }
+            )
+        return StreamingResponse(
+            _in_thread(openai_chunks(service, conv, model, with_reference)),
+            media_type="text/event-stream",
+            headers=SSE_HEADERS,
+        )
+
+    @router.post("/sessions/related_questions")
+    def related_questions(tenant_id: TenantId, body: JsonBody, services: ContainerDep) -> Envelope:
+        return ok(services.completions.related_questions(tenant_id, body), message="success")
+
+    return router

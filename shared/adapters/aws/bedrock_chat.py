@@ -1,0 +1,191 @@
+"""Chat answers from Amazon Bedrock's Converse API (``bedrock-runtime`` ``converse`` / ``converse_stream``).
+
+Converse speaks one message shape for every model family (Claude, Nova, Llama, Mistral ...): system prompts
+go apart from the turns, and the turns must start with the user and alternate, so the conversation is
+normalized before it is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import boto3
+import urllib3.exceptions
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
+
+from shared.ports.chat_model import (
+    ChatDelta,
+    ChatMessage,
+    ChatModel,
+    ChatModelConfigError,
+    ChatModelError,
+    ChatModelServiceError,
+    ChatModelTimeout,
+    ChatOptions,
+    ChatResult,
+    ChatStream,
+    ChatUsage,
+)
+from shared.rag.tokens import count_tokens
+
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 10
+DEFAULT_READ_TIMEOUT_SECONDS = 60
+
+# Error codes as botocore reports them. Errors inside a stream carry the event's member name
+# (``throttlingException``), so codes are compared with their first letter upper-cased.
+_THROTTLED = {"ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException"}
+_UNAVAILABLE = {"ServiceUnavailableException", "ModelNotReadyException"}
+_CONFIG_ERRORS = {"AccessDeniedException", "ResourceNotFoundException", "UnrecognizedClientException"}
+_TIMEOUTS = {"ModelTimeoutException"}
+
+
+def bedrock_chat_client(
+    region: str, *, endpoint_url: str | None = None, read_timeout: int = DEFAULT_READ_TIMEOUT_SECONDS
+) -> Any:
+    """A ``bedrock-runtime`` client for chat: bounded timeouts, a few standard retries; build once, share."""
+    config = Config(
+        region_name=region,
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=read_timeout,
+    )
+    return boto3.client("bedrock-runtime", endpoint_url=endpoint_url, config=config)
+
+
+class BedrockChatModel(ChatModel):
+    """One Bedrock model (``modelId`` or inference profile id). ``client`` is a ``bedrock-runtime`` client."""
+
+    def __init__(self, model: str, *, client: Any, model_id: str | None = None) -> None:
+        self.model = model
+        self.model_id = model_id or f"{model}@Bedrock"
+        self._client = client
+
+    def complete(self, messages: Sequence[ChatMessage], options: ChatOptions | None = None) -> ChatResult:
+        request = self.request(messages, options)
+        try:
+            response = self._client.converse(**request)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc) from exc
+        try:
+            blocks = response["output"]["message"]["content"]
+            text = "".join(block["text"] for block in blocks if "text" in block)
+            usage = _usage(response["usage"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self._unreadable() from exc
+        return ChatResult(text=text, usage=usage)
+
+    def stream(self, messages: Sequence[ChatMessage], options: ChatOptions | None = None) -> ChatStream:
+        request = self.request(messages, options)
+        try:
+            events = self._client.converse_stream(**request)["stream"]
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc) from exc
+        parts: list[str] = []
+        usage: ChatUsage | None = None
+        iterator = iter(events)
+        try:
+            while True:
+                try:  # only the read is guarded: GeneratorExit thrown in at ``yield`` passes untouched
+                    event = next(iterator)
+                except StopIteration:
+                    break
+                except (ClientError, BotoCoreError, urllib3.exceptions.HTTPError) as exc:
+                    raise self._error(exc) from exc
+                text = None
+                try:
+                    if "contentBlockDelta" in event:
+                        text = event["contentBlockDelta"]["delta"].get("text")
+                    elif "metadata" in event and "usage" in event["metadata"]:
+                        usage = _usage(event["metadata"]["usage"])
+                except (KeyError, TypeError, AttributeError, ValueError) as exc:
+                    raise self._unreadable() from exc
+                if text:
+                    parts.append(text)
+                    yield ChatDelta(text)
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()  # on close() mid-answer: drop the HTTP response so Bedrock stops generating
+        yield ChatDelta("", usage or _estimate(messages, "".join(parts)))
+
+    def request(self, messages: Sequence[ChatMessage], options: ChatOptions | None) -> dict[str, Any]:
+        """The Converse request for ``messages``.
+
+        System messages become ``system`` blocks. Blank turns are dropped, consecutive turns of one role are
+        joined, and turns before the first user turn (a chat's greeting) are dropped: Converse rejects all
+        three. Penalties have no Converse equivalent and are not sent.
+        """
+        system = [{"text": message.content} for message in messages if message.role == "system" and message.content]
+        turns: list[dict[str, Any]] = []
+        for message in messages:
+            if message.role == "system" or not message.content.strip():
+                continue
+            if not turns and message.role != "user":
+                continue
+            if turns and turns[-1]["role"] == message.role:
+                turns[-1]["content"][0]["text"] += "\n\n" + message.content
+            else:
+                turns.append({"role": message.role, "content": [{"text": message.content}]})
+        if not turns:
+            raise ChatModelError("The conversation has no user message for the model to answer.")
+        request: dict[str, Any] = {"modelId": self.model, "messages": turns}
+        if system:
+            request["system"] = system
+        inference: dict[str, Any] = {}
+        if options is not None:
+            if options.temperature is not None:
+                inference["temperature"] = options.temperature
+            if options.top_p is not None:
+                inference["topP"] = options.top_p
+            if options.max_tokens is not None:
+                inference["maxTokens"] = options.max_tokens
+        if inference:
+            request["inferenceConfig"] = inference
+        return request
+
+    def _error(self, exc: Exception) -> ChatModelError:
+        """A user-facing error; AWS error messages name no credentials, so the provider's message is kept."""
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            code, message = str(error.get("Code", "")), str(error.get("Message", ""))[:300]
+            code = code[:1].upper() + code[1:]
+            if code in _THROTTLED:
+                return ChatModelServiceError(f"The Bedrock model {self.model} is throttled; try again later.")
+            if code in _UNAVAILABLE:
+                return ChatModelServiceError(f"The Bedrock model {self.model} is unavailable ({code}): {message}")
+            if code in _TIMEOUTS:
+                return ChatModelTimeout(f"The Bedrock model {self.model} timed out: {message}")
+            if code in _CONFIG_ERRORS:
+                return ChatModelConfigError(f"The Bedrock model {self.model} refused the request ({code}): {message}")
+            return ChatModelServiceError(f"The Bedrock model {self.model} failed ({code or 'error'}): {message}")
+        if isinstance(exc, ConnectTimeoutError | ReadTimeoutError | urllib3.exceptions.ReadTimeoutError):
+            return ChatModelTimeout(f"The Bedrock model {self.model} timed out.")
+        if isinstance(exc, NoCredentialsError):
+            return ChatModelConfigError(f"No AWS credentials are available to call the Bedrock model {self.model}.")
+        if isinstance(exc, urllib3.exceptions.HTTPError):
+            return ChatModelServiceError(
+                f"The connection to Bedrock broke off in the middle of the answer of {self.model}."
+            )
+        return ChatModelServiceError(f"Could not call the Bedrock model {self.model}: {exc}")
+
+    def _unreadable(self) -> ChatModelServiceError:
+        return ChatModelServiceError(f"The Bedrock model {self.model} gave an unreadable answer.")
+
+
+def _usage(reported: dict[str, Any]) -> ChatUsage:
+    prompt, completion = int(reported["inputTokens"]), int(reported["outputTokens"])
+    total = reported.get("totalTokens")
+    return ChatUsage(prompt, completion, int(total) if total is not None else prompt + completion)
+
+
+def _estimate(messages: Sequence[ChatMessage], answer: str) -> ChatUsage:
+    """Usage counted with tiktoken when the stream ended without its metadata event."""
+    return ChatUsage.of(sum(count_tokens(message.content) for message in messages), count_tokens(answer))

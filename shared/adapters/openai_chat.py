@@ -1,0 +1,212 @@
+"""Chat answers from any OpenAI-compatible ``/v1/chat/completions`` endpoint (OpenAI, vLLM, Ollama, LiteLLM ...).
+
+Used by both deployments, so it lives beside ``aws/`` and ``local/`` rather than in either.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import openai
+
+from shared.ports.chat_model import (
+    ChatDelta,
+    ChatMessage,
+    ChatModel,
+    ChatModelConfigError,
+    ChatModelError,
+    ChatModelServiceError,
+    ChatModelTimeout,
+    ChatOptions,
+    ChatResult,
+    ChatStream,
+    ChatUsage,
+)
+from shared.rag.tokens import count_tokens
+
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
+#: Longest silence allowed while waiting for the answer or between two streamed chunks.
+DEFAULT_READ_TIMEOUT_SECONDS = 60.0
+#: Retries after the first attempt, with the client's exponential backoff (connection errors, 408, 409,
+#: 429 and 5xx are retried; other 4xx are final). A stream is retried only until its first byte arrives.
+DEFAULT_MAX_RETRIES = 2
+
+_MIN_SCRUBBED_KEY = 8
+
+_ClientKey = tuple[str | None, str, float, float, int]
+_clients: dict[_ClientKey, openai.OpenAI] = {}
+_clients_lock = threading.Lock()
+
+
+def openai_client(
+    base_url: str | None,
+    api_key: str,
+    *,
+    read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+) -> openai.OpenAI:
+    """The process's client for one endpoint and key (built on first use): its connection pool is shared by
+    every model served there. Write and pool timeouts follow the read timeout."""
+    key: _ClientKey = (base_url, api_key, read_timeout, connect_timeout, max_retries)
+    client = _clients.get(key)
+    if client is None:
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None:
+                timeout = openai.Timeout(read_timeout, connect=connect_timeout)
+                client = _clients[key] = openai.OpenAI(
+                    api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+                )
+    return client
+
+
+class OpenAIChatModel(ChatModel):
+    """One model of an OpenAI-compatible endpoint.
+
+    ``base_url`` None means the openai package's default (``OPENAI_BASE_URL``, else OpenAI's own API).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        model_id: str | None = None,
+        api_key: str,
+        base_url: str | None = None,
+        read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+    ) -> None:
+        if not api_key:
+            raise ChatModelConfigError(f"No API key is configured for the chat model {model_id or model}.")
+        self.model = model
+        self.model_id = model_id or f"{model}@OpenAI"
+        self._api_key = api_key
+        self._read_timeout = read_timeout
+        self._client = openai_client(
+            base_url, api_key, read_timeout=read_timeout, connect_timeout=connect_timeout, max_retries=max_retries
+        )
+        # Where the model runs, for messages: scheme and host only, never credentials or query strings.
+        url = urlsplit(str(self._client.base_url))
+        self._endpoint = f"{url.scheme}://{url.hostname}" + (f":{url.port}" if url.port else "")
+
+    def complete(self, messages: Sequence[ChatMessage], options: ChatOptions | None = None) -> ChatResult:
+        try:
+            response = self._client.chat.completions.create(**self._request(messages, options))
+        except openai.APIError as exc:
+            raise self._error(exc, midstream=False) from exc
+        try:
+            text = response.choices[0].message.content or ""
+            reported = response.usage
+            usage = _usage(reported) if reported is not None else estimate_usage(messages, text)
+        except (AttributeError, IndexError, TypeError) as exc:  # no choices, missing fields
+            raise self._unreadable() from exc
+        return ChatResult(text=text, usage=usage)
+
+    def stream(self, messages: Sequence[ChatMessage], options: ChatOptions | None = None) -> ChatStream:
+        request = self._request(messages, options)
+        request["stream"] = True
+        request["stream_options"] = {"include_usage": True}
+        try:
+            chunks = self._client.chat.completions.create(**request)
+        except openai.APIError as exc:
+            raise self._error(exc, midstream=False) from exc
+        parts: list[str] = []
+        usage: ChatUsage | None = None
+        iterator = iter(chunks)
+        try:
+            while True:
+                # Only the read is guarded: an exception thrown in at ``yield`` (GeneratorExit on close) must
+                # pass through untouched to the ``finally`` that drops the connection.
+                try:
+                    chunk = next(iterator)
+                except StopIteration:
+                    break
+                except openai.APIError as exc:
+                    raise self._error(exc, midstream=True) from exc
+                except ValueError as exc:  # a data line that is not JSON
+                    raise self._unreadable() from exc
+                try:
+                    if chunk.usage is not None:  # the last chunk when include_usage is honoured
+                        usage = _usage(chunk.usage)
+                    text = chunk.choices[0].delta.content if chunk.choices else None
+                except (AttributeError, TypeError) as exc:
+                    raise self._unreadable() from exc
+                if text:
+                    parts.append(text)
+                    yield ChatDelta(text)
+        finally:
+            chunks.close()  # on close() mid-answer: the connection is dropped, so the server stops generating
+        yield ChatDelta("", usage or estimate_usage(messages, "".join(parts)))
+
+    def _request(self, messages: Sequence[ChatMessage], options: ChatOptions | None) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": message.role, "content": message.content} for message in messages],
+        }
+        if options is not None:
+            settings = {
+                "temperature": options.temperature,
+                "top_p": options.top_p,
+                "presence_penalty": options.presence_penalty,
+                "frequency_penalty": options.frequency_penalty,
+                # ``max_tokens`` rather than ``max_completion_tokens``: every compatible server knows it.
+                "max_tokens": options.max_tokens,
+            }
+            request.update({name: value for name, value in settings.items() if value is not None})
+        return request
+
+    def _error(self, exc: openai.APIError, *, midstream: bool) -> ChatModelError:
+        """A user-facing error for a failed request; the API key never appears in it."""
+        where = f"the chat service at {self._endpoint}"
+        if isinstance(exc, openai.APITimeoutError):
+            return ChatModelTimeout(f"The chat model {self.model_id} timed out after {self._read_timeout:g}s.")
+        if isinstance(exc, openai.APIConnectionError):
+            if midstream:
+                return ChatModelServiceError(
+                    f"The connection to {where} broke off in the middle of the answer of {self.model_id}."
+                )
+            return ChatModelServiceError(f"Could not connect to {where} for model {self.model_id}.")
+        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+            # OpenAI's own message echoes part of the key, so it is not passed on.
+            return ChatModelConfigError(f"The API key was rejected by {where} for model {self.model_id}.")
+        if isinstance(exc, openai.NotFoundError):
+            return ChatModelConfigError(f"The chat model {self.model} was not found at {where}.")
+        if isinstance(exc, openai.RateLimitError):
+            return ChatModelServiceError(f"The chat model {self.model_id} is rate limited; try again later.")
+        if isinstance(exc, openai.APIStatusError):
+            return ChatModelServiceError(
+                f"The chat model {self.model_id} failed (HTTP {exc.status_code}): {self._detail(exc)}"
+            )
+        if isinstance(exc, openai.APIResponseValidationError):
+            return self._unreadable()
+        # An error event inside the stream (``data: {"error": {...}}``).
+        return ChatModelServiceError(f"The chat model {self.model_id} failed mid-answer: {self._detail(exc)}")
+
+    def _detail(self, exc: openai.APIError) -> str:
+        """The provider's own error message, kept short and scrubbed of the key should it be echoed."""
+        body = exc.body
+        message = body.get("message") if isinstance(body, dict) else None
+        detail = str(message or exc.message)[:300]
+        # Real keys are long; scrubbing a short placeholder key ("x") would garble ordinary words.
+        return detail.replace(self._api_key, "***") if len(self._api_key) >= _MIN_SCRUBBED_KEY else detail
+
+    def _unreadable(self) -> ChatModelServiceError:
+        return ChatModelServiceError(
+            f"The chat service at {self._endpoint} gave an unreadable answer for {self.model_id}."
+        )
+
+
+def estimate_usage(messages: Sequence[ChatMessage], answer: str) -> ChatUsage:
+    """Usage counted with tiktoken, for servers that don't report it (message contents only, no overhead)."""
+    return ChatUsage.of(sum(count_tokens(message.content) for message in messages), count_tokens(answer))
+
+
+def _usage(reported: Any) -> ChatUsage:
+    prompt, completion = int(reported.prompt_tokens or 0), int(reported.completion_tokens or 0)
+    total = getattr(reported, "total_tokens", None)
+    return ChatUsage(prompt, completion, int(total) if total is not None else prompt + completion)

@@ -1,0 +1,116 @@
+"""ChatModel port: a large language model that answers a conversation, whole or token by token.
+
+The API layer streams answers over SSE (locally through uvicorn, on AWS through Lambda response
+streaming): it iterates :meth:`ChatModel.stream` in a worker thread and forwards each delta as it arrives.
+When its own client goes away it closes the iterator, and the adapter must then drop the upstream request
+at once, so an abandoned answer stops costing tokens.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+ChatRole = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One turn of the conversation."""
+
+    role: ChatRole
+    content: str
+
+
+@dataclass(frozen=True)
+class ChatOptions:
+    """Sampling settings as RAGFlow's ``llm`` block names them; None leaves the provider's default.
+
+    Providers ignore the settings they lack (Bedrock's Converse API has no presence or frequency penalty).
+    """
+
+    temperature: float | None = None
+    top_p: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    max_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class ChatUsage:
+    """Tokens a call consumed, as the provider counted them (estimated with tiktoken when it didn't say)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+    @classmethod
+    def of(cls, prompt_tokens: int, completion_tokens: int) -> ChatUsage:
+        return cls(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens)
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    """A whole answer."""
+
+    text: str
+    usage: ChatUsage
+
+
+@dataclass(frozen=True)
+class ChatDelta:
+    """A piece of a streamed answer.
+
+    Every delta but the last carries non-empty ``text`` and no usage; the last one carries ``usage`` and
+    empty text, and arrives only when the answer completed.
+    """
+
+    text: str
+    usage: ChatUsage | None = None
+
+
+#: What :meth:`ChatModel.stream` returns: a generator, so the consumer can ``close()`` it.
+ChatStream = Generator[ChatDelta, None, None]
+
+
+class ChatModelError(Exception):
+    """The model could not answer. ``message`` is fit to show to the API's user; it never holds secrets."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ChatModelConfigError(ChatModelError):
+    """The model is unknown, has no provider in this deployment, or lacks its endpoint or a valid key."""
+
+
+class ChatModelServiceError(ChatModelError):
+    """The model's service failed: unreachable, refused the request, broke off, or answered nonsense."""
+
+
+class ChatModelTimeout(ChatModelServiceError):
+    """The model's service did not answer (or stopped streaming) within the read timeout."""
+
+
+class ChatModel(ABC):
+    """One chat model. Instances are built once per process and are safe to share between threads."""
+
+    #: RAGFlow's ``name@factory`` id of the model.
+    model_id: str
+
+    @abstractmethod
+    def complete(self, messages: Sequence[ChatMessage], options: ChatOptions | None = None) -> ChatResult:
+        """The whole answer to ``messages``. Raises :class:`ChatModelError`."""
+
+    @abstractmethod
+    def stream(self, messages: Sequence[ChatMessage], options: ChatOptions | None = None) -> ChatStream:
+        """The answer to ``messages``, delta by delta as the provider produces them.
+
+        Nothing is sent before the first ``next()``, and every failure, including a rejected key or an
+        unreachable endpoint, is raised from the iterator as :class:`ChatModelError`, after the deltas that
+        already arrived. ``close()`` (from the thread iterating it, between deltas) drops the upstream
+        request at once.
+        """

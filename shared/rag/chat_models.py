@@ -1,0 +1,99 @@
+"""Picks the chat model for a ``name@factory`` model id and keeps one per process.
+
+Adapters are imported only when a model of their factory is first asked for, so a function that never
+chats never loads openai or builds a Bedrock client.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from shared.catalog import get_catalog, split_model_id
+from shared.config import get_settings
+from shared.ports.chat_model import ChatModel, ChatModelConfigError
+
+if TYPE_CHECKING:
+    from shared.repos.tenants import Tenant
+
+OPENAI_FACTORIES = frozenset({"OpenAI", "OpenAI-API-Compatible"})
+BEDROCK_FACTORY = "Bedrock"
+
+_CacheKey = tuple[str, str | None, str | None]
+_models: dict[_CacheKey, ChatModel] = {}
+_lock = threading.Lock()
+
+
+def build_chat_model(model_id: str, *, api_base: str | None = None, api_key: str | None = None) -> ChatModel:
+    """The chat model for ``model_id`` (RAGFlow's ``name@factory``; chat or image2text), built once per
+    process for each endpoint and key, so tenants with different keys never share a client.
+
+    ``api_base``/``api_key`` are the tenant's settings for the model; for OpenAI factories they default to
+    ``OPENAI_BASE_URL``/``OPENAI_API_KEY``, and for Bedrock ``api_base`` is the endpoint URL (credentials
+    come from the AWS environment). Raises :class:`ChatModelConfigError` for an unknown model, a factory
+    this deployment has no provider for, or a missing API key.
+    """
+    key: _CacheKey = (model_id, api_base, api_key)
+    model = _models.get(key)
+    if model is None:
+        with _lock:
+            model = _models.get(key)
+            if model is None:
+                model = _models[key] = _create(model_id, api_base=api_base, api_key=api_key)
+    return model
+
+
+def clear_chat_model_cache() -> None:
+    """Forget every built chat model (tests; changed credentials)."""
+    with _lock:
+        _models.clear()
+
+
+def chat_model_for_tenant(tenant: Tenant, model_id: str | None = None) -> ChatModel:
+    """``model_id`` (else the tenant's default chat model) with the tenant's endpoint and key for it.
+
+    Raises :class:`ChatModelConfigError` when neither names a model, or the model cannot be built.
+    """
+    model_id = model_id or tenant.llm_id
+    if not model_id:
+        raise ChatModelConfigError("No chat model is configured for this tenant")
+    name, factory = split_model_id(model_id)
+    settings = [m for m in tenant.models if m.llm_name == name and m.llm_factory == factory]
+    # A model set up for image2text serves chat too; a chat entry wins when both exist.
+    setting = next((m for m in settings if m.model_type == "chat"), settings[0] if settings else None)
+    if setting is None:
+        return build_chat_model(model_id)
+    return build_chat_model(model_id, api_base=setting.api_base or None, api_key=setting.api_key or None)
+
+
+def _create(model_id: str, *, api_base: str | None, api_key: str | None) -> ChatModel:
+    catalog = get_catalog()
+    info = catalog.find(model_id, "chat") or catalog.find(model_id, "image2text")
+    if info is None:
+        raise ChatModelConfigError(f"Unknown chat model: {model_id}")
+    if info.factory in OPENAI_FACTORIES:
+        from shared.adapters.openai_chat import OpenAIChatModel
+
+        # Endpoints other than OpenAI's own (Ollama, vLLM ...) often need no key; the client needs one.
+        base_url = api_base or os.environ.get("OPENAI_BASE_URL") or None
+        key = api_key or os.environ.get("OPENAI_API_KEY") or ("not-needed" if base_url else None)
+        if not key:
+            raise ChatModelConfigError(f"No API key is configured for the chat model {model_id}.")
+        return OpenAIChatModel(info.name, model_id=info.id, api_key=key, base_url=base_url)
+    if info.factory == BEDROCK_FACTORY:
+        from shared.adapters.aws.bedrock_chat import BedrockChatModel
+
+        return BedrockChatModel(
+            info.name, client=_bedrock_client(get_settings().aws_region, api_base), model_id=info.id
+        )
+    raise ChatModelConfigError(f"No provider for {info.factory} in this deployment")
+
+
+@lru_cache(maxsize=8)
+def _bedrock_client(region: str, endpoint_url: str | None) -> Any:
+    """One ``bedrock-runtime`` client per region and endpoint, shared by every Bedrock chat model."""
+    from shared.adapters.aws.bedrock_chat import bedrock_chat_client
+
+    return bedrock_chat_client(region, endpoint_url=endpoint_url)

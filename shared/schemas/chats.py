@@ -1,0 +1,175 @@
+"""Request models of the chat assistant and session endpoints.
+
+Types are strict (a wrong type is code 101 with pydantic's text, as for datasets); the rules RAGFlow
+answers with its own messages (a missing name, unknown models, unusable datasets) are checked by the
+service, so they keep RAGFlow's code 102 and wording.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
+
+from shared.schemas.common import QueryArgs, StrictBody
+
+CHAT_NAME_LIMIT = 255
+SESSION_NAME_LIMIT = 255
+
+DEFAULT_DESCRIPTION = "A helpful Assistant"
+DEFAULT_OPENER = "Hi! I am your assistant, can I help you?"
+DEFAULT_EMPTY_RESPONSE = "Sorry! No relevant content was found in the knowledge base!"
+DEFAULT_SESSION_NAME = "New session"
+# RAGFlow's default system prompt says the same things; {knowledge} receives the retrieved chunks.
+DEFAULT_SYSTEM_PROMPT = (
+    "You are an intelligent assistant. Answer the question by summarizing the content of the knowledge "
+    "base, listing the relevant data from it in detail. If none of the knowledge base content is relevant "
+    'to the question, your answer must include the sentence "The answer you are looking for is not found '
+    'in the knowledge base!" Take the chat history into account.\n'
+    "Here is the knowledge base:\n"
+    "{knowledge}\n"
+    "The above is the knowledge base."
+)
+KNOWLEDGE_VARIABLE = "knowledge"
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=CHAT_NAME_LIMIT)]
+SessionName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=SESSION_NAME_LIMIT)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Penalty = Annotated[float, Field(ge=-2.0, le=2.0)]
+
+
+class Variable(StrictBody):
+    """A ``{key}`` placeholder of the system prompt; a non-optional one must appear in it."""
+
+    key: Annotated[str, StringConstraints(min_length=1)]
+    optional: bool = False
+
+
+def _default_variables() -> list[Variable]:
+    return [Variable(key=KNOWLEDGE_VARIABLE, optional=True)]
+
+
+class LlmSettings(StrictBody):
+    """The ``llm`` object. ``model_name`` null means the tenant's default chat model."""
+
+    model_name: str | None = None
+    # Internal to RAGFlow: "image2text" lets a multimodal model pass; anything else means "chat".
+    model_type: Literal["chat", "image2text"] = "chat"
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.1
+    top_p: Probability = 0.3
+    presence_penalty: Penalty = 0.4
+    frequency_penalty: Penalty = 0.7
+    max_tokens: Annotated[int | None, Field(ge=1)] = None
+
+    @field_validator("model_type", mode="before")
+    @classmethod
+    def _normalize_model_type(cls, value: Any) -> str:
+        return "image2text" if value == "image2text" else "chat"
+
+    @field_validator("model_name", mode="after")
+    @classmethod
+    def _blank_is_default(cls, value: str | None) -> str | None:
+        return None if value is None else value.strip() or None
+
+    def stored(self) -> dict[str, Any]:
+        """The settings as kept on the chat (``max_tokens`` only when set)."""
+        return self.model_dump(exclude={"max_tokens"} if self.max_tokens is None else set())
+
+
+class PromptSettings(StrictBody):
+    """The ``prompt`` object: retrieval settings and the system prompt with its variables."""
+
+    similarity_threshold: Probability = 0.2
+    keywords_similarity_weight: Probability = 0.7
+    top_n: Annotated[int, Field(ge=1)] = 6
+    top_k: Annotated[int, Field(ge=1)] = 1024
+    variables: list[Variable] = Field(default_factory=_default_variables)
+    rerank_model: str = ""
+    empty_response: str | None = DEFAULT_EMPTY_RESPONSE
+    opener: str | None = DEFAULT_OPENER
+    show_quote: bool = True
+    prompt: str = DEFAULT_SYSTEM_PROMPT
+    tts: bool = False
+    refine_multiturn: bool = True
+
+    @field_validator("rerank_model", mode="before")
+    @classmethod
+    def _null_rerank_is_none(cls, value: Any) -> Any:
+        return "" if value is None else value
+
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _empty_prompt_is_default(cls, value: Any) -> Any:
+        # As RAGFlow: a missing or empty system prompt falls back to the default one.
+        return DEFAULT_SYSTEM_PROMPT if value is None or value == "" else value
+
+    @field_validator("rerank_model", mode="after")
+    @classmethod
+    def _strip_rerank(cls, value: str) -> str:
+        return value.strip()
+
+
+class CreateChatRequest(StrictBody):
+    name: Name | None = None
+    avatar: str | None = None
+    description: str | None = None
+    dataset_ids: list[str] | None = None
+    llm: LlmSettings | None = None
+    prompt: PromptSettings | None = None
+
+
+class UpdateChatRequest(StrictBody):
+    """Every field optional; ``llm`` and ``prompt`` are merged into the stored ones."""
+
+    name: Name | None = None
+    avatar: str | None = None
+    description: str | None = None
+    dataset_ids: list[str] | None = None
+    llm: LlmSettings | None = None
+    prompt: PromptSettings | None = None
+
+
+class DeleteByIdsRequest(StrictBody):
+    """``ids`` missing, null or empty means every one (RAGFlow's rule for chats and sessions)."""
+
+    ids: list[str] | None = None
+
+
+class _ListQuery(QueryArgs):
+    # RAGFlow reads only the parameters it knows here and ignores the rest; an empty filter is no filter.
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | None = None
+    name: str | None = None
+    page: Annotated[int, Field(ge=1)] = 1
+    page_size: Annotated[int, Field(ge=0)] = 30
+    orderby: Literal["create_time", "update_time"] = "create_time"
+    desc: bool = True
+
+    @field_validator("id", "name", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+class ListChatsQuery(_ListQuery):
+    pass
+
+
+class ListSessionsQuery(_ListQuery):
+    user_id: str | None = None
+
+    @field_validator("user_id", mode="before")
+    @classmethod
+    def _empty_user_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+class CreateSessionRequest(StrictBody):
+    name: SessionName | None = DEFAULT_SESSION_NAME
+    user_id: str | None = None
+
+
+class UpdateSessionRequest(StrictBody):
+    name: SessionName | None = None
+    user_id: str | None = None
