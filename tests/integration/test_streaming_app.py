@@ -1,0 +1,91 @@
+"""The streaming function's own entry point — `uvicorn functions.completions.app:app`, what the Lambda Web
+Adapter runs — serves answers and its stream is read incrementally."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.services.tenants import ModelSetting
+from tests.support.api import create_dataset, parse_and_wait, upload_one
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.server import RunningServer, free_port
+
+
+@pytest.fixture
+def streaming_app(server: RunningServer) -> Iterator[str]:
+    """The completions app in its own uvicorn process, on the same data folder as the local server."""
+    port = free_port()
+    env = {**os.environ, "FLOWLESS_BACKEND": "local", "FLOWLESS_DATA_DIR": str(server.data_dir)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "functions.completions.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.post(f"{base}/api/v1/sessions/related_questions", timeout=1)
+            break
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise AssertionError("streaming app did not start") from None
+            time.sleep(0.1)
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_the_lambda_web_adapter_app_streams_incrementally(server: RunningServer, streaming_app: str) -> None:
+    with FakeOpenAI(api_key="sk-lwa") as llm:
+        _, key = server.container.tenant_service.create(
+            "lwa", [ModelSetting("lwa-chat@OpenAI-API-Compatible", "chat", api_base=llm.base_url, api_key="sk-lwa")]
+        )
+        with server.client(key) as api:
+            ds = create_dataset(api, chunk_method="one")
+            doc = upload_one(api, ds["id"], "bread.txt", b"Bread rises because yeast ferments sugar.")
+            parse_and_wait(api, ds["id"], doc["id"])
+            chat = api.post("/api/v1/chats", json={"name": "lwa", "dataset_ids": [ds["id"]]}).json()["data"]
+        llm.script_chat(["Yeast ", "makes ", "it ", "rise."], delay=0.2)
+        headers = {"Authorization": f"Bearer {key}"}
+        arrivals: list[float] = []
+        frames = []
+        with httpx.stream(
+            "POST",
+            f"{streaming_app}/api/v1/chats/{chat['id']}/completions",
+            headers=headers,
+            json={"question": "Why does bread rise?"},
+            timeout=30,
+        ) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            for line in response.iter_lines():
+                if line.startswith("data:"):
+                    arrivals.append(time.monotonic())
+                    frames.append(json.loads(line[5:]))
+    assert frames[-1] == {"code": 0, "message": "", "data": True}
+    assert frames[-2]["data"]["answer"].startswith("Yeast makes it rise.")
+    token_gaps = [b - a for a, b in zip(arrivals[:3], arrivals[1:4], strict=True)]
+    assert all(gap >= 0.15 for gap in token_gaps), token_gaps
