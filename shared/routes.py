@@ -58,8 +58,9 @@ DATASETS = RouteGroup(
         Route("/api/v1/datasets", ("GET", "POST", "DELETE")),
         Route("/api/v1/datasets/{dataset_id}", ("PUT",)),
     ),
-    # Deleting a dataset removes its documents' blobs and index entries too.
-    needs=("metadata", "blobs", "search", "models"),
+    # Deleting a dataset removes its documents' blobs and index entries too. Embedding models are only
+    # checked against the catalog shipped with the code: no "models".
+    needs=("metadata", "blobs", "search"),
 )
 
 DOCUMENTS = RouteGroup(

@@ -106,12 +106,16 @@ def test_a_function_per_pipeline_step_sized_by_the_step(prod: Synthesized, step:
     (table_id,) = prod.resources("AWS::DynamoDB::Table")
     assert env[ENV_BACKEND] == "aws" and env[ENV_TABLE_NAME] == {"Ref": table_id}
     assert env[ENV_DOCUMENTS_BUCKET]["Ref"] in prod.resources("AWS::S3::Bucket")
-    # No search construct yet: no endpoint (the hook is tested below). Steps never start parses.
-    assert ENV_OPENSEARCH_ENDPOINT not in env and ENV_STATE_MACHINE_ARN not in env
+    # Every step gets the search collection (STEP_NEEDS): prepare drops a re-parsed document's chunks, index writes.
+    (collection_id,) = prod.resources("AWS::OpenSearchServerless::Collection")
+    assert env[ENV_OPENSEARCH_ENDPOINT] == {"Fn::GetAtt": [collection_id, "CollectionEndpoint"]}
+    # Steps never start parses.
+    assert ENV_STATE_MACHINE_ARN not in env
     # Only the embed step carries onnxruntime and the model; the others the parsers.
     assert _layer_names(prod, function) == {"runtime", "embed" if step == EMBED else "ingest"}
     actions = {action for statement in _statements(prod, function_id) for action in _actions(statement)}
     assert {"dynamodb:PutItem", "dynamodb:Query", "s3:GetObject*", "s3:PutObject", "s3:DeleteObject*"} <= actions
+    assert "aoss:APIAccessAll" in actions
     assert not {action for action in actions if action.startswith("states:")}
 
 
@@ -307,10 +311,10 @@ def test_trigger_function_registers_and_starts_parses(prod: Synthesized) -> None
     assert {"dynamodb:PutItem", "s3:GetObject*", "states:StartExecution", "sqs:SendMessage"} <= actions
 
 
-# -- hooks for what is not deployed yet -----------------------------------------------------------------
+# -- the constructs' hooks, on their own ------------------------------------------------------------------
 @dataclass
 class FakeSearch:
-    """Stands in for the OpenSearch construct another change adds."""
+    """Stands in for the search construct (the real one is tested in test_search.py)."""
 
     endpoint: str = "https://collection.us-east-1.aoss.amazonaws.com"
     granted: list[str] = field(default_factory=list)

@@ -136,7 +136,9 @@ def test_grants_follow_the_groups_needs(prod: Synthesized, group: RouteGroup) ->
         assert {"states:StartExecution", "states:DescribeStateMachine"} <= actions
     else:
         assert "states" not in services
-    assert services <= {"dynamodb", "s3", "xray", "logs", "states"}
+    # The search collection: IAM access here, the data access policy in test_search.py.
+    assert ("aoss" in services) == ("search" in group.needs)
+    assert services <= {"dynamodb", "s3", "xray", "logs", "states", "aoss"}
 
 
 def test_authorizer_only_reads_the_table(prod: Synthesized) -> None:

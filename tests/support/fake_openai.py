@@ -34,6 +34,7 @@ positive cosine and a test can compute the expected vector with :meth:`FakeOpenA
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import itertools
 import json
@@ -530,6 +531,14 @@ def _handler_class(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"  # keep-alive: every reply carries Content-Length or is chunked
         disable_nagle_algorithm = True  # a streamed token leaves at once, not when the previous one is acked
 
+        def handle(self) -> None:
+            try:
+                super().handle()
+            except (ConnectionResetError, BrokenPipeError):
+                # A client that abandons a reply (a stream it stopped reading) resets the kept-alive
+                # connection; that is an ordinary end of the connection, not a server error to print.
+                self.close_connection = True
+
         def do_GET(self) -> None:
             self._serve()
 
@@ -595,7 +604,8 @@ def _handler_class(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                             return
                     elif isinstance(chunk, Drop):
                         self.close_connection = True
-                        self.connection.shutdown(socket.SHUT_RDWR)
+                        with contextlib.suppress(OSError):  # the client may have gone already
+                            self.connection.shutdown(socket.SHUT_RDWR)
                         return
                     elif chunk:
                         self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
