@@ -71,6 +71,30 @@ def test_layer_bundle_installs_lambda_wheels_into_python(tmp_path: Path, monkeyp
     assert command[-2:] == ["-r", str(LAYER_REQUIREMENTS)]
 
 
+def test_a_resolved_layer_then_installs_its_no_deps_list_without_dependencies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "run", lambda command, check: calls.append(command))
+    bundler = PipLayerBundler(
+        RUNTIME_LAYER.requirements,
+        platforms=PIP_PLATFORMS,
+        python_version=PYTHON_VERSION,
+        constraints=RUNTIME_LAYER.constraints,
+        no_deps_requirements=RUNTIME_LAYER.no_deps_requirements,
+    )
+
+    assert bundler.try_bundle(str(tmp_path), image=_IMAGE)
+
+    resolved, unresolved = calls
+    assert "--no-deps" not in resolved and resolved[-2:] == ["-r", str(RUNTIME_LAYER.requirements)]
+    assert "--no-deps" in unresolved and unresolved[-2:] == ["-r", str(RUNTIME_LAYER.no_deps_requirements)]
+    for command in calls:  # the same target and pins, wheels for the same platform
+        assert command[command.index("--target") + 1] == str(tmp_path / "python")
+        assert command[command.index("-c") + 1] == str(RUNTIME_LAYER.constraints)
+        assert command[command.index("--python-version") + 1] == PYTHON_VERSION
+
+
 def _fake_pip(files: list[str], calls: list[list[str]] | None = None) -> Callable[[list[str], bool], None]:
     """Stands in for pip: "installs" ``files`` under the --target folder (and records the command)."""
 
@@ -151,6 +175,15 @@ def test_layer_fingerprint_follows_the_pins(tmp_path: Path) -> None:
     constraints.write_text("starlette==1.10.0\n", encoding="utf-8")
     constrained = PipLayerBundler(requirements, platforms=arm, python_version="3.13", constraints=constraints)
     assert constrained.fingerprint != bundler.fingerprint
+    no_deps = tmp_path / "requirements-no-deps.txt"
+    no_deps.write_text("opensearch-py==3.2.0\n", encoding="utf-8")
+    with_no_deps = PipLayerBundler(
+        requirements, platforms=arm, python_version="3.13", constraints=constraints, no_deps_requirements=no_deps
+    )
+    before = with_no_deps.fingerprint
+    assert before != constrained.fingerprint
+    no_deps.write_text("opensearch-py==3.3.0\n", encoding="utf-8")
+    assert with_no_deps.fingerprint != before
 
 
 def test_synth_without_bundling_stages_no_asset(prod: Synthesized) -> None:
