@@ -22,6 +22,7 @@ from shared.services.models import ModelAccess
 from shared.services.tenants import TenantService
 
 if TYPE_CHECKING:  # imported where built: a function loads only the services it serves
+    from shared.ports.chat_model import ChatModel
     from shared.ports.embedder import Embedder
     from shared.repos.documents import DocumentRepository
     from shared.services.chats import ChatService
@@ -190,7 +191,6 @@ class Container:
 
     @cached_property
     def completions(self) -> CompletionService:
-        from shared.rag.chat_models import chat_model_for_tenant
         from shared.repos.chats import ChatRepository, SessionRepository
         from shared.services.completions import CompletionService
 
@@ -200,7 +200,7 @@ class Container:
             datasets=self.dataset_repo,
             tenants=self.tenants,
             retrieval=self.retrieval,
-            chat_model_for=chat_model_for_tenant,
+            chat_model_for=tenant_chat_model,
         )
 
     @cached_property
@@ -216,6 +216,7 @@ class Container:
             index=lambda: self.search_index,
             workflow=lambda: self.workflow,
             embedder_for=tenant_embedder,
+            chat_model_for=tenant_chat_model,
         )
 
     def health_probes(self) -> dict[str, Callable[[], None]]:
@@ -228,6 +229,13 @@ class Container:
         if self.settings.backend == "local" or self.settings.state_machine_arn:
             probes["workflow"] = lambda: self.workflow.ping()
         return probes
+
+
+def tenant_chat_model(tenant: Tenant, model_id: str | None) -> ChatModel:
+    """The tenant's chat model (its default when ``model_id`` is None), with its endpoint and key."""
+    from shared.rag.chat_models import chat_model_for_tenant
+
+    return chat_model_for_tenant(tenant, model_id)
 
 
 def tenant_embedder(model_id: str, tenant: Tenant) -> Embedder:

@@ -92,3 +92,37 @@ def insert_citations(
             pieces.append(match.group(0))
             last = match.end()
     return "".join(pieces), sorted(cited)
+
+
+def keyword_messages(content: str, count: int) -> list[ChatMessage]:
+    """Ask for the ``count`` most important keywords of a chunk (RAGFlow's auto_keywords)."""
+    return [
+        ChatMessage(
+            "system",
+            f"Extract the {count} most important keywords or short phrases of the text the user gives. "
+            "Answer with the keywords only, separated by commas, in the language of the text.",
+        ),
+        ChatMessage("user", content),
+    ]
+
+
+def question_messages(content: str, count: int) -> list[ChatMessage]:
+    """Ask for ``count`` questions the chunk answers (RAGFlow's auto_questions)."""
+    return [
+        ChatMessage(
+            "system",
+            f"Write {count} questions that the text the user gives answers. Answer with the questions only, "
+            "one per line, in the language of the text.",
+        ),
+        ChatMessage("user", content),
+    ]
+
+
+def parse_keywords(text: str, count: int) -> list[str]:
+    items = [k.strip().strip("\"'.").strip() for k in re.split(r"[,\n;，、]", text)]  # noqa: RUF001 - CJK separators
+    return list(dict.fromkeys(k for k in items if k))[:count]
+
+
+def parse_questions(text: str, count: int) -> list[str]:
+    lines = [line.strip().lstrip("-*0123456789.) ").strip() for line in text.splitlines()]
+    return list(dict.fromkeys(line for line in lines if line))[:count]

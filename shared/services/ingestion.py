@@ -25,6 +25,7 @@ from shared.errors import DataError
 from shared.ids import http_date, new_id, now_ms
 from shared.pipeline import INGEST_PREFIX, WHOLE_DOCUMENT
 from shared.ports.blobs import BlobStore
+from shared.ports.chat_model import ChatModel
 from shared.ports.embedder import Embedder, EmbeddingConfigError, EmbeddingError
 from shared.ports.metadata import ITEM_NOT_EXISTS, Condition, ConditionFailed, MetadataStore
 from shared.ports.search import IndexedChunk, SearchIndex
@@ -102,6 +103,7 @@ class IngestionService:
         index: Callable[[], SearchIndex],
         workflow: Callable[[], Workflow],
         embedder_for: EmbedderFactory,
+        chat_model_for: Callable[[Tenant, str | None], ChatModel] | None = None,
     ) -> None:
         self._store = store
         self._datasets = datasets
@@ -111,6 +113,7 @@ class IngestionService:
         self._index = index
         self._workflow = workflow
         self._embedder_for = embedder_for
+        self._chat_model_for = chat_model_for
 
     # == API: parse and stop =========================================================================
     def _document_ids(self, payload: Mapping[str, Any]) -> tuple[list[str], list[str]]:
@@ -327,18 +330,42 @@ class IngestionService:
                 raise StepFailed(exc.message) from exc
         except ChunkingError as exc:
             raise StepFailed(exc.message) from exc
-        if wants_llm_enrichment(record["parser_config"]):
-            tenant = self._tenants.get(record["tenant_id"])
-            reason = (
-                "no chat model is configured for this tenant"
-                if tenant is None or not tenant.llm_id
-                else "keyword and question generation is not available in this version"
-            )
-            self._report(task, f"{_range_label(rng)}: auto_keywords/auto_questions skipped: {reason}.")
+        if wants_llm_enrichment(record["parser_config"]) and drafts:
+            self._enrich(task, record, drafts)
         key = self._work_key(task, rng, "chunks.json")
         self._blobs.put(key, _dump([asdict(d) for d in drafts]), "application/json")
         self._report(task, f"{_range_label(rng)}: Generate {len(drafts)} chunks", progress=0.4)
         return {**task, "chunks": key}
+
+    def _enrich(self, task: ParseTask, record: Record, drafts: list[ChunkDraft]) -> None:
+        """auto_keywords / auto_questions: ask the tenant's chat model, or say in progress_msg why not."""
+        from shared.ports.chat_model import ChatModelError, ChatOptions
+        from shared.rag.prompting import keyword_messages, parse_keywords, parse_questions, question_messages
+
+        label = _range_label(task["range"])
+        config = record["parser_config"]
+        keywords = int(config.get("auto_keywords") or 0)
+        questions = int(config.get("auto_questions") or 0)
+        tenant = self._tenants.get(record["tenant_id"])
+        if tenant is None or not tenant.llm_id or self._chat_model_for is None:
+            self._report(
+                task, f"{label}: auto_keywords/auto_questions skipped: no chat model is configured for this tenant."
+            )
+            return
+        options = ChatOptions(temperature=0.2)
+        try:
+            model = self._chat_model_for(tenant, None)
+            for draft in drafts:
+                self._current(task)  # a stop request ends the (slow) enrichment between chunks
+                if keywords:
+                    answer = model.complete(keyword_messages(draft.content, keywords), options).text
+                    draft.keywords = list(dict.fromkeys([*draft.keywords, *parse_keywords(answer, keywords)]))
+                if questions:
+                    answer = model.complete(question_messages(draft.content, questions), options).text
+                    draft.questions = list(dict.fromkeys([*draft.questions, *parse_questions(answer, questions)]))
+        except ChatModelError as exc:
+            raise StepFailed(f"auto_keywords/auto_questions failed: {exc.message}") from exc
+        self._report(task, f"{label}: Keywords and questions generated for {len(drafts)} chunks.")
 
     def embed(self, task: ParseTask) -> ParseTask:
         """Embed the chunks with the dataset's model (the document name weighted in, as RAGFlow does)."""

@@ -218,3 +218,51 @@ def test_related_questions(chat_api: httpx.Client, llm: FakeOpenAI, server: Runn
     assert res["code"] == 0 and res["data"][0] == "What makes Neovim better?" and len(res["data"]) == 3
     assert "software" in llm.last_chat_messages()[0]["content"]
     assert chat_api.post("/api/v1/sessions/related_questions", json={}).json()["code"] == 102
+
+
+def test_auto_keywords_and_questions_use_the_chat_model(
+    chat_api: httpx.Client, server: RunningServer, llm: FakeOpenAI
+) -> None:
+    ds = create_dataset(chat_api, chunk_method="one", parser_config={"auto_keywords": 3, "auto_questions": 2})
+    doc = upload_one(chat_api, ds["id"], "tea.txt", b"Green tea is steamed to stop oxidation.")
+    llm.script_chat(["green tea, steaming, oxidation"])
+    llm.script_chat(["1. How is green tea made?\n2. Why is tea steamed?"])
+    done = parse_and_wait(chat_api, ds["id"], doc["id"])
+    assert done["run"] == "DONE", done["progress_msg"]
+    assert "Keywords and questions generated" in done["progress_msg"]
+    chunk = server.container.document_repo.chunks_of(doc["id"])[0]
+    assert chunk["important_keywords"] == ["green tea", "steaming", "oxidation"]
+    assert chunk["questions"] == ["How is green tea made?", "Why is tea steamed?"]
+
+
+def test_auto_keywords_without_a_chat_model_say_so(api: httpx.Client) -> None:
+    ds = create_dataset(api, parser_config={"auto_keywords": 2})
+    doc = upload_one(api, ds["id"], "x.txt", b"Some words to index.")
+    done = parse_and_wait(api, ds["id"], doc["id"])
+    assert done["run"] == "DONE"
+    assert "skipped: no chat model is configured" in done["progress_msg"]
+
+
+def test_a_chat_whose_datasets_were_deleted_says_so(chat_api: httpx.Client, assistant: dict[str, Any]) -> None:
+    for dataset_id in assistant["dataset_ids"]:
+        chat_api.request("DELETE", "/api/v1/datasets", json={"ids": [dataset_id]})
+    res = chat_api.post(f"/api/v1/chats/{assistant['id']}/completions", json={"question": "Why does bread rise?"})
+    assert res.json() == {
+        "code": 102,
+        "message": "The datasets of this chat assistant no longer exist; update its `dataset_ids`.",
+    }
+
+
+def test_a_client_that_hangs_up_stops_the_model(
+    chat_api: httpx.Client, assistant: dict[str, Any], llm: FakeOpenAI
+) -> None:
+    llm.script_chat(["a "] * 50, delay=0.1)
+    with chat_api.stream(
+        "POST", f"/api/v1/chats/{assistant['id']}/completions", json={"question": "Why does bread rise?"}
+    ) as response:
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                break  # read one frame, then hang up
+    record = llm.streams[-1]
+    assert record.wait_ended(5.0) and record.disconnected
+    assert len(record.tokens) < 50
