@@ -81,6 +81,8 @@ def _model_settings(args: argparse.Namespace) -> list[ModelSetting]:
         settings.append(ModelSetting(args.embedding_model, "embedding", args.model_base_url, args.model_api_key))
     if args.rerank_model:
         settings.append(ModelSetting(args.rerank_model, "rerank", args.model_base_url, args.model_api_key))
+    if args.image2text_model:
+        settings.append(ModelSetting(args.image2text_model, "image2text", args.model_base_url, args.model_api_key))
     return settings
 
 
@@ -114,6 +116,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chat-model", help="default chat model, NAME@FACTORY")
     parser.add_argument("--embedding-model", help="default embedding model, NAME@FACTORY")
     parser.add_argument("--rerank-model", help="default rerank model, NAME@FACTORY")
+    parser.add_argument("--image2text-model", help="image2text (vision) model for the picture method, NAME@FACTORY")
     parser.add_argument("--model-base-url", help="base URL of the models' OpenAI-compatible endpoint")
     parser.add_argument("--model-api-key", help="API key for the models' endpoint")
 

@@ -5,6 +5,7 @@ Used by both deployments, so it lives beside ``aws/`` and ``local/`` rather than
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +25,7 @@ from shared.ports.chat_model import (
     ChatResult,
     ChatStream,
     ChatUsage,
+    image_mime,
 )
 from shared.rag.tokens import count_tokens
 
@@ -146,7 +148,7 @@ class OpenAIChatModel(ChatModel):
     def _request(self, messages: Sequence[ChatMessage], options: ChatOptions | None) -> dict[str, Any]:
         request: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": message.role, "content": message.content} for message in messages],
+            "messages": [_openai_message(message) for message in messages],
         }
         if options is not None:
             settings = {
@@ -210,3 +212,14 @@ def _usage(reported: Any) -> ChatUsage:
     prompt, completion = int(reported.prompt_tokens or 0), int(reported.completion_tokens or 0)
     total = getattr(reported, "total_tokens", None)
     return ChatUsage(prompt, completion, int(total) if total is not None else prompt + completion)
+
+
+def _openai_message(message: ChatMessage) -> dict[str, Any]:
+    """A message in OpenAI's shape; images become ``image_url`` parts with data URIs (vision models)."""
+    if not message.images:
+        return {"role": message.role, "content": message.content}
+    parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
+    for image in message.images:
+        encoded = base64.b64encode(image).decode("ascii")
+        parts.append({"type": "image_url", "image_url": {"url": f"data:{image_mime(image)};base64,{encoded}"}})
+    return {"role": message.role, "content": parts}

@@ -18,10 +18,22 @@ ChatRole = Literal["system", "user", "assistant"]
 
 @dataclass(frozen=True)
 class ChatMessage:
-    """One turn of the conversation."""
+    """One turn of the conversation; ``images`` (PNG/JPEG/GIF/WebP bytes) go to image2text models."""
 
     role: ChatRole
     content: str
+    images: tuple[bytes, ...] = ()
+
+
+def image_mime(data: bytes) -> str:
+    """The MIME type of an image from its magic bytes (PNG unless recognised otherwise)."""
+    if data.startswith(b"\xff\xd8"):
+        return "image/jpeg"
+    if data.startswith(b"GIF8"):
+        return "image/gif"
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "image/png"
 
 
 @dataclass(frozen=True)

@@ -322,7 +322,8 @@ class IngestionService:
             meta=raw.get("meta") or {},
         )
         try:
-            drafts = chunk_document(doc, record["chunk_method"], record["parser_config"])
+            describe = self._image_describer(record) if record["chunk_method"] == "picture" else None
+            drafts = chunk_document(doc, record["chunk_method"], record["parser_config"], describe_image=describe)
         except NothingToChunk as exc:
             if list(rng) != list(WHOLE_DOCUMENT):
                 drafts = []  # a range of blank pages in a longer PDF
@@ -336,6 +337,34 @@ class IngestionService:
         self._blobs.put(key, _dump([asdict(d) for d in drafts]), "application/json")
         self._report(task, f"{_range_label(rng)}: Generate {len(drafts)} chunks", progress=0.4)
         return {**task, "chunks": key}
+
+    def _image_describer(self, record: Record) -> Callable[[bytes], str] | None:
+        """The tenant's image2text model as the picture chunker's ``describe_image`` (None without one)."""
+        from shared.ports.chat_model import ChatMessage, ChatModelError
+
+        tenant = self._tenants.get(record["tenant_id"])
+        chat_model_for = self._chat_model_for
+        if tenant is None or not tenant.img2txt_id or chat_model_for is None:
+            return None
+        model_id = tenant.img2txt_id
+
+        def describe(image: bytes) -> str:
+            try:
+                model = chat_model_for(tenant, model_id)
+                return model.complete(
+                    [
+                        ChatMessage("system", "You describe images for a search index, precisely and factually."),
+                        ChatMessage(
+                            "user",
+                            "Describe this image: what it shows, any text in it, and the data of any chart or table.",
+                            images=(image,),
+                        ),
+                    ]
+                ).text
+            except ChatModelError as exc:
+                raise StepFailed(f"The image2text model failed: {exc.message}") from exc
+
+        return describe
 
     def _enrich(self, task: ParseTask, record: Record, drafts: list[ChunkDraft]) -> None:
         """auto_keywords / auto_questions: ask the tenant's chat model, or say in progress_msg why not."""

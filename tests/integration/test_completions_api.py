@@ -266,3 +266,25 @@ def test_a_client_that_hangs_up_stops_the_model(
     record = llm.streams[-1]
     assert record.wait_ended(5.0) and record.disconnected
     assert len(record.tokens) < 50
+
+
+def test_picture_method_with_an_image2text_model(server: RunningServer, llm: FakeOpenAI) -> None:
+    llm.reset()
+    _, key = server.container.tenant_service.create(
+        "vision", [ModelSetting("vision@OpenAI-API-Compatible", "image2text", api_base=llm.base_url, api_key="sk-test")]
+    )
+    png = bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c63f8cfc0f01f0005000201"
+        "e2b0f4580000000049454e44ae426082"
+    )
+    with server.client(key) as client:
+        ds = create_dataset(client, chunk_method="picture")
+        doc = upload_one(client, ds["id"], "chart.png", png)
+        llm.script_chat(["A bar chart of monthly bread sales rising from January to June."])
+        done = parse_and_wait(client, ds["id"], doc["id"])
+    assert done["run"] == "DONE", done["progress_msg"]
+    chunk = server.container.document_repo.chunks_of(doc["id"])[0]
+    assert "bar chart of monthly bread sales" in chunk["content"]
+    sent = llm.last_chat_messages()[-1]["content"]
+    assert sent[1]["type"] == "image_url" and sent[1]["image_url"]["url"].startswith("data:image/png;base64,")

@@ -33,6 +33,7 @@ from shared.ports.chat_model import (
     ChatResult,
     ChatStream,
     ChatUsage,
+    image_mime,
 )
 from shared.rag.tokens import count_tokens
 
@@ -130,10 +131,15 @@ class BedrockChatModel(ChatModel):
                 continue
             if not turns and message.role != "user":
                 continue
+            images = [
+                {"image": {"format": image_mime(image).split("/")[1], "source": {"bytes": image}}}
+                for image in message.images
+            ]
             if turns and turns[-1]["role"] == message.role:
                 turns[-1]["content"][0]["text"] += "\n\n" + message.content
+                turns[-1]["content"].extend(images)
             else:
-                turns.append({"role": message.role, "content": [{"text": message.content}]})
+                turns.append({"role": message.role, "content": [{"text": message.content}, *images]})
         if not turns:
             raise ChatModelError("The conversation has no user message for the model to answer.")
         request: dict[str, Any] = {"modelId": self.model, "messages": turns}
