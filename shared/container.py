@@ -187,6 +187,7 @@ class Container:
             index=lambda: self.search_index,
             embedder_for=tenant_embedder,
             models=ModelAccess(self.catalog),
+            chat_model_for=tenant_chat_model,
         )
 
     @cached_property

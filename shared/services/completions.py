@@ -121,6 +121,7 @@ class CompletionService:
                 "vector_similarity_weight": 1 - float(prompt.get("keywords_similarity_weight", 0.7)),
                 "top_k": int(chat.get("top_k") or prompt.get("top_k") or 1024),
                 "metadata_condition": metadata_condition,
+                "rerank_id": prompt.get("rerank_model") or None,
             },
         )
         chunks = result["chunks"]

@@ -8,21 +8,28 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import DataError
+from shared.ports.chat_model import ChatModel
 from shared.ports.embedder import EmbeddingError
 from shared.ports.metadata import MetadataStore
-from shared.ports.search import SearchIndex, SearchQuery
+from shared.ports.reranker import Reranker, RerankError
+from shared.ports.search import Candidate, SearchIndex, SearchQuery
 from shared.rag.highlight import highlight as highlight_terms
 from shared.rag.metadata import filter_documents, parse_metadata_condition
+from shared.rag.rerankers import reranker_for_tenant
 from shared.rag.scoring import ScoredChunk, hybrid_scores
 from shared.rag.text_analysis import analyze_query
 from shared.repos.datasets import DatasetRepository
 from shared.repos.documents import DocumentRepository, Record, document_pk
-from shared.repos.tenants import TenantRepository
+from shared.repos.tenants import Tenant, TenantRepository
 from shared.services.ingestion import EmbedderFactory
 from shared.services.models import ModelAccess
 
 MAX_PAGE_SIZE = 1024
 MAX_TOP_K = 2048
+#: RAGFlow reranks only the best candidates by the plain hybrid score; the others keep a rerank score of 0.
+RERANK_LIMIT = 64
+
+RerankerFactory = Callable[[Tenant, str], Reranker]
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,8 @@ class RetrievalService:
         index: Callable[[], SearchIndex],
         embedder_for: EmbedderFactory,
         models: ModelAccess,
+        reranker_for: RerankerFactory = reranker_for_tenant,
+        chat_model_for: Callable[[Tenant, str | None], ChatModel] | None = None,
     ) -> None:
         self._store = store
         self._datasets = datasets
@@ -122,6 +131,8 @@ class RetrievalService:
         self._index = index
         self._embedder_for = embedder_for
         self._models = models
+        self._reranker_for = reranker_for
+        self._chat_model_for = chat_model_for
 
     def retrieve(self, tenant_id: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Chunks of the tenant's datasets most similar to the question, RAGFlow's shape."""
@@ -137,14 +148,16 @@ class RetrievalService:
         tenant = self._tenants.get(tenant_id)
         if tenant is None:
             raise DataError("Tenant not found")
+        reranker = None
         if request.rerank_id:
             self._models.check(tenant, request.rerank_id, "rerank")
-            raise DataError(f"Rerank model <{request.rerank_id}> has no provider in this deployment yet.")
+            try:
+                reranker = self._reranker_for(tenant, request.rerank_id)
+            except RerankError as exc:
+                raise DataError(exc.message) from exc
+        question = request.question
         if request.keyword or request.cross_languages:
-            raise DataError(
-                "`keyword` and `cross_languages` need a chat model; "
-                + ("none is configured for this tenant." if not tenant.llm_id else "this version cannot call it yet.")
-            )
+            question = self._expand_question(tenant, request)
 
         documents = self._documents_in_scope(datasets, request)
         if documents is not None and not documents:
@@ -152,23 +165,28 @@ class RetrievalService:
 
         try:
             embedder = self._embedder_for(datasets[0]["embedding_model"], tenant)
-            vector = [float(x) for x in embedder.embed_query(request.question)]
+            vector = [float(x) for x in embedder.embed_query(request.question)]  # the user's own words
         except EmbeddingError as exc:
             raise DataError(f"Embedding failed: {exc.message}") from exc
         candidates = self._index().search(
             SearchQuery(
                 tenant_id=tenant_id,
                 dataset_ids=request.dataset_ids,
-                text=request.question,
+                text=question,
                 vector=vector,
                 document_ids=list(documents) if documents is not None else None,
                 top_k=request.top_k,
             )
         )
         pagerank = {d["id"]: int(d.get("pagerank") or 0) for d in datasets}
+        rerank_scores = None
+        if reranker is not None and candidates:
+            rerank_scores = self._rerank(reranker, request, candidates)
         scored = [
             s
-            for s in hybrid_scores(candidates, request.vector_similarity_weight, pagerank=pagerank)
+            for s in hybrid_scores(
+                candidates, request.vector_similarity_weight, rerank_scores=rerank_scores, pagerank=pagerank
+            )
             if s.similarity >= request.similarity_threshold
         ]
         start = (request.page - 1) * request.page_size
@@ -181,6 +199,59 @@ class RetrievalService:
             for doc_id, count in counts.most_common()
         ]
         return {"chunks": chunks, "doc_aggs": doc_aggs, "total": len(scored)}
+
+    def _expand_question(self, tenant: Tenant, request: RetrievalRequest) -> str:
+        """RAGFlow's ``cross_languages`` (the question translated, for keyword matching in other languages) and
+        ``keyword`` (keywords the chat model extracts, appended) — both need the tenant's chat model."""
+        from shared.ports.chat_model import ChatMessage, ChatModelError, ChatOptions
+        from shared.rag.prompting import keyword_messages
+
+        if not tenant.llm_id or self._chat_model_for is None:
+            raise DataError("`keyword` and `cross_languages` need a chat model; none is configured for this tenant.")
+        question = request.question
+        try:
+            model = self._chat_model_for(tenant, None)
+            options = ChatOptions(temperature=0.2)
+            if request.cross_languages:
+                languages = ", ".join(request.cross_languages)
+                translated = model.complete(
+                    [
+                        ChatMessage(
+                            "system",
+                            f"Translate the user's text into each of these languages: {languages}. Answer with the "
+                            "translations only, one per line.",
+                        ),
+                        ChatMessage("user", question),
+                    ],
+                    options,
+                ).text
+                question = "\n".join([question, *[t.strip() for t in translated.splitlines() if t.strip()]])
+            if request.keyword:
+                keywords = model.complete(keyword_messages(request.question, 8), options).text
+                question = f"{question} {keywords.replace(',', ' ')}"
+        except ChatModelError as exc:
+            raise DataError(exc.message) from exc
+        return question
+
+    def _rerank(
+        self, reranker: Reranker, request: RetrievalRequest, candidates: Sequence[Candidate]
+    ) -> dict[str, float]:
+        """The rerank model's relevance for the best ``RERANK_LIMIT`` candidates by the plain hybrid score."""
+        best = hybrid_scores(candidates, request.vector_similarity_weight)[:RERANK_LIMIT]
+        stored = {
+            c["id"]: c
+            for c in self._store.batch_get([(document_pk(s.document_id), f"CHUNK#{s.chunk_id}") for s in best])
+        }
+        ids = [s.chunk_id for s in best if s.chunk_id in stored]  # deleted since the index answered: skipped
+        if not ids:
+            return {}
+        try:
+            scores = reranker.rerank(request.question, [str(stored[i].get("content") or "") for i in ids])
+        except RerankError as exc:
+            raise DataError(exc.message) from exc
+        if len(scores) != len(ids):
+            raise DataError(f"The rerank model {request.rerank_id} gave an unreadable answer.")
+        return {i: min(1.0, max(0.0, float(score))) for i, score in zip(ids, scores, strict=True)}
 
     def _documents_in_scope(self, datasets: Sequence[Record], request: RetrievalRequest) -> dict[str, Record] | None:
         """The documents retrieval may return: None means every document of the datasets."""

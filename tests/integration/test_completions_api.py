@@ -288,3 +288,45 @@ def test_picture_method_with_an_image2text_model(server: RunningServer, llm: Fak
     assert "bar chart of monthly bread sales" in chunk["content"]
     sent = llm.last_chat_messages()[-1]["content"]
     assert sent[1]["type"] == "image_url" and sent[1]["image_url"]["url"].startswith("data:image/png;base64,")
+
+
+def test_retrieval_keyword_and_cross_languages_use_the_chat_model(
+    chat_api: httpx.Client, assistant: dict[str, Any], llm: FakeOpenAI
+) -> None:
+    dataset_ids = assistant["dataset_ids"]
+    plain = chat_api.post(
+        "/api/v1/retrieval",
+        json={
+            "question": "what happens to the dough",
+            "dataset_ids": dataset_ids,
+            "vector_similarity_weight": 0,
+        },
+    ).json()["data"]
+    assert plain["total"] == 0  # no word of the question is in the corpus
+    llm.script_chat(["yeast, carbon dioxide"])
+    expanded = chat_api.post(
+        "/api/v1/retrieval",
+        json={
+            "question": "what happens to the dough",
+            "dataset_ids": dataset_ids,
+            "vector_similarity_weight": 0,
+            "keyword": True,
+        },
+    ).json()["data"]
+    assert expanded["total"] == 1 and expanded["chunks"][0]["document_keyword"] == "bread.txt"
+    llm.script_chat(["La levadura fermenta el azúcar"])
+    chat_api.post(
+        "/api/v1/retrieval",
+        json={
+            "question": "yeast",
+            "dataset_ids": dataset_ids,
+            "cross_languages": ["Spanish"],
+        },
+    )
+    assert "Spanish" in llm.last_chat_messages()[0]["content"]
+
+
+def test_retrieval_keyword_without_a_chat_model(api: httpx.Client) -> None:
+    ds = create_dataset(api)
+    res = api.post("/api/v1/retrieval", json={"question": "q", "dataset_ids": [ds["id"]], "keyword": True}).json()
+    assert res["code"] == 102 and "need a chat model" in res["message"]

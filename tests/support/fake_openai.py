@@ -29,6 +29,9 @@ Scripted, the next request gets the given tokens, paced, optionally breaking off
 
 Embeddings are deterministic and a little semantic: a hashed bag of words, so texts sharing words have a
 positive cosine and a test can compute the expected vector with :meth:`FakeOpenAI.embedding`.
+
+Reranking (``/v1/rerank``, the Cohere/Jina/vLLM shape, not OpenAI's): each document's relevance is the share
+of the query's distinct words it contains (:meth:`FakeOpenAI.relevance`), results best first, ``top_n`` of them.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from typing import Any, Literal
 DEFAULT_API_KEY = "sk-fake-openai"
 DEFAULT_DIMENSION = 64
 CHAT_PATH = "/v1/chat/completions"
+RERANK_PATH = "/v1/rerank"
 CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -199,6 +203,7 @@ class FakeOpenAI:
         self.route("POST", "/v1/embeddings", self.handle_embeddings)
         self.route("GET", "/v1/models", self.handle_models)
         self.route("POST", CHAT_PATH, self.handle_chat)
+        self.route("POST", RERANK_PATH, self.handle_rerank)
 
     # -- control ---------------------------------------------------------------------------------------
 
@@ -376,6 +381,39 @@ class FakeOpenAI:
         tokens = sum(max(1, len(_WORD.findall(text))) for text in texts)
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
         return Reply(body={"object": "list", "data": data, "model": model, "usage": usage})
+
+    def handle_rerank(self, request: Request) -> Reply:
+        """``{"model", "query", "documents", "top_n"}`` -> ``{"results": [{"index", "relevance_score"}]}``."""
+        body = request.body if isinstance(request.body, dict) else {}
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            return _invalid("you must provide a model parameter")
+        query = body.get("query")
+        if not isinstance(query, str) or not query:
+            return _invalid("'query' must be a non-empty string.")
+        documents = body.get("documents")
+        if not isinstance(documents, list) or not documents:
+            return _invalid("'documents' must be a non-empty array.")
+        texts: list[str] = []
+        for document in documents:
+            text = document.get("text") if isinstance(document, dict) else document
+            if not isinstance(text, str):
+                return _invalid("'documents' must hold strings or {'text': ...} objects.")
+            texts.append(text)
+        top_n = body.get("top_n", len(texts))
+        if not isinstance(top_n, int) or top_n < 1:
+            return _invalid("'top_n' must be a positive integer.")
+        results = [{"index": i, "relevance_score": self.relevance(query, t)} for i, t in enumerate(texts)]
+        results.sort(key=lambda r: (-r["relevance_score"], r["index"]))
+        return Reply(body={"id": f"rerank-fake-{next(self._ids)}", "results": results[:top_n], "meta": {}})
+
+    @staticmethod
+    def relevance(query: str, document: str) -> float:
+        """The served relevance: the share of the query's distinct lower-cased words found in ``document``."""
+        words = set(_WORD.findall(query.lower()))
+        if not words:
+            return 0.0
+        return len(words & set(_WORD.findall(document.lower()))) / len(words)
 
     def handle_models(self, request: Request) -> Reply:
         names = sorted(set(self.models or ()) | (self.chat_models or set()))

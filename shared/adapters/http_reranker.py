@@ -1,0 +1,84 @@
+"""The widely used HTTP rerank API (Cohere, Jina, vLLM, Infinity, TEI-compatible gateways ...).
+
+``POST {base_url}/rerank`` with ``{"model", "query", "documents", "top_n"}`` answers
+``{"results": [{"index", "relevance_score"}, ...]}``; a bare list of ``{"index", "score"}`` (TEI) is read too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from shared.ports.reranker import Reranker, RerankError, scores_in_order
+
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+#: Most rerank services accept up to 1,000 documents per call.
+MAX_DOCUMENTS = 1000
+_MAX_DETAIL = 300
+
+
+class HttpReranker(Reranker):
+    """One model behind a ``/rerank`` endpoint. ``api_key`` (if any) goes in a bearer header, nowhere else."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str,
+        api_key: str | None = None,
+        model_id: str | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.model = model
+        self.model_id = model_id or model
+        self.url = base_url.rstrip("/") + "/rerank"
+        headers = {"Accept": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._client = httpx.Client(headers=headers, timeout=timeout, transport=transport)
+
+    def rerank(self, query: str, texts: Sequence[str]) -> list[float]:
+        if isinstance(texts, str):
+            raise TypeError("rerank takes a sequence of texts, not one string")
+        texts = list(texts)
+        scores: list[float] = []
+        for start in range(0, len(texts), MAX_DOCUMENTS):
+            scores.extend(self._call(query, texts[start : start + MAX_DOCUMENTS]))
+        return scores
+
+    def _call(self, query: str, texts: list[str]) -> list[float]:
+        what = f"The rerank model {self.model_id}"
+        body = {"model": self.model, "query": query, "documents": [t or " " for t in texts], "top_n": len(texts)}
+        try:
+            response = self._client.post(self.url, json=body)
+        except httpx.TimeoutException as exc:
+            raise RerankError(f"{what} timed out.") from exc
+        except httpx.HTTPError as exc:
+            raise RerankError(f"Could not reach the rerank model {self.model_id} ({type(exc).__name__}).") from exc
+        if response.status_code >= 400:
+            raise RerankError(f"{what} failed (HTTP {response.status_code}){_detail(response)}.")
+        try:
+            answer: Any = response.json()
+        except ValueError as exc:
+            raise RerankError(f"{what} gave an unreadable answer.") from exc
+        results = answer.get("results") if isinstance(answer, dict) else answer
+        return scores_in_order(results, len(texts), what=what)
+
+
+def _detail(response: httpx.Response) -> str:
+    """The provider's error message, short (providers put it in ``message``, ``detail`` or ``error``)."""
+    try:
+        answer = response.json()
+    except ValueError:
+        return ""
+    message: Any = None
+    if isinstance(answer, dict):
+        message = answer.get("message") or answer.get("detail") or answer.get("error")
+        if isinstance(message, dict):
+            message = message.get("message")
+    if not isinstance(message, str) or not message.strip():
+        return ""
+    return ": " + message.strip()[:_MAX_DETAIL]
