@@ -1,4 +1,4 @@
-"""POST /api/v1/retrieval over real HTTP on the embedded engine with the builtin embedder."""
+"""POST /api/v1/retrieval over real HTTP with the builtin embedder, on both search engines."""
 
 from __future__ import annotations
 
@@ -8,12 +8,19 @@ import httpx
 import pytest
 
 from tests.support.api import create_dataset, parse_and_wait, upload_one
+from tests.support.server import RunningServer
 
 FACTS = {
     "cats.txt": "Cats are small domestic felines that purr and chase mice around the house.",
     "rockets.txt": "Rockets burn liquid oxygen and kerosene to reach orbit around the Earth.",
     "bread.txt": "Bread dough rises because yeast ferments sugar and releases carbon dioxide.",
 }
+
+
+@pytest.fixture
+def server(engine_server: RunningServer) -> RunningServer:
+    """Every test here runs on both search engines: embedded, and OpenSearch (osmem-server)."""
+    return engine_server
 
 
 @pytest.fixture
@@ -101,6 +108,7 @@ def test_disabled_documents_and_unavailable_chunks_never_come_back(api: httpx.Cl
     ds_id = corpus["ds"]["id"]
     cats = corpus["docs"]["cats.txt"]
     api.put(f"/api/v1/datasets/{ds_id}/documents/{cats}", json={"enabled": 0})
+
     def names() -> set[str]:
         res = retrieve(api, question="cats purr", dataset_ids=[ds_id], similarity_threshold=0)
         return {c["document_keyword"] for c in res["data"]["chunks"]}

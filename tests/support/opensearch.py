@@ -24,7 +24,7 @@ import numpy as np
 from opensearchpy import OpenSearch
 from osmem_server import OsmemServer
 
-from shared.adapters.aws.opensearch_index import KNN_SPACE, MAX_WINDOW, SearchRequest, msearch
+from shared.adapters.aws.opensearch_index import KNN_SPACE, MAX_WINDOW, OpenSearchIndex, SearchRequest, msearch
 from shared.rag.text_analysis import opensearch_analysis
 
 #: What OpenSearch Serverless would be asked for; osmem-server ignores it.
@@ -118,3 +118,10 @@ def _only(source: Mapping[str, Any], fields: Any) -> dict[str, Any]:
     if fields is None or fields is True:
         return dict(source)
     return {name: source[name] for name in fields if name in source}
+
+
+def osmem_index(url: str) -> OpenSearchIndex:
+    """The OpenSearch engine on an osmem-server URL: the test analyzer, k-NN answered by ``ExactKnnSearcher``."""
+    return OpenSearchIndex(
+        url, region=TEST_REGION, client=client_for(url), analysis=osmem_analysis(), searcher=ExactKnnSearcher()
+    )

@@ -15,6 +15,7 @@ import uvicorn
 
 from functions.local.server import build_local_app, local_container
 from shared.container import Container
+from shared.ports.search import SearchIndex
 
 
 def free_port() -> int:
@@ -38,8 +39,11 @@ class RunningServer:
 
 
 @contextmanager
-def run_local_server(data_dir: Path) -> Iterator[RunningServer]:
+def run_local_server(data_dir: Path, *, search_index: SearchIndex | None = None) -> Iterator[RunningServer]:
+    """Serve ``data_dir``'s local container; ``search_index`` replaces its embedded index when given."""
     container = local_container(data_dir)
+    if search_index is not None:
+        container.overrides["search_index"] = search_index
     port = free_port()
     config = uvicorn.Config(build_local_app(container), host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
