@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -24,6 +24,9 @@ from shared.routes import RouteGroup
 #: Steady-state requests per second and burst for the whole stage (per-account limits still apply).
 THROTTLE_RATE_LIMIT = 100
 THROTTLE_BURST_LIMIT = 200
+#: A streaming integration (responseTransferMode STREAM) may run up to 15 minutes, the longest a response
+#: stream lasts; buffered integrations keep API Gateway's default (29 s).
+STREAMING_INTEGRATION_TIMEOUT_MAX_S = 900
 
 
 def _ragflow_body(**fields: object) -> str:
@@ -149,12 +152,18 @@ class RestApiConstruct(Construct):
         self._suppress_findings()
 
     def _add_group(self, group: RouteGroup, function: lambda_.IFunction, authorizer: apigw.IAuthorizer) -> None:
+        # A streaming group's function answers through the Lambda Web Adapter in response_stream mode:
+        # CDK then invokes it with InvokeWithResponseStream (.../response-streaming-invocations), and
+        # the integration may last as long as the function does, within the stream's 15 minutes.
         integration = apigw.LambdaIntegration(
             function,
             # One invoke permission per function for this API rather than two per method: a group
             # serves up to a dozen methods and the function's resource policy is capped at 20 KB.
             scope_permission_to_method=False,
             response_transfer_mode=apigw.ResponseTransferMode.STREAM if group.streaming else None,
+            timeout=(
+                Duration.seconds(min(group.timeout_s, STREAMING_INTEGRATION_TIMEOUT_MAX_S)) if group.streaming else None
+            ),
         )
         for route in group.routes:
             resource = self.rest_api.root.resource_for_path(route.path)

@@ -40,6 +40,45 @@ PIP_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 #: Python packages of this repository deployed as the functions' code.
 CODE_PACKAGES = ("shared", "functions")
 
+#: The Lambda Web Adapter (github.com/awslabs/aws-lambda-web-adapter) runs the streaming route groups: it
+#: starts ``functions/<group>/run.sh`` (uvicorn), waits for its port, and proxies each invocation to it,
+#: streaming the body back (InvokeWithResponseStream). AWS publishes it as a public layer in account
+#: 753240598075 of every commercial Region (the China Regions have other accounts): ARN and version from the
+#: adapter's docs (awslabs.github.io/aws-lambda-web-adapter/getting-started/zip-packages.html:
+#: arn:aws:lambda:${AWS::Region}:753240598075:layer:LambdaAdapterLayerArm64:26).
+#: Bump the version deliberately: a new adapter release is a new layer version.
+LAMBDA_WEB_ADAPTER_ACCOUNT = "753240598075"
+LAMBDA_WEB_ADAPTER_LAYER_NAME = "LambdaAdapterLayerArm64"  # ARCHITECTURE is arm64
+LAMBDA_WEB_ADAPTER_VERSION = 26
+#: The adapter's settings of a streaming function. Readiness is a TCP connect to uvicorn's port: every API
+#: path needs an API key or a backend, so no GET answers 2xx cheaply without one.
+LAMBDA_WEB_ADAPTER_PORT = 8080
+LAMBDA_WEB_ADAPTER_ENVIRONMENT = {
+    "AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap",
+    "AWS_LWA_INVOKE_MODE": "response_stream",
+    "AWS_LWA_PORT": str(LAMBDA_WEB_ADAPTER_PORT),
+    "AWS_LWA_READINESS_CHECK_PROTOCOL": "tcp",
+}
+
+
+def lambda_web_adapter_layer_arn(region: str) -> str:
+    """The public Lambda Web Adapter layer (arm64) in ``region`` (a token is fine)."""
+    return (
+        f"arn:aws:lambda:{region}:{LAMBDA_WEB_ADAPTER_ACCOUNT}:layer:"
+        f"{LAMBDA_WEB_ADAPTER_LAYER_NAME}:{LAMBDA_WEB_ADAPTER_VERSION}"
+    )
+
+
+def route_group_handler(group: RouteGroup) -> str:
+    """The Lambda handler of a route group's function.
+
+    ``<group.module>.handler.handler`` (Mangum), or for a streaming group the start-up script the Lambda
+    Web Adapter runs, by its path from the code root: ``functions/<group>/run.sh``.
+    """
+    if group.streaming:
+        return f"{group.module.replace('.', '/')}/run.sh"
+    return f"{group.module}.handler.handler"
+
 
 @dataclass(frozen=True)
 class DependencyLayer:
@@ -69,9 +108,11 @@ class DependencyLayer:
 
 
 #: What every function imports (FastAPI, pydantic, powertools, pynamodb, boto3), with what most of them
-#: need when they run: the search index's client (opensearch-py, numpy, snowballstemmer) and token counting
-#: (tiktoken).
-RUNTIME_LAYER = DependencyLayer("runtime", "runtime dependencies (API, AWS clients, search, tokens)")
+#: need when they run: the search index's client (opensearch-py, numpy, snowballstemmer), token counting
+#: (tiktoken), OpenAI-compatible models (openai) and the streaming groups' server (uvicorn).
+RUNTIME_LAYER = DependencyLayer(
+    "runtime", "runtime dependencies (API, AWS clients, search, tokens, OpenAI-compatible models, uvicorn)"
+)
 #: The document parsers: the parse steps but embed.
 INGEST_LAYER = DependencyLayer("ingest", "parsing dependencies (document parsers)", no_deps=True)
 #: onnxruntime and the builtin embedding model: the embed step and the route groups that need "models".
@@ -299,9 +340,9 @@ def grant_needs(function: ServiceFunction, needs: Sequence[Backend], backends: B
 class RouteGroupFunction(ServiceFunction):
     """The Lambda function serving one route group of the registry (``shared.routes``).
 
-    Entry point ``<group.module>.handler.handler``, memory and timeout from the registry, access
-    granted for exactly the backends the group ``needs``, and the layers their clients need
-    (``NEEDS_LAYERS``).
+    Entry point ``route_group_handler(group)``, memory and timeout from the registry, access granted for
+    exactly the backends the group ``needs``, and the layers their clients need (``NEEDS_LAYERS``). A
+    streaming group runs under the Lambda Web Adapter (its layer and ``LAMBDA_WEB_ADAPTER_ENVIRONMENT``).
     """
 
     def __init__(
@@ -317,7 +358,7 @@ class RouteGroupFunction(ServiceFunction):
         super().__init__(
             scope,
             construct_id,
-            handler=f"{group.module}.handler.handler",
+            handler=route_group_handler(group),
             description=f"{SERVICE_NAME} route group '{group.name}'",
             package=package,
             storage=backends.storage,
@@ -328,3 +369,11 @@ class RouteGroupFunction(ServiceFunction):
         )
         self.group = group
         grant_needs(self, group.needs, backends)
+        if group.streaming:
+            self.function.add_layers(
+                lambda_.LayerVersion.from_layer_version_arn(
+                    self, "WebAdapter", lambda_web_adapter_layer_arn(Stack.of(self).region)
+                )
+            )
+            for name, value in LAMBDA_WEB_ADAPTER_ENVIRONMENT.items():
+                self.function.add_environment(name, value)

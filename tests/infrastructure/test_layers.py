@@ -2,10 +2,12 @@
 at import time and for what its requests (route groups) or its steps (parse steps) import when they run.
 
 Lambda refuses a function whose code and layers exceed 250 MB unzipped (262,144,000 bytes); measured with
-the bundlers (aarch64, CPython 3.13; bytes of the files): runtime ≈ 105.5 MB (numpy 55, botocore 21),
-ingest ≈ 39.8 MB, embed ≈ 95.3 MB (after pruning), code ≈ 2.3 MB. The heaviest functions (runtime + embed:
-the embed step, chunks, retrieval) come to ≈ 203 MB; runtime + ingest + embed would be ≈ 243 MB, too near
-the limit, so no function may carry both ingest and embed, nor a distribution in two of its layers.
+the bundlers (aarch64, CPython 3.13; bytes of the files): runtime ≈ 117.7 MB (numpy 55, botocore 21, openai
+and its httpx2/jiter ≈ 11.5, uvicorn with click and h11 ≈ 0.9), ingest ≈ 39.8 MB, embed ≈ 95.3 MB (after
+pruning), code ≈ 2.3 MB. The heaviest functions (runtime + embed: the embed step, chunks, retrieval,
+completions) come to ≈ 215 MB; runtime + ingest + embed would be ≈ 255 MB, too near the limit, so no function
+may carry both ingest and embed, nor a distribution in two of its layers. The Lambda Web Adapter's layer
+(streaming groups) is a single binary of a few MB.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from infra_cdk.function_construct import (
     RUNTIME_LAYER,
     DependencyLayer,
     needs_layers,
+    route_group_handler,
 )
 from shared.constants import ENV_OPENSEARCH_ENDPOINT, ENV_STATE_MACHINE_ARN, SERVICE_NAME
 from shared.routes import ROUTE_GROUPS, Backend, RouteGroup
@@ -124,14 +127,18 @@ def _function_layers(synth: Synthesized) -> dict[str, tuple[str, list[str]]]:
     """Logical id of each function -> (handler, names of its layers under layers/, sorted).
 
     Sorted because CDK renders them so; the order does not matter as long as no two of a function's
-    layers hold the same distribution (later layers would overwrite earlier ones' files).
+    layers hold the same distribution (later layers would overwrite earlier ones' files). Layers of other
+    accounts (the Lambda Web Adapter's, referenced by ARN, not by Ref) hold no Python distribution.
     """
     names = {
         logical_id: re.search(r"layers/(\w+)/requirements\.txt", layer["Properties"]["Description"]).group(1)  # type: ignore[union-attr]
         for logical_id, layer in synth.resources("AWS::Lambda::LayerVersion").items()
     }
     return {
-        logical_id: (fn["Properties"]["Handler"], sorted(names[layer["Ref"]] for layer in fn["Properties"]["Layers"]))
+        logical_id: (
+            fn["Properties"]["Handler"],
+            sorted(names[layer["Ref"]] for layer in fn["Properties"]["Layers"] if "Ref" in layer),
+        )
         for logical_id, fn in synth.resources("AWS::Lambda::Function").items()
     }
 
@@ -193,12 +200,14 @@ ADAPTERS = {adapters}
 def use(backend):
     if backend == "models":
         # The builtin model loaded and run (onnxruntime, tokenizers, the model packages' files); the
-        # Bedrock embedder needs boto3 alone. OpenAI-compatible models need openai, in no layer yet.
+        # Bedrock adapters need boto3 alone, the OpenAI-compatible ones (embedders, chat models: any
+        # tenant may configure them) openai. All are imported where the model is built (shared.rag).
         from shared.catalog import BUILTIN_EMBEDDING_MODEL
         from shared.rag.embedding import build_embedder
 
         build_embedder(BUILTIN_EMBEDDING_MODEL).embed_documents(["probe"])
-        import_module("shared.adapters.aws.bedrock_embedder")
+        for adapter in ("aws.bedrock_embedder", "aws.bedrock_chat", "openai_embedder", "openai_chat"):
+            import_module("shared.adapters." + adapter)
     else:
         from shared.container import get_container
 
@@ -284,6 +293,8 @@ _OPTIONAL = {
     "cryptography": "pypdf's AES decryption",
     "cffi": "cryptography's dependency",
     "sniffio": "anyio assumes asyncio",
+    # Only uvicorn's --reload supervisor uses it (else stat polling); the functions never reload.
+    "watchfiles": "uvicorn.supervisors falls back to StatReload",
 }
 
 
@@ -298,7 +309,7 @@ def test_every_backend_has_a_layer_and_a_probe() -> None:
 def _streaming_handlers() -> set[str]:
     # Served by uvicorn under the Lambda Web Adapter (functions/<group>/run.sh), not by a handler module:
     # probed per group below.
-    return {f"{group.module}.handler.handler" for group in ROUTE_GROUPS if group.streaming}
+    return {route_group_handler(group) for group in ROUTE_GROUPS if group.streaming}
 
 
 @pytest.fixture(scope="module")
@@ -434,8 +445,8 @@ def request_time_imports(group: RouteGroup) -> tuple[list[str], set[Backend]]:
 
 
 def _entry_modules(group: RouteGroup) -> list[str]:
-    # A streaming group runs uvicorn on <module>.app (functions/<group>/run.sh); the others a handler.
-    return [f"{group.module}.app", "uvicorn"] if group.streaming else [f"{group.module}.handler"]
+    # A streaming group runs `python -m uvicorn` on <module>.app (functions/<group>/run.sh); the others a handler.
+    return [f"{group.module}.app", "uvicorn.main"] if group.streaming else [f"{group.module}.handler"]
 
 
 def test_request_time_imports_are_found() -> None:
@@ -475,18 +486,7 @@ def requests_loaded(prod: Synthesized) -> Mapping[str, tuple[list[str], list[str
     return results
 
 
-_NO_STREAMING_FUNCTION = pytest.mark.xfail(
-    strict=True,
-    reason="infra_cdk builds no streaming function yet (Lambda Web Adapter, run.sh): no layer carries uvicorn, "
-    "nor openai for OpenAI-compatible chat models",
-)
-
-
-@pytest.mark.parametrize(
-    "group",
-    [pytest.param(group, marks=_NO_STREAMING_FUNCTION if group.streaming else ()) for group in ROUTE_GROUPS],
-    ids=lambda group: group.name,
-)
+@pytest.mark.parametrize("group", ROUTE_GROUPS, ids=lambda group: group.name)
 def test_route_group_requests_import_only_what_their_layers_hold(
     requests_loaded: Mapping[str, tuple[list[str], list[str], tuple[int, str, set[str]]]], group: RouteGroup
 ) -> None:

@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
+from infra_cdk.api_construct import STREAMING_INTEGRATION_TIMEOUT_MAX_S
 from infra_cdk.auth_construct import AUTHORIZER_HANDLER
+from infra_cdk.config import REPO_ROOT
+from infra_cdk.function_construct import (
+    LAMBDA_WEB_ADAPTER_ACCOUNT,
+    LAMBDA_WEB_ADAPTER_LAYER_NAME,
+    LAMBDA_WEB_ADAPTER_VERSION,
+    route_group_handler,
+)
 from infra_cdk.parsing_construct import STEP_HANDLER_MODULE
 from infra_cdk.s3_trigger_construct import INGEST_HANDLER
 from shared.constants import (
@@ -28,7 +36,7 @@ pytestmark = pytest.mark.infrastructure
 
 
 def _handler(group: RouteGroup) -> str:
-    return f"{group.module}.handler.handler"
+    return route_group_handler(group)
 
 
 def _function_id(synth: Synthesized, handler: str) -> str:
@@ -162,6 +170,69 @@ def test_every_registered_route_is_a_method_of_its_groups_function(prod: Synthes
                 assert _integrated_function(method) == function_id
                 assert method["AuthorizationType"] == ("CUSTOM" if group.authenticated else "NONE")
                 assert ("AuthorizerId" in method) == group.authenticated
+
+
+STREAMING_GROUPS = [group for group in ROUTE_GROUPS if group.streaming]
+#: What runs a streaming group's function: the Lambda Web Adapter's layer (ARN with the Region as a token).
+WEB_ADAPTER_LAYER = {
+    "Fn::Join": [
+        "",
+        [
+            "arn:aws:lambda:",
+            {"Ref": "AWS::Region"},
+            f":{LAMBDA_WEB_ADAPTER_ACCOUNT}:layer:{LAMBDA_WEB_ADAPTER_LAYER_NAME}:{LAMBDA_WEB_ADAPTER_VERSION}",
+        ],
+    ]
+}
+
+
+def test_the_completions_group_streams() -> None:
+    # The registry keeps its streaming group: the tests below are not vacuous.
+    assert [group.name for group in STREAMING_GROUPS] == ["completions"]
+    assert route_group_handler(STREAMING_GROUPS[0]) == "functions/completions/run.sh"
+
+
+@pytest.mark.parametrize("group", ROUTE_GROUPS, ids=lambda group: group.name)
+def test_streaming_groups_run_uvicorn_under_the_lambda_web_adapter(prod: Synthesized, group: RouteGroup) -> None:
+    props = prod.resources("AWS::Lambda::Function")[_function_id(prod, _handler(group))]["Properties"]
+    env = props["Environment"]["Variables"]
+    adapter_layers = [layer for layer in props["Layers"] if "Ref" not in layer]
+    if not group.streaming:
+        assert props["Handler"].endswith(".handler.handler")
+        assert not adapter_layers
+        assert not {name for name in env if name.startswith(("AWS_LWA_", "AWS_LAMBDA_EXEC_WRAPPER"))}
+        return
+    handler = props["Handler"]
+    assert handler == f"{group.module.replace('.', '/')}/run.sh"
+    assert (REPO_ROOT / handler).stat().st_mode & 0o111, f"{handler} must be executable"
+    assert f"{group.module}.app:app" in (REPO_ROOT / handler).read_text(encoding="utf-8")
+    assert adapter_layers == [WEB_ADAPTER_LAYER]
+    assert props["Runtime"] == "python3.13"
+    assert props["Architectures"] == ["arm64"]
+    assert env["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+    assert env["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    assert env["AWS_LWA_PORT"] == "8080"
+    assert env["AWS_LWA_READINESS_CHECK_PROTOCOL"] == "tcp"
+
+
+@pytest.mark.parametrize("group", ROUTE_GROUPS, ids=lambda group: group.name)
+def test_streaming_groups_methods_stream_from_their_function(prod: Synthesized, group: RouteGroup) -> None:
+    methods = _methods(prod)
+    function_id = _function_id(prod, _handler(group))
+    for route in group.routes:
+        for verb in route.methods:
+            integration = methods[(route.path, verb)]["Integration"]
+            assert _integrated_function(methods[(route.path, verb)]) == function_id
+            uri = json.dumps(integration["Uri"])
+            if group.streaming:
+                assert integration["ResponseTransferMode"] == "STREAM"
+                assert "/response-streaming-invocations" in uri
+                expected_ms = min(group.timeout_s, STREAMING_INTEGRATION_TIMEOUT_MAX_S) * 1000
+                assert integration["TimeoutInMillis"] == expected_ms
+            else:
+                assert integration.get("ResponseTransferMode", "BUFFERED") == "BUFFERED"
+                assert "/invocations" in uri and "response-streaming" not in uri
+                assert "TimeoutInMillis" not in integration
 
 
 def test_dataset_routes_use_the_api_key_authorizer(prod: Synthesized) -> None:
