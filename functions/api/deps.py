@@ -12,7 +12,7 @@ from shared.container import Container, get_container
 from shared.errors import ArgumentError
 
 
-def container(request: Request) -> Container:
+async def container(request: Request) -> Container:
     """The app's container (tests and the local server set their own on ``app.state``)."""
     own: Container | None = getattr(request.app.state, "container", None)
     return own if own is not None else get_container()
@@ -21,7 +21,7 @@ def container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(container)]
 
 
-def tenant_id(request: Request, services: ContainerDep) -> str:
+async def tenant_id(request: Request, services: ContainerDep) -> str:
     """The caller's tenant. Behind API Gateway the REQUEST authorizer already resolved it."""
     event = request.scope.get("aws.event") or {}
     context = (event.get("requestContext") or {}).get("authorizer") or {}
@@ -64,7 +64,7 @@ async def optional_json_body(request: Request) -> dict[str, Any]:
 OptionalJsonBody = Annotated[dict[str, Any], Depends(optional_json_body)]
 
 
-def query_args(request: Request) -> dict[str, str]:
+async def query_args(request: Request) -> dict[str, str]:
     """Query parameters as a flat dict (the last value wins for repeated single-valued parameters)."""
     return dict(request.query_params)
 

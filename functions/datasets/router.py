@@ -10,17 +10,18 @@ from functions.api.deps import ContainerDep, Envelope, JsonBody, QueryArgs, Tena
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
+    # Dataset calls are a few metadata reads/writes: served on the event loop, no thread hop.
     @router.post("/datasets")
-    def create_dataset(tenant_id: TenantId, body: JsonBody, services: ContainerDep) -> Envelope:
+    async def create_dataset(tenant_id: TenantId, body: JsonBody, services: ContainerDep) -> Envelope:
         return ok(services.datasets.create(tenant_id, body))
 
     @router.get("/datasets")
-    def list_datasets(tenant_id: TenantId, args: QueryArgs, services: ContainerDep) -> Envelope:
+    async def list_datasets(tenant_id: TenantId, args: QueryArgs, services: ContainerDep) -> Envelope:
         data, total = services.datasets.list(tenant_id, args)
         return ok(data, total=total)
 
     @router.put("/datasets/{dataset_id}")
-    def update_dataset(dataset_id: str, tenant_id: TenantId, body: JsonBody, services: ContainerDep) -> Envelope:
+    async def update_dataset(dataset_id: str, tenant_id: TenantId, body: JsonBody, services: ContainerDep) -> Envelope:
         return ok(services.datasets.update(tenant_id, dataset_id, body))
 
     @router.delete("/datasets")

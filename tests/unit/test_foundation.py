@@ -82,3 +82,32 @@ def test_health_reports_failures_with_meta() -> None:
     assert body["db"] == "ok" and body["doc_engine"] == "nok" and body["status"] == "nok"
     assert body["_meta"]["doc_engine"]["error"] == "ConnectionError: Lost connection!"
     assert float(body["_meta"]["db"]["elapsed"]) >= 0
+
+
+def test_authenticator_remembers_known_keys_briefly() -> None:
+    from shared.adapters.local.sqlite_store import SqliteMetadataStore
+    from shared.errors import AuthenticationError
+    from shared.repos.tenants import TenantRepository
+    from shared.services.auth import Authenticator
+
+    class CountingTenants(TenantRepository):
+        lookups = 0
+
+        def tenant_for_key(self, api_key: str) -> str | None:
+            CountingTenants.lookups += 1
+            return super().tenant_for_key(api_key)
+
+    tenants = CountingTenants(SqliteMetadataStore(":memory:"))
+    key = tenants.issue_api_key("tenant-1")
+    auth = Authenticator(tenants, ttl_s=60)
+    assert auth.tenant_for_header(f"Bearer {key}") == "tenant-1"
+    assert auth.tenant_for_header(f"Bearer {key}") == "tenant-1"
+    assert CountingTenants.lookups == 1
+    for _ in range(2):  # unknown keys are never remembered
+        with pytest.raises(AuthenticationError):
+            auth.tenant_for_header("Bearer ragflow-nope")
+    assert CountingTenants.lookups == 3
+    expired = Authenticator(tenants, ttl_s=0)
+    expired.tenant_for_header(f"Bearer {key}")
+    expired.tenant_for_header(f"Bearer {key}")
+    assert CountingTenants.lookups == 5
