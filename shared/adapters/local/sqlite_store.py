@@ -43,6 +43,8 @@ CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk) WHERE gsi1pk IS 
 _COLUMNS = ("pk", "sk", "ct_sk", "ut_sk", "gsi1pk", "gsi1sk")
 # Upper bound for a prefix range scan: no key we write contains this code point.
 _PREFIX_END = "\U0010ffff"
+# Keys per batch_get query (two bound parameters each; SQLite allows 32,766 parameters).
+_BATCH_GET = 400
 
 
 def _holds(condition: Condition | None, current: Item | None) -> bool:
@@ -140,9 +142,18 @@ class SqliteMetadataStore(MetadataStore):
         return self._load(self._conn(), pk, sk)
 
     def batch_get(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
+        # One query per few hundred keys (row-value IN), not one per key: retrieval fetches ~1,000 at a time.
         conn = self._conn()
-        found = [self._load(conn, pk, sk) for pk, sk in keys]
-        return [item for item in found if item is not None]
+        by_key: dict[tuple[str, str], Item] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _BATCH_GET):
+            batch = unique[start : start + _BATCH_GET]
+            placeholders = ",".join("(?,?)" for _ in batch)
+            params = [part for key in batch for part in key]
+            rows = conn.execute(f"SELECT pk, sk, data FROM items WHERE (pk, sk) IN (VALUES {placeholders})", params)
+            for pk, sk, data in rows:
+                by_key[(pk, sk)] = json.loads(data)
+        return [by_key[key] for key in keys if key in by_key]
 
     def put(self, item: Item, condition: Condition | None = None) -> None:
         with self._write() as conn:
