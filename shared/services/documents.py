@@ -90,6 +90,49 @@ def deduplicate_name(name: str, taken: Callable[[str], bool]) -> str:
     return f"{stem}({n}){ext}"
 
 
+def new_document_record(
+    document_id: str,
+    tenant_id: str,
+    dataset: DatasetRecord,
+    name: str,
+    *,
+    size: int,
+    blob: str,
+    source_type: str,
+    now: int,
+) -> Record:
+    """A new document as stored: UNSTART, the dataset's chunk method and parser_config, no chunks yet."""
+    return {
+        "id": document_id,
+        "dataset_id": dataset["id"],
+        "tenant_id": tenant_id,
+        "created_by": tenant_id,
+        "name": name,
+        "location": name,
+        "size": size,
+        "suffix": suffix_of(name),
+        "type": file_type(name),
+        "source_type": source_type,
+        "thumbnail": "",
+        "chunk_method": dataset["chunk_method"],
+        "parser_config": dataset["parser_config"],
+        "run": "UNSTART",
+        "status": "1",
+        "progress": 0.0,
+        "progress_msg": "",
+        "process_begin_at": None,
+        "process_duration": 0.0,
+        "chunk_count": 0,
+        "token_count": 0,
+        "meta_fields": {},
+        "create_time": now,
+        "create_date": http_date(now),
+        "update_time": now,
+        "update_date": http_date(now),
+        "blob_key": blob,
+    }
+
+
 class DocumentService:
     def __init__(
         self,
@@ -156,43 +199,19 @@ class DocumentService:
         *,
         source_type: str,
         existing_blob: str | None = None,
+        size: int | None = None,
     ) -> Record:
         document_id = new_id()
+        size = len(data) if data is not None else (size or 0)
         key = existing_blob or blob_key(tenant_id, dataset["id"], document_id)
         if data is not None:
             self._blobs.put(key, data, content_type(filename))
         now = now_ms()
         for _ in range(20):
             name = deduplicate_name(filename, lambda n: self._documents.name_taken(dataset["id"], n))
-            record: Record = {
-                "id": document_id,
-                "dataset_id": dataset["id"],
-                "tenant_id": tenant_id,
-                "created_by": tenant_id,
-                "name": name,
-                "location": name,
-                "size": len(data) if data is not None else 0,
-                "suffix": suffix_of(name),
-                "type": file_type(name),
-                "source_type": source_type,
-                "thumbnail": "",
-                "chunk_method": dataset["chunk_method"],
-                "parser_config": dataset["parser_config"],
-                "run": "UNSTART",
-                "status": "1",
-                "progress": 0.0,
-                "progress_msg": "",
-                "process_begin_at": None,
-                "process_duration": 0.0,
-                "chunk_count": 0,
-                "token_count": 0,
-                "meta_fields": {},
-                "create_time": now,
-                "create_date": http_date(now),
-                "update_time": now,
-                "update_date": http_date(now),
-                "blob_key": key,
-            }
+            record = new_document_record(
+                document_id, tenant_id, dataset, name, size=size, blob=key, source_type=source_type, now=now
+            )
             try:
                 self._documents.create(record)
                 return record
@@ -206,8 +225,7 @@ class DocumentService:
         """Register a blob already in storage (an S3 upload under the ingest prefix) as a document."""
         dataset = self.dataset(tenant_id, dataset_id)
         self._check_file(UploadedFile(filename, b"x" if size else b""))
-        record = self._register(tenant_id, dataset, filename, None, source_type="s3", existing_blob=key)
-        record = self._documents.update(record, {"size": size, "update_time": record["update_time"]})
+        record = self._register(tenant_id, dataset, filename, None, source_type="s3", existing_blob=key, size=size)
         return document_view(record)
 
     # -- list / download ---------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from shared.ports.search import SearchQuery
 from shared.repos.documents import Record
 from shared.repos.tenants import Tenant
 from shared.schemas.datasets import PARSER_CONFIG_DEFAULTS
-from shared.services.documents import blob_key, content_type, file_type, suffix_of
+from shared.services.documents import blob_key, content_type, new_document_record
 from shared.services.ingestion import decode_vector
 from tests.support.dynamo import FAKE_AWS_ENV, TEST_REGION
 
@@ -162,35 +162,9 @@ def seed_running_document(container: Container, dataset: Record, name: str = "no
     key = blob_key(TENANT, DATASET, DOCUMENT)
     container.blobs.put(key, data, content_type(name))
     now = now_ms()
-    record: Record = {
-        "id": DOCUMENT,
-        "dataset_id": DATASET,
-        "tenant_id": TENANT,
-        "created_by": TENANT,
-        "name": name,
-        "location": name,
-        "size": len(data),
-        "suffix": suffix_of(name),
-        "type": file_type(name),
-        "source_type": "local",
-        "thumbnail": "",
-        "chunk_method": dataset["chunk_method"],
-        "parser_config": dataset["parser_config"],
-        "run": "UNSTART",
-        "status": "1",
-        "progress": 0.0,
-        "progress_msg": "",
-        "process_begin_at": None,
-        "process_duration": 0.0,
-        "chunk_count": 0,
-        "token_count": 0,
-        "meta_fields": {},
-        "create_time": now,
-        "create_date": http_date(now),
-        "update_time": now,
-        "update_date": http_date(now),
-        "blob_key": key,
-    }
+    record = new_document_record(
+        DOCUMENT, TENANT, dataset, name, size=len(data), blob=key, source_type="local", now=now
+    )
     container.document_repo.create(record)
     # What IngestionService.start writes, with the sample task's id.
     return container.document_repo.update(
