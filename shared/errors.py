@@ -75,7 +75,36 @@ class AuthorizationHeaderError(FlowlessError):
         super().__init__(message, data=False)
 
 
+class RequestTooLarge(FlowlessError):
+    """A body larger than the route accepts, refused before it is read whole; RAGFlow's (werkzeug's) message."""
+
+    code = RetCode.EXCEPTION_ERROR
+
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__("<RequestEntityTooLarge '413: Request Entity Too Large'>")
+        self.limit_bytes = limit_bytes
+
+
 class BackendUnavailable(FlowlessError):
     """A storage backend failed; the message never carries internals."""
 
     code = RetCode.EXCEPTION_ERROR
+
+
+_BY_CODE: dict[int, type[FlowlessError]] = {
+    RetCode.ARGUMENT_ERROR: ArgumentError,
+    RetCode.DATA_ERROR: DataError,
+    RetCode.OPERATING_ERROR: OperatingError,
+    RetCode.PERMISSION_ERROR: PermissionDenied,
+    RetCode.AUTHENTICATION_ERROR: AuthenticationError,
+}
+
+
+def error_for_code(code: int, message: str) -> FlowlessError:
+    """The domain error RAGFlow answers with ``code``; codes without a class of their own keep their number."""
+    cls = _BY_CODE.get(code)
+    if cls is not None:
+        return cls(message)
+    error = FlowlessError(message)
+    error.code = RetCode(code)
+    return error

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from functools import cache
+from types import UnionType
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from shared.container import Container, get_container
-from shared.errors import ArgumentError
+from shared.errors import ArgumentError, RequestTooLarge
+from shared.schemas.common import DEFAULT_MAX_JSON_BYTES, RequestModel, parse_model
+from shared.schemas.reading import MALFORMED_JSON, check_text, load_json
 
 
 async def container(request: Request) -> Container:
@@ -34,31 +40,112 @@ async def tenant_id(request: Request, services: ContainerDep) -> str:
 TenantId = Annotated[str, Depends(tenant_id)]
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object, with RAGFlow's messages for wrong content types and malformed JSON."""
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body, refused unread beyond ``max_bytes`` (by its Content-Length, or while it streams in)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise RequestTooLarge(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise RequestTooLarge(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def json_object(
+    request: Request, *, optional: bool = False, max_bytes: int = DEFAULT_MAX_JSON_BYTES
+) -> dict[str, Any]:
+    """The request's JSON object, read within limits (``shared.schemas.reading``), with RAGFlow's messages for
+    wrong content types and malformed JSON. ``optional``: an absent body is ``{}``."""
+    raw = await read_body(request, max_bytes)
+    if optional and not raw.strip():
+        return {}
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise ArgumentError(f"Unsupported content type: Expected application/json, got {content_type}")
-    raw = await request.body()
-    try:
-        payload = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError):
-        raise ArgumentError("Malformed JSON syntax: Missing commas/brackets or invalid encoding") from None
-    if payload is None:
-        payload = {}
+    payload = load_json(raw) if raw.strip() else _malformed()
     if not isinstance(payload, dict):
         raise ArgumentError(f"Invalid request payload: expected object, got {type(payload).__name__}")
     return payload
+
+
+def _malformed() -> Any:
+    raise ArgumentError(MALFORMED_JSON)
+
+
+@cache
+def body_reader(model: type[RequestModel]) -> Callable[[Request], Awaitable[RequestModel]]:
+    """The dependency reading ``model`` from the JSON body (the model says whether the body is optional
+    and how large it may be). Marked with the model so the OpenAPI document describes the body."""
+
+    async def read(request: Request) -> RequestModel:
+        payload = await json_object(request, optional=model.body_optional, max_bytes=model.max_body_bytes)
+        return parse_model(model, payload)
+
+    read.flowless_body_model = model  # type: ignore[attr-defined]
+    return read
+
+
+def _list_fields(model: type[BaseModel]) -> frozenset[str]:
+    names = set()
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        options = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+        if any(get_origin(option) is list or option is list for option in options):
+            names.add(info.alias or name)
+    return frozenset(names)
+
+
+@cache
+def query_reader(model: type[RequestModel]) -> Callable[[Request], Awaitable[RequestModel]]:
+    """The dependency reading ``model`` from the query string (repeated parameters fill list fields)."""
+    lists = _list_fields(model)
+
+    async def read(request: Request) -> RequestModel:
+        params = request.query_params
+        args: dict[str, Any] = {}
+        for key in params:
+            values = [check_text(value) for value in params.getlist(key)]
+            args[key] = values if key in lists else values[-1]
+        return parse_model(model, args)
+
+    read.flowless_query_model = model  # type: ignore[attr-defined]
+    return read
+
+
+if TYPE_CHECKING:
+    # To the type checker ``Json[Model]`` is ``Model``; at run time it also carries the dependency reading it.
+    _M = TypeVar("_M", bound=RequestModel)
+    Json = Annotated[_M, "json body"]
+    Query = Annotated[_M, "query string"]
+else:
+
+    class Json:
+        """``body: Json[Model]`` — the JSON body read and validated by ``Model`` (one way to read a request)."""
+
+        def __class_getitem__(cls, model: type[RequestModel]) -> Any:
+            return Annotated[model, Depends(body_reader(model))]
+
+    class Query:
+        """``args: Query[Model]`` — the query string read and validated by ``Model``."""
+
+        def __class_getitem__(cls, model: type[RequestModel]) -> Any:
+            return Annotated[model, Depends(query_reader(model))]
+
+
+# -- transitional: routes not yet on a model read a plain dict ------------------------------------------
+async def json_body(request: Request) -> dict[str, Any]:
+    return await json_object(request)
 
 
 JsonBody = Annotated[dict[str, Any], Depends(json_body)]
 
 
 async def optional_json_body(request: Request) -> dict[str, Any]:
-    """Like ``json_body``, but a request without a body is an empty object (for body-optional DELETEs)."""
-    if not (await request.body()).strip():
-        return {}
-    return await json_body(request)
+    return await json_object(request, optional=True)
 
 
 OptionalJsonBody = Annotated[dict[str, Any], Depends(optional_json_body)]
@@ -66,7 +153,7 @@ OptionalJsonBody = Annotated[dict[str, Any], Depends(optional_json_body)]
 
 async def query_args(request: Request) -> dict[str, str]:
     """Query parameters as a flat dict (the last value wins for repeated single-valued parameters)."""
-    return dict(request.query_params)
+    return {key: check_text(value) for key, value in request.query_params.items()}
 
 
 QueryArgs = Annotated[dict[str, str], Depends(query_args)]

@@ -5,26 +5,58 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import PydanticCustomError
 
-from shared.errors import ArgumentError
+from shared.errors import ArgumentError, RetCode, error_for_code
 
 M = TypeVar("M", bound=BaseModel)
 
+#: Largest JSON body a route reads unless its model says otherwise (API Gateway's own limit is 10 MB).
+DEFAULT_MAX_JSON_BYTES = 10 * 1024 * 1024
+#: Page numbers and sizes are bounded so that offsets always fit the storage drivers' 64-bit integers.
+PAGING_LIMIT = 2**31 - 1
 
-class StrictBody(BaseModel):
-    """Base of JSON bodies: unknown fields are rejected and types are not coerced."""
+
+class RequestModel(BaseModel):
+    """Base of every request model: the one way a route reads its body or query string.
+
+    Besides the fields, a model says how its request is read (class variables, not fields):
+    ``body_optional`` — an absent body reads as ``{}`` (RAGFlow's body-less DELETEs); otherwise an empty
+    body is malformed JSON, as RAGFlow answers. ``max_body_bytes`` — larger bodies are refused unread.
+    """
+
+    body_optional: ClassVar[bool] = False
+    max_body_bytes: ClassVar[int] = DEFAULT_MAX_JSON_BYTES
+
+
+class StrictBody(RequestModel):
+    """JSON bodies RAGFlow validates with pydantic (datasets): unknown fields are rejected, types not coerced."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class QueryArgs(BaseModel):
+class LenientBody(RequestModel):
+    """JSON bodies RAGFlow reads key by key (``req.get(...)``): unknown fields are ignored, types not coerced."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class QueryArgs(RequestModel):
     """Base of query strings: unknown parameters are rejected; strings are coerced as usual."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def refuse(code: RetCode, message: str) -> PydanticCustomError:
+    """A validation failure answered with RAGFlow's own code and message (not the ``Field: ...`` form).
+
+    Raise it from a validator where RAGFlow's server answers a specific text, e.g. 102
+    "`dataset_ids` is required."; ``parse_model`` turns it into the matching domain error.
+    """
+    return PydanticCustomError("ragflow", "{message}", {"message": message, "code": int(code)})
 
 
 def format_validation_error(error: ValidationError) -> str:
@@ -44,6 +76,10 @@ def parse_model(model: type[M], payload: Mapping[str, Any]) -> M:
     try:
         return model.model_validate(dict(payload))
     except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["type"] == "ragflow":
+            context = first.get("ctx") or {}
+            raise error_for_code(int(context["code"]), str(context["message"])) from None
         raise ArgumentError(format_validation_error(exc)) from None
 
 
@@ -56,6 +92,14 @@ def uuid1_hex(value: Any) -> str:
     if parsed.version != 1:
         raise PydanticCustomError("invalid_UUID1_format", "Must be a UUID1 format")
     return parsed.hex
+
+
+def path_uuid1(field: str, value: str) -> str:
+    """A UUID1 id taken from the path, normalized; RAGFlow's ``Field: ...`` message (101) otherwise."""
+    try:
+        return uuid1_hex(value)
+    except PydanticCustomError as exc:
+        raise ArgumentError(f"Field: <{field}> - Message: <{exc.message()}> - Value: <{value[:128]}>") from None
 
 
 def unique_uuid1_list(values: list[str] | None) -> list[str] | None:

@@ -16,7 +16,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from shared.schemas.common import QueryArgs, StrictBody, deep_merge, unique_uuid1_list, uuid1_hex
+from shared.schemas.common import PAGING_LIMIT, QueryArgs, StrictBody, deep_merge, unique_uuid1_list, uuid1_hex
 
 DATASET_NAME_LIMIT = 128
 CHUNK_METHODS = (
@@ -246,7 +246,6 @@ class CreateDatasetRequest(_DatasetFields):
 
 
 class UpdateDatasetRequest(_DatasetFields):
-    dataset_id: str
     name: DatasetName | None = None
     pagerank: Annotated[int, Field(ge=0, le=100)] = 0
 
@@ -262,11 +261,6 @@ class UpdateDatasetRequest(_DatasetFields):
             raise PydanticCustomError("string_type", "Input should be a valid string")
         return value
 
-    @field_validator("dataset_id", mode="before")
-    @classmethod
-    def _check_dataset_id(cls, value: Any) -> str:
-        return uuid1_hex(value)
-
 
 class DeleteDatasetsRequest(StrictBody):
     ids: list[str] | None
@@ -280,8 +274,8 @@ class DeleteDatasetsRequest(StrictBody):
 class ListDatasetsQuery(QueryArgs):
     id: str | None = None
     name: str | None = None
-    page: Annotated[int, Field(ge=1)] = 1
-    page_size: Annotated[int, Field(ge=1)] = 30
+    page: Annotated[int, Field(ge=1, le=PAGING_LIMIT)] = 1
+    page_size: Annotated[int, Field(ge=1, le=PAGING_LIMIT)] = 30
     orderby: Literal["create_time", "update_time"] = "create_time"
     desc: bool = True
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from shared.errors import ArgumentError, DataError, PermissionDenied
 from shared.ids import http_date, new_id, now_ms
 from shared.repos.datasets import STORAGE_ATTRS, DatasetRepository, DuplicateName, Record
 from shared.repos.tenants import Tenant, TenantRepository
-from shared.schemas.common import deep_merge, parse_model
+from shared.schemas.common import deep_merge, path_uuid1
 from shared.schemas.datasets import (
     PARSER_CONFIG_DEFAULTS,
     CreateDatasetRequest,
@@ -55,9 +55,8 @@ class DatasetService:
         """The tenant's dataset; another tenant's id is answered exactly like a missing one."""
         return self._owned(tenant_id, dataset_id)
 
-    def create(self, tenant_id: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    def create(self, tenant_id: str, request: CreateDatasetRequest) -> dict[str, Any]:
         """Create a dataset; the name is unique per tenant, compared case-insensitively."""
-        request = parse_model(CreateDatasetRequest, payload)
         tenant = self._tenant(tenant_id)
         embedding_model = request.embedding_model or self._models.default_embedding(tenant)
         if request.embedding_model:
@@ -95,9 +94,8 @@ class DatasetService:
             raise ArgumentError(f"Dataset name '{request.name}' already exists") from None
         return dataset_view(record)
 
-    def list(self, tenant_id: str, args: Mapping[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    def list(self, tenant_id: str, query: ListDatasetsQuery) -> tuple[list[dict[str, Any]], int]:
         """One page of the tenant's datasets, optionally narrowed to one id and/or one name."""
-        query = parse_model(ListDatasetsQuery, args)
         if query.id is None and query.name is None:
             offset = (query.page - 1) * query.page_size
             items, total = self._datasets.page(
@@ -115,13 +113,13 @@ class DatasetService:
         start = (query.page - 1) * query.page_size
         return [dataset_view(item) for item in matches[start : start + query.page_size]], len(matches)
 
-    def update(self, tenant_id: str, dataset_id: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    def update(self, tenant_id: str, dataset_id: str, request: UpdateDatasetRequest) -> dict[str, Any]:
         """Change a dataset's settings; the embedding model is frozen once it has chunks."""
-        request = parse_model(UpdateDatasetRequest, {**payload, "dataset_id": dataset_id})
-        provided = request.model_fields_set - {"dataset_id"}
+        dataset_id = path_uuid1("dataset_id", dataset_id)
+        provided = set(request.model_fields_set)
         if not provided:
             raise ArgumentError("No properties were modified")
-        current = self._owned(tenant_id, request.dataset_id)
+        current = self._owned(tenant_id, dataset_id)
         changes: dict[str, Any] = {
             field: getattr(request, field)
             for field in provided & {"name", "avatar", "description", "permission", "pagerank"}
@@ -150,9 +148,8 @@ class DatasetService:
             raise DataError(f"Dataset name '{request.name}' already exists") from None
         return dataset_view(updated)
 
-    def delete(self, tenant_id: str, payload: Mapping[str, Any]) -> None:
+    def delete(self, tenant_id: str, request: DeleteDatasetsRequest) -> None:
         """Delete the listed datasets (``ids: null`` means all). Unknown ids change nothing."""
-        request = parse_model(DeleteDatasetsRequest, payload)
         if request.ids is None:
             targets = self._datasets.all_of_tenant(tenant_id)
         else:

@@ -39,11 +39,16 @@ class RunningServer:
 
 
 @contextmanager
-def run_local_server(data_dir: Path, *, search_index: SearchIndex | None = None) -> Iterator[RunningServer]:
-    """Serve ``data_dir``'s local container; ``search_index`` replaces its embedded index when given."""
+def run_local_server(
+    data_dir: Path, *, search_index: SearchIndex | None = None, replace: dict[str, object] | None = None
+) -> Iterator[RunningServer]:
+    """Serve ``data_dir``'s local container; ``search_index`` replaces its embedded index when given, and
+    ``replace`` any of its services by name (tests that need a service to misbehave)."""
     container = local_container(data_dir)
     if search_index is not None:
         container.overrides["search_index"] = search_index
+    for name, service in (replace or {}).items():
+        container.__dict__[name] = service  # the container's services are cached properties
     port = free_port()
     config = uvicorn.Config(build_local_app(container), host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
