@@ -12,8 +12,9 @@ from shared.container import Container
 from shared.routes import RouteGroup
 
 
-def create_app(groups: Iterable[RouteGroup], container: Container | None = None) -> FastAPI:
-    """An app serving ``groups``; ``container`` replaces the process-wide one (tests, local server)."""
+def create_app(groups: Iterable[RouteGroup], container: Container | None = None, *, docs: bool = False) -> FastAPI:
+    """An app serving ``groups``; ``container`` replaces the process-wide one (tests, local server).
+    ``docs`` adds ``/openapi.json`` and ``/docs`` (the local server; Lambda functions don't serve them)."""
     app = FastAPI(
         title="flowless",
         docs_url=None,
@@ -26,4 +27,8 @@ def create_app(groups: Iterable[RouteGroup], container: Container | None = None)
     for group in groups:
         router_module = importlib.import_module(f"{group.module}.router")
         app.include_router(router_module.build_router())
+    if docs:
+        from functions.api.openapi import install_docs
+
+        install_docs(app)
     return app

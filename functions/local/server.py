@@ -19,7 +19,7 @@ def local_container(data_dir: Path) -> Container:
 
 
 def build_local_app(container: Container) -> FastAPI:
-    return create_app(ROUTE_GROUPS, container)
+    return create_app(ROUTE_GROUPS, container, docs=True)
 
 
 def rebuild_index_if_needed(container: Container) -> int | None:
