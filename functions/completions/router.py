@@ -19,9 +19,15 @@ from shared.schemas.completions import CompletionRequest, OpenAICompletionReques
 from shared.services.completions import CompletionService, Conversation
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
-_EVENTS = {"schema": {"type": "string", "description": "server-sent events, one `data:<JSON>` per frame"}}
-# The OpenAI-compatible route answers OpenAI's chat.completion object when it succeeds, RAGFlow's envelope
-# when it refuses.
+# How the answers are documented (functions.api.openapi): each server-sent event's `data` is JSON — RAGFlow's
+# envelope per frame, or OpenAI's chat.completion.chunk then `[DONE]`; the OpenAI-compatible route answers a
+# whole chat.completion object when it succeeds, RAGFlow's envelope when it refuses.
+_FRAME = {"type": "object", "properties": {"code": {"type": "integer"}, "data": {}}, "required": ["code"]}
+_CHUNK = {
+    "type": "object",
+    "properties": {"object": {"const": "chat.completion.chunk"}, "choices": {"type": "array"}},
+    "required": ["id", "object", "choices"],
+}
 _OPENAI_COMPLETION = {
     "type": "object",
     "properties": {
@@ -34,10 +40,33 @@ _OPENAI_COMPLETION = {
     },
     "required": ["id", "object", "choices"],
 }
-RAGFLOW_STREAM = {"x-flowless-content": {"text/event-stream": _EVENTS}}
+
+
+def _events(data: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "schema": {"type": "object", "description": description, "properties": {"data": data}, "required": ["data"]}
+    }
+
+
+RAGFLOW_STREAM = {
+    "x-flowless-content": {
+        "text/event-stream": _events(
+            {"type": "string", "contentMediaType": "application/json", "contentSchema": _FRAME},
+            "RAGFlow's frames: the answer so far in each, the last with its references, then `data: true`",
+        )
+    }
+}
 OPENAI_ANSWERS = {
     "x-flowless-content": {
-        "text/event-stream": _EVENTS,
+        "text/event-stream": _events(
+            {
+                "anyOf": [
+                    {"type": "string", "contentMediaType": "application/json", "contentSchema": _CHUNK},
+                    {"const": "[DONE]"},
+                ]
+            },
+            "OpenAI's chat.completion.chunk events, then `[DONE]`",
+        ),
         "application/json": {"schema": {"anyOf": [{"$ref": "#/components/schemas/Envelope"}, _OPENAI_COMPLETION]}},
     }
 }
