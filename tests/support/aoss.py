@@ -35,7 +35,8 @@ visible ``visibility_delay_s`` after it was accepted (default ``DEFAULT_VISIBILI
   AOSS — under an ``_id`` the stand-in assigns (osmem-server then needs no id of its own), and every search
   or count until the delay has passed carries ``must_not: ids[...]`` around its query (a ``bool`` with one
   ``must`` clause scores exactly as the query alone), so hits, ``size``/``k`` and totals are those of a
-  collection without them. (Term statistics still count them: BM25 scores may differ slightly meanwhile.)
+  collection without them. (Term statistics still count them: BM25 scores may differ slightly meanwhile;
+  a URI search's ``q=`` parameter is not wrapped.)
   A search holds a shared lock from reading the hidden ids to its answer, a write an exclusive one from
   hiding its ids to osmem-server's answer, so no search sees a document its hidden ids didn't cover.
 * deletes are answered at once (``deleted``, or ``not_found`` for a document that doesn't exist or is
