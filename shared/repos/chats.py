@@ -28,23 +28,25 @@ from shared.ports.metadata import (
     MetadataStore,
     Put,
     Update,
-    WriteOp,
 )
-from shared.repos.keys import tenant_pk, time_sort_key
+from shared.repos.keys import STORAGE_ATTRS, tenant_pk, time_sort_key, time_sorted_item
+from shared.repos.names import NameGuard, NameTaken
 
 Record = dict[str, Any]
 OrderBy = Literal["create_time", "update_time"]
 _CHAT = "CHAT"
 _SESSION = "SESSION"
-# Attributes a repository owns; never copied into responses.
-STORAGE_ATTRS = frozenset({"pk", "sk", "ct_sk", "ut_sk", "gsi1pk", "gsi1sk"})
+_NAMES = NameGuard("CHATNAME", "chat_id")
 # DynamoDB transactions hold at most 100 items; deletions go in batches well below that.
 _BATCH = 25
 _APPEND_ATTEMPTS = 16
 _APPEND_BACKOFF_CAP_S = 0.1
 
 
-class DuplicateChatName(Exception):
+__all__ = ["STORAGE_ATTRS", "ChatRepository", "DuplicateChatName", "Record", "SessionNotFound", "SessionRepository"]
+
+
+class DuplicateChatName(NameTaken):
     """Another chat of the tenant already has this name (compared case-insensitively)."""
 
 
@@ -54,10 +56,6 @@ class SessionNotFound(LookupError):
 
 def _chat_sk(chat_id: str) -> str:
     return f"{_CHAT}#{chat_id}"
-
-
-def _name_sk(name: str) -> str:
-    return f"CHATNAME#{name.lower()}"
 
 
 def chat_pk(chat_id: str) -> str:
@@ -81,30 +79,15 @@ class ChatRepository:
         return self._store.get(tenant_pk(tenant_id), _chat_sk(chat_id))
 
     def get_by_name(self, tenant_id: str, name: str) -> Record | None:
-        guard = self._store.get(tenant_pk(tenant_id), _name_sk(name))
-        return None if guard is None else self.get(tenant_id, guard["chat_id"])
+        owner = _NAMES.owner(self._store, tenant_pk(tenant_id), name)
+        return None if owner is None else self.get(tenant_id, owner)
 
     def create(self, record: Record) -> None:
         """Insert a chat and its name guard atomically; DuplicateChatName when the name is taken."""
         pk = tenant_pk(record["tenant_id"])
-        item = {
-            **record,
-            "pk": pk,
-            "sk": _chat_sk(record["id"]),
-            "ct_sk": time_sort_key(_CHAT, record["create_time"], record["id"]),
-            "ut_sk": time_sort_key(_CHAT, record["update_time"], record["id"]),
-        }
-        try:
-            self._store.transact(
-                [
-                    Put({"pk": pk, "sk": _name_sk(record["name"]), "chat_id": record["id"]}, ITEM_NOT_EXISTS),
-                    Put(item, ITEM_NOT_EXISTS),
-                ]
-            )
-        except ConditionFailed as exc:
-            if exc.index == 0:
-                raise DuplicateChatName(record["name"]) from exc
-            raise
+        item = time_sorted_item(record, pk=pk, sk=_chat_sk(record["id"]), kind=_CHAT)
+        claim = _NAMES.claim(pk, record["name"], record["id"])
+        _NAMES.write(self._store, [claim, Put(item, ITEM_NOT_EXISTS)], record["name"], DuplicateChatName)
 
     def update(self, current: Record, changes: Record) -> Record:
         """Apply ``changes`` (must include ``update_time``); a rename moves the name guard atomically.
@@ -114,23 +97,11 @@ class ChatRepository:
         """
         pk = tenant_pk(current["tenant_id"])
         chat_id = current["id"]
-        fields = dict(changes)
-        fields["ut_sk"] = time_sort_key(_CHAT, fields["update_time"], chat_id)
-        ops: list[WriteOp] = []
-        condition: Condition = ITEM_EXISTS
-        new_name = fields.get("name")
-        renamed = isinstance(new_name, str) and new_name.lower() != current["name"].lower()
-        if isinstance(new_name, str) and renamed:
-            ops.append(Put({"pk": pk, "sk": _name_sk(new_name), "chat_id": chat_id}, ITEM_NOT_EXISTS))
-            ops.append(Delete(pk, _name_sk(current["name"])))
-            condition = Condition("equals", "name", current["name"])
-        ops.append(Update(pk, _chat_sk(chat_id), set=fields, condition=condition))
-        try:
-            self._store.transact(ops)
-        except ConditionFailed as exc:
-            if renamed and exc.index == 0:
-                raise DuplicateChatName(str(new_name)) from exc
-            raise
+        fields = {**changes, "ut_sk": time_sort_key(_CHAT, changes["update_time"], chat_id)}
+        renaming = _NAMES.renaming(pk, current, fields)
+        condition = Condition("equals", "name", current["name"]) if renaming else ITEM_EXISTS
+        ops = [*renaming, Update(pk, _chat_sk(chat_id), set=fields, condition=condition)]
+        _NAMES.write(self._store, ops, str(fields.get("name")), DuplicateChatName)
         updated = self.get(current["tenant_id"], chat_id)
         assert updated is not None
         return updated
@@ -147,7 +118,7 @@ class ChatRepository:
                 self._store.transact(
                     [
                         Delete(pk, _chat_sk(current["id"]), Condition("equals", "name", current["name"])),
-                        Delete(pk, _name_sk(current["name"])),
+                        _NAMES.release(pk, current["name"]),
                     ]
                 )
                 return
@@ -179,14 +150,9 @@ class SessionRepository:
 
     def create(self, record: Record) -> None:
         """Insert a session (``version`` 0) while its chat exists; ConditionFailed when the chat is gone."""
-        item = {
-            **record,
-            "version": 0,
-            "pk": chat_pk(record["chat_id"]),
-            "sk": _session_sk(record["id"]),
-            "ct_sk": time_sort_key(_SESSION, record["create_time"], record["id"]),
-            "ut_sk": time_sort_key(_SESSION, record["update_time"], record["id"]),
-        }
+        item = time_sorted_item(
+            {**record, "version": 0}, pk=chat_pk(record["chat_id"]), sk=_session_sk(record["id"]), kind=_SESSION
+        )
         self._store.transact(
             [
                 Check(tenant_pk(record["tenant_id"]), _chat_sk(record["chat_id"]), ITEM_EXISTS),

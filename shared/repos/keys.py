@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def tenant_pk(tenant_id: str) -> str:
     return f"TENANT#{tenant_id}"
@@ -10,3 +12,18 @@ def tenant_pk(tenant_id: str) -> str:
 def time_sort_key(kind: str, ms: int, record_id: str) -> str:
     """Sort key of the by_create/by_update indexes: kind, zero-padded time, id (unique, ordered)."""
     return f"{kind}#{ms:015d}#{record_id}"
+
+
+#: Attributes a repository adds to a record for storage; never copied into responses.
+STORAGE_ATTRS = frozenset({"pk", "sk", "ct_sk", "ut_sk", "gsi1pk", "gsi1sk"})
+
+
+def time_sorted_item(record: dict[str, Any], *, pk: str, sk: str, kind: str) -> dict[str, Any]:
+    """``record`` as stored: its keys, and the sort keys of the by_create / by_update indexes."""
+    return {
+        **record,
+        "pk": pk,
+        "sk": sk,
+        "ct_sk": time_sort_key(kind, record["create_time"], record["id"]),
+        "ut_sk": time_sort_key(kind, record["update_time"], record["id"]),
+    }
