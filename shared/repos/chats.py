@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 from shared.ids import http_date, now_ms
 from shared.ports.metadata import (
@@ -29,11 +29,10 @@ from shared.ports.metadata import (
     Put,
     Update,
 )
-from shared.repos.keys import STORAGE_ATTRS, tenant_pk, time_sort_key, time_sorted_item
+from shared.repos.keys import STORAGE_ATTRS, OrderBy, ordered, tenant_pk, time_sort_key, time_sorted_item
 from shared.repos.names import NameGuard, NameTaken
 
 Record = dict[str, Any]
-OrderBy = Literal["create_time", "update_time"]
 _CHAT = "CHAT"
 _SESSION = "SESSION"
 _NAMES = NameGuard("CHATNAME", "chat_id")
@@ -65,10 +64,6 @@ def chat_pk(chat_id: str) -> str:
 
 def _session_sk(session_id: str) -> str:
     return f"{_SESSION}#{session_id}"
-
-
-def _index(orderby: OrderBy) -> Literal["by_create", "by_update"]:
-    return "by_create" if orderby == "create_time" else "by_update"
 
 
 class ChatRepository:
@@ -127,14 +122,7 @@ class ChatRepository:
 
     def page(self, tenant_id: str, *, orderby: OrderBy, desc: bool, offset: int, limit: int) -> list[Record]:
         """One page of the tenant's chats in creation or update order."""
-        return self._store.query(
-            tenant_pk(tenant_id),
-            index=_index(orderby),
-            sk_prefix=f"{_CHAT}#",
-            ascending=not desc,
-            limit=limit,
-            offset=offset,
-        )
+        return ordered(self._store, tenant_pk(tenant_id), _CHAT, orderby=orderby, desc=desc, offset=offset, limit=limit)
 
     def all_of_tenant(self, tenant_id: str) -> list[Record]:
         return self._store.query(tenant_pk(tenant_id), sk_prefix=f"{_CHAT}#")
@@ -205,17 +193,10 @@ class SessionRepository:
 
     def page(self, chat_id: str, *, orderby: OrderBy, desc: bool, offset: int, limit: int) -> list[Record]:
         """One page of the chat's sessions in creation or update order."""
-        return self._store.query(
-            chat_pk(chat_id),
-            index=_index(orderby),
-            sk_prefix=f"{_SESSION}#",
-            ascending=not desc,
-            limit=limit,
-            offset=offset,
-        )
+        return ordered(self._store, chat_pk(chat_id), _SESSION, orderby=orderby, desc=desc, offset=offset, limit=limit)
 
     def all_of_chat(self, chat_id: str, *, orderby: OrderBy = "create_time", desc: bool = True) -> list[Record]:
-        return self._store.query(chat_pk(chat_id), index=_index(orderby), sk_prefix=f"{_SESSION}#", ascending=not desc)
+        return ordered(self._store, chat_pk(chat_id), _SESSION, orderby=orderby, desc=desc)
 
     def delete(self, records: Sequence[Record]) -> None:
         """Remove sessions (already-gone ones are no error)."""

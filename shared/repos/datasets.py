@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from shared.ports.metadata import ITEM_EXISTS, ITEM_NOT_EXISTS, Condition, Delete, MetadataStore, Put, Update
-from shared.repos.keys import STORAGE_ATTRS, tenant_pk, time_sort_key, time_sorted_item
+from shared.repos.keys import STORAGE_ATTRS, OrderBy, ordered, tenant_pk, time_sort_key, time_sorted_item
 from shared.repos.names import NameGuard, NameTaken
 
 Record = dict[str, Any]
@@ -69,17 +69,15 @@ class DatasetRepository:
         self,
         tenant_id: str,
         *,
-        orderby: Literal["create_time", "update_time"],
+        orderby: OrderBy,
         desc: bool,
         offset: int,
         limit: int,
     ) -> tuple[list[Record], int]:
         """One page of the tenant's datasets and the total count."""
-        index: Literal["by_create", "by_update"] = "by_create" if orderby == "create_time" else "by_update"
         pk = tenant_pk(tenant_id)
-        prefix = f"{_KIND}#"
-        items = self._store.query(pk, index=index, sk_prefix=prefix, ascending=not desc, limit=limit, offset=offset)
-        return items, self._store.count(pk, index=index, sk_prefix=prefix)
+        items = ordered(self._store, pk, _KIND, orderby=orderby, desc=desc, offset=offset, limit=limit)
+        return items, self._store.count(pk, sk_prefix=f"{_KIND}#")
 
     def all_of_tenant(self, tenant_id: str) -> list[Record]:
         return self._store.query(tenant_pk(tenant_id), sk_prefix=f"{_KIND}#")

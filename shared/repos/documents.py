@@ -10,11 +10,11 @@ Layout (single table):
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from shared.ports.metadata import ITEM_EXISTS, ITEM_NOT_EXISTS, Condition, Delete, MetadataStore, Put, Update, WriteOp
 from shared.repos.datasets import counters_update
-from shared.repos.keys import STORAGE_ATTRS, time_sort_key, time_sorted_item
+from shared.repos.keys import STORAGE_ATTRS, OrderBy, ordered, time_sort_key, time_sorted_item
 from shared.repos.names import NameGuard, NameTaken
 
 Record = dict[str, Any]
@@ -117,11 +117,8 @@ class DocumentRepository:
             ]
         )
 
-    def list_all(
-        self, dataset_id: str, *, orderby: Literal["create_time", "update_time"] = "create_time", desc: bool = True
-    ) -> list[Record]:
-        index: Literal["by_create", "by_update"] = "by_create" if orderby == "create_time" else "by_update"
-        return self._store.query(dataset_pk(dataset_id), index=index, sk_prefix=f"{_DOC}#", ascending=not desc)
+    def list_all(self, dataset_id: str, *, orderby: OrderBy = "create_time", desc: bool = True) -> list[Record]:
+        return ordered(self._store, dataset_pk(dataset_id), _DOC, orderby=orderby, desc=desc)
 
     def count(self, dataset_id: str) -> int:
         return self._store.count(dataset_pk(dataset_id), sk_prefix=f"{_DOC}#")

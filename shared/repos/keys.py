@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+from shared.ports.metadata import IndexName, MetadataStore
+
+OrderBy = Literal["create_time", "update_time"]
 
 
 def tenant_pk(tenant_id: str) -> str:
@@ -27,3 +31,18 @@ def time_sorted_item(record: dict[str, Any], *, pk: str, sk: str, kind: str) -> 
         "ct_sk": time_sort_key(kind, record["create_time"], record["id"]),
         "ut_sk": time_sort_key(kind, record["update_time"], record["id"]),
     }
+
+
+def ordered(
+    store: MetadataStore,
+    pk: str,
+    kind: str,
+    *,
+    orderby: OrderBy = "create_time",
+    desc: bool = True,
+    offset: int = 0,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Records of one kind in a partition, by creation or update time (the by_create / by_update indexes)."""
+    index: IndexName = "by_create" if orderby == "create_time" else "by_update"
+    return store.query(pk, index=index, sk_prefix=f"{kind}#", ascending=not desc, limit=limit, offset=offset)

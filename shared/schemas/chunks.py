@@ -12,7 +12,14 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from shared.errors import RetCode
-from shared.schemas.common import PAGING_LIMIT, LenientBody, QueryArgs, refuse, unique_with_duplicates
+from shared.schemas.common import (
+    PAGING_LIMIT,
+    LenientBody,
+    QueryArgs,
+    id_list_or_refuse,
+    refuse,
+    unique_with_duplicates,
+)
 
 #: RAGFlow's reference gives 1024 as the chunk list's default page size.
 DEFAULT_PAGE_SIZE = 1024
@@ -117,12 +124,9 @@ class DeleteChunksRequest(LenientBody):
 
     chunk_ids: list[str] | None = None
 
-    @field_validator("chunk_ids", mode="before")
-    @classmethod
-    def _check_ids(cls, value: Any) -> Any:
-        if value is not None and not (isinstance(value, list) and all(isinstance(i, str) for i in value)):
-            raise refuse(RetCode.DATA_ERROR, "`chunk_ids` should be a list")
-        return value
+    _check_ids = field_validator("chunk_ids", mode="before")(
+        id_list_or_refuse(RetCode.DATA_ERROR, "`chunk_ids` should be a list")
+    )
 
     def unique_ids(self) -> tuple[list[str], list[str]]:
         """The ids once each, in order, and RAGFlow's message for each repeated one."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -118,6 +118,18 @@ def unique_uuid1_list(values: list[str] | None) -> list[str] | None:
             "duplicate_uuids", "Duplicate ids: '{duplicate_ids}'", {"duplicate_ids": ", ".join(duplicates)}
         )
     return ids
+
+
+def id_list_or_refuse(code: RetCode, message: str) -> Callable[[Any], Any]:
+    """A before-validator for an id list: null or a list of strings passes, anything else is refused with
+    RAGFlow's own code and message (its ``isinstance(ids, list)`` checks)."""
+
+    def check(value: Any) -> Any:
+        if value is not None and not (isinstance(value, list) and all(isinstance(i, str) for i in value)):
+            raise refuse(code, message)
+        return value
+
+    return check
 
 
 def unique_with_duplicates(ids: list[str], kind: str) -> tuple[list[str], list[str]]:

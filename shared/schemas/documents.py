@@ -13,11 +13,12 @@ from shared.schemas.common import (
     LenientBody,
     QueryArgs,
     StrictBody,
+    id_list_or_refuse,
     refuse,
     refused,
     unique_with_duplicates,
 )
-from shared.schemas.datasets import ParserConfig
+from shared.schemas.datasets import ParserConfig, empty_is_none
 from shared.schemas.metadata import QueryMetadataCondition
 from shared.schemas.reading import INT64_MAX
 
@@ -81,10 +82,7 @@ class UpdateDocumentRequest(StrictBody):
             raise refuse(RetCode.DATA_ERROR, f"`chunk_method` {value} doesn't exist")
         return value
 
-    @field_validator("parser_config", mode="before")
-    @classmethod
-    def _empty_parser_config(cls, value: Any) -> Any:
-        return None if value == {} else value
+    _empty_parser_config = field_validator("parser_config", mode="before")(empty_is_none)
 
 
 class ListDocumentsQuery(QueryArgs):
@@ -120,12 +118,12 @@ class DeleteDocumentsRequest(LenientBody):
 
     ids: list[str] | None = None
 
-    @field_validator("ids", mode="before")
-    @classmethod
-    def _check_ids(cls, value: Any) -> Any:
-        if value is not None and not (isinstance(value, list) and all(isinstance(i, str) for i in value)):
-            raise refuse(RetCode.ARGUMENT_ERROR, "`ids` should be a list of document ids")
-        return value
+    _check_ids = field_validator("ids", mode="before")(
+        id_list_or_refuse(RetCode.ARGUMENT_ERROR, "`ids` should be a list of document ids")
+    )
+
+
+_id_list = id_list_or_refuse(RetCode.DATA_ERROR, "`document_ids` should be a list of document ids")
 
 
 class DocumentIdsRequest(LenientBody):
@@ -137,11 +135,9 @@ class DocumentIdsRequest(LenientBody):
     @classmethod
     def _check_document_ids(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            ids = data.get("document_ids")
-            if not ids:
+            if not data.get("document_ids"):
                 raise refuse(RetCode.DATA_ERROR, "`document_ids` is required")
-            if not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
-                raise refuse(RetCode.DATA_ERROR, "`document_ids` should be a list of document ids")
+            _id_list(data["document_ids"])
         return data
 
     def unique_ids(self) -> tuple[list[str], list[str]]:
