@@ -298,7 +298,10 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float (the JSON reader keeps requests to 64 bits)
+            return None
     elif isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
         number = float(value.strip())
     else:
@@ -367,7 +370,9 @@ def _summary_key(value: Any) -> tuple[int, Any] | None:
     """A hashable, type-aware identity for a metadata value (``True`` and ``1`` stay apart)."""
     if isinstance(value, bool):
         return (1, value)
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        return (0, value)
+    if isinstance(value, float):
         return (0, value) if math.isfinite(value) else None
     if isinstance(value, str):
         return (2, value) if value.strip() else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import Field, PlainValidator, WithJsonSchema, model_validator
+from pydantic_core import PydanticCustomError
 
 from shared.errors import ArgumentError, RetCode
 from shared.rag.metadata import (
@@ -56,6 +57,8 @@ def _condition_from_body(value: Any) -> MetadataCondition | None:
 def _condition_from_query(value: Any) -> MetadataCondition | None:
     if value is None:
         return None
+    if not isinstance(value, str):
+        raise PydanticCustomError("string_type", "Input should be a valid string")
     try:
         return parse_metadata_condition_json(value)
     except (MetadataConditionError, ArgumentError) as exc:  # 102: RAGFlow's rules; 101: the reader's limits
