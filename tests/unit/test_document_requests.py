@@ -92,3 +92,20 @@ def test_an_upload_within_the_limit_is_read_whole() -> None:
     assert asyncio.run(_sizes(_upload_request(chunks=8, chunk_size=4096, pulled=pulled), max_bytes=64 * 1024)) == [
         8 * 4096
     ]
+
+
+# -- found by the fuzz suite ------------------------------------------------------------------------------
+def test_integers_beyond_a_float_are_ordinary_metadata_values() -> None:
+    from shared.rag.metadata import matches, parse_metadata_condition, summarize
+
+    huge = 10**400
+    assert summarize([{"n": huge}, {"n": huge}]) == {"n": [[huge, 2]]}
+    condition = parse_metadata_condition({"conditions": [{"name": "n", "comparison_operator": ">", "value": 1}]})
+    assert matches(condition, {"n": huge}) is False  # not a comparable number: no order, no exception
+    same = parse_metadata_condition({"conditions": [{"name": "n", "comparison_operator": "is", "value": huge}]})
+    assert matches(same, {"n": huge}) is True
+
+
+def test_a_metadata_condition_parameter_given_twice_is_a_101() -> None:
+    with pytest.raises(ArgumentError, match="metadata_condition"):
+        parse_model(ListDocumentsQuery, {"metadata_condition": ["{}", "{}"]})
