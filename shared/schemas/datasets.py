@@ -100,7 +100,7 @@ def _exact_permission(value: Any) -> Any:
     return value
 
 
-def empty_is_none(value: Any) -> Any:
+def _empty_is_none(value: Any) -> Any:
     """``{}`` reads as absent (RAGFlow treats an empty parser_config as none given)."""
     return None if value == {} else value
 
@@ -145,7 +145,7 @@ class _DatasetFields(StrictBody):
             raise PydanticCustomError("literal_error", _CHUNK_METHOD_MESSAGE)
         return result
 
-    _empty_parser_config = field_validator("parser_config", mode="before")(empty_is_none)
+    _empty_parser_config = field_validator("parser_config", mode="before")(_empty_is_none)
 
     def parser_config_overrides(self) -> dict[str, Any]:
         """Only what the client set in parser_config (nested objects included)."""

@@ -35,7 +35,7 @@ from shared.ports.embedder import Embedder, EmbeddingConfigError, EmbeddingServi
 from shared.ports.search import SearchQuery
 from shared.repos.documents import Record
 from shared.repos.tenants import Tenant
-from shared.schemas.datasets import PARSER_CONFIG_DEFAULTS
+from shared.schemas.parser_config import PARSER_CONFIG_DEFAULTS
 from shared.services.documents import blob_key, content_type, new_document_record
 from shared.services.ingestion import decode_vector
 from tests.support.dynamo import FAKE_AWS_ENV, TEST_REGION
