@@ -314,3 +314,15 @@ def test_chunk_listing_keywords_and_page_size(gw: Gateway) -> None:
     assert [c["content"] for c in gw.call("GET", url, keywords="rivers")["data"]["chunks"]] == [
         "Rivers carry sediment."
     ]
+
+
+def test_retrieval_top_k_bounds_the_vector_candidates_only(gw: Gateway) -> None:
+    ds = gw.dataset()
+    doc = gw.document(ds["id"], "rocks.txt", b"x")
+    url = f"/api/v1/datasets/{ds['id']}/documents/{doc['id']}/chunks"
+    pumice = [f"Pumice sample {n} floats on water." for n in range(4)]
+    for content in [*pumice, "Granite is dense.", "Marble is metamorphic."]:
+        gw.call("POST", url, {"content": content})
+    body = {"dataset_ids": [ds["id"]], "question": "pumice", "top_k": 1, "similarity_threshold": 0}
+    found = [c["content"] for c in gw.call("POST", "/api/v1/retrieval", body)["data"]["chunks"]]
+    assert set(pumice) <= set(found) and len(found) <= 5
