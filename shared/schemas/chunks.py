@@ -129,7 +129,8 @@ class DeleteChunksRequest(LenientBody):
     delete_all: bool | None = None
 
     _check_ids = field_validator("chunk_ids", mode="before")(
-        id_list_or_refuse(RetCode.DATA_ERROR, "`chunk_ids` should be a list")
+        # RAGFlow iterates a string here, character by character (do not copy): a clear 101 instead.
+        id_list_or_refuse(RetCode.ARGUMENT_ERROR, "`chunk_ids` should be a list")
     )
 
     def unique_ids(self) -> tuple[list[str], list[str]]:

@@ -99,6 +99,11 @@ class ListDocumentsQuery(QueryArgs):
     keywords: str = ""
     page: Annotated[int, Field(ge=0, le=PAGING_LIMIT)] = 1
     page_size: Annotated[int, Field(ge=0, le=PAGING_LIMIT)] = 30
+
+    @field_validator("page", mode="after")
+    @classmethod
+    def _page_zero_is_the_first(cls, value: int) -> int:
+        return max(value, 1)
     orderby: Literal["create_time", "update_time"] = "create_time"
     desc: bool = True
     create_time_from: Timestamp = 0
@@ -138,7 +143,8 @@ class DeleteDocumentsRequest(LenientBody):
         return delete_scope(self.ids, self.delete_all, newer_rules=newer, empty_means_all=True)
 
 
-_id_list = id_list_or_refuse(RetCode.DATA_ERROR, "`document_ids` should be a list of document ids")
+# RAGFlow iterates a string here, character by character (do not copy): a clear 101 instead.
+_id_list = id_list_or_refuse(RetCode.ARGUMENT_ERROR, "`document_ids` should be a list of document ids")
 
 
 class DocumentIdsRequest(LenientBody):

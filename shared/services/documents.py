@@ -240,7 +240,7 @@ class DocumentService:
         if query.metadata_condition is not None:
             keep = set(filter_documents(query.metadata_condition, ((d["id"], d.get("meta_fields")) for d in docs)))
             docs = [d for d in docs if d["id"] in keep]
-        start = (max(query.page, 1) - 1) * query.page_size  # page 0 is the first page, as in RAGFlow
+        start = (query.page - 1) * query.page_size
         return [document_view(d) for d in docs[start : start + query.page_size]], len(docs)
 
     def download(self, tenant_id: str, dataset_id: str, document_id: str) -> tuple[bytes, str, str]:

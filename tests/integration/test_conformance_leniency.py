@@ -140,3 +140,29 @@ def test_permission_is_exactly_me_or_team(api: httpx.Client, permission: Any) ->
     res = api.put(f"/api/v1/datasets/{ds['id']}", json={"permission": permission}).json()
     assert res["code"] == 101 and "Input should be 'me' or 'team'" in res["message"]
     assert api.get("/api/v1/datasets", params={"id": ds["id"]}).json()["data"][0]["permission"] == "me"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "message"),
+    [
+        ("POST", "/api/v1/datasets/{ds}/chunks", {"document_ids": "{doc}"}, "`document_ids` should be a list"),
+        ("DELETE", "/api/v1/datasets/{ds}/chunks", {"document_ids": "{doc}"}, "`document_ids` should be a list"),
+        ("DELETE", "/api/v1/datasets/{ds}/documents", {"ids": "{doc}"}, "`ids` should be a list of document ids"),
+        ("DELETE", "/api/v1/datasets/{ds}/documents/{doc}/chunks", {"chunk_ids": "{doc}"}, "`chunk_ids` should be"),
+    ],
+)
+def test_a_string_where_a_list_is_required_is_refused_not_iterated(
+    api: httpx.Client, method: str, path: str, body: dict[str, str], message: str
+) -> None:
+    ds = create_dataset(api)
+    doc = upload_one(api, ds["id"], "a.txt", b"x")
+    api.post(f"/api/v1/datasets/{ds['id']}/documents/{doc['id']}/chunks", json={"content": "kept"})
+
+    def fill(text: str) -> str:
+        return text.replace("{ds}", ds["id"]).replace("{doc}", doc["id"])
+
+    sent = {key: fill(value) for key, value in body.items()}
+    res = api.request(method, fill(path), json=sent).json()
+    assert res["code"] == 101 and message in res["message"], res
+    listed = get_document(api, ds["id"], doc["id"])
+    assert listed["run"] == "UNSTART" and listed["chunk_count"] == 1
