@@ -124,7 +124,28 @@ COMPLETIONS = RouteGroup(
     timeout_s=900,
 )
 
-ROUTE_GROUPS: tuple[RouteGroup, ...] = (SYSTEM, DATASETS, DOCUMENTS, CHUNKS, RETRIEVAL, CHATS, COMPLETIONS)
+FILES = RouteGroup(
+    name="files",
+    module="functions.files",
+    routes=(
+        Route("/api/v1/file/upload", ("POST",)),
+        Route("/api/v1/file/create", ("POST",)),
+        Route("/api/v1/file/list", ("GET",)),
+        Route("/api/v1/file/root_folder", ("GET",)),
+        Route("/api/v1/file/parent_folder", ("GET",)),
+        Route("/api/v1/file/all_parent_folder", ("GET",)),
+        Route("/api/v1/file/rm", ("POST",)),
+        Route("/api/v1/file/rename", ("POST",)),
+        Route("/api/v1/file/get/{file_id}", ("GET",)),
+        Route("/api/v1/file/mv", ("POST",)),
+        Route("/api/v1/file/convert", ("POST",)),
+    ),
+    # Files keep their bytes in the blob store; rm and convert remove documents' chunks and index entries.
+    needs=("metadata", "blobs", "search"),
+    memory_mb=1024,
+)
+
+ROUTE_GROUPS: tuple[RouteGroup, ...] = (SYSTEM, DATASETS, DOCUMENTS, CHUNKS, RETRIEVAL, CHATS, COMPLETIONS, FILES)
 
 
 def group_by_name(name: str) -> RouteGroup:

@@ -67,8 +67,9 @@ class DocumentRepository:
     def name_taken(self, dataset_id: str, name: str) -> bool:
         return self._store.get(dataset_pk(dataset_id), _name_sk(name)) is not None
 
-    def create(self, record: Record) -> None:
-        """Insert a document with its name guard and count it on its dataset, atomically."""
+    def create_ops(self, record: Record) -> list[WriteOp]:
+        """The writes inserting a document: its name guard (first: its failure means the name is taken),
+        the item, and its count on the dataset. For callers joining them to writes of their own."""
         pk = dataset_pk(record["dataset_id"])
         item = {
             **record,
@@ -78,34 +79,35 @@ class DocumentRepository:
             "ut_sk": time_sort_key(_DOC, record["update_time"], record["id"]),
             **_run_keys(record["run"], record["update_time"], record["id"]),
         }
+        return [
+            Put({"pk": pk, "sk": _name_sk(record["name"]), "document_id": record["id"]}, ITEM_NOT_EXISTS),
+            Put(item, ITEM_NOT_EXISTS),
+            Update(
+                tenant_pk(record["tenant_id"]),
+                f"DS#{record['dataset_id']}",
+                add={"document_count": 1},
+                condition=ITEM_EXISTS,
+            ),
+        ]
+
+    def create(self, record: Record) -> None:
+        """Insert a document with its name guard and count it on its dataset, atomically."""
         try:
-            self._store.transact(
-                [
-                    Put({"pk": pk, "sk": _name_sk(record["name"]), "document_id": record["id"]}, ITEM_NOT_EXISTS),
-                    Put(item, ITEM_NOT_EXISTS),
-                    Update(
-                        tenant_pk(record["tenant_id"]),
-                        f"DS#{record['dataset_id']}",
-                        add={"document_count": 1},
-                        condition=ITEM_EXISTS,
-                    ),
-                ]
-            )
+            self._store.transact(self.create_ops(record))
         except ConditionFailed as exc:
             if exc.index == 0:
                 raise DuplicateDocumentName(record["name"]) from exc
             raise
 
-    def update(
+    def update_ops(
         self,
         current: Record,
         changes: Record,
         *,
         condition: Condition | None = None,
         dataset_deltas: dict[str, int] | None = None,
-    ) -> Record:
-        """Apply ``changes`` (must include ``update_time``); renames move the name guard; ``dataset_deltas``
-        are added to the dataset's counters in the same transaction."""
+    ) -> tuple[list[WriteOp], bool]:
+        """The writes of ``update`` and whether they rename (then the first op claims the new name)."""
         pk = dataset_pk(current["dataset_id"])
         document_id = current["id"]
         fields = dict(changes)
@@ -120,13 +122,26 @@ class DocumentRepository:
         ops.append(Update(pk, _doc_sk(document_id), set=fields, condition=condition or ITEM_EXISTS))
         if dataset_deltas:
             ops.append(Update(tenant_pk(current["tenant_id"]), f"DS#{current['dataset_id']}", add=dataset_deltas))
+        return ops, renamed
+
+    def update(
+        self,
+        current: Record,
+        changes: Record,
+        *,
+        condition: Condition | None = None,
+        dataset_deltas: dict[str, int] | None = None,
+    ) -> Record:
+        """Apply ``changes`` (must include ``update_time``); renames move the name guard; ``dataset_deltas``
+        are added to the dataset's counters in the same transaction."""
+        ops, renamed = self.update_ops(current, changes, condition=condition, dataset_deltas=dataset_deltas)
         try:
             self._store.transact(ops)
         except ConditionFailed as exc:
             if renamed and exc.index == 0:
-                raise DuplicateDocumentName(str(new_name)) from exc
+                raise DuplicateDocumentName(str(changes["name"])) from exc
             raise
-        updated = self.get(current["dataset_id"], document_id)
+        updated = self.get(current["dataset_id"], current["id"])
         assert updated is not None
         return updated
 

@@ -1,0 +1,114 @@
+"""HTTP surface of the files group (RAGFlow's file manager): translate request ⇄ service call, nothing else."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+
+from functions.api.deps import ContainerDep, Envelope, Json, Query, TenantId, ok
+from shared.errors import BadRequest
+from shared.schemas.files import (
+    ConvertFilesRequest,
+    CreateFileRequest,
+    FileIdQuery,
+    ListFilesQuery,
+    MoveFilesRequest,
+    RemoveFilesRequest,
+    RenameFileRequest,
+)
+from shared.schemas.reading import check_text
+from shared.services.documents import UploadedFile
+
+_UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "file": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "description": "one part per file; a name like `a/b/c.txt` makes the folders on the way",
+                    },
+                    "parent_id": {"type": "string", "description": "the folder to upload into (the root by default)"},
+                },
+                "required": ["file"],
+            }
+        }
+    },
+}
+_DOWNLOAD = {"x-flowless-content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+
+
+async def read_upload(request: Request) -> tuple[str | None, list[UploadedFile]]:
+    """The ``parent_id`` field and the ``file`` parts of a multipart body; anything else has no file part."""
+    try:
+        form = await request.form(max_files=1000)
+    except (HTTPException, MultiPartException):  # malformed multipart (starlette wraps the parser's errors)
+        raise BadRequest("No file part!") from None
+    try:
+        parent = form.get("parent_id")
+        parts = [part for part in form.getlist("file") if isinstance(part, UploadFile)]
+        files = [UploadedFile(check_text(part.filename or ""), await part.read()) for part in parts]
+    finally:
+        await form.close()
+    return (check_text(parent) if isinstance(parent, str) and parent else None), files
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1/file")
+
+    @router.post("/upload", openapi_extra={"requestBody": _UPLOAD_BODY})
+    async def upload_files(request: Request, tenant_id: TenantId, services: ContainerDep) -> Envelope:
+        parent_id, files = await read_upload(request)
+        return ok(await run_in_threadpool(services.files.upload, tenant_id, parent_id, files))
+
+    @router.post("/create")
+    def create_file(tenant_id: TenantId, body: Json[CreateFileRequest], services: ContainerDep) -> Envelope:
+        return ok(services.files.create(tenant_id, body.name, body.is_folder, body.parent_id))
+
+    @router.get("/list")
+    def list_files(tenant_id: TenantId, args: Query[ListFilesQuery], services: ContainerDep) -> Envelope:
+        return ok(services.files.list_files(tenant_id, args))
+
+    @router.get("/root_folder")
+    def root_folder(tenant_id: TenantId, services: ContainerDep) -> Envelope:
+        return ok(services.files.root_folder(tenant_id))
+
+    @router.get("/parent_folder")
+    def parent_folder(tenant_id: TenantId, args: Query[FileIdQuery], services: ContainerDep) -> Envelope:
+        return ok(services.files.parent_folder(tenant_id, args.file_id))
+
+    @router.get("/all_parent_folder")
+    def all_parent_folders(tenant_id: TenantId, args: Query[FileIdQuery], services: ContainerDep) -> Envelope:
+        return ok(services.files.all_parent_folders(tenant_id, args.file_id))
+
+    @router.post("/rm")
+    def remove_files(tenant_id: TenantId, body: Json[RemoveFilesRequest], services: ContainerDep) -> Envelope:
+        return ok(services.files.remove(tenant_id, body.file_ids))
+
+    @router.post("/rename")
+    def rename_file(tenant_id: TenantId, body: Json[RenameFileRequest], services: ContainerDep) -> Envelope:
+        return ok(services.files.rename(tenant_id, body.file_id, body.name))
+
+    @router.get("/get/{file_id}", openapi_extra=_DOWNLOAD)
+    def download_file(file_id: str, tenant_id: TenantId, services: ContainerDep) -> Response:
+        data, name, content_type = services.files.download(tenant_id, file_id)
+        disposition = f"attachment; filename*=UTF-8''{quote(name)}"
+        return Response(data, media_type=content_type, headers={"Content-Disposition": disposition})
+
+    @router.post("/mv")
+    def move_files(tenant_id: TenantId, body: Json[MoveFilesRequest], services: ContainerDep) -> Envelope:
+        return ok(services.files.move(tenant_id, body.src_file_ids, body.dest_file_id))
+
+    @router.post("/convert")
+    def convert_files(tenant_id: TenantId, body: Json[ConvertFilesRequest], services: ContainerDep) -> Envelope:
+        return ok(services.files.convert(tenant_id, body.file_ids, body.kb_ids))
+
+    return router
