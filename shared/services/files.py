@@ -4,7 +4,8 @@ conversion of files into dataset documents.
 Write order and atomicity (DynamoDB holds at most 100 items per transaction):
 * upload: every blob is written first, then the rows of the whole request in one transaction (new
   folders of uploaded paths, files, name guards, the folders' sizes); a request too big for one transaction
-  is committed file by file. Blobs whose rows were not written are deleted before the error is answered.
+  is committed in groups of files that fit, in order, each atomic (a folder always comes with or before
+  its content). Blobs whose rows were not written are deleted before the error is answered.
 * create, rename, and a move of up to ~15 independent items: one transaction. A move never rewrites a
   subtree (content hangs off its folder's id), so no tree is ever half moved. Bigger moves are cut into
   several transactions, each atomic, after the whole request was checked.
@@ -96,12 +97,13 @@ def _path_parts(filename: str) -> list[str]:
 
 @dataclass
 class _UploadPlan:
-    """The rows one upload writes: new folders (parents first), files, and the size each existing folder gains."""
+    """What one upload writes: new folders (parents first, each with the first file that needs it), the
+    files, and each file's folders from its parent up to the root."""
 
     folders: list[Record] = field(default_factory=list)
+    first_user: dict[str, str] = field(default_factory=dict)
     files: list[Record] = field(default_factory=list)
-    deltas: dict[Ancestor, int] = field(default_factory=dict)
-    touched: list[Ancestor] = field(default_factory=list)
+    chains: dict[str, list[Ancestor]] = field(default_factory=dict)
 
 
 class FileService:
@@ -177,48 +179,66 @@ class FileService:
                 raise ArgumentError(f"{parts[-1]}: File size exceeds the limit of {limit_mb:g} MB.")
         ids = [new_id() for _ in entries]
         plan = self._plan_upload(tenant_id, base, entries, ids)  # refuses before anything is written
-        committed: set[str] = set()
+        rows: list[Record] = []
         try:
             for file_id, (parts, data) in zip(ids, entries, strict=True):
                 self._blobs.put(file_blob_key(tenant_id, file_id), data, content_type(parts[-1]))
-            if len(self._upload_writes(tenant_id, plan)) <= MAX_TRANSACTION_ITEMS:
-                plan = self._commit_upload(tenant_id, base, entries, ids, plan)
-                committed.update(ids)
-                rows = plan.files
-            else:
-                rows = []
-                for file_id, entry in zip(ids, entries, strict=True):
-                    single = self._commit_upload(tenant_id, base, [entry], [file_id], None)
-                    committed.add(file_id)
-                    rows.extend(single.files)
+            pending = list(zip(ids, entries, strict=True))
+            for _ in range(_ATTEMPTS):
+                try:
+                    for group in self._upload_groups(tenant_id, plan):
+                        self._files.commit(self._upload_writes(tenant_id, plan, group))
+                        rows.extend(group)
+                    return [file_view(row) for row in rows]
+                except DuplicateFileName:
+                    # A concurrent write took a name: plan what is left again with what is there now.
+                    done = {row["id"] for row in rows}
+                    pending = [(file_id, entry) for file_id, entry in pending if file_id not in done]
+                    plan = self._plan_upload(
+                        tenant_id, base, [entry for _, entry in pending], [file_id for file_id, _ in pending]
+                    )
+            raise DataError("The folder changed during the upload; retry.")
         finally:
+            stored = {row["id"] for row in rows}
             for file_id in ids:
-                if file_id not in committed:
+                if file_id not in stored:
                     self._blobs.delete(file_blob_key(tenant_id, file_id))
-        return [file_view(row) for row in rows]
 
-    def _commit_upload(
-        self,
-        tenant_id: str,
-        base: Record,
-        entries: Sequence[tuple[list[str], bytes]],
-        ids: Sequence[str],
-        plan: _UploadPlan | None,
-    ) -> _UploadPlan:
-        for _ in range(_ATTEMPTS):
-            plan = plan or self._plan_upload(tenant_id, base, entries, ids)
-            try:
-                self._files.commit(self._upload_writes(tenant_id, plan))
-                return plan
-            except DuplicateFileName:
-                plan = None  # a concurrent write took a name: plan again with what is there now
-        raise DataError("The folder changed during the upload; retry.")
+    def _upload_groups(self, tenant_id: str, plan: _UploadPlan) -> Iterator[list[Record]]:
+        """The plan's files in order, cut into groups whose writes fit one transaction (all at once if they can)."""
+        group: list[Record] = []
+        for record in plan.files:
+            if group and len(self._upload_writes(tenant_id, plan, [*group, record])) > MAX_TRANSACTION_ITEMS:
+                yield group
+                group = []
+            group.append(record)
+        if group:
+            yield group
 
-    def _upload_writes(self, tenant_id: str, plan: _UploadPlan) -> FileWrites:
+    def _upload_writes(self, tenant_id: str, plan: _UploadPlan, group: Sequence[Record]) -> FileWrites:
+        """The writes storing ``group``: the new folders its files are the first to need (with the bytes
+        they get now), the files, and the bytes every other folder above them gains."""
+        members = {record["id"] for record in group}
+        created = [folder for folder in plan.folders if plan.first_user[folder["id"]] in members]
+        created_ids = {folder["id"] for folder in created}
+        sizes: dict[str, int] = {}
+        deltas: dict[Ancestor, int] = {}
+        touched: list[Ancestor] = []
+        for record in group:
+            chain = plan.chains[record["id"]]
+            for ancestor in chain:
+                if ancestor.id in created_ids:
+                    sizes[ancestor.id] = sizes.get(ancestor.id, 0) + record["size"]
+                else:
+                    deltas[ancestor] = deltas.get(ancestor, 0) + record["size"]
+            if chain[0].id not in created_ids and chain[0] not in touched:
+                touched.append(chain[0])  # checked to exist even when the file is empty
         writes = FileWrites()
-        for record in [*plan.folders, *plan.files]:
+        for folder in created:
+            writes.extend(self._files.insert({**folder, "size": sizes.get(folder["id"], 0)}))
+        for record in group:
             writes.extend(self._files.insert(record))
-        writes.extend(self._files.resize(tenant_id, plan.deltas, keep=plan.touched))
+        writes.extend(self._files.resize(tenant_id, deltas, keep=touched))
         return writes
 
     def _plan_upload(
@@ -239,14 +259,14 @@ class FileService:
         for file_id, (parts, data) in zip(ids, entries, strict=True):
             existing = base  # the deepest folder on the path that is already stored
             parent = base
-            created: list[Record] = []
+            path: list[Record] = []  # planned folders on the path, top down
             for part in parts[:-1]:
                 key = (parent["id"], part.lower())
                 if key in new_folders:
                     parent = new_folders[key]
-                    created.append(parent)
+                    path.append(parent)
                     continue
-                if not created:
+                if not path:
                     owner = self._files.name_owner(tenant_id, parent["id"], part)
                     if owner is not None:
                         row = self._files.get(tenant_id, owner)
@@ -254,17 +274,17 @@ class FileService:
                             raise Conflict("Duplicated folder name in the same folder.")
                         existing = parent = row
                         continue
-                depth = len(chain_of(existing["id"])) + len(created)
-                if depth > MAX_FOLDER_DEPTH:
+                if len(chain_of(existing["id"])) + len(path) > MAX_FOLDER_DEPTH:
                     raise DataError(_DEPTH_MESSAGE)
                 folder = new_file_record(new_id(), tenant_id, parent["id"], part, kind=FOLDER, now=now)
                 new_folders[key] = folder
                 planned_names.add(key)
                 plan.folders.append(folder)
-                created.append(folder)
+                plan.first_user[folder["id"]] = file_id
+                path.append(folder)
                 parent = folder
 
-            def taken(name: str, folder: Record = parent, stored: bool = not created) -> bool:
+            def taken(name: str, folder: Record = parent, stored: bool = not path) -> bool:
                 if (folder["id"], name.lower()) in planned_names:
                     return True
                 return stored and self._files.name_owner(tenant_id, folder["id"], name) is not None
@@ -284,13 +304,8 @@ class FileService:
                     now=now,
                 )
             )
-            for folder in created:
-                folder["size"] += len(data)
-            chain = chain_of(existing["id"])
-            if chain[0] not in plan.touched:
-                plan.touched.append(chain[0])
-            for ancestor in chain:
-                plan.deltas[ancestor] = plan.deltas.get(ancestor, 0) + len(data)
+            inner = [Ancestor(folder["id"], folder["parent_id"]) for folder in reversed(path)]
+            plan.chains[file_id] = [*inner, *chain_of(existing["id"])]
         return plan
 
     # -- create ------------------------------------------------------------------------------------

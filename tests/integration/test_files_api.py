@@ -117,7 +117,7 @@ def test_list_pages_orders_and_filters(api: httpx.Client) -> None:
         put_file(api, name, name.encode() * 3, parent_id=folder["id"])
     make_folder(api, "zsub", folder["id"])
     data = listing(api, folder["id"])
-    assert data["total"] == 5 and [f["name"] for f in data["files"]][0] == "zsub"  # newest first
+    assert data["total"] == 5 and data["files"][0]["name"] == "zsub"  # newest first
     assert data["parent_folder"]["id"] == root(api)["id"]
     oldest = listing(api, folder["id"], desc="false", page=1, page_size=2)
     assert [f["name"] for f in oldest["files"]] == ["b.txt", "a.txt"] and oldest["total"] == 5
