@@ -143,7 +143,7 @@ class FileService:
             raise error from None
 
     def _subtree(self, tenant_id: str, top: Record) -> Iterator[Record]:
-        """Everything below a folder, breadth first (each folder's partition read once)."""
+        """Everything below a folder (each folder's partition read once)."""
         pending = [top["id"]]
         while pending:
             folder_id = pending.pop()
