@@ -402,6 +402,8 @@ class DocumentService:
         self._index().delete_document(record["tenant_id"], record["dataset_id"], record["id"])
         if owns_blob(record):
             self._blobs.delete(record["blob_key"])
+        # A parse's artifacts go when it ends; a document removed just as its parse ends could keep them.
+        self._blobs.delete_prefix(f"work/{record['tenant_id']}/{record['dataset_id']}/{record['id']}/")
 
     # -- metadata ----------------------------------------------------------------------------------
     def metadata_summary(self, tenant_id: str, dataset_id: str) -> dict[str, list[list[Any]]]:
