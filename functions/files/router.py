@@ -71,7 +71,7 @@ def build_router() -> APIRouter:
 
     @router.post("/create")
     def create_file(tenant_id: TenantId, body: Json[CreateFileRequest], services: ContainerDep) -> Envelope:
-        return ok(services.files.create(tenant_id, body.name, body.is_folder, body.parent_id))
+        return ok(services.files.create(tenant_id, body))
 
     @router.get("/list")
     def list_files(tenant_id: TenantId, args: Query[ListFilesQuery], services: ContainerDep) -> Envelope:
@@ -83,19 +83,19 @@ def build_router() -> APIRouter:
 
     @router.get("/parent_folder")
     def parent_folder(tenant_id: TenantId, args: Query[FileIdQuery], services: ContainerDep) -> Envelope:
-        return ok(services.files.parent_folder(tenant_id, args.file_id))
+        return ok(services.files.parent_folder(tenant_id, args))
 
     @router.get("/all_parent_folder")
     def all_parent_folders(tenant_id: TenantId, args: Query[FileIdQuery], services: ContainerDep) -> Envelope:
-        return ok(services.files.all_parent_folders(tenant_id, args.file_id))
+        return ok(services.files.all_parent_folders(tenant_id, args))
 
     @router.post("/rm")
     def remove_files(tenant_id: TenantId, body: Json[RemoveFilesRequest], services: ContainerDep) -> Envelope:
-        return ok(services.files.remove(tenant_id, body.file_ids))
+        return ok(services.files.remove(tenant_id, body))
 
     @router.post("/rename")
     def rename_file(tenant_id: TenantId, body: Json[RenameFileRequest], services: ContainerDep) -> Envelope:
-        return ok(services.files.rename(tenant_id, body.file_id, body.name))
+        return ok(services.files.rename(tenant_id, body))
 
     @router.get("/get/{file_id}", openapi_extra=_DOWNLOAD)
     def download_file(file_id: str, tenant_id: TenantId, services: ContainerDep) -> Response:
@@ -105,10 +105,10 @@ def build_router() -> APIRouter:
 
     @router.post("/mv")
     def move_files(tenant_id: TenantId, body: Json[MoveFilesRequest], services: ContainerDep) -> Envelope:
-        return ok(services.files.move(tenant_id, body.src_file_ids, body.dest_file_id))
+        return ok(services.files.move(tenant_id, body))
 
     @router.post("/convert")
     def convert_files(tenant_id: TenantId, body: Json[ConvertFilesRequest], services: ContainerDep) -> Envelope:
-        return ok(services.files.convert(tenant_id, body.file_ids, body.kb_ids))
+        return ok(services.files.convert(tenant_id, body))
 
     return router

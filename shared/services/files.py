@@ -45,7 +45,15 @@ from shared.repos.files import (
     is_root,
 )
 from shared.schemas.documents import FILE_NAME_LEN_LIMIT
-from shared.schemas.files import ListFilesQuery
+from shared.schemas.files import (
+    ConvertFilesRequest,
+    CreateFileRequest,
+    FileIdQuery,
+    ListFilesQuery,
+    MoveFilesRequest,
+    RemoveFilesRequest,
+    RenameFileRequest,
+)
 from shared.services.documents import UploadedFile, content_type, deduplicate_name, new_document_record
 from shared.services.file_mirror import (
     SOURCE_KNOWLEDGEBASE,
@@ -309,17 +317,18 @@ class FileService:
         return plan
 
     # -- create ------------------------------------------------------------------------------------
-    def create(self, tenant_id: str, name: str, kind_requested: bool, parent_id: str | None) -> dict[str, Any]:
-        """A folder (``kind_requested`` true) or an empty virtual file under a folder (the root by default)."""
-        parent = self._folder(tenant_id, parent_id, BadRequest("Parent Folder Doesn't Exist!"))
+    def create(self, tenant_id: str, request: CreateFileRequest) -> dict[str, Any]:
+        """A folder, or an empty virtual file, under a folder (the root by default)."""
+        name = request.name
+        parent = self._folder(tenant_id, request.parent_id, BadRequest("Parent Folder Doesn't Exist!"))
         if self._files.name_owner(tenant_id, parent["id"], name) is not None:
             raise Conflict("Duplicated folder name in the same folder.")
         chain = self._ancestry(tenant_id, parent["id"], BadRequest("Parent Folder Doesn't Exist!"))
-        if kind_requested and len(chain) > MAX_FOLDER_DEPTH:
+        if request.is_folder and len(chain) > MAX_FOLDER_DEPTH:
             raise DataError(_DEPTH_MESSAGE)
         file_id = new_id()
         now = now_ms()
-        if kind_requested:
+        if request.is_folder:
             record = new_file_record(file_id, tenant_id, parent["id"], name, kind=FOLDER, now=now)
         else:
             # A virtual file has no content; an empty blob lets it download and convert like any file.
@@ -387,9 +396,9 @@ class FileService:
     def root_folder(self, tenant_id: str) -> dict[str, Any]:
         return {"root_folder": file_view(self._mirror.root(tenant_id))}
 
-    def parent_folder(self, tenant_id: str, file_id: str) -> dict[str, Any]:
+    def parent_folder(self, tenant_id: str, query: FileIdQuery) -> dict[str, Any]:
         """The folder holding a file (the root is its own parent)."""
-        record = self._files.get(tenant_id, file_id)
+        record = self._files.get(tenant_id, query.file_id)
         if record is None:
             raise NotFound("Folder not found!")
         parent = record if is_root(record) else self._files.get(tenant_id, record["parent_id"])
@@ -397,9 +406,9 @@ class FileService:
             raise NotFound("Folder not found!")
         return {"parent_folder": file_view(parent)}
 
-    def all_parent_folders(self, tenant_id: str, file_id: str) -> dict[str, Any]:
+    def all_parent_folders(self, tenant_id: str, query: FileIdQuery) -> dict[str, Any]:
         """The file itself, then each folder above it up to the root."""
-        chain = self._ancestry(tenant_id, file_id, NotFound("Folder not found!"))
+        chain = self._ancestry(tenant_id, query.file_id, NotFound("Folder not found!"))
         rows = self._files.get_many(tenant_id, [ancestor.id for ancestor in chain])
         if len(rows) != len(chain):
             raise NotFound("Folder not found!")
@@ -413,8 +422,9 @@ class FileService:
         return self._blobs.get(record["blob_key"]), record["name"], content_type(record["name"])
 
     # -- rename ------------------------------------------------------------------------------------
-    def rename(self, tenant_id: str, file_id: str, name: str) -> bool:
+    def rename(self, tenant_id: str, request: RenameFileRequest) -> bool:
         """Rename a file or folder within its folder; documents converted from a file take the name too."""
+        file_id, name = request.file_id, request.name
         record = self._files.get(tenant_id, file_id)
         if record is None:
             raise NotFound("File not found!")
@@ -447,9 +457,10 @@ class FileService:
         return True
 
     # -- move --------------------------------------------------------------------------------------
-    def move(self, tenant_id: str, source_ids: Sequence[str], destination_id: str) -> bool:
+    def move(self, tenant_id: str, request: MoveFilesRequest) -> bool:
         """Move files and folders (with everything in them) into a folder."""
-        wanted = list(dict.fromkeys(source_ids))
+        destination_id = request.dest_file_id
+        wanted = list(dict.fromkeys(request.src_file_ids))
         sources = self._files.get_many(tenant_id, wanted)
         if len(sources) != len(wanted):
             raise DataError("File or Folder not found!")
@@ -536,9 +547,9 @@ class FileService:
             raise Conflict("Duplicated file name in the same folder.") from None
 
     # -- remove ------------------------------------------------------------------------------------
-    def remove(self, tenant_id: str, file_ids: Sequence[str]) -> bool:
+    def remove(self, tenant_id: str, request: RemoveFilesRequest) -> bool:
         """Remove files and folders with everything in them, and the documents converted from them."""
-        wanted = list(dict.fromkeys(file_ids))
+        wanted = list(dict.fromkeys(request.file_ids))
         records = self._files.get_many(tenant_id, wanted)
         if len(records) != len(wanted):
             raise NotFound("File or Folder not found!")
@@ -604,15 +615,15 @@ class FileService:
             self._files.commit(self._files.unlink(tenant_id, link["file_id"], link["document_id"]))
 
     # -- convert -----------------------------------------------------------------------------------
-    def convert(self, tenant_id: str, file_ids: Sequence[str], dataset_ids: Sequence[str]) -> list[dict[str, Any]]:
+    def convert(self, tenant_id: str, request: ConvertFilesRequest) -> list[dict[str, Any]]:
         """Make each file (folders: every file in them) a new, unparsed document of each dataset, linked to
         the file and reading its bytes; documents the files were converted into before are removed."""
-        wanted = list(dict.fromkeys(file_ids))
+        wanted = list(dict.fromkeys(request.file_ids))
         records = self._files.get_many(tenant_id, wanted)
         if len(records) != len(wanted):
             raise NotFound("File not found!")
         datasets = []
-        for dataset_id in dict.fromkeys(dataset_ids):
+        for dataset_id in dict.fromkeys(request.kb_ids):
             dataset = self._datasets.get(tenant_id, dataset_id)
             if dataset is None:
                 raise NotFound("Can't find this dataset!")

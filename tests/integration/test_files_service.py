@@ -15,7 +15,7 @@ from shared.container import Container
 from shared.errors import DataError
 from shared.repos.files import MAX_FOLDER_DEPTH
 from shared.repos.tenants import Tenant
-from shared.schemas.files import ListFilesQuery
+from shared.schemas.files import CreateFileRequest, ListFilesQuery, MoveFilesRequest, RemoveFilesRequest
 from shared.services.documents import UploadedFile
 from shared.services.files import FileService
 
@@ -27,7 +27,10 @@ class Files:
     service: FileService
 
     def folder(self, name: str, parent_id: str | None = None) -> str:
-        return str(self.service.create(TENANT, name, True, parent_id)["id"])
+        return str(self.service.create(TENANT, CreateFileRequest(name=name, type="folder", parent_id=parent_id))["id"])
+
+    def move(self, ids: list[str], destination: str) -> bool:
+        return self.service.move(TENANT, MoveFilesRequest(src_file_ids=ids, dest_file_id=destination))
 
     def listed(self, folder_id: str | None = None) -> list[dict[str, object]]:
         query = ListFilesQuery(parent_id=folder_id, page_size=10_000)
@@ -69,7 +72,7 @@ def test_removing_a_big_folder_goes_batch_by_batch(files: Files) -> None:
     files.service.upload(TENANT, sub, [UploadedFile(f"f{i}.txt", b"abc") for i in range(60)])
     files.service.upload(TENANT, top, [UploadedFile(f"g{i}.txt", b"z") for i in range(10)])
     assert files.size_of(None, "top") == 60 * 3 + 10
-    assert files.service.remove(TENANT, [top]) is True
+    assert files.service.remove(TENANT, RemoveFilesRequest(file_ids=[top])) is True
     assert [f["name"] for f in files.listed() if f["name"] != ".knowledgebase"] == []
     assert files.service.root_folder(TENANT)["root_folder"]["size"] == 0
 
@@ -77,7 +80,7 @@ def test_removing_a_big_folder_goes_batch_by_batch(files: Files) -> None:
 def test_moving_many_items_at_once(files: Files) -> None:
     source, target = files.folder("source"), files.folder("target")
     rows = files.service.upload(TENANT, source, [UploadedFile(f"m{i}.txt", b"12") for i in range(40)])
-    assert files.service.move(TENANT, [row["id"] for row in rows], target) is True
+    assert files.move([row["id"] for row in rows], target) is True
     assert len(files.listed(target)) == 40 and files.listed(source) == []
     assert files.size_of(None, "target") == 80 and files.size_of(None, "source") == 0
 
@@ -99,15 +102,15 @@ def test_folders_nest_down_to_the_limit_and_moves_between_the_deepest_ones_fit_a
     (deep,) = files.service.upload(TENANT, left[-1], [UploadedFile("deep.txt", b"x" * 5)])
     assert files.size_of(None, "left0") == 5
     # One move that changes every folder of both chains: 5 items for the file, 2 x 40 folder sizes.
-    assert files.service.move(TENANT, [deep["id"]], right[-1]) is True
+    assert files.move([deep["id"]], right[-1]) is True
     assert files.size_of(None, "left0") == 0 and files.size_of(None, "right0") == 5
     assert files.size_of(left[-2], f"left{MAX_FOLDER_DEPTH - 1}") == 0
     # A folder with sub-folders can't go where its content would nest too deep.
     outer = files.folder("outer")
     files.folder("inner", outer)
     with pytest.raises(DataError):
-        files.service.move(TENANT, [outer], right[-2])
-    assert files.service.move(TENANT, [outer], right[-3]) is True
+        files.move([outer], right[-2])
+    assert files.move([outer], right[-3]) is True
 
 
 def test_concurrent_uploads_of_one_name_get_distinct_names_and_exact_sizes(files: Files) -> None:

@@ -36,6 +36,7 @@ from shared.ports.search import SearchQuery
 from shared.repos.documents import Record
 from shared.repos.tenants import Tenant
 from shared.schemas.datasets import PARSER_CONFIG_DEFAULTS
+from shared.schemas.files import ConvertFilesRequest, RemoveFilesRequest
 from shared.services.documents import UploadedFile, blob_key, content_type, new_document_record
 from shared.services.ingestion import decode_vector
 from tests.support.dynamo import FAKE_AWS_ENV, TEST_REGION
@@ -440,7 +441,7 @@ def test_a_document_converted_from_a_file_parses_through_the_steps_reading_the_f
     with aws_backend(tmp_path / "index", with_state_machine=True) as container:
         seed_dataset(container)
         (file,) = container.files.upload(TENANT, None, [UploadedFile("river.txt", NOTES.encode("utf-8"))])
-        (link,) = container.files.convert(TENANT, [file["id"]], [DATASET])
+        (link,) = container.files.convert(TENANT, ConvertFilesRequest(file_ids=[file["id"]], kb_ids=[DATASET]))
         document = container.document_repo.get(DATASET, link["document_id"])
         assert document is not None and document["blob_key"] == f"files/{TENANT}/{file['id']}"
 
@@ -460,7 +461,7 @@ def test_a_document_converted_from_a_file_parses_through_the_steps_reading_the_f
         listed = boto3.client("s3", region_name=TEST_REGION).list_objects_v2(Bucket=BUCKET)
         assert [item["Key"] for item in listed.get("Contents", [])] == [f"files/{TENANT}/{file['id']}"]  # no copy
 
-        container.files.remove(TENANT, [file["id"]])
+        container.files.remove(TENANT, RemoveFilesRequest(file_ids=[file["id"]]))
         assert container.document_repo.get(DATASET, link["document_id"]) is None
         assert container.document_repo.chunks_of(link["document_id"]) == []
         index = container.overrides["search_index"]
