@@ -7,10 +7,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
 
-from functions.api.deps import ContainerDep, Envelope, Json, Query, TenantId, ok
+from functions.api.deps import ContainerDep, Envelope, Json, Query, TenantId, multipart_form, ok
 from shared.errors import BadRequest
 from shared.schemas.files import (
     ConvertFilesRequest,
@@ -21,7 +19,6 @@ from shared.schemas.files import (
     RemoveFilesRequest,
     RenameFileRequest,
 )
-from shared.schemas.reading import check_text
 from shared.services.documents import UploadedFile
 
 _UPLOAD_BODY = {
@@ -46,19 +43,21 @@ _UPLOAD_BODY = {
 _DOWNLOAD = {"x-flowless-content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
 
 
-async def read_upload(request: Request) -> tuple[str | None, list[UploadedFile]]:
-    """The ``parent_id`` field and the ``file`` parts of a multipart body; anything else has no file part."""
-    try:
-        form = await request.form(max_files=1000)
-    except (HTTPException, MultiPartException):  # malformed multipart (starlette wraps the parser's errors)
-        raise BadRequest("No file part!") from None
-    try:
+#: Files one upload may carry (a multipart part each).
+MAX_FILES_PER_UPLOAD = 1000
+
+
+async def read_upload(request: Request, max_bytes: int) -> tuple[str | None, list[UploadedFile]]:
+    """The ``parent_id`` field and the ``file`` parts of a multipart body (a malformed body has no file part:
+    RAGFlow's file manager answers that with code 400)."""
+    no_file_part = BadRequest("No file part!")
+    async with multipart_form(
+        request, max_bytes=max_bytes, max_files=MAX_FILES_PER_UPLOAD, malformed=no_file_part
+    ) as form:
         parent = form.get("parent_id")
         parts = [part for part in form.getlist("file") if isinstance(part, UploadFile)]
-        files = [UploadedFile(check_text(part.filename or ""), await part.read()) for part in parts]
-    finally:
-        await form.close()
-    return (check_text(parent) if isinstance(parent, str) and parent else None), files
+        files = [UploadedFile(part.filename or "", await part.read()) for part in parts]
+    return (parent if isinstance(parent, str) and parent else None), files
 
 
 def build_router() -> APIRouter:
@@ -66,7 +65,7 @@ def build_router() -> APIRouter:
 
     @router.post("/upload", openapi_extra={"requestBody": _UPLOAD_BODY})
     async def upload_files(request: Request, tenant_id: TenantId, services: ContainerDep) -> Envelope:
-        parent_id, files = await read_upload(request)
+        parent_id, files = await read_upload(request, services.settings.max_upload_bytes)
         return ok(await run_in_threadpool(services.files.upload, tenant_id, parent_id, files))
 
     @router.post("/create")

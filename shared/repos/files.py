@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from shared.ports.metadata import (
     ITEM_EXISTS,
@@ -37,14 +37,16 @@ from shared.ports.metadata import (
     Update,
     WriteOp,
 )
-from shared.repos.keys import tenant_pk, time_sort_key
+from shared.repos.keys import STORAGE_ATTRS as KEY_ATTRS
+from shared.repos.keys import OrderBy, ordered, tenant_pk, time_sort_key, time_sorted_item
+from shared.repos.names import NameGuard
 
 Record = dict[str, Any]
 FOLDER = "folder"
 _ROW = "F"
-_KEY_ATTRS = frozenset({"pk", "sk", "ct_sk", "ut_sk"})
-#: Attributes a repository owns; never shown to clients.
-STORAGE_ATTRS = frozenset({"pk", "sk", "ct_sk", "ut_sk", "gsi1pk", "gsi1sk", "blob_key", "anchor"})
+_NAMES = NameGuard("NAME", "file_id")
+#: Attributes the repository keeps on a row that clients never see (keys, where the bytes are, anchors).
+STORAGE_ATTRS = KEY_ATTRS | {"blob_key", "anchor"}
 #: How deep folders may nest below the root. Every write adds its byte count to each ancestor in one
 #: transaction, and DynamoDB's transactions hold 100 items: a move touches the old and the new ancestors
 #: besides its own five items, so 2 * (40 + 1) + 5 stays below that.
@@ -85,10 +87,6 @@ def row_key(tenant_id: str, file_id: str, parent_id: str, *, folder: bool) -> tu
     """The key of a file's row (the root, its own parent, has a partition of its own)."""
     pk = _folder_pk(tenant_id, "ROOT" if parent_id == file_id else parent_id)
     return pk, f"DIR#{file_id}" if folder else f"FILE#{file_id}"
-
-
-def _name_key(tenant_id: str, parent_id: str, name: str) -> tuple[str, str]:
-    return _folder_pk(tenant_id, parent_id), f"NAME#{name.lower()}"
 
 
 def _locator_key(tenant_id: str, file_id: str) -> tuple[str, str]:
@@ -179,28 +177,26 @@ class FileRepository:
 
     def name_owner(self, tenant_id: str, parent_id: str, name: str) -> str | None:
         """The id of the file called ``name`` (any case) in the folder, if any."""
-        guard = self._store.get(*_name_key(tenant_id, parent_id, name))
-        return None if guard is None else str(guard["file_id"])
+        return _NAMES.owner(self._store, _folder_pk(tenant_id, parent_id), name)
 
     def children_page(
         self,
         tenant_id: str,
         folder_id: str,
         *,
-        orderby: Literal["create_time", "update_time"],
+        orderby: OrderBy,
         desc: bool,
         offset: int,
         limit: int,
     ) -> tuple[list[Record], int]:
         """One page of a folder's content in time order, and how many items it holds."""
-        index: Literal["by_create", "by_update"] = "by_create" if orderby == "create_time" else "by_update"
         pk = _folder_pk(tenant_id, folder_id)
-        rows = self._store.query(pk, index=index, sk_prefix=f"{_ROW}#", ascending=not desc, limit=limit, offset=offset)
-        return rows, self._store.count(pk, index=index, sk_prefix=f"{_ROW}#")
+        rows = ordered(self._store, pk, _ROW, orderby=orderby, desc=desc, offset=offset, limit=limit)
+        return rows, self._store.count(pk, index="by_create", sk_prefix=f"{_ROW}#")
 
     def children(self, tenant_id: str, folder_id: str) -> list[Record]:
         """Everything directly in a folder (oldest first)."""
-        return self._store.query(_folder_pk(tenant_id, folder_id), index="by_create", sk_prefix=f"{_ROW}#")
+        return ordered(self._store, _folder_pk(tenant_id, folder_id), _ROW, desc=False)
 
     def child_folders(self, tenant_id: str, folder_id: str, *, limit: int | None = None) -> list[Record]:
         """The folders directly in a folder (the ``DIR#`` prefix: files are not read)."""
@@ -240,15 +236,8 @@ class FileRepository:
     # -- write builders ----------------------------------------------------------------------------
     @staticmethod
     def _row_item(record: Record) -> Record:
-        file_id = record["id"]
-        pk, sk = row_key(record["tenant_id"], file_id, record["parent_id"], folder=is_folder(record))
-        return {
-            **record,
-            "pk": pk,
-            "sk": sk,
-            "ct_sk": time_sort_key(_ROW, record["create_time"], file_id),
-            "ut_sk": time_sort_key(_ROW, record["update_time"], file_id),
-        }
+        pk, sk = row_key(record["tenant_id"], record["id"], record["parent_id"], folder=is_folder(record))
+        return time_sorted_item(record, pk=pk, sk=sk, kind=_ROW)
 
     def insert(self, record: Record, *, anchor: str | None = None) -> FileWrites:
         """A new row, its name guard (unless it is the root) and its locator; ``anchor`` points at it."""
@@ -261,8 +250,7 @@ class FileRepository:
                 Put({"pk": tenant_pk(tenant_id), "sk": anchor, "file_id": file_id}, ITEM_NOT_EXISTS), anchor, "anchor"
             )
         if parent_id != file_id:
-            guard_pk, guard_sk = _name_key(tenant_id, parent_id, record["name"])
-            writes.claim(Put({"pk": guard_pk, "sk": guard_sk, "file_id": file_id}, ITEM_NOT_EXISTS), record["name"])
+            writes.claim(_NAMES.claim(_folder_pk(tenant_id, parent_id), record["name"], file_id), record["name"])
         locator_pk, locator_sk = _locator_key(tenant_id, file_id)
         writes.add(
             Put(item, ITEM_NOT_EXISTS),
@@ -288,7 +276,7 @@ class FileRepository:
             Delete(*_locator_key(tenant_id, file_id)),
         )
         if parent_id != file_id:
-            writes.add(Delete(*_name_key(tenant_id, parent_id, record["name"])))
+            writes.add(_NAMES.release(_folder_pk(tenant_id, parent_id), record["name"]))
         if record.get("anchor"):
             writes.add(Delete(tenant_pk(tenant_id), record["anchor"]))
         return writes
@@ -298,10 +286,11 @@ class FileRepository:
         in more than case."""
         tenant_id, file_id, parent_id = record["tenant_id"], record["id"], record["parent_id"]
         writes = FileWrites()
-        if name.lower() != record["name"].lower():
-            guard_pk, guard_sk = _name_key(tenant_id, parent_id, name)
-            writes.claim(Put({"pk": guard_pk, "sk": guard_sk, "file_id": file_id}, ITEM_NOT_EXISTS), name)
-            writes.add(Delete(*_name_key(tenant_id, parent_id, record["name"])))
+        renaming = _NAMES.renaming(_folder_pk(tenant_id, parent_id), record, {"name": name})
+        if renaming:
+            claim, release = renaming
+            writes.claim(claim, name)
+            writes.add(release)
         fields = {**changes, "name": name, "ut_sk": time_sort_key(_ROW, changes["update_time"], file_id)}
         writes.add(
             Update(*row_key(tenant_id, file_id, parent_id, folder=is_folder(record)), set=fields, condition=ITEM_EXISTS)
@@ -312,13 +301,12 @@ class FileRepository:
         """Re-home a row under another folder: the row, its name guard and its locator move; a folder's
         content stays where it is (it hangs off the folder's id), so a whole tree moves in five items."""
         tenant_id, file_id, parent_id = record["tenant_id"], record["id"], record["parent_id"]
-        moved = {key: value for key, value in record.items() if key not in _KEY_ATTRS}
+        moved = {key: value for key, value in record.items() if key not in KEY_ATTRS}
         moved.update(changes, parent_id=destination_id)
-        guard_pk, guard_sk = _name_key(tenant_id, destination_id, record["name"])
         writes = FileWrites()
-        writes.claim(Put({"pk": guard_pk, "sk": guard_sk, "file_id": file_id}, ITEM_NOT_EXISTS), record["name"])
+        writes.claim(_NAMES.claim(_folder_pk(tenant_id, destination_id), record["name"], file_id), record["name"])
         writes.add(
-            Delete(*_name_key(tenant_id, parent_id, record["name"])),
+            _NAMES.release(_folder_pk(tenant_id, parent_id), record["name"]),
             Delete(*row_key(tenant_id, file_id, parent_id, folder=is_folder(record)), ITEM_EXISTS),
             Put(self._row_item(moved), ITEM_NOT_EXISTS),
             Update(*_locator_key(tenant_id, file_id), set={"parent_id": destination_id}, condition=ITEM_EXISTS),

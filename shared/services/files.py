@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from shared.errors import ArgumentError, BadRequest, Conflict, DataError, NotFound
 from shared.ids import http_date, new_id, now_ms
@@ -44,6 +44,7 @@ from shared.repos.files import (
     is_folder,
     is_root,
 )
+from shared.repos.keys import OrderBy
 from shared.schemas.documents import FILE_NAME_LEN_LIMIT
 from shared.schemas.files import (
     ConvertFilesRequest,
@@ -363,9 +364,7 @@ class FileService:
             total = len(rows)
             rows = rows[query.offset : query.offset + query.page_size]
         else:
-            orderby: Literal["create_time", "update_time"] = (
-                "create_time" if query.orderby == "create_time" else "update_time"
-            )
+            orderby: OrderBy = "create_time" if query.orderby == "create_time" else "update_time"
             rows, total = self._files.children_page(
                 tenant_id, folder["id"], orderby=orderby, desc=query.desc, offset=query.offset, limit=query.page_size
             )

@@ -10,7 +10,7 @@ import pytest
 
 from shared.constants import LOCAL_BLOB_DIR
 from shared.ports.search import SearchQuery
-from tests.support.api import create_dataset, get_document, parse_and_wait, upload_one
+from tests.support.api import create_dataset, eventually, get_document, parse_and_wait, upload_one
 from tests.support.files import entry, listing, make_folder, post, put_file, root
 from tests.support.server import RunningServer
 
@@ -52,6 +52,16 @@ def indexed(server: RunningServer, tenant_id: str, dataset_ids: list[str], text:
     return [candidate.chunk_id for candidate in found]
 
 
+def index_shows(server: RunningServer, tenant_id: str, dataset_ids: list[str], text: str) -> list[str]:
+    """The chunks matching ``text`` once the index shows them (OpenSearch makes writes searchable after a delay)."""
+    return eventually(lambda: indexed(server, tenant_id, dataset_ids, text), bool)
+
+
+def index_drops(server: RunningServer, tenant_id: str, dataset_ids: list[str], text: str) -> list[str]:
+    """No chunk matches ``text`` any more, once the index has caught up with the deletes."""
+    return eventually(lambda: indexed(server, tenant_id, dataset_ids, text), lambda found: found == [])
+
+
 def test_a_converted_file_parses_and_is_retrieved(api: httpx.Client, server: RunningServer) -> None:
     ds = create_dataset(api, "kitchen", chunk_method="one")
     file = put_file(api, "bread.txt", BREAD)
@@ -61,11 +71,8 @@ def test_a_converted_file_parses_and_is_retrieved(api: httpx.Client, server: Run
     assert get_document(api, ds["id"], document_id)["run"] == "UNSTART"
     done = parse_and_wait(api, ds["id"], document_id)
     assert done["run"] == "DONE" and done["chunk_count"] > 0, done["progress_msg"]
-    res = api.post(
-        "/api/v1/retrieval",
-        json={"question": "why does yeast make dough rise?", "dataset_ids": [ds["id"]], "similarity_threshold": 0},
-    ).json()
-    assert res["code"] == 0, res
+    question = {"question": "why does yeast make dough rise?", "dataset_ids": [ds["id"]], "similarity_threshold": 0}
+    res = eventually(lambda: api.post("/api/v1/retrieval", json=question).json(), lambda r: bool(r["data"]["chunks"]))
     top = res["data"]["chunks"][0]
     assert top["document_id"] == document_id and "yeast" in top["content"]
     # The document read the file's own blob: no copy was made under the dataset.
@@ -88,7 +95,9 @@ def test_rm_of_a_folder_with_converted_files_leaves_nothing_behind(api: httpx.Cl
         assert parse_and_wait(api, ds_id, link["document_id"])["run"] == "DONE"
     tenant_id = root(api)["tenant_id"]
     dataset_ids = [first["id"], second["id"]]
-    assert indexed(server, tenant_id, dataset_ids, "yeast") and indexed(server, tenant_id, dataset_ids, "kerosene")
+    for ds_id in dataset_ids:  # each document's chunk is searchable (OpenSearch: after a delay) before the rm
+        for word in ("yeast", "kerosene"):
+            assert index_shows(server, tenant_id, [ds_id], word)
     assert entry(api, folder["id"], "bread.txt")["kbs_info"] and dataset(api, first["id"])["chunk_count"] > 0
     kept = put_file(api, "kept.txt", b"kept outside the folder")
 
@@ -100,7 +109,8 @@ def test_rm_of_a_folder_with_converted_files_leaves_nothing_behind(api: httpx.Cl
         assert (counts["document_count"], counts["chunk_count"], counts["token_num"]) == (0, 0, 0)
     for link in links:
         assert server.container.document_repo.chunks_of(link["document_id"]) == []
-    assert indexed(server, tenant_id, dataset_ids, "yeast") == [] == indexed(server, tenant_id, dataset_ids, "kerosene")
+    for word in ("yeast", "kerosene"):
+        assert index_drops(server, tenant_id, dataset_ids, word) == []
     assert blobs_of(server, tenant_id) == [f"files/{tenant_id}/{kept['id']}"]
     assert api.get(f"/api/v1/file/get/{bread['id']}").json()["code"] == 404
     assert root(api)["size"] == len(b"kept outside the folder")
@@ -133,10 +143,10 @@ def test_dataset_documents_appear_under_knowledgebase(api: httpx.Client, server:
     again = upload_one(api, ds["id"], "bread.txt", BREAD)
     assert parse_and_wait(api, ds["id"], again["id"])["run"] == "DONE"
     tenant_id = root(api)["tenant_id"]
-    assert indexed(server, tenant_id, [ds["id"]], "yeast")
+    assert index_shows(server, tenant_id, [ds["id"]], "yeast")
     entry_id = entry(api, folder["id"], "bread.txt")["id"]
     assert post(api, "rm", {"file_ids": [entry_id]}) == {"code": 0, "data": True}
-    assert documents_of(api, ds["id"]) == [] and indexed(server, tenant_id, [ds["id"]], "yeast") == []
+    assert documents_of(api, ds["id"]) == [] and index_drops(server, tenant_id, [ds["id"]], "yeast") == []
     assert blobs_of(server, tenant_id) == []
 
     # Deleting the dataset removes its folder.
