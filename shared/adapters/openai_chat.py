@@ -113,7 +113,8 @@ class OpenAIChatModel(ChatModel):
         return ChatResult(text=text, usage=usage)
 
     def stream(self, messages: Sequence[ChatMessage], options: ChatOptions | None = None) -> ChatStream:
-        return self._stream(self._request(messages, options), messages)
+        # A generator itself, so even a request that cannot be built fails at the first next().
+        yield from self._stream(self._request(messages, options), messages)
 
     def stream_with_tools(
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], options: ChatOptions | None = None
@@ -126,7 +127,7 @@ class OpenAIChatModel(ChatModel):
             }
             for t in tools
         ]
-        return self._stream(request, messages)
+        yield from self._stream(request, messages)
 
     def _stream(self, request: dict[str, Any], messages: Sequence[ChatMessage]) -> ChatStream:
         request["stream"] = True

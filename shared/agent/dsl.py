@@ -60,7 +60,8 @@ def validate_dsl(dsl: Any) -> dict[str, Any]:
     parsed = {}
     for cid, name in names.items():
         entry = components[cid]
-        parsed[cid] = COMPONENTS[name].parse(cid, entry["obj"].get("params") or {})
+        params = entry["obj"].get("params")
+        parsed[cid] = COMPONENTS[name].parse(cid, {} if params is None else params)
         _ids(entry.get("downstream"), cid, "downstream", components)
         _ids(entry.get("upstream"), cid, "upstream", components)
         parent = entry.get("parent_id")

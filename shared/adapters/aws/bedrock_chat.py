@@ -88,7 +88,8 @@ class BedrockChatModel(ChatModel):
         return ChatResult(text=text, usage=usage)
 
     def stream(self, messages: Sequence[ChatMessage], options: ChatOptions | None = None) -> ChatStream:
-        return self._stream(self.request(messages, options), messages)
+        # A generator itself, so even a request that cannot be built fails at the first next().
+        yield from self._stream(self.request(messages, options), messages)
 
     def stream_with_tools(
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], options: ChatOptions | None = None
@@ -106,7 +107,7 @@ class BedrockChatModel(ChatModel):
                 for t in tools
             ]
         }
-        return self._stream(request, messages)
+        yield from self._stream(request, messages)
 
     def _stream(self, request: dict[str, Any], messages: Sequence[ChatMessage]) -> ChatStream:
         try:

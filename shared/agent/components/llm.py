@@ -96,8 +96,9 @@ class LLM(Component):
 
     def streams_to_message(self) -> bool:
         """True when a Message right downstream shows this component's ``content``: the answer then streams."""
-        if self.params.exception_method == "goto":
-            return False  # a failure must be known while the canvas can still take the other way
+        handling = self.params.exception_method
+        if handling == "goto" or (handling == "comment" and self.params.exception_default_value):
+            return False  # a failure must be known while the canvas can still go elsewhere or answer the default
         wanted = f"{self.id}@content"
         for cid in self.canvas.downstream_of(self.id):
             component = self.canvas.component(cid)
