@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Generator
+from contextlib import closing
 from typing import Any
 
 from fastapi import APIRouter
@@ -28,8 +29,9 @@ _EVENT_STREAM = {
 
 def ragflow_events(service: AgentCompletionService, turn: AgentTurn) -> Generator[str, None, None]:
     """RAGFlow's stream of an agent run: messages, message ends and finished components, then ``[DONE]``."""
-    for event in service.stream(turn):
-        yield _sse(event)
+    with closing(service.stream(turn)) as events:  # a client gone: the run ends and the turn is saved now
+        for event in events:
+            yield _sse(event)
     yield "data:[DONE]\n\n"
 
 
@@ -53,11 +55,12 @@ def openai_chunks(service: AgentCompletionService, turn: AgentTurn, agent_id: st
             body["usage"] = usage
         return _openai_line(body)
 
-    for event in service.stream(turn):
-        if event["event"] == "message":
-            yield chunk({"role": "assistant", "content": event["data"].get("content") or ""})
-        elif event["event"] == "message_end" and event["data"].get("reference"):
-            yield chunk({"role": "assistant", "content": "", "reference": event["data"]["reference"]})
+    with closing(service.stream(turn)) as events:
+        for event in events:
+            if event["event"] == "message":
+                yield chunk({"role": "assistant", "content": event["data"].get("content") or ""})
+            elif event["event"] == "message_end" and event["data"].get("reference"):
+                yield chunk({"role": "assistant", "content": "", "reference": event["data"]["reference"]})
     yield chunk({}, "stop", service.usage(turn.question, turn.content))
     yield "data: [DONE]\n\n"
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -192,7 +192,7 @@ class Canvas:
         """Check and keep the Begin inputs of the next run (InputError before anything runs)."""
         self.begin_values = self.begin().merge_inputs(given)
 
-    def run(self, question: str, user_id: str | None = None) -> Iterator[Event]:
+    def run(self, question: str, user_id: str | None = None) -> Generator[Event, None, None]:
         """Run one turn; yields RAGFlow's events (without ``session_id``, which the caller adds)."""
         started = time.perf_counter()
         self.message_id = message_id = new_id()
@@ -265,7 +265,7 @@ class Canvas:
                 try:
                     stream.text()
                 except StreamFailure as failure:
-                    component.error = failure.message
+                    component.error = self.error = failure.message
             yield event("node_finished", self._finished(component))
 
         if self.error is not None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -224,10 +225,11 @@ class AgentCompletionService:
         )
 
     # == running ===================================================================================
-    def events(self, turn: AgentTurn) -> Iterator[Event]:
+    def events(self, turn: AgentTurn) -> Generator[Event, None, None]:
         """Every event of the run, with ``session_id``; the turn is saved when the run ends or is abandoned."""
+        run = turn.canvas.run(turn.question, turn.user_id)
         try:
-            for event in turn.canvas.run(turn.question, turn.user_id):
+            for event in run:
                 event["session_id"] = turn.session_id
                 data = event["data"]
                 if event["event"] == "message":
@@ -240,13 +242,15 @@ class AgentCompletionService:
                     event = {**event, "data": data}
                 yield event
         finally:
+            run.close()  # first, so the canvas has written down what was said
             self._save(turn)
 
-    def stream(self, turn: AgentTurn) -> Iterator[Event]:
+    def stream(self, turn: AgentTurn) -> Generator[Event, None, None]:
         """The events RAGFlow streams: the messages, their ends and the finished components."""
-        for event in self.events(turn):
-            if event["event"] in STREAMED_EVENTS:
-                yield event
+        with closing(self.events(turn)) as events:
+            for event in events:
+                if event["event"] in STREAMED_EVENTS:
+                    yield event
 
     def answer(self, turn: AgentTurn) -> dict[str, Any]:
         """The whole run at once (``stream: false``): the last event, with the content, reference and trace."""

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -341,6 +342,29 @@ def test_model_failure_mid_stream_keeps_what_was_said(agent_api: httpx.Client, l
     ]
 
 
+def test_a_client_leaving_midway_stops_the_model_and_keeps_what_was_said(
+    agent_api: httpx.Client, llm: FakeOpenAI
+) -> None:
+    agent_id = install(agent_api, "customer_service")
+    llm.script_chat(["shipping"])
+    llm.script_chat(["Parcels ", "leave ", "within ", "two ", "working ", "days."], delay=0.3)
+    with agent_api.stream(
+        "POST", f"/api/v1/agents/{agent_id}/completions", json={"question": "Where is my parcel?"}
+    ) as response:
+        for line in response.iter_lines():
+            if '"event": "message"' in line:
+                session_id = json.loads(line[len("data:") :])["session_id"]
+                break  # and hang up
+    deadline = time.monotonic() + 15
+    while len(stored := messages_of(agent_api, agent_id, session_id)) < 3:
+        assert time.monotonic() < deadline, stored
+        time.sleep(0.05)
+    answer = stored[-1]["content"]
+    assert answer.startswith("Parcels ") and "Parcels leave within two working days.".startswith(answer)
+    assert answer != "Parcels leave within two working days."
+    assert llm.streams[-1].wait_ended(10) and llm.streams[-1].disconnected  # the model was stopped too
+
+
 def test_a_failing_component_ends_the_run_with_its_error(agent_api: httpx.Client) -> None:
     dsl = simple_dsl()
     dsl["components"]["begin"]["downstream"] = ["Retrieval:Nowhere"]
@@ -392,6 +416,19 @@ def test_openai_client_streams_and_continues_a_session(
         "How long?",
         "About an hour.",
     ]
+
+
+def test_openai_session_from_id_or_metadata(agent_api: httpx.Client) -> None:
+    agent = create_agent(agent_api, "echo")
+    url = f"/api/v1/agents_openai/{agent['id']}/chat/completions"
+    first = agent_api.post(url, json={"model": "m", "messages": [{"role": "user", "content": "one"}]}).json()
+    session_id = first["id"]
+    assert first["choices"][0]["message"]["content"] == "You asked: one" and first["model"] == agent["id"]
+    for given in ({"id": session_id}, {"metadata": {"id": session_id}}):
+        res = agent_api.post(url, json={"model": "m", "messages": [{"role": "user", "content": "again"}], **given})
+        assert res.json()["id"] == session_id
+    stored = messages_of(agent_api, agent["id"], session_id)
+    assert [m["content"] for m in stored if m["role"] == "user"] == ["one", "again", "again"]
 
 
 def test_openai_history_seeds_a_new_session(agent_api: httpx.Client, llm: FakeOpenAI) -> None:
