@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, cast
 
-from shared.catalog import ModelCatalog, get_catalog, split_model_id
+from shared.catalog import ModelCatalog, get_catalog
 from shared.config import Settings, get_settings
 from shared.constants import LOCAL_BLOB_DIR, LOCAL_DB_FILE, LOCAL_INDEX_DIR
 from shared.ports.blobs import BlobStore
@@ -266,11 +266,7 @@ def tenant_embedder(model_id: str, tenant: Tenant) -> Embedder:
     """The embedder for ``model_id`` with the tenant's endpoint and key for it (if configured)."""
     from shared.rag.embedding import build_embedder
 
-    name, factory = split_model_id(model_id)
-    setting = next(
-        (m for m in tenant.models if m.llm_name == name and m.llm_factory == factory and m.model_type == "embedding"),
-        None,
-    )
+    setting = tenant.model_setting(model_id, "embedding")
     if setting is None:
         return build_embedder(model_id)
     return build_embedder(model_id, api_base=setting.api_base, api_key=setting.api_key)

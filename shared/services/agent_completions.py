@@ -29,6 +29,7 @@ from shared.repos.agents import AgentRepository, AgentSessionNotFound, AgentSess
 from shared.repos.datasets import DatasetRepository
 from shared.repos.tenants import Tenant, TenantRepository
 from shared.schemas.agents import AgentCompletionRequest, AgentOpenAIRequest
+from shared.schemas.retrieval import MAX_PAGE_SIZE, MAX_TOP_K, RetrievalRequest
 from shared.services.agents import begin_params
 from shared.services.completions import ChatModelFactory
 from shared.services.retrieval import RetrievalService
@@ -56,20 +57,19 @@ class TenantKnowledge:
         return None if record is None else str(record["id"])
 
     def retrieve(self, question: str, settings: RetrievalSettings) -> RetrievedChunks:
+        # The component's settings were checked with its DSL; clamped again to the retrieval request's bounds.
+        request = RetrievalRequest(
+            question=question,
+            dataset_ids=list(settings.dataset_ids),
+            page=1,
+            page_size=min(max(settings.top_n, 1), MAX_PAGE_SIZE),
+            similarity_threshold=min(max(settings.similarity_threshold, 0.0), 1.0),
+            vector_similarity_weight=min(max(1 - settings.keywords_similarity_weight, 0.0), 1.0),
+            top_k=min(max(settings.top_k, 1), MAX_TOP_K),
+            rerank_id=settings.rerank_id,
+        )
         try:
-            found = self._retrieval.retrieve(
-                self._tenant_id,
-                {
-                    "question": question,
-                    "dataset_ids": list(settings.dataset_ids),
-                    "page": 1,
-                    "page_size": settings.top_n,
-                    "similarity_threshold": settings.similarity_threshold,
-                    "vector_similarity_weight": 1 - settings.keywords_similarity_weight,
-                    "top_k": settings.top_k,
-                    "rerank_id": settings.rerank_id,
-                },
-            )
+            found = self._retrieval.retrieve(self._tenant_id, request)
         except FlowlessError as exc:
             raise ComponentError(exc.message) from exc
         return RetrievedChunks(chunks=list(found["chunks"]), doc_aggs=list(found["doc_aggs"]))
