@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # imported where built: a function loads only the services it
     from shared.ports.embedder import Embedder
     from shared.repos.documents import DocumentRepository
     from shared.repos.files import FileRepository
+    from shared.services.agent_completions import AgentCompletionService
+    from shared.services.agents import AgentService
     from shared.services.chats import ChatService
     from shared.services.chunks import ChunkService
     from shared.services.completions import CompletionService
@@ -228,6 +230,27 @@ class Container:
         return CompletionService(
             chats=ChatRepository(self.metadata),
             sessions=SessionRepository(self.metadata),
+            datasets=self.dataset_repo,
+            tenants=self.tenants,
+            retrieval=self.retrieval,
+            chat_model_for=tenant_chat_model,
+        )
+
+    @cached_property
+    def agents(self) -> AgentService:
+        from shared.repos.agents import AgentRepository, AgentSessionRepository
+        from shared.services.agents import AgentService
+
+        return AgentService(AgentRepository(self.metadata), AgentSessionRepository(self.metadata))
+
+    @cached_property
+    def agent_completions(self) -> AgentCompletionService:
+        from shared.repos.agents import AgentRepository, AgentSessionRepository
+        from shared.services.agent_completions import AgentCompletionService
+
+        return AgentCompletionService(
+            agents=AgentRepository(self.metadata),
+            sessions=AgentSessionRepository(self.metadata),
             datasets=self.dataset_repo,
             tenants=self.tenants,
             retrieval=self.retrieval,
