@@ -25,10 +25,15 @@ if TYPE_CHECKING:  # imported where built: a function loads only the services it
     from shared.ports.chat_model import ChatModel
     from shared.ports.embedder import Embedder
     from shared.repos.documents import DocumentRepository
+    from shared.repos.files import FileRepository
+    from shared.services.agent_completions import AgentCompletionService
+    from shared.services.agents import AgentService
     from shared.services.chats import ChatService
     from shared.services.chunks import ChunkService
     from shared.services.completions import CompletionService
     from shared.services.documents import DocumentService
+    from shared.services.file_mirror import KnowledgebaseMirror
+    from shared.services.files import FileService
     from shared.services.ingestion import IngestionService
     from shared.services.retrieval import RetrievalService
 
@@ -148,6 +153,33 @@ class Container:
             self.blobs,
             lambda: self.search_index,
             max_file_bytes=self.settings.max_upload_bytes,
+            mirror=self.file_mirror,
+        )
+
+    @cached_property
+    def file_repo(self) -> FileRepository:
+        from shared.repos.files import FileRepository
+
+        return FileRepository(self.metadata)
+
+    @cached_property
+    def file_mirror(self) -> KnowledgebaseMirror:
+        from shared.services.file_mirror import KnowledgebaseMirror
+
+        return KnowledgebaseMirror(self.file_repo, self.dataset_repo, self.document_repo)
+
+    @cached_property
+    def files(self) -> FileService:
+        from shared.services.files import FileService
+
+        return FileService(
+            self.file_repo,
+            self.file_mirror,
+            self.dataset_repo,
+            self.document_repo,
+            lambda record: self.documents.remove_document(record),
+            self.blobs,
+            max_file_bytes=self.settings.max_upload_bytes,
         )
 
     @cached_property
@@ -198,6 +230,27 @@ class Container:
         return CompletionService(
             chats=ChatRepository(self.metadata),
             sessions=SessionRepository(self.metadata),
+            datasets=self.dataset_repo,
+            tenants=self.tenants,
+            retrieval=self.retrieval,
+            chat_model_for=tenant_chat_model,
+        )
+
+    @cached_property
+    def agents(self) -> AgentService:
+        from shared.repos.agents import AgentRepository, AgentSessionRepository
+        from shared.services.agents import AgentService
+
+        return AgentService(AgentRepository(self.metadata), AgentSessionRepository(self.metadata))
+
+    @cached_property
+    def agent_completions(self) -> AgentCompletionService:
+        from shared.repos.agents import AgentRepository, AgentSessionRepository
+        from shared.services.agent_completions import AgentCompletionService
+
+        return AgentCompletionService(
+            agents=AgentRepository(self.metadata),
+            sessions=AgentSessionRepository(self.metadata),
             datasets=self.dataset_repo,
             tenants=self.tenants,
             retrieval=self.retrieval,

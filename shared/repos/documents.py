@@ -68,31 +68,35 @@ class DocumentRepository:
         if _NAMES.held_by_legacy(self._store, dataset_pk(dataset_id), name, name_of):
             raise DuplicateDocumentName(name)
 
-    def create(self, record: Record) -> None:
-        """Insert a document with its name guard and count it on its dataset, atomically."""
+    def create_ops(self, record: Record) -> list[WriteOp]:
+        """The writes inserting a document: its name claim (first: its failure means the name is taken), the
+        item, and its count on the dataset. For callers joining them to writes of their own.
+        DuplicateDocumentName at once when an older document (guarded the old way) has exactly this name."""
         self._check_legacy_name(record["dataset_id"], record["name"])
         pk = dataset_pk(record["dataset_id"])
         item = {
             **time_sorted_item(record, pk=pk, sk=_doc_sk(record["id"]), kind=_DOC),
             **_run_keys(record["run"], record["update_time"], record["id"]),
         }
-        ops: list[WriteOp] = [
+        return [
             _NAMES.claim(pk, record["name"], record["id"]),
             Put(item, ITEM_NOT_EXISTS),
             counters_update(record["tenant_id"], record["dataset_id"], {"document_count": 1}, ITEM_EXISTS),
         ]
-        _NAMES.write(self._store, ops, record["name"], DuplicateDocumentName)
 
-    def update(
+    def create(self, record: Record) -> None:
+        """Insert a document with its name guard and count it on its dataset, atomically."""
+        _NAMES.write(self._store, self.create_ops(record), record["name"], DuplicateDocumentName)
+
+    def update_ops(
         self,
         current: Record,
         changes: Record,
         *,
         condition: Condition | None = None,
         dataset_deltas: dict[str, int] | None = None,
-    ) -> Record:
-        """Apply ``changes`` (must include ``update_time``); renames move the name guard; ``dataset_deltas``
-        are added to the dataset's counters in the same transaction."""
+    ) -> tuple[list[WriteOp], bool]:
+        """The writes of ``update``, and whether they rename (then the first op claims the new name)."""
         pk = dataset_pk(current["dataset_id"])
         document_id = current["id"]
         fields = dict(changes)
@@ -107,8 +111,21 @@ class DocumentRepository:
         ]
         if dataset_deltas:
             ops.append(counters_update(current["tenant_id"], current["dataset_id"], dataset_deltas))
-        _NAMES.write(self._store, ops, str(fields.get("name")), DuplicateDocumentName)
-        updated = self.get(current["dataset_id"], document_id)
+        return ops, bool(renaming)
+
+    def update(
+        self,
+        current: Record,
+        changes: Record,
+        *,
+        condition: Condition | None = None,
+        dataset_deltas: dict[str, int] | None = None,
+    ) -> Record:
+        """Apply ``changes`` (must include ``update_time``); renames move the name guard; ``dataset_deltas``
+        are added to the dataset's counters in the same transaction."""
+        ops, _ = self.update_ops(current, changes, condition=condition, dataset_deltas=dataset_deltas)
+        _NAMES.write(self._store, ops, str(changes.get("name")), DuplicateDocumentName)
+        updated = self.get(current["dataset_id"], current["id"])
         assert updated is not None
         return updated
 

@@ -104,6 +104,7 @@ class ListDocumentsQuery(QueryArgs):
     @classmethod
     def _page_zero_is_the_first(cls, value: int) -> int:
         return max(value, 1)
+
     orderby: Literal["create_time", "update_time"] = "create_time"
     desc: bool = True
     create_time_from: Timestamp = 0

@@ -6,7 +6,7 @@ import mimetypes
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from shared.errors import ArgumentError, DataError, FlowlessError, RetCode
 from shared.ids import http_date, new_id, now_ms
@@ -34,13 +34,34 @@ from shared.services.naming import duplicate_name
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
 # Attributes the pipeline keeps on a document that clients never see.
-_INTERNAL = frozenset({"blob_key", "task_id", "progress_token", "tenant_id", "source_key"})
+_INTERNAL = frozenset({"blob_key", "task_id", "progress_token", "tenant_id", "source_key", "source_file_id"})
 
 
 class ServerError(FlowlessError):
     """RAGFlow answers failed uploads with code 500 in the envelope (HTTP stays 200)."""
 
     code = RetCode.SERVER_ERROR
+
+
+class DocumentMirror(Protocol):
+    """Keeps the file manager's view of dataset documents (``/.knowledgebase/<dataset>/``) in step with them."""
+
+    def added(self, dataset: DatasetRecord, document: Record) -> None:
+        """A document was uploaded or registered."""
+
+    def removed(self, document: Record) -> None:
+        """A document is about to be deleted: drop its links and its file-manager entry."""
+
+    def renamed(self, document: Record) -> None:
+        """A document was renamed: its linked files follow."""
+
+    def dataset_removed(self, dataset: DatasetRecord) -> None:
+        """A dataset is being deleted (after its documents): drop its folder."""
+
+
+def owns_blob(record: Record) -> bool:
+    """False for documents converted from the file manager: they read the file's blob, which the file owns."""
+    return not record.get("source_file_id")
 
 
 @dataclass(frozen=True)
@@ -128,12 +149,14 @@ class DocumentService:
         index: Callable[[], SearchIndex],
         *,
         max_file_bytes: int,
+        mirror: DocumentMirror | None = None,
     ) -> None:
         self._datasets = datasets
         self._documents = documents
         self._blobs = blobs
         self._index = index
         self._max_file_bytes = max_file_bytes
+        self._mirror = mirror
 
     # -- lookups -----------------------------------------------------------------------------------
     def dataset(self, tenant_id: str, dataset_id: str, refusal: str | None = None) -> DatasetRecord:
@@ -196,9 +219,11 @@ class DocumentService:
             )
             try:
                 self._documents.create(record)
-                return record
             except DuplicateDocumentName:
                 continue  # a concurrent upload took the name; pick the next free one
+            if self._mirror is not None:
+                self._mirror.added(dataset, record)
+            return record
         if data is not None and existing_blob is None:
             self._blobs.delete(key)
         raise DataError(f"Could not find a free name for {filename}")
@@ -310,6 +335,8 @@ class DocumentService:
                 current = self._documents.update(current, changes, dataset_deltas=dataset_deltas or None)
             except DuplicateDocumentName:
                 raise DataError("Duplicated document name in the same dataset.") from None
+            if "name" in changes and self._mirror is not None:
+                self._mirror.renamed(current)
         if reset_chunks:
             self._documents.delete_chunks_of(document_id)
             self._index().delete_document(tenant_id, dataset["id"], document_id)
@@ -336,18 +363,27 @@ class DocumentService:
         assert ids is not None
         unique, duplicates = unique_with_duplicates(ids, "document")
         records = [(i, self._documents.get(dataset_id, i)) for i in unique]
-        index = self._index()
         for _, record in records:
             if record is not None:
-                self._documents.delete(record)
-                index.delete_document(tenant_id, dataset_id, record["id"])
-                self._blobs.delete(record["blob_key"])
+                self.remove_document(record)
         not_found = [i for i, record in records if record is None]
         if not_found:
             raise DataError(f"Documents not found: {not_found}")
         if duplicates:
             return {"success_count": len(unique), "errors": duplicates}
         return None
+
+    def remove_document(self, record: Record) -> None:
+        """Delete one document everywhere: its file-manager entry and links, its row and chunks (the
+        dataset's counts follow), its index entries, and its blob unless a file owns it."""
+        if self._mirror is not None:
+            self._mirror.removed(record)
+        self._documents.delete(record)
+        self._index().delete_document(record["tenant_id"], record["dataset_id"], record["id"])
+        if owns_blob(record):
+            self._blobs.delete(record["blob_key"])
+        # A parse's artifacts go when it ends; a document removed just as its parse ends could keep them.
+        self._blobs.delete_prefix(f"work/{record['tenant_id']}/{record['dataset_id']}/{record['id']}/")
 
     # -- metadata ----------------------------------------------------------------------------------
     def metadata_summary(self, tenant_id: str, dataset_id: str) -> dict[str, list[list[Any]]]:
@@ -386,10 +422,14 @@ class DocumentService:
     def purge_dataset(self, dataset: DatasetRecord) -> None:
         """Remove everything a dataset holds (used when the dataset itself is deleted)."""
         records = self._documents.list_all(dataset["id"])
+        for record in records:
+            if self._mirror is not None:
+                self._mirror.removed(record)
+            self._documents.delete(record)
+        if self._mirror is not None:
+            self._mirror.dataset_removed(dataset)
         if not records:
             return  # chunks, index entries and artifacts all belong to documents
-        for record in records:
-            self._documents.delete(record)
         self._index().delete_dataset(dataset["tenant_id"], dataset["id"])
         self._blobs.delete_prefix(f"docs/{dataset['tenant_id']}/{dataset['id']}/")
         self._blobs.delete_prefix(f"work/{dataset['tenant_id']}/{dataset['id']}/")
