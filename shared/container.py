@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from shared.catalog import ModelCatalog, get_catalog, split_model_id
 from shared.config import Settings, get_settings
@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # imported where built: a function loads only the services it
     from shared.services.completions import CompletionService
     from shared.services.documents import DocumentService
     from shared.services.ingestion import IngestionService
+    from shared.services.knowledge import GraphStore, KnowledgeService
+    from shared.services.knowledge_builds import KnowledgeBuilder
     from shared.services.retrieval import RetrievalService
 
 
@@ -95,12 +97,18 @@ class Container:
         if self.settings.backend == "local":
             from shared.adapters.local.worker import InProcessWorkflow
 
-            return InProcessWorkflow(lambda task: self.ingestion.run_task(task))
-        if not self.settings.state_machine_arn:
+            return InProcessWorkflow(
+                lambda task: self.ingestion.run_task(task), run_build=lambda task: self.knowledge_builds.run_task(task)
+            )
+        if not self.settings.state_machine_arn and not self.settings.build_state_machine_arn:
             raise RuntimeError("FLOWLESS_STATE_MACHINE_ARN is not set")
         from shared.adapters.aws.stepfunctions_workflow import StepFunctionsWorkflow
 
-        return StepFunctionsWorkflow(self.settings.state_machine_arn, region=self.settings.aws_region)
+        return StepFunctionsWorkflow(
+            self.settings.state_machine_arn,
+            region=self.settings.aws_region,
+            build_state_machine_arn=self.settings.build_state_machine_arn,
+        )
 
     @cached_property
     def catalog(self) -> ModelCatalog:
@@ -135,8 +143,12 @@ class Container:
             self.dataset_repo,
             self.tenants,
             ModelAccess(self.catalog),
-            purge=lambda ds: self.documents.purge_dataset(ds),
+            purge=self._purge_dataset,
         )
+
+    def _purge_dataset(self, dataset: dict[str, Any]) -> None:
+        self.documents.purge_dataset(dataset)
+        self.knowledge.purge_dataset(dataset)
 
     @cached_property
     def documents(self) -> DocumentService:
@@ -148,6 +160,7 @@ class Container:
             self.blobs,
             lambda: self.search_index,
             max_file_bytes=self.settings.max_upload_bytes,
+            on_deleted=lambda tenant_id, dataset_id, ids: self.knowledge.forget_documents(tenant_id, dataset_id, ids),
         )
 
     @cached_property
@@ -220,6 +233,45 @@ class Container:
             chat_model_for=tenant_chat_model,
         )
 
+    @cached_property
+    def graph_store(self) -> GraphStore:
+        from shared.repos.knowledge import GraphRepository
+        from shared.services.knowledge import GraphStore
+
+        return GraphStore(GraphRepository(self.metadata), self.blobs, lambda: self.search_index)
+
+    @cached_property
+    def knowledge(self) -> KnowledgeService:
+        from shared.repos.knowledge import BuildTaskRepository
+        from shared.services.knowledge import KnowledgeService
+
+        return KnowledgeService(
+            datasets=self.dataset_repo,
+            documents=self.document_repo,
+            tasks=BuildTaskRepository(self.metadata),
+            graphs=self.graph_store,
+            workflow=lambda: self.workflow,
+        )
+
+    @cached_property
+    def knowledge_builds(self) -> KnowledgeBuilder:
+        from shared.repos.knowledge import BuildTaskRepository
+        from shared.services.knowledge_builds import KnowledgeBuilder
+
+        return KnowledgeBuilder(
+            datasets=self.dataset_repo,
+            documents=self.document_repo,
+            tenants=self.tenants,
+            tasks=BuildTaskRepository(self.metadata),
+            graphs=self.graph_store,
+            blobs=self.blobs,
+            index=lambda: self.search_index,
+            workflow=lambda: self.workflow,
+            embedder_for=tenant_embedder,
+            chat_model_for=tenant_chat_model,
+            catalog=self.catalog,
+        )
+
     def health_probes(self) -> dict[str, Callable[[], None]]:
         """RAGFlow's health names: db, storage, doc_engine, plus our workflow; only backends this process has."""
         probes: dict[str, Callable[[], None]] = {"db": self.metadata.ping}
@@ -227,7 +279,7 @@ class Container:
             probes["storage"] = self.blobs.ping
         if self.settings.backend == "local" or self.settings.opensearch_endpoint:
             probes["doc_engine"] = lambda: self.search_index.ping()
-        if self.settings.backend == "local" or self.settings.state_machine_arn:
+        if self.settings.backend == "local" or self.settings.state_machine_arn or self.settings.build_state_machine_arn:
             probes["workflow"] = lambda: self.workflow.ping()
         return probes
 

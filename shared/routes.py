@@ -96,6 +96,22 @@ RETRIEVAL = RouteGroup(
     memory_mb=2048,
 )
 
+KNOWLEDGE = RouteGroup(
+    name="knowledge",
+    module="functions.knowledge",
+    routes=(
+        Route("/api/v1/datasets/{dataset_id}/knowledge_graph", ("GET", "DELETE")),
+        Route("/api/v1/datasets/{dataset_id}/run_graphrag", ("POST",)),
+        Route("/api/v1/datasets/{dataset_id}/trace_graphrag", ("GET",)),
+        Route("/api/v1/datasets/{dataset_id}/run_raptor", ("POST",)),
+        Route("/api/v1/datasets/{dataset_id}/trace_raptor", ("GET",)),
+    ),
+    # The builds run in the knowledge-build workflow; the graph is a blob, its records are in the store and
+    # the index (deleted with it).
+    needs=("metadata", "blobs", "search", "workflow"),
+    memory_mb=1024,
+)
+
 CHATS = RouteGroup(
     name="chats",
     module="functions.chats",
@@ -124,7 +140,16 @@ COMPLETIONS = RouteGroup(
     timeout_s=900,
 )
 
-ROUTE_GROUPS: tuple[RouteGroup, ...] = (SYSTEM, DATASETS, DOCUMENTS, CHUNKS, RETRIEVAL, CHATS, COMPLETIONS)
+ROUTE_GROUPS: tuple[RouteGroup, ...] = (
+    SYSTEM,
+    DATASETS,
+    DOCUMENTS,
+    CHUNKS,
+    RETRIEVAL,
+    KNOWLEDGE,
+    CHATS,
+    COMPLETIONS,
+)
 
 
 def group_by_name(name: str) -> RouteGroup:

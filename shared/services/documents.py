@@ -142,12 +142,15 @@ class DocumentService:
         index: Callable[[], SearchIndex],
         *,
         max_file_bytes: int,
+        on_deleted: Callable[[str, str, list[str]], None] | None = None,
     ) -> None:
         self._datasets = datasets
         self._documents = documents
         self._blobs = blobs
         self._index = index
         self._max_file_bytes = max_file_bytes
+        # Told (tenant, dataset, document ids) after documents are deleted: the knowledge graph forgets them.
+        self._on_deleted = on_deleted
 
     # -- lookups -----------------------------------------------------------------------------------
     def dataset(self, tenant_id: str, dataset_id: str) -> DatasetRecord:
@@ -365,6 +368,8 @@ class DocumentService:
             self._documents.delete(record)
             index.delete_document(tenant_id, dataset_id, record["id"])
             self._blobs.delete(record["blob_key"])
+        if self._on_deleted is not None:
+            self._on_deleted(tenant_id, dataset_id, [i for i, _ in records])
         if duplicates:
             return {"success_count": len(unique), "errors": duplicates}
         return None

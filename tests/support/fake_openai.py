@@ -27,6 +27,12 @@ Scripted, the next request gets the given tokens, paced, optionally breaking off
     server.last_chat_messages()                                        # the prompt the client sent
     server.streams[-1].wait_ended(1.0); server.streams[-1].disconnected   # did the client hang up?
 
+Unscripted chat answers can also come from a function of the prompt, until :meth:`FakeOpenAI.reset`: a test
+that drives many model calls (a knowledge-graph build: extraction, gleaning, summaries) answers each by what
+it asks::
+
+    server.respond_with(lambda messages: "NO" if "YES or NO" in messages[-1]["content"] else None)  # None: echo
+
 Embeddings are deterministic and a little semantic: a hashed bag of words, so texts sharing words have a
 positive cosine and a test can compute the expected vector with :meth:`FakeOpenAI.embedding`.
 
@@ -122,6 +128,8 @@ class Reply:
 
 
 Handler = Callable[[Request], Reply]
+#: Answers a chat request from its messages (None: fall back to the echo answer).
+Responder = Callable[[list[dict[str, Any]]], "str | None"]
 
 
 @dataclass
@@ -196,6 +204,7 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self._scripts: dict[str, deque[Reply | Handler]] = {}
         self._routes: dict[tuple[str, str], Handler] = {}
+        self._responder: Responder | None = None
         self._ids = itertools.count(1)
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -259,12 +268,18 @@ class FakeOpenAI:
 
         self.script(CHAT_PATH, *[scripted] * times)
 
+    def respond_with(self, responder: Responder | None) -> None:
+        """Answer unscripted chat requests with ``responder(messages)`` (its None: the echo answer)."""
+        with self._lock:
+            self._responder = responder
+
     def reset(self) -> None:
-        """Forget recorded requests and streams, and drop scripts not yet consumed (between tests)."""
+        """Forget recorded requests and streams, and drop scripts and the responder (between tests)."""
         with self._lock:
             self.requests.clear()
             self.streams.clear()
             self._scripts.clear()
+            self._responder = None
 
     def requests_to(self, path: str) -> list[Request]:
         with self._lock:
@@ -442,7 +457,12 @@ class FakeOpenAI:
                 return _invalid(f"Invalid 'messages[{index}].role'.")
             if not isinstance(message.get("content"), str | list):
                 return _invalid(f"Invalid 'messages[{index}].content': expected a string or an array.")
-        tokens = list(script.tokens) if script.tokens is not None else self.split_tokens(self.echo_answer(messages))
+        if script.tokens is not None:
+            tokens = list(script.tokens)
+        else:
+            responder = self._responder
+            answer = responder(messages) if responder is not None else None
+            tokens = self.split_tokens(answer if answer is not None else self.echo_answer(messages))
         prompt_tokens = sum(max(1, len(_WORD.findall(_text(message["content"])))) for message in messages)
         usage = dict(script.usage) if script.usage is not None else {}
         usage.setdefault("prompt_tokens", prompt_tokens)

@@ -17,10 +17,14 @@ AOSS vector collections shape the writes:
   ``set_available`` can't be an update-by-query script: it re-indexes the chunks with the flag flipped;
 * a chunk written twice inside that window can briefly exist twice; searches keep one per chunk id.
 
+Knowledge-graph records carry a ``kind`` keyword (``entity``, ``relation``, ``community_report``); ordinary
+chunks carry none, so indexes written before the field existed need no re-indexing: a chunk search admits
+documents without a ``kind``, a graph search those of its kind.
+
 Search is one ``_msearch``: a BM25 query over every chunk index and a k-NN query (efficient filtering)
 on the index of the query's dimension, both filtered to the tenant, its datasets, optionally documents,
-and available chunks. A text hit's cosine is computed here from its stored vector; a k-NN hit's score
-is converted back to the cosine (``knn_score_to_cosine``). The request bodies are built by the pure
+and available records of the query's kind. A text hit's cosine is computed here from its stored vector; a
+k-NN hit's score is converted back to the cosine (``knn_score_to_cosine``). The request bodies are built by the pure
 functions below, so tests assert them without a cluster.
 """
 
@@ -42,7 +46,7 @@ from opensearchpy.exceptions import RequestError, TransportError
 
 from shared.constants import SERVICE_NAME
 from shared.ports.metadata import StoreUnavailable
-from shared.ports.search import Candidate, IndexedChunk, SearchIndex, SearchQuery
+from shared.ports.search import CHUNK, Candidate, ChunkKind, IndexedChunk, SearchIndex, SearchQuery
 from shared.rag.text_analysis import FIELD_BOOSTS, QueryTerm, analyze, analyze_query, opensearch_analysis
 
 logger = logging.getLogger(__name__)
@@ -62,6 +66,8 @@ TERMS_BATCH: Final = 1000
 MAX_WINDOW: Final = 10_000
 #: Statuses worth retrying: throttling and the service's own failures.
 _TRANSIENT_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+#: The field of knowledge-graph records (absent on ordinary chunks); added to indexes created without it.
+KIND_MAPPING: Final = {"kind": {"type": "keyword"}}
 #: Fields a search returns (never the vector unless asked: it is the bulk of a document).
 _HIT_FIELDS: Final = ("chunk_id", "dataset_id", "document_id")
 
@@ -100,6 +106,7 @@ def index_body(dimension: int, analysis: Mapping[str, Any]) -> dict[str, Any]:
         "create_time": {"type": "long"},
         # When this copy was written (ms): of two copies of a chunk, the later one is the chunk.
         "indexed_at": {"type": "long"},
+        **KIND_MAPPING,
     }
     settings: dict[str, Any] = {"analysis": dict(analysis)}
     if dimension > 0:
@@ -129,6 +136,8 @@ def chunk_document(chunk: IndexedChunk, vector: Sequence[float] | None, indexed_
         "create_time": int(chunk.create_time),
         "indexed_at": indexed_at,
     }
+    if chunk.kind != CHUNK:
+        document["kind"] = chunk.kind
     if vector:
         document["vector"] = list(vector)
     return document
@@ -147,13 +156,15 @@ def unit_vector(values: Sequence[float] | None) -> list[float] | None:
 
 # == queries ===========================================================================================
 def scope_filters(
-    tenant_id: str, dataset_ids: Sequence[str], document_ids: Sequence[str] | None = None
+    tenant_id: str, dataset_ids: Sequence[str], document_ids: Sequence[str] | None = None, kind: ChunkKind = CHUNK
 ) -> list[dict[str, Any]]:
-    """The filter clauses of a search: the tenant, its datasets, optionally documents, available chunks only."""
+    """The filter clauses of a search: the tenant, its datasets, optionally documents, available records of
+    one kind only (ordinary chunks have no ``kind`` field)."""
     filters: list[dict[str, Any]] = [
         {"term": {"tenant_id": tenant_id}},
         {"terms": {"dataset_id": list(dict.fromkeys(dataset_ids))}},
         {"term": {"available": True}},
+        {"bool": {"must_not": [{"exists": {"field": "kind"}}]}} if kind == CHUNK else {"term": {"kind": kind}},
     ]
     if document_ids:
         filters.append({"terms": {"document_id": list(dict.fromkeys(document_ids))}})
@@ -413,7 +424,7 @@ class OpenSearchIndex(SearchIndex):
         vector = unit_vector(query.vector)
         if not terms and vector is None:
             return []
-        filters = scope_filters(query.tenant_id, query.dataset_ids, query.document_ids)
+        filters = scope_filters(query.tenant_id, query.dataset_ids, query.document_ids, query.kind)
         requests = []
         if terms:
             body = text_query_body(query.text, filters, query.top_k, with_vector=vector is not None)
@@ -431,7 +442,11 @@ class OpenSearchIndex(SearchIndex):
 
     # -- internals ----------------------------------------------------------------------------------
     def _ensure_index(self, index: str, dimension: int) -> None:
-        """Create a chunk index on first use (checked once per process; a concurrent creator wins quietly)."""
+        """Create a chunk index on first use (checked once per process; a concurrent creator wins quietly).
+
+        An index created before records had a ``kind`` gets the field added (adding a field to a mapping
+        is allowed and idempotent; its documents need no re-indexing).
+        """
         if index in self._ready:
             return
         with self._ready_lock:
@@ -441,6 +456,8 @@ class OpenSearchIndex(SearchIndex):
                 if not self._client.indices.exists(index=index):
                     self._client.indices.create(index=index, body=index_body(dimension, self._analysis))
                     logger.info("created search index %s", index)
+                else:
+                    self._client.indices.put_mapping(index=index, body={"properties": dict(KIND_MAPPING)})
             except RequestError as exc:
                 if exc.error != "resource_already_exists_exception":
                     raise _unavailable("index creation", exc) from exc

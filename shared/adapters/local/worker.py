@@ -1,4 +1,5 @@
-"""In-process workflow: parse tasks on a bounded thread pool (the local stand-in for Step Functions)."""
+"""In-process workflow: parse tasks and knowledge builds on a bounded thread pool (the local stand-in for
+Step Functions)."""
 
 from __future__ import annotations
 
@@ -6,36 +7,56 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from shared.ports.workflow import ParseTask, Workflow
+from shared.ports.workflow import BuildTask, ParseTask, Workflow
 
 logger = logging.getLogger(__name__)
 
 
 class InProcessWorkflow(Workflow):
-    """Runs ``run_task`` (the whole step list, see shared.pipeline) for each task in the background."""
+    """Runs ``run_task`` (the whole step list, see shared.pipeline) for each parse task in the background, and
+    ``run_build`` (every step of a knowledge build) for each build."""
 
-    def __init__(self, run_task: Callable[[ParseTask], None], max_workers: int = 2) -> None:
+    def __init__(
+        self,
+        run_task: Callable[[ParseTask], None],
+        max_workers: int = 2,
+        *,
+        run_build: Callable[[BuildTask], None] | None = None,
+    ) -> None:
         self._run_task = run_task
+        self._run_build = run_build
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="flowless-worker")
+        # Builds take minutes of model calls: a pool of their own, so parses never queue behind them.
+        self._builds = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="flowless-builder")
         self._closed = False
 
     def start_parse(self, task: ParseTask) -> None:
         self.submit(lambda: self._run_task(task))
 
+    def start_build(self, task: BuildTask) -> None:
+        run_build = self._run_build
+        if run_build is None:
+            raise RuntimeError("this worker runs no knowledge builds")
+        self._logged(self._builds, lambda: run_build(task))
+
     def submit(self, job: Callable[[], None]) -> Future[None]:
         """Run ``job`` in the background; failures are logged, never lost silently."""
+        return self._logged(self._pool, job)
 
+    @staticmethod
+    def _logged(pool: ThreadPoolExecutor, job: Callable[[], None]) -> Future[None]:
         def run() -> None:
             try:
                 job()
             except Exception:
                 logger.exception("background job failed")
 
-        return self._pool.submit(run)
+        return pool.submit(run)
 
     def close(self) -> None:
         self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._builds.shutdown(wait=True, cancel_futures=True)
 
     def ping(self) -> None:
         if self._closed:
