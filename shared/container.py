@@ -97,17 +97,28 @@ class Container:
         if self.settings.backend == "local":
             from shared.adapters.local.worker import InProcessWorkflow
 
-            return InProcessWorkflow(
-                lambda task: self.ingestion.run_task(task), run_build=lambda task: self.knowledge_builds.run_task(task)
-            )
-        if not self.settings.state_machine_arn and not self.settings.build_state_machine_arn:
+            return InProcessWorkflow(lambda task: self.ingestion.run_task(task))
+        if not self.settings.state_machine_arn:
             raise RuntimeError("FLOWLESS_STATE_MACHINE_ARN is not set")
         from shared.adapters.aws.stepfunctions_workflow import StepFunctionsWorkflow
 
+        return StepFunctionsWorkflow(self.settings.state_machine_arn, region=self.settings.aws_region)
+
+    @cached_property
+    def build_workflow(self) -> Workflow:
+        """Where knowledge-graph / RAPTOR builds run: a worker of their own locally, their state machine on AWS."""
+        if "build_workflow" in self.overrides:
+            return cast(Workflow, self.overrides["build_workflow"])
+        if self.settings.backend == "local":
+            from shared.adapters.local.worker import InProcessWorkflow
+
+            return InProcessWorkflow(run_build=lambda task: self.knowledge_builds.run_task(task))
+        if not self.settings.build_state_machine_arn:
+            raise RuntimeError("FLOWLESS_BUILD_STATE_MACHINE_ARN is not set")
+        from shared.adapters.aws.stepfunctions_workflow import StepFunctionsWorkflow
+
         return StepFunctionsWorkflow(
-            self.settings.state_machine_arn,
-            region=self.settings.aws_region,
-            build_state_machine_arn=self.settings.build_state_machine_arn,
+            None, region=self.settings.aws_region, build_state_machine_arn=self.settings.build_state_machine_arn
         )
 
     @cached_property
@@ -147,8 +158,12 @@ class Container:
         )
 
     def _purge_dataset(self, dataset: dict[str, Any]) -> None:
+        from shared.repos.knowledge import BuildTaskRepository
+
         self.documents.purge_dataset(dataset)
-        self.knowledge.purge_dataset(dataset)
+        # Its knowledge graph and build tasks too (a running build then stops at its next step).
+        self.graph_store.delete(dataset["tenant_id"], dataset["id"], with_work=True)
+        BuildTaskRepository(self.metadata).delete_all(dataset["id"])
 
     @cached_property
     def documents(self) -> DocumentService:
@@ -160,7 +175,8 @@ class Container:
             self.blobs,
             lambda: self.search_index,
             max_file_bytes=self.settings.max_upload_bytes,
-            on_deleted=lambda tenant_id, dataset_id, ids: self.knowledge.forget_documents(tenant_id, dataset_id, ids),
+            # Deleted documents leave the knowledge graph (their RAPTOR chunks went with their chunks).
+            on_deleted=lambda tenant_id, dataset_id, ids: self.graph_store.forget(tenant_id, dataset_id, ids),
         )
 
     @cached_property
@@ -250,7 +266,7 @@ class Container:
             documents=self.document_repo,
             tasks=BuildTaskRepository(self.metadata),
             graphs=self.graph_store,
-            workflow=lambda: self.workflow,
+            workflow=lambda: self.build_workflow,
         )
 
     @cached_property
@@ -266,7 +282,7 @@ class Container:
             graphs=self.graph_store,
             blobs=self.blobs,
             index=lambda: self.search_index,
-            workflow=lambda: self.workflow,
+            workflow=lambda: self.build_workflow,
             embedder_for=tenant_embedder,
             chat_model_for=tenant_chat_model,
             catalog=self.catalog,
@@ -279,7 +295,7 @@ class Container:
             probes["storage"] = self.blobs.ping
         if self.settings.backend == "local" or self.settings.opensearch_endpoint:
             probes["doc_engine"] = lambda: self.search_index.ping()
-        if self.settings.backend == "local" or self.settings.state_machine_arn or self.settings.build_state_machine_arn:
+        if self.settings.backend == "local" or self.settings.state_machine_arn:
             probes["workflow"] = lambda: self.workflow.ping()
         return probes
 

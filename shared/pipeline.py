@@ -53,14 +53,21 @@ class BuildStep:
     per_document: bool
     timeout_s: int = 300
     memory_mb: int = 1024
-    #: Calls the chat and embedding models (its function carries the embedding and graph layers).
+    #: Calls the chat and embedding models (its function carries the embedding layer).
     uses_models: bool = False
+    #: Computes the graph's communities (its function carries networkx).
+    uses_graph_library: bool = False
 
 
 BUILD_PREPARE = BuildStep("prepare", per_document=False, timeout_s=300, memory_mb=1024)
 BUILD_DOCUMENT = BuildStep("document", per_document=True, timeout_s=900, memory_mb=2048, uses_models=True)
-BUILD_FINISH = BuildStep("finish", per_document=False, timeout_s=900, memory_mb=3008, uses_models=True)
+BUILD_FINISH = BuildStep(
+    "finish", per_document=False, timeout_s=900, memory_mb=3008, uses_models=True, uses_graph_library=True
+)
 BUILD_FAIL = BuildStep("fail", per_document=False, timeout_s=60, memory_mb=256)
 
 BUILD_STEPS: tuple[BuildStep, ...] = (BUILD_PREPARE, BUILD_DOCUMENT, BUILD_FINISH)
 ALL_BUILD_STEPS: tuple[BuildStep, ...] = (*BUILD_STEPS, BUILD_FAIL)
+#: Longest a build may run on AWS before Step Functions stops it; a task not heard from for this long is
+#: taken as abandoned (a new build of the dataset may then start).
+BUILD_TIMEOUT_S = 6 * 3600

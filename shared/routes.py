@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Method = Literal["GET", "POST", "PUT", "DELETE"]
-Backend = Literal["metadata", "blobs", "search", "workflow", "models"]
+Backend = Literal["metadata", "blobs", "search", "workflow", "models", "builds"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,8 @@ class RouteGroup:
 
     ``module`` is the importable package under ``functions/`` holding ``router.py`` (FastAPI router
     factory ``build_router``) and ``handler.py`` (the Lambda entry point ``handler``).
-    ``needs`` lists the backends the function is granted access to.
+    ``needs`` lists the backends the function is granted access to (``workflow``: starting parses;
+    ``builds``: starting knowledge-graph / RAPTOR builds).
     """
 
     name: str
@@ -106,9 +107,9 @@ KNOWLEDGE = RouteGroup(
         Route("/api/v1/datasets/{dataset_id}/run_raptor", ("POST",)),
         Route("/api/v1/datasets/{dataset_id}/trace_raptor", ("GET",)),
     ),
-    # The builds run in the knowledge-build workflow; the graph is a blob, its records are in the store and
-    # the index (deleted with it).
-    needs=("metadata", "blobs", "search", "workflow"),
+    # The builds run in the knowledge-build workflow ("builds"); the graph is a blob, its records are in the
+    # store and the index (deleted with it).
+    needs=("metadata", "blobs", "search", "builds"),
     memory_mb=1024,
 )
 

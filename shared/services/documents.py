@@ -142,7 +142,7 @@ class DocumentService:
         index: Callable[[], SearchIndex],
         *,
         max_file_bytes: int,
-        on_deleted: Callable[[str, str, list[str]], None] | None = None,
+        on_deleted: Callable[[str, str, list[str]], object] | None = None,
     ) -> None:
         self._datasets = datasets
         self._documents = documents

@@ -18,6 +18,7 @@ from typing import Any, Final, Literal
 
 from shared.errors import DataError
 from shared.ids import http_date, new_id, now_ms
+from shared.pipeline import BUILD_TIMEOUT_S
 from shared.ports.blobs import BlobNotFound, BlobStore
 from shared.ports.metadata import ConditionFailed
 from shared.ports.search import IndexedChunk, SearchIndex
@@ -58,9 +59,9 @@ TASK_VIEW_FIELDS: Final = (
     "update_time",
     "update_date",
 )
-#: A task not heard from for this long is taken as abandoned (on AWS its execution has timed out by then:
-#: infra_cdk.knowledge_construct.BUILD_TIMEOUT), so a new one may start.
-ABANDONED_AFTER_MS: Final = 6 * 3600 * 1000
+#: A task not heard from for this long is taken as abandoned (on AWS its execution has timed out by then),
+#: so a new one may start.
+ABANDONED_AFTER_MS: Final = BUILD_TIMEOUT_S * 1000
 #: Attempts at moving the graph's head when others move it meanwhile.
 COMMIT_ATTEMPTS: Final = 5
 
@@ -381,14 +382,3 @@ class KnowledgeService:
         self._dataset(tenant_id, dataset_id, "The dataset doesn't exist")
         self._graphs.delete(tenant_id, dataset_id)
         return True
-
-    # -- hooks of the document and dataset deletions ----------------------------------------------------
-    def forget_documents(self, tenant_id: str, dataset_id: str, document_ids: Sequence[str]) -> None:
-        """Deleted documents leave the dataset's graph (their RAPTOR chunks went with their chunks)."""
-        if document_ids:
-            self._graphs.forget(tenant_id, dataset_id, document_ids)
-
-    def purge_dataset(self, dataset: Record) -> None:
-        """The deleted dataset's graph and task records (a running build then stops at its next step)."""
-        self._graphs.delete(dataset["tenant_id"], dataset["id"], with_work=True)
-        self._tasks.delete_all(dataset["id"])

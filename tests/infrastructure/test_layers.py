@@ -28,6 +28,7 @@ from packaging.requirements import Requirement
 from infra_cdk.config import REPO_ROOT
 from infra_cdk.function_construct import (
     EMBED_LAYER,
+    GRAPH_LAYER,
     INGEST_LAYER,
     NEEDS_LAYERS,
     RUNTIME_LAYER,
@@ -35,13 +36,18 @@ from infra_cdk.function_construct import (
     needs_layers,
     route_group_handler,
 )
-from shared.constants import ENV_OPENSEARCH_ENDPOINT, ENV_STATE_MACHINE_ARN, SERVICE_NAME
+from shared.constants import (
+    ENV_BUILD_STATE_MACHINE_ARN,
+    ENV_OPENSEARCH_ENDPOINT,
+    ENV_STATE_MACHINE_ARN,
+    SERVICE_NAME,
+)
 from shared.routes import ROUTE_GROUPS, Backend, RouteGroup
 from tests.infrastructure.conftest import Synthesized
 
 pytestmark = pytest.mark.infrastructure
 
-LAYERS = {spec.name: spec for spec in (RUNTIME_LAYER, INGEST_LAYER, EMBED_LAYER)}
+LAYERS = {spec.name: spec for spec in (RUNTIME_LAYER, INGEST_LAYER, EMBED_LAYER, GRAPH_LAYER)}
 #: PEP 508 environment of the functions (markers of the distributions' declared dependencies).
 LAMBDA_MARKERS = {"python_version": "3.13", "python_full_version": "3.13.0", "sys_platform": "linux"}
 
@@ -63,7 +69,7 @@ def _distributions(spec: DependencyLayer) -> dict[str, str]:
 
 
 # -- pins ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("spec", [INGEST_LAYER, EMBED_LAYER], ids=lambda spec: spec.name)
+@pytest.mark.parametrize("spec", [INGEST_LAYER, EMBED_LAYER, GRAPH_LAYER], ids=lambda spec: spec.name)
 def test_no_deps_layers_pin_the_versions_the_tests_run_with(spec: DependencyLayer) -> None:
     assert spec.no_deps
     locked = _pins(REPO_ROOT / "requirements.lock")  # what `make setup` installs for the tests
@@ -164,7 +170,7 @@ def test_every_function_has_the_runtime_layer_and_no_distribution_twice(prod: Sy
                 seen[name] = layer
 
 
-LAYER_SETS = ("runtime", "ingest+runtime", "embed+runtime")
+LAYER_SETS = ("runtime", "ingest+runtime", "embed+runtime", "embed+graph+runtime")
 
 
 def test_every_function_runs_on_a_layer_set_that_fits_and_is_probed(prod: Synthesized) -> None:
@@ -188,6 +194,7 @@ _ADAPTERS: dict[Backend, str] = {
     "blobs": "blobs",
     "search": "search_index",
     "workflow": "workflow",
+    "builds": "build_workflow",
 }
 
 _PROBE = """
@@ -227,6 +234,7 @@ print(json.dumps(sorted({{dist for top in tops for dist in owners.get(top, [])}}
             "FLOWLESS_DOCUMENTS_BUCKET": "probe",
             ENV_OPENSEARCH_ENDPOINT: "https://probe.us-east-1.aoss.amazonaws.com",
             ENV_STATE_MACHINE_ARN: "arn:aws:states:us-east-1:123456789012:stateMachine:probe",
+            ENV_BUILD_STATE_MACHINE_ARN: "arn:aws:states:us-east-1:123456789012:stateMachine:probe-builds",
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
             # Clients are built, never called: credentials that sign nothing, and no instance metadata lookup.
@@ -284,6 +292,8 @@ _LOADED_AT_RUN_TIME = {
         *_BACKENDS_OF_LAYER[INGEST_LAYER.name],
     ],
     EMBED_LAYER.name: _BACKENDS_OF_LAYER[EMBED_LAYER.name],
+    # The knowledge build's merge step finds communities with networkx (imported when it runs).
+    GRAPH_LAYER.name: ["shared.rag.graphrag.communities", "networkx"],
 }
 #: Imported when present, with a fallback when not (the test environment has them through dev tools).
 _OPTIONAL = {
