@@ -3,10 +3,11 @@ at import time and for what its requests (route groups) or its steps (parse step
 
 Lambda refuses a function whose code and layers exceed 250 MB unzipped (262,144,000 bytes); measured with
 the bundlers (aarch64, CPython 3.13; bytes of the files): runtime ≈ 117.7 MB (numpy 55, botocore 21, openai
-and its httpx2/jiter ≈ 11.5, uvicorn with click and h11 ≈ 0.9), ingest ≈ 39.8 MB, embed ≈ 95.3 MB (after
-pruning), code ≈ 2.3 MB. The heaviest functions (runtime + embed: the embed step, chunks, retrieval,
-completions) come to ≈ 215 MB; runtime + ingest + embed would be ≈ 255 MB, too near the limit, so no function
-may carry both ingest and embed, nor a distribution in two of its layers. The Lambda Web Adapter's layer
+and its httpx2/jiter ≈ 11.5, uvicorn with click and h11 ≈ 0.9), ingest ≈ 49.2 MB (pypdfium2's PDFium ≈ 9.0),
+embed ≈ 95.3 MB (after pruning), code ≈ 2.3 MB. The heaviest functions (runtime + embed: the embed step,
+chunks, retrieval, completions) come to ≈ 215 MB, the parse steps (runtime + ingest) to ≈ 169 MB;
+runtime + ingest + embed would be ≈ 264 MB, over the limit, so no function may carry both ingest and embed,
+nor a distribution in two of its layers. The Lambda Web Adapter's layer
 (streaming groups) is a single binary of a few MB.
 """
 
@@ -298,9 +299,10 @@ _LOADED_AT_RUN_TIME = {
 #: Imported when present, with a fallback when not (the test environment has them through dev tools).
 _OPTIONAL = {
     "blinker": "pynamodb.signals falls back to a no-op namespace",
-    # Without it pypdf cannot decrypt AES-encrypted PDFs; the parser then answers that the PDF uses
-    # an encryption this server cannot decrypt (locally cryptography comes with moto).
-    "cryptography": "pypdf's AES decryption",
+    # Without it pypdf cannot decrypt AES-encrypted PDFs; PDFium, the parser's fast path, decrypts them
+    # itself, so only a PDF PDFium cannot open and pypdf must read would be answered that it uses an
+    # encryption this server cannot decrypt (locally cryptography comes with moto).
+    "cryptography": "pypdf's AES decryption (the PDF parser's fallback)",
     "cffi": "cryptography's dependency",
     "sniffio": "anyio assumes asyncio",
     # Only uvicorn's --reload supervisor uses it (else stat polling); the functions never reload.

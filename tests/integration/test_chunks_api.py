@@ -13,7 +13,7 @@ from tests.support.server import RunningServer
 
 @pytest.fixture
 def server(engine_server: RunningServer) -> RunningServer:
-    """Every test here runs on both search engines: embedded, and OpenSearch (osmem-server)."""
+    """Every test here runs on both search engines: embedded, and OpenSearch (the strict AOSS stand-in)."""
     return engine_server
 
 

@@ -232,7 +232,9 @@ def test_a_second_run_is_refused_while_one_runs(kg_api: httpx.Client, llm: FakeO
 
     llm.respond_with(held)
     try:
-        task_id = run(kg_api, dataset_id, "graphrag")["data"]["graphrag_task_id"]
+        first = run(kg_api, dataset_id, "graphrag")
+        assert first["code"] == 0, first
+        task_id = first["data"]["graphrag_task_id"]
         refused = run(kg_api, dataset_id, "graphrag")
         assert refused["code"] == 102
         assert refused["message"].startswith(f"Task {task_id} in progress with status ")

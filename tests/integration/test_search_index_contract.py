@@ -1,9 +1,11 @@
-"""One contract suite for every SearchIndex engine: the embedded index, and OpenSearch on osmem-server.
+"""One contract suite for every SearchIndex engine: the embedded index, and OpenSearch on the strict AOSS
+stand-in (osmem-server behind ``tests.support.aoss.StrictAoss``).
 
 An engine enters the suite as an ``Engine``: how to open a handle on the test's (initially empty) index,
-how to open another handle on the same storage (persistence), how to close one, and how to make writes
-visible to searches if the engine needs that (``settle``). The tests speak only the port, plus
-``rebuild`` where the engine has it. Embedded-only behaviour is at the end of the file.
+how to open another handle on the same storage (persistence), how to close one, and how to wait until
+writes are visible to searches if the engine makes them visible late (``settle``). The contract holds once
+the writes before it have settled: a change acts on what is searchable. The tests speak only the port, plus
+``rebuild`` where the engine has it. Engine-specific behaviour is at the end of the file.
 """
 
 from __future__ import annotations
@@ -11,20 +13,27 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from opensearchpy import OpenSearch
 from osmem_server import OsmemServer
 
 from shared.adapters.aws.opensearch_index import OpenSearchIndex
 from shared.adapters.local.embedded_index import EmbeddedSearchIndex
 from shared.ports.search import Candidate, IndexedChunk, SearchIndex, SearchQuery
+from tests.support.aoss import DEFAULT_VISIBILITY_DELAY_S, StrictAoss
 from tests.support.opensearch import TEST_REGION, ExactKnnSearcher, client_for, osmem_analysis, run_osmem_server
 
 pytestmark = pytest.mark.integration
 
 DIM = 8
+#: The stand-in's visibility delay in this suite (each write waits it out in ``settle``), and the page size of
+#: the engine's search-then-change paging (small, so every change here spans several pages).
+VISIBILITY_DELAY_S = 0.1
+PAGE_SIZE = 3
 
 
 @dataclass
@@ -51,18 +60,32 @@ def osmem() -> Iterator[OsmemServer]:
 
 
 def _opensearch(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
-    # A clone per test: an empty cluster of its own. osmem-server has no k-NN query, so the engine's k-NN
-    # requests are answered by an exact emulation (tests/support/opensearch.py; the request bodies are
-    # asserted in tests/unit/test_opensearch_queries.py). Writes are searchable at once: no settle.
+    # A clone per test (an empty cluster of its own) behind the strict AOSS stand-in, which refuses what
+    # AOSS refuses and makes writes searchable VISIBILITY_DELAY_S late. osmem-server has no k-NN query, so
+    # the engine's k-NN requests are answered by an exact emulation (tests/support/opensearch.py; the request
+    # bodies are asserted in tests/unit/test_opensearch_queries.py).
     clone = request.getfixturevalue("osmem").clone()
-    client, searcher = client_for(clone.url), ExactKnnSearcher()
+    aoss = StrictAoss(clone.url, visibility_delay_s=VISIBILITY_DELAY_S).start()
+    client, searcher = client_for(aoss.url), ExactKnnSearcher()
 
     def open_index() -> SearchIndex:
         return OpenSearchIndex(
-            clone.url, region=TEST_REGION, client=client, analysis=osmem_analysis(), searcher=searcher
+            aoss.url,
+            region=TEST_REGION,
+            client=client,
+            analysis=osmem_analysis(),
+            searcher=searcher,
+            page_size=PAGE_SIZE,
         )
 
-    return Engine("opensearch", open=open_index, close=lambda index: None, cleanup=clone.close)
+    def cleanup() -> None:
+        aoss.close()
+        clone.close()
+        assert aoss.refusals == [], f"OpenSearch Serverless would have refused: {aoss.refusals}"
+
+    return Engine(
+        "opensearch", open=open_index, close=lambda index: None, settle=lambda index: aoss.settle(), cleanup=cleanup
+    )
 
 
 ENGINES: dict[str, Callable[[pytest.FixtureRequest, Path], Engine]] = {"embedded": _embedded, "opensearch": _opensearch}
@@ -436,6 +459,7 @@ def test_data_survives_a_new_instance(engine: Engine, index: SearchIndex) -> Non
     write(engine, index, [chunk("c1", "persistent memory", axis(0)), chunk("c2", "volatile memory", axis(1))])
     index.delete_chunks("t1", "d1", ["c2"])
     index.set_available("t1", "d1", ["c1"], False)
+    engine.settle(index)  # the next change acts on what this one wrote
     index.set_available("t1", "d1", ["c1"], True)
     write(engine, index, [chunk("c3", "persistent storage", axis(2))])
     before = find(index, "persistent memory", axis(0))
@@ -496,6 +520,104 @@ def test_concurrent_readers_while_a_writer_upserts(engine: Engine, index: Search
     for counts in seen_counts:
         assert counts == sorted(counts), "a reader saw written chunks disappear"
     assert sum(1 for c in find(index, "wave") if c.chunk_id.startswith("w")) == 400
+
+
+# -- OpenSearch on the AOSS stand-in: what a change guarantees while writes are not yet visible ------------
+@dataclass
+class Aoss:
+    """The OpenSearch engine on a strict AOSS stand-in of its own, and a plain client of the osmem-server
+    behind it (which sees every stored copy, searchable yet or not)."""
+
+    index: OpenSearchIndex
+    stand_in: StrictAoss
+    upstream: OpenSearch
+
+    def copies(self, chunk_id: str) -> int:
+        """Stored copies of a chunk, searchable yet or not."""
+        body = {"query": {"term": {"chunk_id": chunk_id}}, "size": 100}
+        hits: list[object] = self.upstream.search(index="flowless-chunks-*", body=body)["hits"]["hits"]
+        return len(hits)
+
+
+@contextmanager
+def aoss_engine(osmem: OsmemServer, visibility_delay_s: float) -> Iterator[Aoss]:
+    clone = osmem.clone()
+    stand_in = StrictAoss(clone.url, visibility_delay_s=visibility_delay_s).start()
+    try:
+        index = OpenSearchIndex(
+            stand_in.url,
+            region=TEST_REGION,
+            client=client_for(stand_in.url),
+            analysis=osmem_analysis(),
+            searcher=ExactKnnSearcher(),
+            page_size=PAGE_SIZE,
+        )
+        yield Aoss(index, stand_in, client_for(clone.url))
+        assert stand_in.refusals == [], stand_in.refusals
+    finally:
+        stand_in.close()
+        clone.close()
+
+
+def test_aoss_a_delete_right_after_a_write_misses_it_and_a_repeat_after_the_delay_does_not(
+    osmem: OsmemServer,
+) -> None:
+    """At the stand-in's default (AOSS-like) delay: a delete can only act on what is searchable, so a copy
+    written a moment before survives it; the same delete repeated once the delay has passed removes it."""
+    with aoss_engine(osmem, DEFAULT_VISIBILITY_DELAY_S) as aoss:
+        aoss.index.upsert([chunk("c1", "granite quarry", axis(0)), chunk("c2", "granite quarry", axis(0))])
+        aoss.index.delete_chunks("t1", "d1", ["c1"])
+        aoss.stand_in.settle()
+        assert sorted(ids(find(aoss.index, "granite", axis(0)))) == ["c1", "c2"]  # c1 was not searchable yet
+        aoss.index.delete_chunks("t1", "d1", ["c1"])
+        aoss.stand_in.settle()
+        assert ids(find(aoss.index, "granite", axis(0))) == ["c2"]
+        assert aoss.copies("c1") == 0
+
+
+def test_aoss_a_retried_change_succeeds_and_acts_once(osmem: OsmemServer) -> None:
+    """A delete retried before the first one is visible finds the same copies: they answer 404, which is
+    success; the copies are gone once, and nothing else is touched."""
+    with aoss_engine(osmem, VISIBILITY_DELAY_S) as aoss:
+        aoss.index.upsert([chunk(f"a{i}", "basalt column", axis(0), document_id="docA") for i in range(7)])
+        aoss.index.upsert([chunk("b0", "basalt column", axis(0), document_id="docB")])
+        aoss.stand_in.settle()
+        aoss.index.delete_document("t1", "d1", "docA")
+        aoss.index.delete_document("t1", "d1", "docA")  # the retry: every copy is already being deleted
+        assert len(find(aoss.index, "basalt")) == 8  # still searchable until the delay has passed
+        aoss.stand_in.settle()
+        assert ids(find(aoss.index, "basalt", axis(0))) == ["b0"]
+        aoss.index.delete_document("t1", "d1", "docA")  # and once more, now that nothing is left
+        aoss.index.delete_dataset("t1", "no-such-dataset")
+
+
+def test_aoss_two_upserts_inside_the_window_leave_one_candidate_and_the_next_one_cleans_up(
+    osmem: OsmemServer,
+) -> None:
+    with aoss_engine(osmem, VISIBILITY_DELAY_S) as aoss:
+        aoss.index.upsert([chunk("c1", "obsidian shard", axis(0))])
+        aoss.index.upsert([chunk("c1", "obsidian blade", axis(0))])  # the first copy is not searchable yet
+        aoss.stand_in.settle()
+        assert aoss.copies("c1") == 2
+        assert ids(find(aoss.index, "obsidian", axis(0))) == ["c1"]  # one candidate per chunk
+        aoss.index.upsert([chunk("c1", "obsidian blade", axis(0))])
+        aoss.stand_in.settle()
+        assert aoss.copies("c1") == 1 and ids(find(aoss.index, "blade")) == ["c1"] and find(aoss.index, "shard") == []
+
+
+def test_aoss_changes_page_through_many_copies(osmem: OsmemServer) -> None:
+    """PAGE_SIZE is 3: an availability change and a delete of 20 chunks take several pages each."""
+    with aoss_engine(osmem, VISIBILITY_DELAY_S) as aoss:
+        many = [chunk(f"m{i:02d}", f"pumice stone {i}", blend(0, 1, i / 20)) for i in range(20)]
+        aoss.index.upsert(many)
+        aoss.stand_in.settle()
+        aoss.index.set_available("t1", "d1", [c.id for c in many[:10]], False)
+        aoss.stand_in.settle()
+        assert sorted(ids(find(aoss.index, "pumice", top_k=100))) == [c.id for c in many[10:]]
+        assert all(aoss.copies(c.id) == 1 for c in many)
+        aoss.index.delete_document("t1", "d1", "doc1")
+        aoss.stand_in.settle()
+        assert find(aoss.index, "pumice", axis(0)) == [] and sum(aoss.copies(c.id) for c in many) == 0
 
 
 # -- embedded engine specifics ----------------------------------------------------------------------

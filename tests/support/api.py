@@ -1,11 +1,14 @@
-"""Small helpers for API tests: create a dataset, upload files, wait for parses."""
+"""Small helpers for API tests: create a dataset, upload files, wait for parses and for searches to agree."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
+
+T = TypeVar("T")
 
 
 def create_dataset(api: httpx.Client, name: str = "docs", **fields: Any) -> dict[str, Any]:
@@ -58,3 +61,19 @@ def parse_and_wait(api: httpx.Client, dataset_id: str, document_id: str) -> dict
     res = parse(api, dataset_id, document_id)
     assert res == {"code": 0}, res
     return wait_parsed(api, dataset_id, document_id)
+
+
+def eventually(fetch: Callable[[], T], until: Callable[[T], bool], timeout: float = 15) -> T:
+    """Ask ``fetch`` again until ``until`` holds for its answer, and return that answer.
+
+    For searches after a write: the search index may make writes searchable only after a delay (OpenSearch
+    Serverless does, and so does its stand-in in these tests), while the metadata store answers at once.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = fetch()
+        if until(answer):
+            return answer
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not so after {timeout}s: {answer!r}")
+        time.sleep(0.05)

@@ -1,8 +1,8 @@
 """Sample files of every supported format, generated in memory for tests and benchmarks.
 
-Nothing is committed as a binary fixture: PDF and legacy .xls are written by small hand-rolled writers below
-(the libraries that would write them are heavy or unmaintained); docx/xlsx/pptx use the same libraries the
-parsers read them with.
+PDF and legacy .xls are written by small hand-rolled writers below (the libraries that would write them are
+heavy or unmaintained); docx/xlsx/pptx use the same libraries the parsers read them with. The only binary
+fixtures are a few real-world PDFs in tests/data/pdfs (see its README), for what no generator imitates.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """OpenSearch for tests: osmem-server (an in-memory OpenSearch-compatible server) and what it lacks.
 
-osmem-server answers BM25, bool/terms filters, ``_msearch``, ``_bulk`` and delete-by-query like OpenSearch,
-but not everything the engine asks of OpenSearch Serverless:
+osmem-server answers BM25, bool/terms filters, ``search_after`` paging and ``_bulk`` like OpenSearch, but
+not everything the engine asks of OpenSearch Serverless (and it accepts much that AOSS refuses: the tests put
+``tests.support.aoss.StrictAoss`` in front of it):
 
 * the ``knn`` query is rejected. ``ExactKnnSearcher`` stands in for it (and only for it): it runs the k-NN
   request's own filter on the server and ranks what it admits by exact inner product, scored as Faiss
@@ -24,7 +25,7 @@ import numpy as np
 from opensearchpy import OpenSearch
 from osmem_server import OsmemServer
 
-from shared.adapters.aws.opensearch_index import KNN_SPACE, MAX_WINDOW, OpenSearchIndex, SearchRequest, msearch
+from shared.adapters.aws.opensearch_index import KNN_SPACE, MAX_WINDOW, OpenSearchIndex, SearchRequest, search_each
 from shared.rag.text_analysis import opensearch_analysis
 
 #: What OpenSearch Serverless would be asked for; osmem-server ignores it.
@@ -92,7 +93,7 @@ class ExactKnnSearcher:
         self.emulated = 0
 
     def __call__(self, client: OpenSearch, requests: Sequence[SearchRequest]) -> list[dict[str, Any]]:
-        real = iter(msearch(client, [request for request in requests if not request.is_knn]))
+        real = iter(search_each(client, [request for request in requests if not request.is_knn]))
         return [self._knn(client, request) if request.is_knn else next(real) for request in requests]
 
     def _knn(self, client: OpenSearch, request: SearchRequest) -> dict[str, Any]:
@@ -120,8 +121,14 @@ def _only(source: Mapping[str, Any], fields: Any) -> dict[str, Any]:
     return {name: source[name] for name in fields if name in source}
 
 
-def osmem_index(url: str) -> OpenSearchIndex:
-    """The OpenSearch engine on an osmem-server URL: the test analyzer, k-NN answered by ``ExactKnnSearcher``."""
+def osmem_index(url: str, **options: Any) -> OpenSearchIndex:
+    """The OpenSearch engine on an osmem-server (or ``StrictAoss``) URL: the test analyzer, k-NN answered by
+    ``ExactKnnSearcher``; ``options`` go to ``OpenSearchIndex``."""
     return OpenSearchIndex(
-        url, region=TEST_REGION, client=client_for(url), analysis=osmem_analysis(), searcher=ExactKnnSearcher()
+        url,
+        region=TEST_REGION,
+        client=client_for(url),
+        analysis=osmem_analysis(),
+        searcher=ExactKnnSearcher(),
+        **options,
     )

@@ -1,5 +1,6 @@
 """The OpenSearch engine without a cluster: request bodies (k-NN as OpenSearch documents it), the mapping,
-the score conversion, bulk batching, hit merging, and the requests the engine makes (AOSS's limits)."""
+the score conversion, bulk batching, hit merging, and the requests the engine makes (AOSS's limits: no
+``_id`` of ours, no refresh, no script, no scroll, no delete-by-query; changes are search-then-bulk)."""
 
 from __future__ import annotations
 
@@ -14,22 +15,25 @@ from opensearchpy.exceptions import TransportError
 
 from shared.adapters.aws.opensearch_index import (
     ANALYZER,
+    BULK_DELETE_MAX,
     BULK_MAX_BYTES,
     BULK_MAX_DOCS,
+    PAGE_SIZE,
     OpenSearchIndex,
     SearchRequestError,
     aoss_client,
+    bulk_delete_payloads,
     bulk_payloads,
     chunk_document,
     chunk_index_name,
     chunk_index_pattern,
-    delete_copies_query,
-    delete_query,
     index_body,
     knn_query_body,
     knn_score_to_cosine,
     merge_hits,
+    page_body,
     scope_filters,
+    scope_query,
     text_query_body,
     unit_vector,
 )
@@ -81,7 +85,7 @@ def test_mapping_is_a_faiss_innerproduct_knn_index_with_the_shared_analyzer() ->
     }
     for name in ("content", "keywords", "questions"):
         assert props[name] == {"type": "text", "analyzer": ANALYZER}
-    for name in ("chunk_id", "tenant_id", "dataset_id", "document_id"):
+    for name in ("chunk_id", "tenant_id", "dataset_id", "document_id", "copy_id"):
         assert props[name] == {"type": "keyword"}
     assert props["available"] == {"type": "boolean"}
 
@@ -94,14 +98,14 @@ def test_an_index_for_chunks_without_vectors_has_no_knn() -> None:
 def test_every_chunk_field_is_stored_and_mapped() -> None:
     """Availability changes re-index a chunk from what is stored: nothing of IndexedChunk may be lost."""
     chunk = make_chunk()
-    document = chunk_document(chunk, unit_vector(chunk.vector), 123)
+    document = chunk_document(chunk, unit_vector(chunk.vector), 123, "copy-1")
     stored = {"chunk_id" if f.name == "id" else f.name for f in dataclasses.fields(IndexedChunk)}
     # An ordinary chunk has no kind field (indexes written before kinds existed need no re-indexing).
     assert stored - {"kind"} <= set(document) and "kind" not in document
     assert set(document) <= set(index_body(2, opensearch_analysis())["mappings"]["properties"])
     assert document["vector"] == pytest.approx([0.6, 0.8])
-    assert (document["page_numbers"], document["indexed_at"]) == ([2, 3], 123)
-    record = chunk_document(dataclasses.replace(chunk, kind="entity"), unit_vector(chunk.vector), 123)
+    assert (document["page_numbers"], document["indexed_at"], document["copy_id"]) == ([2, 3], 123, "copy-1")
+    record = chunk_document(dataclasses.replace(chunk, kind="entity"), unit_vector(chunk.vector), 123, "copy-2")
     assert stored <= set(record) and record["kind"] == "entity"
     assert set(record) <= set(index_body(2, opensearch_analysis())["mappings"]["properties"])
 
@@ -154,16 +158,34 @@ def test_text_body_is_bm25_over_the_boosted_fields(hybrid: bool) -> None:
     [{}, {"document_id": "doc1"}, {"chunk_ids": ["c1", "c2"]}],
     ids=["dataset", "document", "chunks"],
 )
-def test_deletes_are_always_scoped_to_tenant_and_dataset(scope: dict[str, Any]) -> None:
-    filters = delete_query("t1", "d1", **scope)["query"]["bool"]["filter"]
+def test_changes_are_always_scoped_to_tenant_and_dataset(scope: dict[str, Any]) -> None:
+    filters = scope_query("t1", "d1", **scope)["bool"]["filter"]
     assert filters[:2] == [{"term": {"tenant_id": "t1"}}, {"term": {"dataset_id": "d1"}}]
     assert len(filters) == 2 + len(scope)
+    assert {"term": {"available": True}} not in filters  # a change acts on available and unavailable copies
 
 
-def test_copies_are_deleted_by_id_within_the_tenant() -> None:
-    assert delete_copies_query("t1", ["x1"]) == {
-        "query": {"bool": {"filter": [{"ids": {"values": ["x1"]}}, {"term": {"tenant_id": "t1"}}]}}
+def test_pages_are_sorted_on_the_unique_copy_id_and_continue_with_search_after() -> None:
+    query = scope_query("t1", "d1")
+    first = page_body(query, size=50, source=False)
+    assert first == {
+        "size": 50,
+        "track_total_hits": False,
+        "_source": False,
+        "sort": [{"copy_id": "asc"}],
+        "query": query,
     }
+    assert page_body(query, size=50, source=True, after=["abc"])["search_after"] == ["abc"]
+
+
+def test_bulk_deletes_name_index_and_id_once_each_in_batches() -> None:
+    copies = [("flowless-chunks-2", f"id{i}") for i in range(BULK_DELETE_MAX + 1)] + [("flowless-chunks-2", "id0")]
+    payloads = list(bulk_delete_payloads(copies))
+    lines = [[json.loads(line) for line in p.strip().split("\n")] for p in payloads]
+    assert [len(batch) for batch in lines] == [BULK_DELETE_MAX, 1]
+    assert lines[0][0] == {"delete": {"_index": "flowless-chunks-2", "_id": "id0"}}
+    assert all(p.endswith("\n") for p in payloads)
+    assert list(bulk_delete_payloads([])) == []
 
 
 # -- score conversion ---------------------------------------------------------------------------------
@@ -263,11 +285,26 @@ def _engine(client: RecordingClient) -> OpenSearchIndex:
     return OpenSearchIndex("https://example.invalid", region="us-east-1", client=client)  # type: ignore[arg-type]
 
 
-def _no_aoss_forbidden_parameters(client: RecordingClient) -> None:
-    for _, kwargs in client.calls:
+#: The only calls AOSS vector collections serve that the engine needs.
+_ALLOWED_CALLS = {"indices.exists", "indices.create", "search", "bulk"}
+
+
+def _no_aoss_forbidden_requests(client: RecordingClient) -> None:
+    for name, kwargs in client.calls:
+        assert name in _ALLOWED_CALLS, name  # no delete_by_query, msearch, scroll, refresh, update ...
         params = kwargs.get("params") or {}
-        assert "refresh" not in params and "refresh" not in kwargs
-        assert "script" not in json.dumps(kwargs.get("body", ""), default=str)
+        assert "refresh" not in params and "refresh" not in kwargs and "scroll" not in params
+        body = kwargs.get("body", "")
+        assert "script" not in json.dumps(body, default=str)
+        if name == "bulk":  # index actions without _id, deletes by the _id found
+            for line in body.strip().split("\n"):
+                action = json.loads(line)
+                if "index" in action:
+                    assert "_id" not in action["index"]
+
+
+def _page(*hits: dict[str, Any]) -> dict[str, Any]:
+    return {"hits": {"hits": [{**hit, "sort": [hit.get("_source", {}).get("copy_id", hit["_id"])]} for hit in hits]}}
 
 
 def test_upsert_creates_the_index_indexes_without_ids_then_deletes_the_replaced_copies() -> None:
@@ -275,7 +312,7 @@ def test_upsert_creates_the_index_indexes_without_ids_then_deletes_the_replaced_
         if method == "indices.exists":
             return False
         if method == "search":  # the stored copies of the chunks
-            return {"hits": {"hits": [{"_index": "flowless-chunks-2", "_id": "old-1"}]}}
+            return _page({"_index": "flowless-chunks-2", "_id": "old-1"})
         if method == "bulk":
             return {"errors": False, "items": []}
         return {}
@@ -284,55 +321,59 @@ def test_upsert_creates_the_index_indexes_without_ids_then_deletes_the_replaced_
     engine = _engine(client)
     engine.upsert([make_chunk("c1"), make_chunk("c2"), make_chunk("c1", "newer")])
     engine.upsert([make_chunk("c3")])
-    first = ["indices.exists", "indices.create", "search", "bulk", "delete_by_query"]
-    assert [name for name, _ in client.calls] == [*first, "search", "bulk", "delete_by_query"]  # index known now
+    first = ["indices.exists", "indices.create", "search", "bulk", "bulk"]
+    assert [name for name, _ in client.calls] == [*first, "search", "bulk", "bulk"]  # index known now
     (create,) = client.named("indices.create")
     assert create["index"] == "flowless-chunks-2" and create["body"] == index_body(2, opensearch_analysis())
     lookup = client.named("search")[0]
-    assert lookup["body"]["_source"] is False
+    assert lookup["body"]["_source"] is False and lookup["body"]["sort"] == [{"copy_id": "asc"}]
     assert {"terms": {"chunk_id": ["c1", "c2"]}} in lookup["body"]["query"]["bool"]["filter"]
-    bulk = client.named("bulk")[0]["body"]
-    lines = [json.loads(line) for line in bulk.strip().split("\n")]
+    indexed, deleted = (call["body"] for call in client.named("bulk")[:2])
+    lines = [json.loads(line) for line in indexed.strip().split("\n")]
     assert lines[0] == {"index": {"_index": "flowless-chunks-2"}}
     assert [doc["chunk_id"] for doc in lines[1::2]] == ["c1", "c2"] and lines[1]["content"] == "newer"
-    deleted = client.named("delete_by_query")[0]
-    assert deleted["index"] == "flowless-chunks-2" and deleted["body"] == delete_copies_query("t1", ["old-1"])
-    _no_aoss_forbidden_parameters(client)
+    assert len({doc["copy_id"] for doc in lines[1::2]}) == 2  # a copy id of its own each
+    assert deleted == '{"delete":{"_index":"flowless-chunks-2","_id":"old-1"}}\n'
+    _no_aoss_forbidden_requests(client)
 
 
 def test_set_available_reindexes_the_latest_copy_and_deletes_every_copy() -> None:
+    sources: list[dict[str, Any]] = [
+        {"chunk_id": "c1", "available": True, "indexed_at": 5},
+        {"chunk_id": "c1", "available": True, "indexed_at": 9},
+        {"chunk_id": "c2", "available": False},
+    ]
     stored = [
-        {"_index": "flowless-chunks-2", "_id": "x1", "_source": {"chunk_id": "c1", "available": True, "indexed_at": 5}},
-        {"_index": "flowless-chunks-2", "_id": "x2", "_source": {"chunk_id": "c1", "available": True, "indexed_at": 9}},
-        {"_index": "flowless-chunks-2", "_id": "y1", "_source": {"chunk_id": "c2", "available": False}},
+        {"_index": "flowless-chunks-2", "_id": doc_id, "_source": {**source, "copy_id": f"copy-{number}"}}
+        for number, (doc_id, source) in enumerate(zip(["x1", "x2", "y1"], sources, strict=True))
     ]
 
     def answer(method: str, kwargs: dict[str, Any]) -> Any:
-        return {"hits": {"hits": stored}} if method == "search" else {"errors": False, "items": []}
+        return _page(*stored) if method == "search" else {"errors": False, "items": []}
 
     client = RecordingClient(answer)
     _engine(client).set_available("t1", "d1", ["c1", "c2", "c1"], False)
     assert client.named("search")[0]["body"]["_source"] is True
-    (bulk,) = client.named("bulk")
-    lines = [json.loads(line) for line in bulk["body"].strip().split("\n")]
+    indexed, deleted = client.named("bulk")
+    lines = [json.loads(line) for line in indexed["body"].strip().split("\n")]
     assert len(lines) == 2 and lines[1]["chunk_id"] == "c1" and lines[1]["available"] is False
-    assert lines[1]["indexed_at"] > 9
-    (deleted,) = client.named("delete_by_query")
-    assert deleted["body"] == delete_copies_query("t1", ["x1", "x2"])  # c2 already unavailable: untouched
-    _no_aoss_forbidden_parameters(client)
+    assert lines[1]["indexed_at"] > 9 and lines[1]["copy_id"] not in {"copy-0", "copy-1", "copy-2"}
+    actions = [json.loads(line) for line in deleted["body"].strip().split("\n")]
+    assert [a["delete"]["_id"] for a in actions] == ["x1", "x2"]  # c2 already unavailable: untouched
+    _no_aoss_forbidden_requests(client)
 
 
-def test_search_is_one_msearch_of_a_text_and_a_knn_request() -> None:
-    client = RecordingClient(lambda method, kwargs: {"responses": [{"hits": {"hits": []}}] * 2})
+def test_search_is_a_text_and_a_knn_search_side_by_side() -> None:
+    client = RecordingClient(lambda method, kwargs: {"hits": {"hits": []}})
     query = SearchQuery("t1", ["d1"], text="solar", vector=[3.0, 4.0], document_ids=["doc1"], top_k=9)
     assert _engine(client).search(query) == []
-    ((_, call),) = client.calls
-    text_header, text_body, knn_header, knn_body = call["body"]
+    calls = {kwargs["index"]: kwargs for name, kwargs in client.calls if name == "search"}
+    assert len(client.calls) == 2 and set(calls) == {"flowless-chunks-*", "flowless-chunks-2"}
     filters = scope_filters("t1", ["d1"], ["doc1"])
-    assert text_header == {"index": "flowless-chunks-*", "ignore_unavailable": True, "allow_no_indices": True}
-    assert text_body == text_query_body("solar", filters, 9, with_vector=True)
-    assert knn_header["index"] == "flowless-chunks-2"
-    assert knn_body == knn_query_body([0.6, 0.8], filters, 9)
+    assert calls["flowless-chunks-*"]["body"] == text_query_body("solar", filters, 9, with_vector=True)
+    assert calls["flowless-chunks-*"]["params"] == {"ignore_unavailable": "true", "allow_no_indices": "true"}
+    assert calls["flowless-chunks-2"]["body"] == knn_query_body([0.6, 0.8], filters, 9)
+    _no_aoss_forbidden_requests(client)
 
 
 @pytest.mark.parametrize(
@@ -352,23 +393,118 @@ def test_searches_that_cannot_match_send_nothing(query: SearchQuery) -> None:
 
 
 def test_stopword_text_with_a_vector_sends_only_the_knn_request() -> None:
-    client = RecordingClient(lambda method, kwargs: {"responses": [{"hits": {"hits": [_hit("c1", 1.5)]}}]})
+    client = RecordingClient(lambda method, kwargs: {"hits": {"hits": [_hit("c1", 1.5)]}})
     (found,) = _engine(client).search(SearchQuery("t1", ["d1"], text="the", vector=[1.0, 0.0]))
-    assert len(client.calls[0][1]["body"]) == 2 and found.vector_score == pytest.approx(0.5)
+    assert [kwargs["index"] for _, kwargs in client.calls] == ["flowless-chunks-2"]
+    assert found.vector_score == pytest.approx(0.5)
 
 
-def test_deletes_go_to_every_chunk_index_without_refresh() -> None:
-    client = RecordingClient(lambda method, kwargs: {"deleted": 0, "failures": []})
-    engine = _engine(client)
-    engine.delete_chunks("t1", "d1", [f"c{i}" for i in range(1500)] + ["c0"])
+class PagedStore:
+    """A recording client over stored copies: searches page them by ``copy_id`` (``search_after``, ``size``),
+    filtered by the query's term clauses; bulk deletes remove them (404 for one already gone). With
+    ``deletes_visible`` False, searches go on showing deleted copies (AOSS before its refresh)."""
+
+    def __init__(self, copies: list[dict[str, Any]], *, deletes_visible: bool = True) -> None:
+        self.copies = {c["_id"]: c for c in copies}
+        self.searchable = self.copies if deletes_visible else dict(self.copies)
+        self.recorder = RecordingClient(self._answer)
+        self.deleted: list[str] = []
+
+    def _answer(self, method: str, kwargs: dict[str, Any]) -> Any:
+        if method == "search":
+            body = kwargs["body"]
+            assert body["sort"] == [{"copy_id": "asc"}]
+            wanted = self._matching(body["query"]["bool"]["filter"])
+            after = (body.get("search_after") or [""])[0]
+            page = sorted((c for c in wanted if c["_source"]["copy_id"] > after), key=lambda c: c["_source"]["copy_id"])
+            return _page(*page[: body["size"]])
+        if method == "bulk":
+            items = []
+            for line in kwargs["body"].strip().split("\n"):
+                doc_id = json.loads(line)["delete"]["_id"]
+                found = self.copies.pop(doc_id, None) is not None
+                self.deleted.append(doc_id)
+                items.append({"delete": {"_id": doc_id, "status": 200 if found else 404}})
+            return {"errors": False, "items": items}
+        raise AssertionError(method)
+
+    def _matching(self, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = list(self.searchable.values())
+        for clause in filters:
+            ((kind, condition),) = clause.items()
+            ((name, value),) = condition.items()
+            accepted = set(value) if kind == "terms" else {value}
+            out = [c for c in out if c["_source"][name] in accepted]
+        return out
+
+
+def _copies(count: int, **source: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "_index": "flowless-chunks-2",
+            "_id": f"id{n}",
+            "_source": {
+                "tenant_id": "t1",
+                "dataset_id": "d1",
+                "document_id": "doc1",
+                "chunk_id": f"c{n}",
+                "copy_id": f"{n:05d}",
+                **source,
+            },
+        }
+        for n in range(count)
+    ]
+
+
+def test_a_delete_pages_through_every_copy_and_deletes_each_once() -> None:
+    store = PagedStore(_copies(PAGE_SIZE * 2 + 7) + [{**c, "_id": "other"} for c in _copies(1, document_id="doc2")])
+    engine = OpenSearchIndex("https://example.invalid", region="us-east-1", client=store.recorder)  # type: ignore[arg-type]
     engine.delete_document("t1", "d1", "doc1")
+    searches = store.recorder.named("search")
+    assert len(searches) == 3 and "search_after" not in searches[0]["body"]
+    assert searches[1]["body"]["search_after"] == [f"{PAGE_SIZE - 1:05d}"]
+    assert all(s["index"] == "flowless-chunks-*" for s in searches)
+    assert len(store.deleted) == len(set(store.deleted)) == PAGE_SIZE * 2 + 7
+    assert list(store.copies) == ["other"]  # another document's copy stays
+    _no_aoss_forbidden_requests(store.recorder)
+
+
+def test_a_delete_of_chunk_ids_goes_in_batches_of_terms() -> None:
+    store = PagedStore(_copies(1500))
+    engine = OpenSearchIndex("https://example.invalid", region="us-east-1", client=store.recorder)  # type: ignore[arg-type]
+    engine.delete_chunks("t1", "d1", [f"c{i}" for i in range(1500)] + ["c0", "never-existed"])
+    terms = [
+        len(call["body"]["query"]["bool"]["filter"][-1]["terms"]["chunk_id"]) for call in store.recorder.named("search")
+    ]
+    assert terms[0] == 1000 and sum(set(terms)) == 1000 + 501 and store.copies == {}
+    _no_aoss_forbidden_requests(store.recorder)
+
+
+def test_a_retried_delete_counts_copies_already_gone_as_deleted() -> None:
+    """A retry (or a second delete while the first is not yet visible) finds copies already deleted: their
+    404 items are success, not errors."""
+    store = PagedStore(_copies(3), deletes_visible=False)
+    engine = OpenSearchIndex("https://example.invalid", region="us-east-1", client=store.recorder)  # type: ignore[arg-type]
     engine.delete_dataset("t1", "d1")
-    calls = client.named("delete_by_query")
-    assert [len(c["body"]["query"]["bool"]["filter"][-1]["terms"]["chunk_id"]) for c in calls[:2]] == [1000, 500]
-    assert all(c["index"] == "flowless-chunks-*" for c in calls)
-    assert calls[2]["body"] == delete_query("t1", "d1", document_id="doc1")
-    assert calls[3]["body"] == delete_query("t1", "d1")
-    _no_aoss_forbidden_parameters(client)
+    assert store.copies == {} and len(store.searchable) == 3  # deleted, still searchable
+    engine.delete_dataset("t1", "d1")  # the retry: every item answers 404
+    assert store.deleted == ["id0", "id1", "id2"] * 2
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(429, StoreUnavailable), (503, StoreUnavailable), (400, SearchRequestError)],
+)
+def test_a_failed_bulk_delete_item_raises(status: int, error: type[Exception]) -> None:
+    def answer(method: str, kwargs: dict[str, Any]) -> Any:
+        if method == "search":
+            return _page({"_index": "flowless-chunks-2", "_id": "x1"}, {"_index": "flowless-chunks-2", "_id": "x2"})
+        gone = {"delete": {"_id": "x1", "status": 404, "error": {"type": "index_not_found_exception", "reason": "no"}}}
+        failed = {"delete": {"_id": "x2", "status": status, "error": {"type": "failure", "reason": "it failed"}}}
+        return {"errors": True, "items": [gone, failed]}
+
+    with pytest.raises(error, match="it failed"):
+        _engine(RecordingClient(answer)).delete_chunks("t1", "d1", ["c1"])
 
 
 # -- errors -------------------------------------------------------------------------------------------
@@ -388,10 +524,10 @@ def test_throttling_and_outages_are_store_unavailable_and_bad_requests_are_not()
         _engine(RecordingClient(_raising(TransportError(400, "parsing_exception", {})))).delete_dataset("t", "d")
 
 
-def test_a_failed_search_in_the_msearch_raises() -> None:
-    failed = {"responses": [{"status": 503, "error": {"type": "unavailable", "reason": "busy"}}]}
+def test_a_failed_search_raises() -> None:
+    busy = TransportError(503, "unavailable", {"error": {"type": "unavailable", "reason": "busy"}})
     with pytest.raises(StoreUnavailable, match="busy"):
-        _engine(RecordingClient(lambda method, kwargs: failed)).search(SearchQuery("t1", ["d1"], text="solar"))
+        _engine(RecordingClient(_raising(busy))).search(SearchQuery("t1", ["d1"], text="solar", vector=[1.0]))
 
 
 def test_bulk_item_errors_raise() -> None:

@@ -166,7 +166,7 @@ def test_errors_share_a_base() -> None:
 
 
 def test_importing_the_package_does_not_load_format_libraries() -> None:
-    code = "import sys, shared.rag.parsers; print(sorted(m for m in ('pypdf', 'docx', 'openpyxl', 'pptx', 'xlrd') if m in sys.modules))"  # noqa: E501
+    code = "import sys, shared.rag.parsers; print(sorted(m for m in ('pypdf', 'pypdfium2', 'docx', 'openpyxl', 'pptx', 'xlrd') if m in sys.modules))"  # noqa: E501
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

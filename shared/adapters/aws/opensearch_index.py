@@ -7,25 +7,38 @@ first use with an explicit mapping: the chunk's fields as keywords (tenant, data
 vectors are L2-normalized before they are written, so the inner product *is* the cosine; unlike
 ``cosinesimil`` the space accepts a zero vector, and its score maps back to the cosine exactly).
 
-AOSS vector collections shape the writes:
+AOSS vector collections shape the writes (tests/support/aoss.py refuses all of this as AOSS does):
 
-* a document can't be indexed under a chosen ``_id``, so the chunk id is a field and OpenSearch picks the
-  ``_id``. An upsert looks up the documents already holding its chunk ids, indexes the new ones, then
-  deletes exactly the ``_id`` s it found (never a document it just wrote);
-* there is no ``refresh`` and no script: writes become searchable eventually (AOSS says within about a
-  minute), so nothing here reads its own writes (the metadata store answers chunk reads), and
-  ``set_available`` can't be an update-by-query script: it re-indexes the chunks with the flag flipped;
-* a chunk written twice inside that window can briefly exist twice; searches keep one per chunk id.
+* a document can't be indexed under a chosen ``_id``, so the chunk id is a field and AOSS assigns the
+  ``_id``; each stored copy also gets a ``copy_id`` of its own (a unique keyword to page on);
+* there is no ``_delete_by_query``, no ``_update_by_query``, no scroll and no script. Every change is
+  search-then-write: the copies a query finds are paged through with ``search_after`` (sorted on
+  ``copy_id``) and deleted by their ``_id`` in bulk requests, or re-indexed (``set_available`` writes the
+  chunk anew with the flag flipped, then deletes the copies it found). An upsert looks up the copies of
+  its chunks, indexes the new ones, then deletes exactly the ``_id`` s it found (never one it just wrote);
+* there is no ``refresh``: writes become searchable after a delay (AOSS: seconds). Nothing here reads its
+  own writes (the metadata store answers chunk reads).
+
+What a change guarantees under that delay: it acts on every copy that is searchable when it runs, however
+many there are, and it is idempotent — running it again (a retry after a failure or a timeout) deletes what
+is left and counts a copy that is already gone (404) as deleted. A copy written less than the visibility
+delay before the change is not searchable yet, so the change can't see it: a delete leaves it (an orphan:
+retrieval renders chunks from the metadata store and skips one it no longer holds, though it may count it in
+``total`` until the orphan is gone), an upsert leaves a second copy of
+the chunk (searches keep one candidate per chunk id), ``set_available`` leaves its flag as it was. The next
+change of the same chunks that runs after the delay removes or fixes it; a caller that must not leave one
+(a delete right after a write) repeats the change once the delay has passed.
 
 Knowledge-graph records carry a ``kind`` keyword (``entity``, ``relation``, ``community_report``); ordinary
-chunks carry none, so indexes written before the field existed need no re-indexing: a chunk search admits
-documents without a ``kind``, a graph search those of its kind.
+chunks carry none, so indexes written before the field existed need no re-indexing (the field is added to
+their mapping): a chunk search admits documents without a ``kind``, a graph search those of its kind.
 
-Search is one ``_msearch``: a BM25 query over every chunk index and a k-NN query (efficient filtering)
-on the index of the query's dimension, both filtered to the tenant, its datasets, optionally documents,
-and available records of the query's kind. A text hit's cosine is computed here from its stored vector; a
-k-NN hit's score is converted back to the cosine (``knn_score_to_cosine``). The request bodies are built by the pure
-functions below, so tests assert them without a cluster.
+Search is one ``_search`` per signal (text, vector), sent side by side (``_msearch`` is not confirmed on
+AOSS's list of supported operations): a BM25 query over every chunk index and a k-NN query (efficient
+filtering) on the index of the query's dimension, both filtered to the tenant, its datasets, optionally
+documents, and available records of the query's kind. A text hit's cosine is computed here from its stored
+vector; a k-NN hit's score is converted back to the cosine (``knn_score_to_cosine``). The request bodies are
+built by the pure functions below, so tests assert them without a cluster.
 """
 
 from __future__ import annotations
@@ -34,7 +47,9 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
@@ -60,14 +75,20 @@ TEXT_FIELDS: Final = ("content", "keywords", "questions")
 #: A bulk request carries at most this many documents and about this many bytes (AOSS caps a request at 10 MB).
 BULK_MAX_DOCS: Final = 500
 BULK_MAX_BYTES: Final = 5 * 1024 * 1024
+#: Deletes per bulk request (an action line each, about 100 bytes).
+BULK_DELETE_MAX: Final = 1000
 #: Ids per terms filter of a delete or a lookup.
 TERMS_BATCH: Final = 1000
+#: Hits per page when paging through the copies a change finds (``_source`` pages: at most BULK_MAX_DOCS).
+PAGE_SIZE: Final = 1000
 #: ``index.max_result_window``: the most hits one search returns.
 MAX_WINDOW: Final = 10_000
 #: Statuses worth retrying: throttling and the service's own failures.
 _TRANSIENT_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 #: The field of knowledge-graph records (absent on ordinary chunks); added to indexes created without it.
 KIND_MAPPING: Final = {"kind": {"type": "keyword"}}
+#: Fields added to the mapping after the first indexes were created: put into existing indexes at first use.
+ADDED_FIELDS: Final = {"copy_id": {"type": "keyword"}, **KIND_MAPPING}
 #: Fields a search returns (never the vector unless asked: it is the bulk of a document).
 _HIT_FIELDS: Final = ("chunk_id", "dataset_id", "document_id")
 
@@ -106,6 +127,8 @@ def index_body(dimension: int, analysis: Mapping[str, Any]) -> dict[str, Any]:
         "create_time": {"type": "long"},
         # When this copy was written (ms): of two copies of a chunk, the later one is the chunk.
         "indexed_at": {"type": "long"},
+        # Unique per stored copy: the sort key that pages through copies (``_id`` can't be sorted on).
+        "copy_id": keyword,
         **KIND_MAPPING,
     }
     settings: dict[str, Any] = {"analysis": dict(analysis)}
@@ -119,7 +142,14 @@ def index_body(dimension: int, analysis: Mapping[str, Any]) -> dict[str, Any]:
     return {"settings": settings, "mappings": {"dynamic": "strict", "properties": properties}}
 
 
-def chunk_document(chunk: IndexedChunk, vector: Sequence[float] | None, indexed_at: int) -> dict[str, Any]:
+def new_copy_id() -> str:
+    """The ``copy_id`` of a copy about to be written."""
+    return uuid.uuid4().hex
+
+
+def chunk_document(
+    chunk: IndexedChunk, vector: Sequence[float] | None, indexed_at: int, copy_id: str
+) -> dict[str, Any]:
     """The stored form of a chunk: every field of ``IndexedChunk``, so it can be read back and re-indexed."""
     document: dict[str, Any] = {
         "chunk_id": chunk.id,
@@ -135,6 +165,7 @@ def chunk_document(chunk: IndexedChunk, vector: Sequence[float] | None, indexed_
         "page_numbers": list(chunk.page_numbers),
         "create_time": int(chunk.create_time),
         "indexed_at": indexed_at,
+        "copy_id": copy_id,
     }
     if chunk.kind != CHUNK:
         document["kind"] = chunk.kind
@@ -204,35 +235,34 @@ def knn_query_body(vector: Sequence[float], filters: Sequence[Mapping[str, Any]]
     }
 
 
-def chunk_lookup_body(
-    tenant_id: str, dataset_id: str, chunk_ids: Sequence[str], *, source: bool | Sequence[str]
-) -> dict[str, Any]:
-    """The stored copies of some chunks of a dataset (any availability), for upserts and ``set_available``."""
-    return {
-        "size": MAX_WINDOW,
-        "track_total_hits": False,
-        "_source": source if isinstance(source, bool) else list(source),
-        "query": {
-            "bool": {"filter": [*_dataset_filters(tenant_id, dataset_id), {"terms": {"chunk_id": list(chunk_ids)}}]}
-        },
-    }
-
-
-def delete_query(
+def scope_query(
     tenant_id: str, dataset_id: str, *, document_id: str | None = None, chunk_ids: Sequence[str] | None = None
 ) -> dict[str, Any]:
-    """A delete-by-query body: a dataset's chunks, or a document's, or some chunk ids. Always tenant-scoped."""
+    """The stored copies (any availability) of a dataset's chunks, or a document's, or some chunk ids: what a
+    delete, an upsert's lookup or ``set_available`` acts on. Always tenant-scoped."""
     filters = _dataset_filters(tenant_id, dataset_id)
     if document_id is not None:
         filters.append({"term": {"document_id": document_id}})
     if chunk_ids is not None:
         filters.append({"terms": {"chunk_id": list(chunk_ids)}})
-    return {"query": {"bool": {"filter": filters}}}
+    return {"bool": {"filter": filters}}
 
 
-def delete_copies_query(tenant_id: str, doc_ids: Sequence[str]) -> dict[str, Any]:
-    """Delete exactly the documents ``doc_ids`` (OpenSearch ``_id`` s) found by a lookup of this tenant."""
-    return {"query": {"bool": {"filter": [{"ids": {"values": list(doc_ids)}}, {"term": {"tenant_id": tenant_id}}]}}}
+def page_body(
+    query: Mapping[str, Any], *, size: int, source: bool, after: Sequence[Any] | None = None
+) -> dict[str, Any]:
+    """One page of the copies ``query`` finds, in ``copy_id`` order, after the page that ended at ``after``
+    (``search_after``: AOSS has no scroll, and a sort key unique per copy makes the pages exact)."""
+    body: dict[str, Any] = {
+        "size": size,
+        "track_total_hits": False,
+        "_source": source,
+        "sort": [{"copy_id": "asc"}],
+        "query": dict(query),
+    }
+    if after is not None:
+        body["search_after"] = list(after)
+    return body
 
 
 def _dataset_filters(tenant_id: str, dataset_id: str) -> list[dict[str, Any]]:
@@ -265,25 +295,38 @@ class SearchRequest:
 
 
 class Searcher(Protocol):
-    """Runs searches and returns their responses, in order. The default is one ``_msearch`` request;
-    tests swap in a searcher for a server without k-NN."""
+    """Runs searches and returns their responses, in order. The default is ``search_each``; tests swap in a
+    searcher for a server without k-NN."""
 
     def __call__(self, client: OpenSearch, requests: Sequence[SearchRequest]) -> list[dict[str, Any]]: ...
 
 
-def msearch(client: OpenSearch, requests: Sequence[SearchRequest]) -> list[dict[str, Any]]:
-    """All ``requests`` in one ``_msearch`` round trip; an index that doesn't exist (yet) finds nothing."""
-    if not requests:
-        return []
-    lines: list[dict[str, Any]] = []
-    for request in requests:
-        lines.append({"index": request.index, "ignore_unavailable": True, "allow_no_indices": True})
-        lines.append(request.body)
-    responses: list[dict[str, Any]] = client.msearch(body=lines)["responses"]
-    for response in responses:
-        if "error" in response:
-            raise _request_failed("search", int(response.get("status") or 500), response["error"])
-    return responses
+#: Threads that send the searches of one query side by side (shared by every engine in the process).
+_search_pool: ThreadPoolExecutor | None = None
+_search_pool_lock = threading.Lock()
+
+
+def search_each(client: OpenSearch, requests: Sequence[SearchRequest]) -> list[dict[str, Any]]:
+    """One ``_search`` per request, sent side by side (as quick as one ``_msearch``, and ``_search`` is on
+    every list of AOSS's supported operations); an index that doesn't exist (yet) finds nothing."""
+    if len(requests) <= 1:
+        return [_search(client, request) for request in requests]
+    return list(_pool().map(lambda request: _search(client, request), requests))
+
+
+def _search(client: OpenSearch, request: SearchRequest) -> dict[str, Any]:
+    response: dict[str, Any] = client.search(
+        index=request.index, body=request.body, params={"ignore_unavailable": "true", "allow_no_indices": "true"}
+    )
+    return response
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _search_pool
+    with _search_pool_lock:
+        if _search_pool is None:
+            _search_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="opensearch-search")
+        return _search_pool
 
 
 def _request_failed(action: str, status: int, error: Any) -> Exception:
@@ -333,7 +376,8 @@ class OpenSearchIndex(SearchIndex):
     """The search index port on an OpenSearch Serverless vector collection (see the module docstring).
 
     ``client`` defaults to a SigV4-signed client for ``endpoint``; ``analysis`` (the text analyzer's
-    settings) defaults to ``opensearch_analysis()``; ``searcher`` runs the searches (one ``_msearch``).
+    settings) defaults to ``opensearch_analysis()``; ``searcher`` runs the searches (``search_each``);
+    ``page_size`` is the hits per page when a change pages through the copies it finds.
     """
 
     def __init__(
@@ -344,13 +388,15 @@ class OpenSearchIndex(SearchIndex):
         client: OpenSearch | None = None,
         index_prefix: str = SERVICE_NAME,
         analysis: Mapping[str, Any] | None = None,
-        searcher: Searcher = msearch,
+        searcher: Searcher = search_each,
+        page_size: int = PAGE_SIZE,
     ) -> None:
         self._client = client if client is not None else aoss_client(endpoint, region=region)
         self._prefix = index_prefix
         self._pattern = chunk_index_pattern(index_prefix)
         self._analysis = dict(analysis) if analysis is not None else opensearch_analysis()
         self._searcher = searcher
+        self._page_size = page_size
         self._ready: set[str] = set()
         self._ready_lock = threading.Lock()
 
@@ -374,7 +420,7 @@ class OpenSearchIndex(SearchIndex):
                 vector = unit_vector(chunk.vector)
                 index = chunk_index_name(self._prefix, len(vector) if vector else 0)
                 dimensions[index] = len(vector) if vector else 0
-                prepared.append((index, chunk_document(chunk, vector, now)))
+                prepared.append((index, chunk_document(chunk, vector, now, new_copy_id())))
             for index, dimension in dimensions.items():
                 self._ensure_index(index, dimension)
             replaced = self._stored_copies(batch)
@@ -382,14 +428,17 @@ class OpenSearchIndex(SearchIndex):
             self._delete_copies(replaced)
 
     def delete_chunks(self, tenant_id: str, dataset_id: str, chunk_ids: Sequence[str]) -> None:
+        """Delete every searchable copy of these chunks (see the module docstring for the guarantee)."""
         for batch in _batched(list(dict.fromkeys(chunk_ids)), TERMS_BATCH):
-            self._delete_by_query(self._pattern, delete_query(tenant_id, dataset_id, chunk_ids=batch))
+            self._delete_matching(scope_query(tenant_id, dataset_id, chunk_ids=batch))
 
     def delete_document(self, tenant_id: str, dataset_id: str, document_id: str) -> None:
-        self._delete_by_query(self._pattern, delete_query(tenant_id, dataset_id, document_id=document_id))
+        """Delete every searchable copy of the document's chunks."""
+        self._delete_matching(scope_query(tenant_id, dataset_id, document_id=document_id))
 
     def delete_dataset(self, tenant_id: str, dataset_id: str) -> None:
-        self._delete_by_query(self._pattern, delete_query(tenant_id, dataset_id))
+        """Delete every searchable copy of the dataset's chunks."""
+        self._delete_matching(scope_query(tenant_id, dataset_id))
 
     def set_available(self, tenant_id: str, dataset_id: str, chunk_ids: Sequence[str], available: bool) -> None:
         """Re-index the chunks whose flag differs, with the flag flipped, and delete their previous copies.
@@ -398,10 +447,10 @@ class OpenSearchIndex(SearchIndex):
         written in the last moments may not be seen yet, and then keeps its flag) and written anew.
         """
         for batch in _batched(list(dict.fromkeys(chunk_ids)), BULK_MAX_DOCS):
-            hits = self._search_hits(self._pattern, chunk_lookup_body(tenant_id, dataset_id, batch, source=True))
             copies: dict[str, list[dict[str, Any]]] = {}
-            for hit in hits:
-                copies.setdefault(hit["_source"]["chunk_id"], []).append(hit)
+            for page in self._pages(scope_query(tenant_id, dataset_id, chunk_ids=batch), source=True):
+                for hit in page:
+                    copies.setdefault(hit["_source"]["chunk_id"], []).append(hit)
             # A chunk with any copy of the other flag: its latest copy is written anew, every copy deleted.
             stale = [
                 found for found in copies.values() if any(h["_source"].get("available") != available for h in found)
@@ -411,9 +460,12 @@ class OpenSearchIndex(SearchIndex):
             now = _now_ms()
             latest = [max(found, key=lambda h: int(h["_source"].get("indexed_at") or 0)) for found in stale]
             self._bulk_index(
-                [(h["_index"], {**h["_source"], "available": available, "indexed_at": now}) for h in latest]
+                [
+                    (h["_index"], {**h["_source"], "available": available, "indexed_at": now, "copy_id": new_copy_id()})
+                    for h in latest
+                ]
             )
-            self._delete_copies((tenant_id, h["_index"], h["_id"]) for found in stale for h in found)
+            self._delete_copies((h["_index"], h["_id"]) for found in stale for h in found)
 
     # -- search -------------------------------------------------------------------------------------
     def search(self, query: SearchQuery) -> list[Candidate]:
@@ -444,8 +496,8 @@ class OpenSearchIndex(SearchIndex):
     def _ensure_index(self, index: str, dimension: int) -> None:
         """Create a chunk index on first use (checked once per process; a concurrent creator wins quietly).
 
-        An index created before records had a ``kind`` gets the field added (adding a field to a mapping
-        is allowed and idempotent; its documents need no re-indexing).
+        An existing index gets the fields added since indexes were first created (``ADDED_FIELDS``: adding
+        a field to a mapping is allowed and idempotent; the documents already there need no re-indexing).
         """
         if index in self._ready:
             return
@@ -457,7 +509,7 @@ class OpenSearchIndex(SearchIndex):
                     self._client.indices.create(index=index, body=index_body(dimension, self._analysis))
                     logger.info("created search index %s", index)
                 else:
-                    self._client.indices.put_mapping(index=index, body={"properties": dict(KIND_MAPPING)})
+                    self._client.indices.put_mapping(index=index, body={"properties": dict(ADDED_FIELDS)})
             except RequestError as exc:
                 if exc.error != "resource_already_exists_exception":
                     raise _unavailable("index creation", exc) from exc
@@ -465,29 +517,45 @@ class OpenSearchIndex(SearchIndex):
                 raise _unavailable("index creation", exc) from exc
             self._ready.add(index)
 
-    def _stored_copies(self, chunks: Sequence[IndexedChunk]) -> set[tuple[str, str, str]]:
-        """(tenant, index, _id) of every stored copy of these chunks, in any chunk index."""
+    def _stored_copies(self, chunks: Sequence[IndexedChunk]) -> list[tuple[str, str]]:
+        """(index, _id) of every searchable copy of these chunks, in any chunk index."""
         by_dataset: dict[tuple[str, str], list[str]] = {}
         for chunk in chunks:
             by_dataset.setdefault((chunk.tenant_id, chunk.dataset_id), []).append(chunk.id)
-        copies: set[tuple[str, str, str]] = set()
+        copies: list[tuple[str, str]] = []
         for (tenant_id, dataset_id), ids in by_dataset.items():
             for batch in _batched(ids, TERMS_BATCH):
-                body = chunk_lookup_body(tenant_id, dataset_id, batch, source=False)
-                copies.update((tenant_id, hit["_index"], hit["_id"]) for hit in self._search_hits(self._pattern, body))
+                for page in self._pages(scope_query(tenant_id, dataset_id, chunk_ids=batch), source=False):
+                    copies += [(hit["_index"], hit["_id"]) for hit in page]
         return copies
 
-    def _search_hits(self, index: str, body: dict[str, Any]) -> list[dict[str, Any]]:
-        try:
-            response = self._client.search(
-                index=index, body=body, params={"ignore_unavailable": "true", "allow_no_indices": "true"}
-            )
-        except (OpenSearchConnectionError, TransportError) as exc:
-            raise _unavailable("search", exc) from exc
-        hits = _hits(response)
-        if len(hits) >= MAX_WINDOW:
-            logger.warning("chunk lookup in %s hit the %d-hit window: some copies stay", index, MAX_WINDOW)
-        return hits
+    def _pages(self, query: Mapping[str, Any], *, source: bool) -> Iterator[list[dict[str, Any]]]:
+        """The copies ``query`` finds, a page at a time (``search_after`` on ``copy_id``), every chunk index.
+
+        Each page's position is the last ``copy_id`` it held, so deleting a page before asking for the next
+        one skips nothing, whenever the deletes become visible."""
+        size = min(self._page_size, BULK_MAX_DOCS) if source else self._page_size
+        after: Sequence[Any] | None = None
+        while True:
+            try:
+                response = self._client.search(
+                    index=self._pattern,
+                    body=page_body(query, size=size, source=source, after=after),
+                    params={"ignore_unavailable": "true", "allow_no_indices": "true"},
+                )
+            except (OpenSearchConnectionError, TransportError) as exc:
+                raise _unavailable("search", exc) from exc
+            hits = _hits(response)
+            if hits:
+                yield hits
+            if len(hits) < size:
+                return
+            after = hits[-1]["sort"]
+
+    def _delete_matching(self, query: Mapping[str, Any]) -> None:
+        """Search-then-delete: every copy ``query`` finds, deleted by ``_id`` a page at a time."""
+        for page in self._pages(query, source=False):
+            self._delete_copies((hit["_index"], hit["_id"]) for hit in page)
 
     def _bulk_index(self, documents: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """Index documents (no ``_id``, no refresh) in requests of at most BULK_MAX_DOCS / BULK_MAX_BYTES."""
@@ -503,24 +571,23 @@ class OpenSearchIndex(SearchIndex):
                     status = max(int(item.get("status") or 500) for item in failed)
                     raise _request_failed(f"bulk index ({len(failed)} documents)", status, first["error"])
 
-    def _delete_copies(self, copies: Iterable[tuple[str, str, str]]) -> None:
-        """Delete documents by (tenant, index, _id); unknown ones are ignored."""
-        by_index: dict[tuple[str, str], list[str]] = {}
-        for tenant_id, index, doc_id in copies:
-            by_index.setdefault((tenant_id, index), []).append(doc_id)
-        for (tenant_id, index), doc_ids in by_index.items():
-            for batch in _batched(sorted(doc_ids), TERMS_BATCH):
-                self._delete_by_query(index, delete_copies_query(tenant_id, batch))
-
-    def _delete_by_query(self, index: str, body: dict[str, Any]) -> None:
-        params = {"ignore_unavailable": "true", "allow_no_indices": "true", "conflicts": "proceed"}
-        try:
-            response = self._client.delete_by_query(index=index, body=body, params=params)
-        except (OpenSearchConnectionError, TransportError) as exc:
-            raise _unavailable("delete", exc) from exc
-        if response.get("failures"):
-            first = response["failures"][0]
-            raise _request_failed("delete", int(first.get("status") or 500), first.get("cause") or first)
+    def _delete_copies(self, copies: Iterable[tuple[str, str]]) -> None:
+        """Delete documents by (index, _id) in bulk requests. A document already gone (404: deleted by an
+        earlier try, or its index deleted) counts as deleted, so a retried delete succeeds."""
+        for payload in bulk_delete_payloads(copies):
+            try:
+                response = self._client.bulk(body=payload)
+            except (OpenSearchConnectionError, TransportError) as exc:
+                raise _unavailable("bulk delete", exc) from exc
+            if response.get("errors"):
+                failed = [
+                    item["delete"]
+                    for item in response["items"]
+                    if "error" in item.get("delete", {}) and item["delete"].get("status") != 404
+                ]
+                if failed:
+                    status = max(int(item.get("status") or 500) for item in failed)
+                    raise _request_failed(f"bulk delete ({len(failed)} documents)", status, failed[0]["error"])
 
 
 def bulk_payloads(documents: Iterable[tuple[str, Mapping[str, Any]]]) -> Iterator[str]:
@@ -538,6 +605,19 @@ def bulk_payloads(documents: Iterable[tuple[str, Mapping[str, Any]]]) -> Iterato
         lines += [action, source]
         size += added
         count += 1
+    if lines:
+        yield "\n".join(lines) + "\n"
+
+
+def bulk_delete_payloads(copies: Iterable[tuple[str, str]]) -> Iterator[str]:
+    """NDJSON bulk bodies of ``delete`` actions by (index, ``_id``), at most BULK_DELETE_MAX each, each
+    document once."""
+    lines: list[str] = []
+    for index, doc_id in dict.fromkeys(copies):
+        lines.append(json.dumps({"delete": {"_index": index, "_id": doc_id}}, separators=(",", ":")))
+        if len(lines) == BULK_DELETE_MAX:
+            yield "\n".join(lines) + "\n"
+            lines = []
     if lines:
         yield "\n".join(lines) + "\n"
 

@@ -1,7 +1,7 @@
 """Turn an uploaded file into an ExtractedDocument (typed sections in reading order), by file extension.
 
 Each format has its own module; they are imported on first use so that importing this package (the pipeline
-step, the upload validator) doesn't load pypdf, python-docx, openpyxl and friends at cold start.
+step, the upload validator) doesn't load pypdfium2, pypdf, python-docx, openpyxl and friends at cold start.
 """
 
 from __future__ import annotations
