@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # imported where built: a function loads only the services it
     from shared.services.chunks import ChunkService
     from shared.services.completions import CompletionService
     from shared.services.documents import DocumentService
+    from shared.services.graph_search import GraphSearch
     from shared.services.ingestion import IngestionService
     from shared.services.knowledge import GraphStore, KnowledgeService
     from shared.services.knowledge_builds import KnowledgeBuilder
@@ -217,7 +218,14 @@ class Container:
             embedder_for=tenant_embedder,
             models=ModelAccess(self.catalog),
             chat_model_for=tenant_chat_model,
+            graph_search=lambda: self.graph_search,
         )
+
+    @cached_property
+    def graph_search(self) -> GraphSearch:
+        from shared.services.graph_search import GraphSearch
+
+        return GraphSearch(self.graph_store, lambda: self.search_index)
 
     @cached_property
     def completions(self) -> CompletionService:

@@ -93,7 +93,8 @@ RETRIEVAL = RouteGroup(
     name="retrieval",
     module="functions.retrieval",
     routes=(Route("/api/v1/retrieval", ("POST",)),),
-    needs=("metadata", "search", "models"),
+    # blobs: use_kg reads the datasets' knowledge graphs.
+    needs=("metadata", "blobs", "search", "models"),
     memory_mb=2048,
 )
 
@@ -136,7 +137,8 @@ COMPLETIONS = RouteGroup(
     ),
     # Answers stream: Lambda Web Adapter + uvicorn, REST integration with responseTransferMode STREAM.
     streaming=True,
-    needs=("metadata", "search", "models"),
+    # blobs: a chat with use_kg reads its datasets' knowledge graphs.
+    needs=("metadata", "blobs", "search", "models"),
     memory_mb=2048,
     timeout_s=900,
 )

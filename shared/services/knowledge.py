@@ -12,7 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
 
@@ -23,7 +26,7 @@ from shared.ports.blobs import BlobNotFound, BlobStore
 from shared.ports.metadata import ConditionFailed
 from shared.ports.search import IndexedChunk, SearchIndex
 from shared.ports.workflow import Workflow
-from shared.rag.graphrag.graph import GraphChange, KnowledgeGraph, entity_id, relation_id, shown
+from shared.rag.graphrag.graph import EdgeKey, GraphChange, KnowledgeGraph, entity_id, relation_id, shown
 from shared.repos.datasets import DatasetRepository
 from shared.repos.documents import DocumentRepository, Record
 from shared.repos.knowledge import BuildTaskRepository, GraphRepository
@@ -153,15 +156,58 @@ def graph_index_records(graphs: GraphRepository) -> Iterator[IndexedChunk]:
         yield record_to_indexed(record)
 
 
+@dataclass(frozen=True)
+class GraphView:
+    """A dataset's graph as searches read it, with the ids of its records mapped back to names."""
+
+    graph: KnowledgeGraph
+    entities: dict[str, str]  # entity record id -> name
+    relations: dict[str, EdgeKey]  # relation record id -> (a, b)
+
+    @staticmethod
+    def of(graph: KnowledgeGraph) -> GraphView:
+        return GraphView(
+            graph,
+            {entity_id(name): name for name in graph.nodes},
+            {relation_id(a, b): (a, b) for a, b in graph.edges},
+        )
+
+
 class GraphStore:
     """A dataset's graph as stored: the head, the node-link blob it points at, the records and their index
     entries. Writers move the head with a condition on its version, so concurrent writers never lose each
     other's changes: the loser reloads and retries."""
 
+    #: Graphs kept in memory for searches (a warm function reads a graph once per version).
+    CACHED_GRAPHS: Final = 16
+
     def __init__(self, graphs: GraphRepository, blobs: BlobStore, index: Callable[[], SearchIndex]) -> None:
         self._graphs = graphs
         self._blobs = blobs
         self._index = index
+        self._views: OrderedDict[str, tuple[str, GraphView]] = OrderedDict()
+        self._views_lock = threading.Lock()
+
+    def view(self, dataset_id: str) -> GraphView | None:
+        """The dataset's current graph for searching (read again only when its head moved); None without one."""
+        head = self._graphs.head(dataset_id)
+        if head is None:
+            return None
+        with self._views_lock:
+            cached = self._views.get(dataset_id)
+            if cached is not None and cached[0] == head["graph_key"]:
+                self._views.move_to_end(dataset_id)
+                return cached[1]
+        try:
+            graph = KnowledgeGraph.from_node_link(json.loads(self._blobs.get(head["graph_key"])))
+        except BlobNotFound:  # replaced meanwhile: read the new head
+            _, graph = self.load(dataset_id)
+        view = GraphView.of(graph)
+        with self._views_lock:
+            self._views[dataset_id] = (head["graph_key"], view)
+            while len(self._views) > self.CACHED_GRAPHS:
+                self._views.popitem(last=False)
+        return view
 
     @property
     def records(self) -> GraphRepository:
