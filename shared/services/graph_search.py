@@ -111,4 +111,3 @@ def _combined(graphs: Sequence[KnowledgeGraph]) -> KnowledgeGraph:
     for graph in graphs:
         combined.merge(KnowledgeGraph.from_node_link(graph.to_node_link()))  # merged copies: cached views stay
     return combined
-

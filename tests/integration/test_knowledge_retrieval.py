@@ -64,9 +64,7 @@ def test_use_kg_puts_the_graphs_answer_first(kg_api: httpx.Client, graph_dataset
     assert "\n---- Relations ----\n,From Entity,To Entity,Score,Description\n" in content
     assert "ADA LOVELACE,CHARLES BABBAGE," in content
     assert "\n---- Community Report ----\n# 1. Community of " in content and "## Evidences" in content
-    rewrites = [
-        r for r in llm.chat_requests if r.body["messages"][-1]["content"].startswith("You prepare a question")
-    ]
+    rewrites = [r for r in llm.chat_requests if r.body["messages"][-1]["content"].startswith("You prepare a question")]
     assert rewrites and "Question: Who worked with Charles Babbage?" in rewrites[-1].body["messages"][-1]["content"]
     assert "PERSON (e.g. " in rewrites[-1].body["messages"][-1]["content"]  # the graph's types, with samples
 
