@@ -4,8 +4,9 @@ at import time and for what its requests (route groups) or its steps (parse step
 Lambda refuses a function whose code and layers exceed 250 MB unzipped (262,144,000 bytes); measured with
 the bundlers (aarch64, CPython 3.13; bytes of the files): runtime ≈ 117.7 MB (numpy 55, botocore 21, openai
 and its httpx2/jiter ≈ 11.5, uvicorn with click and h11 ≈ 0.9), ingest ≈ 49.2 MB (pypdfium2's PDFium ≈ 9.0),
-embed ≈ 95.3 MB (after pruning), code ≈ 2.3 MB. The heaviest functions (runtime + embed: the embed step,
-chunks, retrieval, completions) come to ≈ 215 MB, the parse steps (runtime + ingest) to ≈ 169 MB;
+embed ≈ 95.3 MB (after pruning), graph ≈ 4.0 MB (networkx without its tests), code ≈ 2.3 MB. The heaviest
+functions (runtime + embed: the embed step, chunks, retrieval, completions, the knowledge build steps) come to
+≈ 215 MB, the knowledge build's merge step (+ graph) to ≈ 219 MB, the parse steps (runtime + ingest) to ≈ 169 MB;
 runtime + ingest + embed would be ≈ 264 MB, over the limit, so no function may carry both ingest and embed,
 nor a distribution in two of its layers. The Lambda Web Adapter's layer
 (streaming groups) is a single binary of a few MB.
