@@ -52,6 +52,11 @@ ERROR_PATH = "$.error"
 #: A model provider's transient failures, by exception name (shared.ports.chat_model / embedder), retried
 #: a few times before the build fails.
 MODEL_TRANSIENT_ERRORS = ("ChatModelServiceError", "ChatModelTimeout")
+#: A Lambda that ran out of time (or memory) is reported as ``Lambda.Unknown`` (newer runtimes: the function
+#: error ``Sandbox.Timedout``). The model-bound steps keep the model's answers as they come (see
+#: shared.services.knowledge_builds), so a retry carries on where the cut-short invocation stopped.
+CUT_SHORT_ERRORS = ("Lambda.Unknown", "Sandbox.Timedout")
+CUT_SHORT_ATTEMPTS = 3
 #: Documents processed at once per build (each makes a stream of model calls).
 MAX_DOCUMENT_CONCURRENCY = 4
 BUILD_TIMEOUT = Duration.seconds(BUILD_TIMEOUT_S)
@@ -153,6 +158,8 @@ class KnowledgeBuilds(Construct):
             max_delay=Duration.minutes(2),
             jitter_strategy=sfn.JitterType.FULL,
         )
+        if step.uses_models:
+            task.add_retry(errors=list(CUT_SHORT_ERRORS), interval=Duration.seconds(1), max_attempts=CUT_SHORT_ATTEMPTS)
         return task
 
     def _documents(self) -> sfn.Map:

@@ -17,7 +17,9 @@ are skipped, as RAGFlow does.
 
 Steps are idempotent, so a retried step or a build resumed after a crash redoes no finished work: a
 document's subgraph stays in the work area until the merge, RAPTOR chunks carry the digest of what they
-summarize.
+summarize, and the model's answers a step waits longest for — each block's extraction, each community's
+report, each RAPTOR summary — are kept in the work area as they come, so a step cut short (a Lambda that
+ran out of time, then retried; a killed server) carries on where it stopped.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from shared.ports.embedder import Embedder, EmbeddingConfigError, EmbeddingError
 from shared.ports.metadata import Condition, ConditionFailed
 from shared.ports.search import SearchIndex
 from shared.ports.workflow import BuildTask, Workflow
-from shared.rag.graphrag.extraction import ExtractionSettings, GraphExtractor, text_blocks
+from shared.rag.graphrag.extraction import BlockAnswer, ExtractionSettings, GraphExtractor, text_blocks
 from shared.rag.graphrag.graph import GraphChange, KnowledgeGraph, entity_id, relation_id
 from shared.repos.datasets import DatasetRepository
 from shared.repos.documents import DocumentRepository, Record
@@ -82,6 +84,8 @@ ChatModelFactory = Callable[[Tenant, str | None], ChatModel]
 BUILD_TASK_FIELDS: Final = ("tenant_id", "dataset_id", "task_id", "task_type")
 #: Documents processed at once by the local worker (the Step Functions Map runs as many).
 DOCUMENT_CONCURRENCY: Final = 4
+#: Blocks of one document sent to the model at once.
+BLOCK_CONCURRENCY: Final = 4
 #: Per-document lines listed in progress_msg before the rest are counted.
 LISTED_DOCUMENTS: Final = 5
 #: Texts per embedding request.
@@ -342,6 +346,16 @@ class KnowledgeBuilder:
     def _work_key(self, task: BuildTask, document_id: str) -> str:
         return f"{build_work_prefix(task['tenant_id'], task['dataset_id'], task['task_id'])}{document_id}.json"
 
+    def _kept(self, task: BuildTask, name: str, answer: Callable[[], Any]) -> Any:
+        """``answer()``, kept in the build's work area under ``name``: asked once per build, whatever retries."""
+        key = f"{build_work_prefix(task['tenant_id'], task['dataset_id'], task['task_id'])}kept/{name}.json"
+        found = self._read_work(key)
+        if found is not None:
+            return found["value"]
+        value = answer()
+        self._blobs.put(key, json.dumps({"value": value}, ensure_ascii=False).encode("utf-8"), "application/json")
+        return value
+
     def _read_work(self, key: str) -> dict[str, Any] | None:
         try:
             data: dict[str, Any] = json.loads(self._blobs.get(key))
@@ -379,12 +393,22 @@ class KnowledgeBuilder:
         extractor = GraphExtractor(self._chat_model(ctx), settings)
         started = time.perf_counter()
 
-        def block_done(number: int, total: int, entities: int, relations: int) -> None:
-            line = f"Entities extraction of chunk {number} {number}/{total} done, {entities} nodes, {relations} edges."
+        def extract(number: int, block: str) -> BlockAnswer:
+            digest = hashlib.blake2b(block.encode(), digest_size=8).hexdigest()
+            entities, relations = self._kept(
+                task, f"{document_id}/block-{number}-{digest}", lambda: list(extractor.extract_block(block))
+            )
+            line = (
+                f"Entities extraction of chunk {number} {number}/{len(blocks)} done, {len(entities)} nodes, "
+                f"{len(relations)} edges."
+            )
             self._report(task, line)
+            return entities, relations
 
         try:
-            subgraph, ignored = extractor.document_subgraph(document_id, blocks, block_done)
+            with ThreadPoolExecutor(min(BLOCK_CONCURRENCY, len(blocks))) as pool:
+                found = list(pool.map(extract, range(1, len(blocks) + 1), blocks))
+            subgraph, ignored = extractor.subgraph(document_id, found)
         except ChatModelConfigError as exc:
             raise StepFailed(exc.message) from exc
         lines = [f"ignored {ignored} relations due to missing entities."] if ignored else []
@@ -538,19 +562,26 @@ class KnowledgeBuilder:
             if old is not None and not set(members) & change.nodes:
                 put.append({**old, "weight": weight, "source_id": sources})
                 continue
-            report = write_report(
-                model, graph, members, weight, language=settings.language, context_tokens=settings.context_tokens
-            )
-            if report is None:
+
+            def ask(members: list[str] = members, weight: float = weight) -> dict[str, Any] | None:
+                report = write_report(
+                    model, graph, members, weight, language=settings.language, context_tokens=settings.context_tokens
+                )
+                return report.payload() if report is not None else None
+
+            payload = self._kept(task, f"community-{cid}", ask)
+            if payload is None:
                 unusable += 1
                 continue
             record = {
-                **report.payload(),
+                **payload,
+                "weight": weight,
+                "source_id": sources,
                 "kind": "community_report",
                 "tenant_id": task["tenant_id"],
                 "dataset_id": dataset_id,
             }
-            fresh.append((record, f"{report.title}\n{report.report}"))
+            fresh.append((record, f"{payload['title']}\n{payload['report']}"))
         vectors = self._embed(embedder, [text for _, text in fresh])
         put += [{**record, "vector": vector} for (record, _), vector in zip(fresh, vectors, strict=True)]
         kept = {r["id"] for r in put}
@@ -594,10 +625,14 @@ class KnowledgeBuilder:
         def summarize(texts: Sequence[str]) -> str:
             prompt = settings.prompt.replace("{cluster_content}", cluster_content(texts, settings))
             messages = [ChatMessage("system", "You're a helpful assistant."), ChatMessage("user", prompt)]
+            digest = hashlib.blake2b(prompt.encode(), digest_size=8).hexdigest()
             try:
-                return model.complete(messages, options).text
+                summary: str = self._kept(
+                    task, f"{document_id}/summary-{digest}", lambda: model.complete(messages, options).text
+                )
             except ChatModelConfigError as exc:
                 raise StepFailed(exc.message) from exc
+            return summary
 
         def embed(text: str) -> np.ndarray[Any, np.dtype[np.float32]]:
             try:

@@ -18,6 +18,7 @@ from infra_cdk.config import REPO_ROOT
 from infra_cdk.knowledge_construct import (
     BUILD_FIELDS,
     BUILD_HANDLER_MODULE,
+    CUT_SHORT_ERRORS,
     DOCUMENT_FIELD,
     MODEL_TRANSIENT_ERRORS,
     step_layers,
@@ -108,6 +109,10 @@ def test_the_state_machine_fans_out_over_documents_then_merges(prod: Synthesized
     assert handlers[document_state["Parameters"]["FunctionName"]] == f"{BUILD_HANDLER_MODULE}.document"
     retried = {error for retry in document_state["Retry"] for error in retry["ErrorEquals"]}
     assert set(MODEL_TRANSIENT_ERRORS) | {"StoreUnavailable", "EmbeddingServiceError"} <= retried
+    # A document or merge step cut short by Lambda's timeout is run again (it carries on where it stopped).
+    for state in (document_state, states["BuildFinish"]):
+        assert {e for r in state["Retry"] for e in r["ErrorEquals"]} >= set(CUT_SHORT_ERRORS)
+    assert not {e for r in states["BuildPrepare"]["Retry"] for e in r["ErrorEquals"]} & set(CUT_SHORT_ERRORS)
     for name in ("BuildPrepare", "Documents", "BuildFinish"):
         catches = [(c["ErrorEquals"], c["Next"]) for c in states[name]["Catch"]]
         assert catches == [([TASK_SUPERSEDED], "BuildSuperseded"), (["States.ALL"], "BuildFail")]
@@ -259,3 +264,56 @@ def test_the_sample_events_are_the_states_the_steps_pass_on(container: Container
         .splitlines()[-1]
         .endswith("[ERROR] The chat model failed: The chat model's service answered 503: overloaded")
     )
+
+
+def test_a_retried_document_step_does_not_ask_the_model_again_for_what_it_got(tmp_path: Path, llm: FakeOpenAI) -> None:
+    """A document step cut short (here: the model fails on the second block) keeps the answers it got: the
+    retry asks only for what is missing."""
+    llm.reset()
+    llm.respond_with(knowledge_model.answer)
+    first = " ".join(f"Ada Lovelace wrote note {i} about the Analytical Engine." for i in range(350))
+    second = " ".join(f"Marie Curie measured sample {i} in Paris." for i in range(350))
+    with aws_backend(tmp_path / "index", with_build_state_machine=True) as container:
+        dataset = seed_dataset(container)
+        dataset = {**dataset, "parser_config": {**dataset["parser_config"], "chunk_token_num": 2048}}
+        container.tenant_service.set_models(
+            TENANT, [ModelSetting(MODEL, "chat", api_base=llm.base_url, api_key="sk-test")]
+        )
+        seed_running_document(container, dataset, data=f"{first}\n\n{second}\n".encode())
+        container.ingestion.run_task(
+            {"tenant_id": TENANT, "dataset_id": DATASET, "document_id": DOCUMENT, "task_id": TASK}
+        )
+        steps = reload_handler(BUILD_HANDLER_MODULE)
+        prepared = steps.prepare(_started_build(container), FakeLambdaContext())
+        item = {**{field: prepared[field] for field in BUILD_FIELDS}, DOCUMENT_FIELD: DOCUMENT}
+
+        def refuse_curie(request: Any) -> Reply:
+            if "Task: extract" in str(request.body) and "Marie Curie" in str(request.body):
+                return Reply.error(400, "Not now.")
+            return llm.handle_chat(request)
+
+        llm.route("POST", "/v1/chat/completions", refuse_curie)
+        try:
+            with pytest.raises(Exception, match="Not now") as failed:
+                steps.document(item, FakeLambdaContext())
+            assert type(failed.value).__name__ == "ChatModelServiceError"  # retried by the state machine
+        finally:
+            llm.route("POST", "/v1/chat/completions", llm.handle_chat)
+
+        def asked() -> list[str]:
+            return [
+                r.body["messages"][-1]["content"]
+                for r in llm.chat_requests
+                if r.body["messages"][-1]["content"].startswith("Task: extract")
+            ]
+
+        before = asked()
+        answered = {p for p in before if "Marie Curie" not in p}
+        refused = {p for p in before if "Marie Curie" in p}
+        assert answered and refused and len(before) == len(answered | refused) > 1
+        steps.document(item, FakeLambdaContext())  # the retry
+        again = asked()[len(before) :]
+        assert set(again) == refused and len(again) == len(refused)  # what was answered is not asked again
+        steps.finish(prepared, FakeLambdaContext())
+        names = {n["id"] for n in container.knowledge.knowledge_graph(TENANT, DATASET)["graph"]["nodes"]}
+        assert {"ADA LOVELACE", "MARIE CURIE"} <= names

@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from shared.ports.chat_model import ChatMessage, ChatModel, ChatOptions
 from shared.rag.graphrag import prompts
@@ -39,6 +39,8 @@ SUMMARY_MAX_TOKENS = 512
 EXTRACTION_OPTIONS = ChatOptions(temperature=0.2)
 
 Method = Literal["light", "general"]
+#: What one block yielded: its entities and its relations.
+BlockAnswer = tuple[list[Attrs], list[Attrs]]
 #: Called after each block: (block number from 1, blocks, entities found in it, relations found in it).
 BlockDone = Callable[[int, int, int, int], None]
 
@@ -131,7 +133,7 @@ def parse_answer(answer: str, entity_types: Sequence[str]) -> tuple[list[Attrs],
 
 
 class GraphExtractor:
-    """Extracts a document's subgraph with one chat model (safe to use from one thread at a time)."""
+    """Extracts a document's subgraph with one chat model (blocks may be extracted from several threads)."""
 
     def __init__(self, model: ChatModel, settings: ExtractionSettings) -> None:
         self._model = model
@@ -171,16 +173,23 @@ class GraphExtractor:
     ) -> tuple[KnowledgeGraph, int]:
         """The document's subgraph (every element sourced to ``document_id``) and how many relations were
         dropped because an end was not among the entities."""
-        by_name: dict[str, list[Attrs]] = {}
-        by_pair: dict[EdgeKey, list[Attrs]] = {}
+        answers: list[BlockAnswer] = []
         for number, block in enumerate(blocks, start=1):
             entities, relations = self.extract_block(block)
+            answers.append((entities, relations))
+            if on_block is not None:
+                on_block(number, len(blocks), len(entities), len(relations))
+        return self.subgraph(document_id, answers)
+
+    def subgraph(self, document_id: str, answers: Sequence[BlockAnswer]) -> tuple[KnowledgeGraph, int]:
+        """The subgraph of what the blocks of a document yielded (``extract_block``'s answers, in order)."""
+        by_name: dict[str, list[Attrs]] = {}
+        by_pair: dict[EdgeKey, list[Attrs]] = {}
+        for entities, relations in answers:
             for entity in entities:
                 by_name.setdefault(entity["entity_name"], []).append(entity)
             for relation in relations:
                 by_pair.setdefault(edge_key(relation["src_id"], relation["tgt_id"]), []).append(relation)
-            if on_block is not None:
-                on_block(number, len(blocks), len(entities), len(relations))
         graph = KnowledgeGraph(source_id=[document_id])
         for name, found in by_name.items():
             types = Counter(e["entity_type"] for e in found)
@@ -233,8 +242,3 @@ def summarize_descriptions(
         ChatOptions(temperature=0.2, max_tokens=SUMMARY_MAX_TOKENS),
     ).text.strip()
     return answer.replace(GRAPH_FIELD_SEP, " ") or GRAPH_FIELD_SEP.join(parts)
-
-
-def node_payload(attrs: Attrs) -> dict[str, Any]:
-    """What an entity record stores besides its vector (RAGFlow's entity chunk content)."""
-    return {key: attrs.get(key) for key in ("entity_name", "entity_type", "description", "source_id")}
