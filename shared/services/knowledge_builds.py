@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -92,6 +93,11 @@ LISTED_DOCUMENTS: Final = 5
 EMBED_BATCH: Final = 64
 #: Formats RAPTOR skips (RAGFlow's structured files): their rows don't summarize into prose.
 TABULAR_SUFFIXES: Final = frozenset({"xlsx", "xls", "csv", "tsv"})
+#: Writes of a task's progress tried before giving up (concurrent document steps write the same record).
+REPORT_ATTEMPTS: Final = 100
+#: progress_msg is kept under this many characters (a store item is bounded; DynamoDB's at 400 KB): its
+#: first lines and the latest ones stay, the middle is cut.
+PROGRESS_MSG_LIMIT: Final = 32_000
 #: Chat models without a known context are given this many tokens; known ones at most the cap.
 DEFAULT_CONTEXT_TOKENS: Final = 8192
 MAX_CONTEXT_TOKENS: Final = 32768
@@ -108,6 +114,24 @@ class _Context:
     dataset: Record
     tenant: Tenant
     model_id: str
+
+
+def bounded(message: str) -> str:
+    """``message`` cut to ``PROGRESS_MSG_LIMIT`` characters: the first lines (the task's start) and as many
+    of the last as fit, with a line saying how many were left out."""
+    if len(message) <= PROGRESS_MSG_LIMIT:
+        return message
+    lines = message.split("\n")
+    head = lines[:3]
+    budget = PROGRESS_MSG_LIMIT - sum(len(line) + 1 for line in head) - 64
+    tail: list[str] = []
+    for line in reversed(lines[3:]):
+        budget -= len(line) + 1
+        if budget < 0:
+            break
+        tail.append(line)
+    skipped = len(lines) - len(head) - len(tail)
+    return "\n".join([*head, f"… {skipped} lines left out …", *reversed(tail)])
 
 
 def _listed(template: str, ids: Sequence[str]) -> list[str]:
@@ -202,13 +226,15 @@ class KnowledgeBuilder:
         """Append timestamped lines and set fields, as long as the task is still current (optimistic
         writes: concurrent steps of the same build re-read and retry)."""
         lines = [lines] if isinstance(lines, str) else list(lines)
-        for _ in range(50):
+        for attempt in range(REPORT_ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0, 0.005 * attempt))  # concurrent steps: let the others write first
             record = self._current(task)
             changes = dict(fields)
             if lines:
                 previous = record.get("progress_msg") or ""
                 added = "\n".join(stamp(line) for line in lines)
-                changes["progress_msg"] = f"{previous}\n{added}" if previous else added
+                changes["progress_msg"] = bounded(f"{previous}\n{added}" if previous else added)
             value = progress
             if document_done:
                 done = int(record.get("documents_done") or 0) + 1
