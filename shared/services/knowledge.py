@@ -23,7 +23,7 @@ from shared.errors import DataError
 from shared.ids import http_date, new_id, now_ms
 from shared.pipeline import BUILD_TIMEOUT_S
 from shared.ports.blobs import BlobNotFound, BlobStore
-from shared.ports.metadata import ConditionFailed
+from shared.ports.metadata import ConditionFailed, StoreUnavailable
 from shared.ports.search import IndexedChunk, SearchIndex
 from shared.ports.workflow import Workflow
 from shared.rag.graphrag.graph import EdgeKey, GraphChange, KnowledgeGraph, entity_id, relation_id, shown
@@ -392,9 +392,25 @@ class KnowledgeService:
         except ConditionFailed:
             self._refuse_if_running(self._tasks.get(dataset_id, task_type))
             raise DataError(_RUNNING_MESSAGE[task_type]) from None  # replaced by a run that already ended
-        self._workflow().start_build(
-            {"tenant_id": tenant_id, "dataset_id": dataset_id, "task_id": task_id, "task_type": task_type}
-        )
+        try:
+            self._workflow().start_build(
+                {"tenant_id": tenant_id, "dataset_id": dataset_id, "task_id": task_id, "task_type": task_type}
+            )
+        except StoreUnavailable:
+            # Nothing will run it: the task ends failed rather than showing "running" until abandoned.
+            failed = now_ms()
+            self._tasks.update(
+                record,
+                {
+                    "progress": -1.0,
+                    "progress_msg": record["progress_msg"] + "\n" + stamp("[ERROR] The build could not be started."),
+                    "seq": 1,
+                    "update_time": failed,
+                    "update_date": http_date(failed),
+                },
+                finished=True,
+            )
+            raise
         return {_ANSWER_FIELD[task_type]: task_id}
 
     @staticmethod

@@ -244,3 +244,22 @@ def test_knowledge_events_start_trace_read_and_delete(stack: Stack) -> None:
         "data": {"graph": {}, "mind_map": {}},
     }
     assert invoke(knowledge, load_event("knowledge_graph_delete.json"))[1] == {"code": 0, "data": True}
+
+
+def test_a_build_that_cannot_be_started_ends_failed(stack: Stack) -> None:
+    from shared.config import get_settings
+    from shared.container import get_container
+
+    os.environ["FLOWLESS_BUILD_STATE_MACHINE_ARN"] = "arn:aws:states:us-east-1:123456789012:stateMachine:gone"
+    get_settings.cache_clear()
+    get_container.cache_clear()
+    knowledge = stack.handler("knowledge")
+    run = load_event("knowledge_run_graphrag.json")
+    _seed_dataset_with_a_document(stack, run["pathParameters"]["dataset_id"])
+    _, answer = invoke(knowledge, run)
+    assert answer["code"] != 0 and "graphrag_task_id" not in str(answer)
+    _, traced = invoke(knowledge, load_event("knowledge_trace_graphrag.json"))
+    assert traced["data"]["progress"] == -1.0
+    assert traced["data"]["progress_msg"].endswith("[ERROR] The build could not be started.")
+    # and nothing is left "running": a new build may be asked for at once
+    assert "already running" not in invoke(knowledge, run)[1].get("message", "")
