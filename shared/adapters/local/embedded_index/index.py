@@ -229,14 +229,22 @@ class EmbeddedSearchIndex(SearchIndex):
                     catalog.shards[key] = Shard(created[key], *key)
                 catalog.shards[key].append(rows)
 
+    def _rows(self, tenant_id: str, dataset_id: str, chunk_ids: Sequence[str]) -> list[tuple[Shard, list[int]]]:
+        """The dataset's shards (of every kind) holding some of ``chunk_ids``, with their rows (the caller holds
+        the lock)."""
+        found: list[tuple[Shard, list[int]]] = []
+        for key in _dataset_shard_keys(tenant_id, dataset_id):
+            shard = self._catalog.shards.get(key)
+            rows = shard.rows_of(chunk_ids) if shard is not None and chunk_ids else None
+            if shard is not None and rows:
+                found.append((shard, rows))
+        return found
+
     def delete_chunks(self, tenant_id: str, dataset_id: str, chunk_ids: Sequence[str]) -> None:
         if not chunk_ids:
             return
         with self._lock:
-            for shard in self._shards_of(tenant_id, dataset_id):
-                rows = shard.rows_of(chunk_ids)
-                if not rows:
-                    continue
+            for shard, rows in self._rows(tenant_id, dataset_id, chunk_ids):
                 with self._storage.transaction():
                     self._storage.delete_chunks(shard.key, shard.live_ids(rows))
                 shard.remove(rows)
@@ -264,18 +272,10 @@ class EmbeddedSearchIndex(SearchIndex):
         if not chunk_ids:
             return
         with self._lock:
-            for shard in self._shards_of(tenant_id, dataset_id):
-                rows = shard.rows_of(chunk_ids)
-                if not rows:
-                    continue
+            for shard, rows in self._rows(tenant_id, dataset_id, chunk_ids):
                 with self._storage.transaction():
                     self._storage.set_available(shard.key, shard.live_ids(rows), available)
                 shard.set_available(rows, available)
-
-    def _shards_of(self, tenant_id: str, dataset_id: str) -> list[Shard]:
-        """The dataset's shards of every kind."""
-        shards = self._catalog.shards
-        return [shard for key in _dataset_shard_keys(tenant_id, dataset_id) if (shard := shards.get(key)) is not None]
 
     # == internals =================================================================================
     def _load(self) -> _Catalog:
