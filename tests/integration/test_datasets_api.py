@@ -178,6 +178,7 @@ def test_builtin_and_configured_embedding_models_are_accepted(server: RunningSer
     )
     with server.client(key) as client:
         assert create(client, name="b", embedding_model="all-MiniLM-L6-v2@Builtin")["code"] == 0
+        assert create(client, name="e", embedding_model="BAAI/bge-small-en-v1.5@Builtin")["code"] == 0
         data = create(client, name="c", embedding_model="text-embedding-3-small@OpenAI")["data"]
         assert data["embedding_model"] == "text-embedding-3-small@OpenAI"
         # the tenant's default embedding model is used when none is given
