@@ -222,6 +222,19 @@ def retrieve(client: httpx.Client, dataset_id: str, question: str, weight: float
     return ranking, elapsed
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far; None where /proc is not there (not Linux).
+
+    The server parses in its own process, so its CPU time per document says what ingestion costs even when
+    other programs compete for the cores (its wall-clock rate then says more about them than about it).
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 @contextmanager
 def data_folder(path: str | None) -> Iterator[Path]:
     if path:
@@ -284,6 +297,7 @@ def main() -> None:
                 name = dataset_name(len(docs), args.embedding_model)
                 dataset_id, existed = find_or_create_dataset(client, name, args.embedding_model)
                 ingest_seconds: float | None = None
+                ingest_cpu: float | None = None
                 if existed:
                     total, done = count_documents(client, dataset_id), count_documents(client, dataset_id, ["DONE"])
                     if total != len(docs) or done != total:
@@ -293,7 +307,11 @@ def main() -> None:
                     print(f"reusing the parsed dataset {name} in {folder} (no ingestion this run)")
                 else:
                     print(f"ingesting {len(docs)} documents ...", flush=True)
+                    cpu_before = cpu_seconds(proc.pid)
                     ingest_seconds = ingest(client, dataset_id, docs)
+                    cpu_after = cpu_seconds(proc.pid)
+                    if cpu_before is not None and cpu_after is not None:
+                        ingest_cpu = cpu_after - cpu_before
                     tokens = sum(len(doc_text(*d)) for d in docs.values()) / 4  # rough: ~4 bytes per token
                     print(
                         f"ingested in {ingest_seconds:.1f} s ({len(docs) / ingest_seconds:.1f} docs/s, "
@@ -343,6 +361,11 @@ def main() -> None:
         print(
             f"ingestion (upload + parse to DONE): {ingest_seconds:.1f} s for {len(docs)} documents "
             f"({len(docs) / ingest_seconds:.1f} docs/s)"
+            + (
+                f"; the server used {ingest_cpu:.0f} CPU-s ({len(docs) / ingest_cpu:.1f} docs per CPU-second)"
+                if ingest_cpu
+                else ""
+            )
         )
     else:
         print("ingestion: skipped (dataset reused from --data-dir)")
