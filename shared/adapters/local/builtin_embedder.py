@@ -88,10 +88,10 @@ BGE_SMALL_EN = BuiltinModel(
     # and it costs nothing: measured on 2 cores, 1, 2 and 4 texts per run embed ~30 texts per CPU-second,
     # 8 and 16 fewer (21 and 19).
     batch_size=1,
-    # Queries are embedded bare, like passages (and like RAGFlow's builtin, served by TEI). BGE suggests its
-    # retrieval instruction (BGE_QUERY_INSTRUCTION) for short questions against passages, but v1.5 was trained
-    # to need none, and on SciFact it loses: benchmarks/bench_scifact_dense.py, dense only, nDCG@10 0.715
-    # bare vs 0.706 with it (Recall@100 0.948 vs 0.947).
+    # Queries are embedded bare, like passages. BGE suggests its retrieval instruction (BGE_QUERY_INSTRUCTION)
+    # for short questions against passages, but v1.5 was trained to need none, and on SciFact it loses: dense
+    # only (as benchmarks/bench_scifact_dense.py scores, with 16 texts per run), nDCG@10 0.715 bare vs 0.706
+    # with it, Recall@100 0.948 vs 0.947.
     query_instruction="",
 )
 #: The shipped models by RAGFlow model id; the catalog's Builtin embedding models are exactly these.
