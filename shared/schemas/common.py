@@ -84,13 +84,17 @@ def parse_model(model: type[M], payload: Mapping[str, Any]) -> M:
 
 
 def uuid1_hex(value: Any) -> str:
-    """Normalize an id to 32 hex characters; RAGFlow's messages for anything that isn't a UUID1."""
+    """Normalize an id to 32 hex characters; RAGFlow's message for anything that isn't a UUID1.
+
+    RAGFlow's validator means to say "Must be a UUID1 format" for a UUID of another version, but raises it
+    inside its own ``except ValueError`` (pydantic's error is a ValueError): clients see "Invalid UUID1
+    format" for every bad id, and so do ours."""
     try:
         parsed = uuid.UUID(value) if isinstance(value, str) else uuid.UUID(str(value))
     except (AttributeError, ValueError, TypeError):
-        raise PydanticCustomError("invalid_UUID1_format", "Invalid UUID1 format") from None
-    if parsed.version != 1:
-        raise PydanticCustomError("invalid_UUID1_format", "Must be a UUID1 format")
+        parsed = None
+    if parsed is None or parsed.version != 1:
+        raise PydanticCustomError("invalid_UUID1_format", "Invalid UUID1 format")
     return parsed.hex
 
 

@@ -46,6 +46,7 @@ def _api_template(*groups: RouteGroup) -> Mapping[str, Any]:
         "Api",
         groups=groups,
         functions={group.name: function(f"{group.name}Fn") for group in groups},
+        fallback=function("FallbackFn"),
         authorizer=authorizer,
         stage_name="test",
         log_settings=_LOGS,

@@ -161,4 +161,4 @@ def test_authorizer_allows_known_keys_for_the_whole_stage_and_denies_others(stac
     malformed_event = copy.deepcopy(event)
     malformed_event["headers"]["Authorization"] = "Bearer"
     malformed = authorizer.handler(malformed_event, FakeLambdaContext())
-    assert malformed["context"] == {"code": 0, "message": "Please check your authorization format."}
+    assert malformed["context"] == {"code": 109, "message": "Please check your authorization format."}
