@@ -184,6 +184,9 @@ class RetrievalRequest(LenientBody):
         if value is None:
             return field.default  # type: ignore[no-any-return]
         low, high = bounds_of(cls, name)
+        if name == "vector_similarity_weight":
+            # RAGFlow takes a weight above 1 (its keyword weight, 1 - w, then turns negative): clamp it.
+            return min(ragflow_number(name, value, low, float("inf"), integer=False), high)
         return ragflow_number(name, value, low, high, integer=field.annotation is int)
 
     @field_validator("rerank_id", mode="before")
