@@ -102,6 +102,10 @@ class ModelCatalog:
         name, factory = split_model_id(model_id)
         return self._models.get((name, factory, model_type))
 
+    def models_of(self, factory: str, model_type: str) -> list[ModelInfo]:
+        """The models ``factory`` lists of ``model_type``, in RAGFlow's order."""
+        return [info for (_, f, t), info in self._models.items() if f == factory and t == model_type]
+
     def factories_listing(self, name: str, model_type: str) -> list[str]:
         """The factories that list a model called ``name`` of ``model_type``."""
         return [factory for (n, factory, t) in self._models if n == name and t == model_type]

@@ -73,7 +73,6 @@ OPENAI_COMPATIBLE_EMBEDDING: dict[str, str | None] = {
         "ZHIPU-AI",
         "Tongyi-Qianwen",
         "BaiChuan",
-        "Moonshot",
         "VolcEngine",
         "TogetherAI",
         "SILICONFLOW",
