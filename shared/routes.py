@@ -122,6 +122,18 @@ CHATS = RouteGroup(
     needs=("metadata",),
 )
 
+AGENTS = RouteGroup(
+    name="agents",
+    module="functions.agents",
+    routes=(
+        Route("/api/v1/agents", ("GET", "POST")),
+        Route("/api/v1/agents/{agent_id}", ("PUT", "DELETE")),
+        Route("/api/v1/agents/{agent_id}/sessions", ("GET", "POST", "DELETE")),
+    ),
+    # Agents, their versions and sessions live in the table; a DSL is checked without calling any model.
+    needs=("metadata",),
+)
+
 COMPLETIONS = RouteGroup(
     name="completions",
     module="functions.completions",
@@ -129,6 +141,9 @@ COMPLETIONS = RouteGroup(
         Route("/api/v1/chats/{chat_id}/completions", ("POST",)),
         Route("/api/v1/chats_openai/{chat_id}/chat/completions", ("POST",)),
         Route("/api/v1/sessions/related_questions", ("POST",)),
+        # Agent runs: the agent store (the table) and the retrieval backends the chats already need.
+        Route("/api/v1/agents/{agent_id}/completions", ("POST",)),
+        Route("/api/v1/agents_openai/{agent_id}/chat/completions", ("POST",)),
     ),
     # Answers stream: Lambda Web Adapter + uvicorn, REST integration with responseTransferMode STREAM.
     streaming=True,
@@ -137,7 +152,7 @@ COMPLETIONS = RouteGroup(
     timeout_s=900,
 )
 
-ROUTE_GROUPS: tuple[RouteGroup, ...] = (SYSTEM, DATASETS, DOCUMENTS, CHUNKS, RETRIEVAL, CHATS, COMPLETIONS)
+ROUTE_GROUPS: tuple[RouteGroup, ...] = (SYSTEM, DATASETS, DOCUMENTS, CHUNKS, RETRIEVAL, CHATS, AGENTS, COMPLETIONS)
 
 
 FALLBACK_GROUP = SYSTEM

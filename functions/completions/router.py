@@ -234,4 +234,7 @@ def build_router() -> APIRouter:
     def related_questions(tenant_id: TenantId, body: Json[RelatedQuestionsRequest], services: ContainerDep) -> Envelope:
         return ok(services.completions.related_questions(tenant_id, body), message="success")
 
+    from functions.completions.agents import add_agent_routes  # it reuses this module's SSE helpers
+
+    add_agent_routes(router)
     return router

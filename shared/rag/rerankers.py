@@ -6,11 +6,10 @@ Adapters are imported only when a model of their factory is first asked for.
 from __future__ import annotations
 
 import os
-import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from shared.catalog import get_catalog, split_model_id
+from shared.catalog import get_catalog
 from shared.config import get_settings
 from shared.ports.reranker import Reranker, RerankError
 from shared.providers import (
@@ -21,13 +20,12 @@ from shared.providers import (
     RERANK_KEY_VARIABLES,
     endpoint,
 )
+from shared.rag.model_cache import ModelCache
 
 if TYPE_CHECKING:
     from shared.repos.tenants import Tenant
 
-_CacheKey = tuple[str, str | None, str | None]
-_rerankers: dict[_CacheKey, Reranker] = {}
-_lock = threading.Lock()
+_rerankers: ModelCache[Reranker] = ModelCache()
 
 
 def build_reranker(model_id: str, *, api_base: str | None = None, api_key: str | None = None) -> Reranker:
@@ -40,26 +38,17 @@ def build_reranker(model_id: str, *, api_base: str | None = None, api_key: str |
     environment. Raises :class:`RerankError` for an
     unknown model, a factory this deployment has no provider for, or a missing endpoint or key.
     """
-    key: _CacheKey = (model_id, api_base, api_key)
-    reranker = _rerankers.get(key)
-    if reranker is None:
-        with _lock:
-            reranker = _rerankers.get(key)
-            if reranker is None:
-                reranker = _rerankers[key] = _create(model_id, api_base=api_base, api_key=api_key)
-    return reranker
+    return _rerankers.get(model_id, api_base, api_key, _create)
 
 
 def clear_reranker_cache() -> None:
     """Forget every built rerank model (tests; changed credentials)."""
-    with _lock:
-        _rerankers.clear()
+    _rerankers.clear()
 
 
 def reranker_for_tenant(tenant: Tenant, model_id: str) -> Reranker:
     """``model_id`` with the tenant's endpoint and key for it (if the tenant configured them)."""
-    name, factory = split_model_id(model_id)
-    api_base, api_key = tenant.credentials(name, factory, "rerank")
+    api_base, api_key = tenant.credentials(model_id, "rerank")
     return build_reranker(model_id, api_base=api_base, api_key=api_key)
 
 

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.catalog import split_model_id
 from shared.constants import API_KEY_PREFIX
 from shared.ids import new_id, now_ms
 from shared.ports.metadata import ITEM_NOT_EXISTS, ConditionFailed, MetadataStore, Put
@@ -70,26 +71,26 @@ class Tenant:
     factories: list[TenantFactory] = field(default_factory=list)
 
     def has_model(self, name: str, factory: str, model_type: str) -> bool:
-        return self.model_setting(name, factory, model_type) is not None
+        return self.model_setting(f"{name}@{factory}", model_type) is not None
 
-    def model_setting(self, name: str, factory: str, model_type: str) -> TenantModel | None:
-        """The tenant's own setting for this model, if it configured the model itself."""
-        return next(
-            (m for m in self.models if m.llm_name == name and m.llm_factory == factory and m.model_type == model_type),
-            None,
-        )
+    def model_setting(self, model_id: str, *model_types: str) -> TenantModel | None:
+        """The tenant's entry (endpoint, key) for ``model_id`` (``name@factory``), trying ``model_types`` in order."""
+        name, factory = split_model_id(model_id)
+        for model_type in model_types:
+            for model in self.models:
+                if model.llm_name == name and model.llm_factory == factory and model.model_type == model_type:
+                    return model
+        return None
 
     def factory_setting(self, factory: str) -> TenantFactory | None:
         """The tenant's key and endpoint for a whole factory, if it set them."""
         return next((f for f in self.factories if f.llm_factory == factory), None)
 
-    def credentials(self, name: str, factory: str, model_type: str) -> tuple[str | None, str | None]:
-        """``(api_base, api_key)`` for a model: its own setting (a chat model may use its image2text one),
-        else the factory's, field by field; ``(None, None)`` when the tenant set neither."""
-        own = self.model_setting(name, factory, model_type)
-        if own is None and model_type == "chat":
-            own = self.model_setting(name, factory, "image2text")
-        shared = self.factory_setting(factory)
+    def credentials(self, model_id: str, *model_types: str) -> tuple[str | None, str | None]:
+        """``(api_base, api_key)`` for ``model_id``: its own entry (the first of ``model_types`` found), else its
+        factory's, field by field; ``(None, None)`` when the tenant set neither."""
+        own = self.model_setting(model_id, *model_types)
+        shared = self.factory_setting(split_model_id(model_id)[1])
         api_base = (own.api_base if own else None) or (shared.api_base if shared else None)
         api_key = (own.api_key if own else None) or (shared.api_key if shared else None)
         return api_base or None, api_key or None

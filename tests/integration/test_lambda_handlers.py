@@ -187,3 +187,62 @@ def test_the_fallback_function_answers_what_no_route_serves(stack: Stack) -> Non
     unknown = load_event("fallback_proxy.json")
     unknown.update(path="/api/v1/nothing", pathParameters={"proxy": "api/v1/nothing"})
     assert invoke(system, unknown) == (200, {"code": 100, "message": "<NotFound '404: Not Found'>"})
+
+
+# -- agents ---------------------------------------------------------------------------------------------------
+SAMPLE_AGENT = "9f3c2a1e8b7d11f0a1b2c3d4e5f60718"  # the agent id the sample agent events carry
+
+
+def agent_event(name: str, agent_id: str, body: Any = None) -> dict[str, Any]:
+    event = load_event(name)
+    event["path"] = event["path"].replace(SAMPLE_AGENT, agent_id)
+    event["pathParameters"] = {"agent_id": agent_id}
+    if body is not None:
+        event["body"] = json.dumps(body)
+    return event
+
+
+def test_agents_lifecycle_through_the_sample_events(stack: Stack) -> None:
+    agents = stack.handler("agents")
+    assert invoke(agents, load_event("agents_create.json")) == (200, {"code": 0, "data": True, "message": "success"})
+    _, listed = invoke(agents, load_event("agents_list.json"))
+    assert listed["code"] == 0 and [a["title"] for a in listed["data"]] == ["echo agent"], listed
+    agent_id = listed["data"][0]["id"]
+    assert listed["data"][0]["user_id"] == TENANT
+
+    assert invoke(agents, agent_event("agents_update.json", agent_id))[1]["code"] == 0
+    assert invoke(agents, load_event("agents_list.json"))[1]["data"][0]["title"] == "echo agent v2"
+
+    _, session = invoke(agents, agent_event("agents_session_create.json", agent_id))
+    assert session["code"] == 0, session
+    assert session["data"]["user_id"] == "user-42" and session["data"]["agent_id"] == agent_id
+    assert session["data"]["message"] == [{"role": "assistant", "content": "Hi! I repeat what you say."}]
+    _, sessions = invoke(agents, agent_event("agents_sessions_list.json", agent_id))
+    assert [s["id"] for s in sessions["data"]] == [session["data"]["id"]] and "dsl" not in sessions["data"][0]
+
+    delete = agent_event("agents_sessions_delete.json", agent_id, {"ids": [session["data"]["id"]]})
+    assert invoke(agents, delete)[1] == {"code": 0}
+    assert invoke(agents, agent_event("agents_delete.json", agent_id))[1] == {
+        "code": 0,
+        "data": True,
+        "message": "success",
+    }
+    assert invoke(agents, load_event("agents_list.json"))[1] == {"code": 0, "data": []}
+
+
+def test_sample_agent_with_an_unsupported_component_is_refused(stack: Stack) -> None:
+    agents = stack.handler("agents")
+    status, body = invoke(agents, load_event("agents_create_unsupported.json"))
+    assert status == 200 and body == {"code": 102, "message": "Component 'ExeSQL' is not supported"}
+    assert invoke(agents, load_event("agents_list.json"))[1] == {"code": 0, "data": []}
+
+
+def test_sample_agent_events_for_an_unknown_agent(stack: Stack) -> None:
+    agents = stack.handler("agents")
+    owner_only = {"code": 103, "message": "Only owner of canvas authorized for this operation."}
+    assert invoke(agents, load_event("agents_update.json"))[1] == owner_only
+    assert invoke(agents, load_event("agents_delete.json"))[1] == owner_only
+    assert invoke(agents, load_event("agents_sessions_list.json"))[1] == {
+        "code": 102,
+        "message": f"You don't own the agent {SAMPLE_AGENT}.",
+    }

@@ -13,6 +13,7 @@ The budget is small so that it runs in `make test`; run it longer with, e.g.,
 from __future__ import annotations
 
 import datetime
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,7 +60,7 @@ def llm() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 def tenant(server: RunningServer, llm: FakeOpenAI) -> Iterator[dict[str, Any]]:
-    """A tenant with a chat model, a dataset, a chat and a session: real ids for the path parameters."""
+    """A tenant with a chat model, a dataset, a chat and a session, an agent: real ids for the path parameters."""
     _, key = server.container.tenant_service.create(
         "fuzzed", [ModelSetting(MODEL, "chat", api_base=llm.base_url, api_key="sk-test")]
     )
@@ -67,10 +68,13 @@ def tenant(server: RunningServer, llm: FakeOpenAI) -> Iterator[dict[str, Any]]:
         dataset = create_dataset(client)["id"]
         chat = client.post("/api/v1/chats", json={"name": "fuzzed"}).json()["data"]["id"]
         session = client.post(f"/api/v1/chats/{chat}/sessions", json={}).json()["data"]["id"]
+        agent_spec = json.loads((DOCUMENT.parent / "agents" / "customer_service.json").read_text())
+        client.post("/api/v1/agents", json=agent_spec)
+        agent = client.get("/api/v1/agents").json()["data"][0]["id"]
         yield {
             "key": key,
             "client": client,
-            "ids": {"dataset_id": dataset, "chat_id": chat, "session_id": session},
+            "ids": {"dataset_id": dataset, "chat_id": chat, "session_id": session, "agent_id": agent},
         }
 
 
