@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from shared.errors import ArgumentError, RetCode
-from shared.schemas.common import PAGING_LIMIT, LenientBody, QueryArgs, RequestModel, refuse
+from shared.schemas.common import PAGING_LIMIT, LenientBody, QueryArgs, RequestModel, deletes_everything, refuse
 from shared.schemas.reading import load_json
 
 AGENT_TITLE_LIMIT = 255
@@ -131,11 +131,17 @@ class CreateAgentSessionRequest(RequestModel):
 
 
 class DeleteAgentSessionsRequest(LenientBody):
-    """``ids`` missing, null or empty means every session of the agent."""
+    """``ids`` missing, null or empty means every session of the agent — unless the body carries
+    ``delete_all`` (RAGFlow v0.25+): then nothing without ids unless it is true."""
 
     body_optional: ClassVar[bool] = True
 
     ids: list[str] | None = None
+    delete_all: bool | None = None
+
+    def targets_everything(self) -> bool:
+        """No ids given, and the request means "all of them" under the rule it speaks."""
+        return deletes_everything(self.ids, self.delete_all, speaks_delete_all="delete_all" in self.model_fields_set)
 
 
 class AgentCompletionRequest(LenientBody):

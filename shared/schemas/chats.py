@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from shared.errors import RetCode
-from shared.schemas.common import PAGING_LIMIT, LenientBody, QueryArgs, StrictBody, refuse
+from shared.schemas.common import PAGING_LIMIT, LenientBody, QueryArgs, StrictBody, deletes_everything, refuse
 
 CHAT_NAME_LIMIT = 255
 SESSION_NAME_LIMIT = 255
@@ -154,9 +154,7 @@ class DeleteByIdsRequest(StrictBody):
 
     def targets_everything(self) -> bool:
         """No ids given, and the request means "all of them" under the rule it speaks."""
-        if self.ids:
-            return False
-        return "delete_all" not in self.model_fields_set or self.delete_all is True
+        return deletes_everything(self.ids, self.delete_all, speaks_delete_all="delete_all" in self.model_fields_set)
 
 
 class _ListQuery(QueryArgs):

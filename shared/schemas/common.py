@@ -143,6 +143,18 @@ def unique_with_duplicates(ids: list[str], kind: str) -> tuple[list[str], list[s
     return list(counts), [f"Duplicate {kind} ids: {i}" for i, n in counts.items() if n > 1]
 
 
+def deletes_everything(ids: list[str] | None, delete_all: bool | None, *, speaks_delete_all: bool) -> bool:
+    """Whether a delete body without ids means "all of them".
+
+    RAGFlow v0.23.1: ids missing, null or empty delete everything. RAGFlow v0.25+ (its SDK sends
+    ``{"ids": null, "delete_all": false}`` by default): nothing unless ``delete_all`` is true. A body carrying a
+    ``delete_all`` key (``speaks_delete_all``) follows the newer rule, so a newer client never wipes data.
+    """
+    if ids:
+        return False
+    return not speaks_delete_all or delete_all is True
+
+
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """``override`` laid over ``base``, merging nested dicts instead of replacing them."""
     merged = dict(base)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.test_agents_api import simple_dsl
 from tests.support.conformance import Backend, Client
 
 
@@ -168,3 +169,20 @@ def test_malformed_delete_bodies_are_refused_and_delete_nothing(ragflow: Backend
     assert delete_chats(api, body)["code"] == 101
     assert delete_sessions(api, chats[0], body)["code"] == 101
     assert chat_ids(api) == set(chats) and session_ids(api, chats[0]) == set(sessions)
+
+
+def test_agent_sessions_follow_the_delete_all_rule_too(ragflow: Backend) -> None:
+    api = ragflow.tenant()
+    created = api.post("/api/v1/agents", json={"title": "helper", "dsl": simple_dsl(), "description": "d"}).json()
+    assert created["code"] == 0, created
+    (agent,) = api.get("/api/v1/agents", params={"title": "helper"}).json()["data"]
+    url = f"/api/v1/agents/{agent['id']}/sessions"
+    sessions = {api.post(url, json={}).json()["data"]["id"] for _ in range(2)}
+
+    def listed() -> set[str]:
+        return {s["id"] for s in api.get(url).json()["data"]}
+
+    assert api.request("DELETE", url, json={"ids": None, "delete_all": False}).json() == {"code": 0}
+    assert listed() == sessions
+    assert api.request("DELETE", url, json={"delete_all": True}).json() == {"code": 0}
+    assert listed() == set()
