@@ -142,9 +142,10 @@ def test_tenant_credentials_prefer_the_models_own_then_the_factorys() -> None:
         models=[TenantModel("OpenAI", "gpt-4o", "chat", api_key="sk-model")],
         factories=[TenantFactory("OpenAI", api_base="http://openai-proxy/v1", api_key="sk-factory")],
     )
-    assert tenant.credentials("gpt-4o", "OpenAI", "chat") == ("http://openai-proxy/v1", "sk-model")
-    assert tenant.credentials("gpt-4.1", "OpenAI", "chat") == ("http://openai-proxy/v1", "sk-factory")
-    assert tenant.credentials("x", "DeepSeek", "chat") == (None, None)
+    assert tenant.credentials("gpt-4o@OpenAI", "chat") == ("http://openai-proxy/v1", "sk-model")
+    assert tenant.credentials("gpt-4.1@OpenAI", "chat") == ("http://openai-proxy/v1", "sk-factory")
+    assert tenant.credentials("gpt-4o@OpenAI", "embedding", "chat") == ("http://openai-proxy/v1", "sk-model")
+    assert tenant.credentials("x@DeepSeek", "chat") == (None, None)
     model = chat_model_for_tenant(tenant, "gpt-4.1@OpenAI")
     assert isinstance(model, OpenAIChatModel) and model._client.api_key == "sk-factory"
 
