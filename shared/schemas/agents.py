@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from shared.errors import ArgumentError, RetCode
-from shared.schemas.common import PAGING_LIMIT, LenientBody, QueryArgs, RequestModel, deletes_everything, refuse
+from shared.schemas.common import PAGING_LIMIT, LenientBody, QueryArgs, RequestModel, delete_scope, refuse
 from shared.schemas.reading import load_json
 
 AGENT_TITLE_LIMIT = 255
@@ -141,7 +141,8 @@ class DeleteAgentSessionsRequest(LenientBody):
 
     def targets_everything(self) -> bool:
         """No ids given, and the request means "all of them" under the rule it speaks."""
-        return deletes_everything(self.ids, self.delete_all, speaks_delete_all="delete_all" in self.model_fields_set)
+        newer_rules = "delete_all" in self.model_fields_set
+        return delete_scope(self.ids, self.delete_all, newer_rules=newer_rules, empty_means_all=True) == "all"
 
 
 class AgentCompletionRequest(LenientBody):

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from shared.errors import RetCode
-from shared.schemas.common import PAGING_LIMIT, LenientBody, QueryArgs, StrictBody, deletes_everything, refuse
+from shared.schemas.common import PAGING_LIMIT, LenientBody, QueryArgs, StrictBody, delete_scope, refuse
 
 CHAT_NAME_LIMIT = 255
 SESSION_NAME_LIMIT = 255
@@ -99,6 +99,8 @@ class PromptSettings(LenientBody):
     prompt: str = DEFAULT_SYSTEM_PROMPT
     tts: bool = False
     refine_multiturn: bool = True
+    #: Put the knowledge graph's pseudo-chunk first in the retrieved knowledge (kept only when given).
+    use_kg: bool = False
 
     @field_validator("rerank_model", mode="before")
     @classmethod
@@ -154,7 +156,8 @@ class DeleteByIdsRequest(StrictBody):
 
     def targets_everything(self) -> bool:
         """No ids given, and the request means "all of them" under the rule it speaks."""
-        return deletes_everything(self.ids, self.delete_all, speaks_delete_all="delete_all" in self.model_fields_set)
+        newer_rules = "delete_all" in self.model_fields_set
+        return delete_scope(self.ids, self.delete_all, newer_rules=newer_rules, empty_means_all=True) == "all"
 
 
 class _ListQuery(QueryArgs):

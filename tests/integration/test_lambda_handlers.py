@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import importlib
 import json
@@ -187,6 +188,185 @@ def test_the_fallback_function_answers_what_no_route_serves(stack: Stack) -> Non
     unknown = load_event("fallback_proxy.json")
     unknown.update(path="/api/v1/nothing", pathParameters={"proxy": "api/v1/nothing"})
     assert invoke(system, unknown) == (200, {"code": 100, "message": "<NotFound '404: Not Found'>"})
+
+
+def _seed_dataset_with_a_document(stack: Stack, dataset_id: str) -> None:
+    """The knowledge events' dataset, and a document in it (what a build needs to start)."""
+    from shared.ids import http_date, now_ms
+    from shared.repos.datasets import DatasetRepository
+    from shared.repos.documents import DocumentRepository
+    from shared.schemas.datasets import PARSER_CONFIG_DEFAULTS
+    from shared.services.documents import new_document_record
+
+    now = now_ms()
+    dataset = {
+        "id": dataset_id,
+        "tenant_id": TENANT,
+        "name": "knowledge",
+        "language": "English",
+        "embedding_model": "all-MiniLM-L6-v2@Builtin",
+        "chunk_method": "naive",
+        "parser_config": copy.deepcopy(PARSER_CONFIG_DEFAULTS["naive"]),
+        "chunk_count": 0,
+        "document_count": 0,
+        "token_num": 0,
+        "create_time": now,
+        "create_date": http_date(now),
+        "update_time": now,
+        "update_date": http_date(now),
+    }
+    DatasetRepository(stack.store).create(dataset)
+    document = new_document_record(
+        "b330ec2e91ec11efbc510242ac120004",
+        TENANT,
+        dataset,
+        "notes.txt",
+        size=3,
+        blob="docs/x",
+        source_type="local",
+        now=now,
+    )
+    DocumentRepository(stack.store).create(document)
+
+
+def test_knowledge_events_start_trace_read_and_delete(stack: Stack) -> None:
+    from shared.config import get_settings
+    from shared.container import get_container
+    from tests.integration.test_parse_step_handlers import create_state_machine
+
+    os.environ["FLOWLESS_BUILD_STATE_MACHINE_ARN"] = arn = create_state_machine("flowless-knowledge")
+    get_settings.cache_clear()
+    get_container.cache_clear()
+    knowledge = stack.handler("knowledge")
+    run = load_event("knowledge_run_graphrag.json")
+    dataset_id = run["pathParameters"]["dataset_id"]
+    missing = {"code": 102, "message": "The dataset doesn't exist"}
+    assert invoke(knowledge, run) == (200, {"code": 102, "message": "Invalid Dataset ID"})
+    assert invoke(knowledge, load_event("knowledge_graph_get.json")) == (200, missing)
+
+    _seed_dataset_with_a_document(stack, dataset_id)
+    status, started = invoke(knowledge, run)
+    assert status == 200 and started["code"] == 0, started
+    task_id = started["data"]["graphrag_task_id"]
+    client = boto3.client("stepfunctions", region_name="us-east-1")
+    (execution,) = client.list_executions(stateMachineArn=arn)["executions"]
+    assert execution["name"] == task_id
+    assert json.loads(client.describe_execution(executionArn=execution["executionArn"])["input"]) == {
+        "tenant_id": TENANT,
+        "dataset_id": dataset_id,
+        "task_id": task_id,
+        "task_type": "graphrag",
+    }
+    _, traced = invoke(knowledge, load_event("knowledge_trace_graphrag.json"))
+    assert traced["data"]["id"] == task_id and traced["data"]["progress"] == 0.0
+    assert traced["data"]["progress_msg"].endswith("created task graphrag")
+    _, refused = invoke(knowledge, run)
+    assert refused["code"] == 102 and refused["message"].endswith("A Graph Task is already running.")
+    assert invoke(knowledge, load_event("knowledge_trace_raptor.json"))[1] == {"code": 0, "data": {}}
+    assert invoke(knowledge, load_event("knowledge_run_raptor.json"))[1]["code"] == 0
+
+    assert invoke(knowledge, load_event("knowledge_graph_get.json"))[1] == {
+        "code": 0,
+        "data": {"graph": {}, "mind_map": {}},
+    }
+    assert invoke(knowledge, load_event("knowledge_graph_delete.json"))[1] == {"code": 0, "data": True}
+
+
+def test_a_build_that_cannot_be_started_ends_failed(stack: Stack) -> None:
+    from shared.config import get_settings
+    from shared.container import get_container
+
+    os.environ["FLOWLESS_BUILD_STATE_MACHINE_ARN"] = "arn:aws:states:us-east-1:123456789012:stateMachine:gone"
+    get_settings.cache_clear()
+    get_container.cache_clear()
+    knowledge = stack.handler("knowledge")
+    run = load_event("knowledge_run_graphrag.json")
+    _seed_dataset_with_a_document(stack, run["pathParameters"]["dataset_id"])
+    _, answer = invoke(knowledge, run)
+    assert answer["code"] != 0 and "graphrag_task_id" not in str(answer)
+    _, traced = invoke(knowledge, load_event("knowledge_trace_graphrag.json"))
+    assert traced["data"]["progress"] == -1.0
+    assert traced["data"]["progress_msg"].endswith("[ERROR] The build could not be started.")
+    # and nothing is left "running": a new build may be asked for at once
+    assert "already running" not in invoke(knowledge, run)[1].get("message", "")
+
+
+# -- files ------------------------------------------------------------------------------------------------------
+SAMPLE_FILE = "d2b1f3a091ec11efbc510242ac120004"  # the file id the files_* sample events carry
+
+
+def file_event(name: str, *, body: dict[str, Any] | None = None, **query: str) -> dict[str, Any]:
+    """A files_* sample event with its body or query parameters replaced."""
+    event = load_event(f"files_{name}.json")
+    if body is not None:
+        event["body"] = json.dumps(body)
+    if query:
+        event["queryStringParameters"] = query
+        event["multiValueQueryStringParameters"] = {key: [value] for key, value in query.items()}
+    return event
+
+
+def bucket_keys(prefix: str) -> list[str]:
+    listed = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+    return [item["Key"] for item in listed.get("Contents", [])]
+
+
+def test_files_lifecycle_through_the_sample_events(stack: Stack, tmp_path: Path) -> None:
+    from shared.adapters.local.embedded_index import EmbeddedSearchIndex
+    from shared.container import get_container
+
+    # rm removes documents' index entries: the embedded index stands in for OpenSearch (no moto backend).
+    get_container().overrides["search_index"] = index = EmbeddedSearchIndex(tmp_path / "index")
+    files = stack.handler("files")
+    root = invoke(files, load_event("files_root_folder.json"))[1]["data"]["root_folder"]
+    assert root["name"] == "/" and root["tenant_id"] == TENANT
+    folder = invoke(files, load_event("files_create.json"))[1]["data"]
+    assert folder["name"] == "New Folder" and folder["type"] == "folder" and folder["parent_id"] == root["id"]
+    status, uploaded = invoke(files, load_event("files_upload.json"))
+    assert status == 200 and uploaded["code"] == 0, uploaded
+    file = uploaded["data"][0]
+    assert file["name"] == "test1.txt" and file["parent_id"] == root["id"] and file["size"] > 0
+    assert bucket_keys("files/") == [f"files/{TENANT}/{file['id']}"]
+
+    listed = invoke(files, load_event("files_list.json"))[1]["data"]
+    assert {f["name"] for f in listed["files"]} == {"test1.txt", "New Folder", ".knowledgebase"}
+    parent = invoke(files, file_event("parent_folder", file_id=file["id"]))[1]["data"]["parent_folder"]
+    assert parent["id"] == root["id"]
+    renamed = invoke(files, file_event("rename", body={"file_id": file["id"], "name": "new_name.txt"}))[1]
+    assert renamed == {"code": 0, "data": True}
+
+    download = load_event("files_get.json")
+    download["path"] = f"/api/v1/file/get/{file['id']}"
+    download["pathParameters"] = {"file_id": file["id"]}
+    response = files.handler(download, FakeLambdaContext())
+    body = base64.b64decode(response["body"]) if response["isBase64Encoded"] else response["body"].encode()
+    assert response["statusCode"] == 200 and b"Herons nested" in body
+
+    moved = invoke(files, file_event("mv", body={"src_file_ids": [file["id"]], "dest_file_id": folder["id"]}))[1]
+    assert moved == {"code": 0, "data": True}
+    chain = invoke(files, file_event("all_parent_folder", file_id=file["id"]))[1]["data"]["parent_folders"]
+    assert [f["name"] for f in chain] == ["new_name.txt", "New Folder", "/"]
+
+    dataset_id = invoke(stack.handler("datasets"), load_event("datasets_create.json"))[1]["data"]["id"]
+    links = invoke(files, file_event("convert", body={"file_ids": [folder["id"]], "kb_ids": [dataset_id]}))[1]
+    assert links["code"] == 0 and links["data"][0]["file_id"] == file["id"]
+    assert invoke(stack.handler("datasets"), load_event("datasets_list.json"))[1]["data"][0]["document_count"] == 1
+
+    assert invoke(files, file_event("rm", body={"file_ids": [folder["id"]]}))[1] == {"code": 0, "data": True}
+    assert invoke(stack.handler("datasets"), load_event("datasets_list.json"))[1]["data"][0]["document_count"] == 0
+    assert bucket_keys("files/") == []
+    index.close()
+
+
+def test_files_sample_events_for_unknown_ids_answer_not_found(stack: Stack) -> None:
+    files = stack.handler("files")
+    assert invoke(files, load_event("files_parent_folder.json"))[1] == {"code": 404, "message": "Folder not found!"}
+    assert invoke(files, load_event("files_all_parent_folder.json"))[1]["code"] == 404
+    assert invoke(files, load_event("files_get.json"))[1] == {"code": 404, "message": "Document not found!"}
+    assert invoke(files, load_event("files_rename.json"))[1] == {"code": 404, "message": "File not found!"}
+    assert invoke(files, load_event("files_mv.json"))[1] == {"code": 102, "message": "File or Folder not found!"}
+    assert invoke(files, load_event("files_rm.json"))[1] == {"code": 404, "message": "File or Folder not found!"}
+    assert invoke(files, load_event("files_convert.json"))[1] == {"code": 404, "message": "File not found!"}
 
 
 # -- agents ---------------------------------------------------------------------------------------------------
