@@ -195,7 +195,7 @@ def _seed_dataset_with_a_document(stack: Stack, dataset_id: str) -> None:
     from shared.ids import http_date, now_ms
     from shared.repos.datasets import DatasetRepository
     from shared.repos.documents import DocumentRepository
-    from shared.schemas.datasets import PARSER_CONFIG_DEFAULTS
+    from shared.schemas.parser_config import PARSER_CONFIG_DEFAULTS
     from shared.services.documents import new_document_record
 
     now = now_ms()
