@@ -203,6 +203,8 @@ def test_a_bge_small_dataset_parses_and_retrieves(api: httpx.Client) -> None:
 
     chunks = api.get(f"/api/v1/datasets/{ds['id']}/documents/{docs['bread.txt']}/chunks").json()["data"]["chunks"]
     assert [c["content"] for c in chunks] == [FACTS["bread.txt"]]
+    everything = {"question": "the", "dataset_ids": [ds["id"]], "similarity_threshold": 0}
+    eventually(lambda: retrieve(api, **everything)["data"]["total"], lambda total: total == len(FACTS))
     res = retrieve(api, question="why does yeast make dough rise?", dataset_ids=[ds["id"]], vector_similarity_weight=1)
     assert res["code"] == 0, res
     ranked = [c["document_keyword"] for c in res["data"]["chunks"]]
