@@ -12,12 +12,9 @@ and a ``version`` that every append bumps, so concurrent appends never lose a me
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Sequence
 from typing import Any
 
-from shared.ids import http_date, now_ms
 from shared.ports.metadata import (
     ITEM_EXISTS,
     ITEM_NOT_EXISTS,
@@ -31,15 +28,12 @@ from shared.ports.metadata import (
 )
 from shared.repos.keys import STORAGE_ATTRS, OrderBy, ordered, tenant_pk, time_sort_key, time_sorted_item
 from shared.repos.names import NameGuard, NameTaken
+from shared.repos.writes import transact_in_batches, update_versioned
 
 Record = dict[str, Any]
 _CHAT = "CHAT"
 _SESSION = "SESSION"
 _NAMES = NameGuard("CHATNAME", "chat_id")
-# DynamoDB transactions hold at most 100 items; deletions go in batches well below that.
-_BATCH = 25
-_APPEND_ATTEMPTS = 16
-_APPEND_BACKOFF_CAP_S = 0.1
 
 
 __all__ = ["STORAGE_ATTRS", "ChatRepository", "DuplicateChatName", "Record", "SessionNotFound", "SessionRepository"]
@@ -163,33 +157,25 @@ class SessionRepository:
         A read-modify-write guarded by ``version``: when another writer got in first, the session is read
         again and the append retried, so no message is lost. SessionNotFound when the session is gone.
         """
-        current = session
-        for attempt in range(_APPEND_ATTEMPTS):
-            now = now_ms()
-            fields: Record = {
-                "messages": [*current.get("messages", []), *messages],
-                "version": int(current.get("version", 0)) + 1,
-                "update_time": now,
-                "update_date": http_date(now),
-                "ut_sk": time_sort_key(_SESSION, now, current["id"]),
-            }
+
+        def appended(current: Record) -> Record:
+            fields: Record = {"messages": [*current.get("messages", []), *messages]}
             if reference is not None:
                 fields["reference"] = [*current.get("reference", []), reference]
-            try:
-                return self._store.update(
-                    chat_pk(current["chat_id"]),
-                    _session_sk(current["id"]),
-                    set=fields,
-                    condition=Condition("equals", "version", current.get("version", 0)),
-                )
-            except ConditionFailed:
-                fresh = self.get(current["chat_id"], current["id"])
-                if fresh is None:
-                    raise SessionNotFound(current["id"]) from None
-                current = fresh
-                # Exponential backoff with full jitter spreads out writers that keep colliding.
-                time.sleep(random.uniform(0, min(_APPEND_BACKOFF_CAP_S, 0.002 * 2**attempt)))
-        raise ConditionFailed(f"session {current['id']} kept changing; append abandoned")
+            return fields
+
+        chat_id, session_id = session["chat_id"], session["id"]
+        return update_versioned(
+            self._store,
+            session,
+            pk=chat_pk(chat_id),
+            sk=_session_sk(session_id),
+            kind=_SESSION,
+            changes=appended,
+            reread=lambda: self.get(chat_id, session_id),
+            missing=SessionNotFound,
+            gave_up=f"session {session_id} kept changing; append abandoned",
+        )
 
     def page(self, chat_id: str, *, orderby: OrderBy, desc: bool, offset: int, limit: int) -> list[Record]:
         """One page of the chat's sessions in creation or update order."""
@@ -200,9 +186,7 @@ class SessionRepository:
 
     def delete(self, records: Sequence[Record]) -> None:
         """Remove sessions (already-gone ones are no error)."""
-        for start in range(0, len(records), _BATCH):
-            batch = records[start : start + _BATCH]
-            self._store.transact([Delete(chat_pk(r["chat_id"]), _session_sk(r["id"])) for r in batch])
+        transact_in_batches(self._store, [Delete(chat_pk(r["chat_id"]), _session_sk(r["id"])) for r in records])
 
     def delete_all_of_chat(self, chat_id: str) -> int:
         """Remove every session of a chat; returns how many there were."""
