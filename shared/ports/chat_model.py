@@ -86,6 +86,13 @@ class ChatUsage:
     def of(cls, prompt_tokens: int, completion_tokens: int) -> ChatUsage:
         return cls(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens)
 
+    @classmethod
+    def reported(cls, prompt_tokens: int, completion_tokens: int, total_tokens: int | None) -> ChatUsage:
+        """Usage as a provider reported it; a missing total is the sum of the two counts."""
+        if total_tokens is None:
+            return cls.of(prompt_tokens, completion_tokens)
+        return cls(prompt_tokens, completion_tokens, int(total_tokens))
+
 
 @dataclass(frozen=True)
 class ChatResult:
