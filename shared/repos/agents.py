@@ -21,15 +21,12 @@ from shared.ports.metadata import (
     ITEM_EXISTS,
     ITEM_NOT_EXISTS,
     Check,
-    Condition,
-    ConditionFailed,
     Delete,
     MetadataStore,
     Put,
-    Update,
-    WriteOp,
 )
 from shared.repos.keys import STORAGE_ATTRS, OrderBy, ordered, tenant_pk, time_sort_key, time_sorted_item
+from shared.repos.named import TenantNamedRecords
 from shared.repos.names import NameGuard, NameTaken
 from shared.repos.writes import transact_in_batches, update_versioned
 
@@ -75,28 +72,19 @@ def _session_sk(session_id: str) -> str:
     return f"{_SESSION}#{session_id}"
 
 
-class AgentRepository:
-    def __init__(self, store: MetadataStore) -> None:
-        self._store = store
-
-    def get(self, tenant_id: str, agent_id: str) -> Record | None:
-        return self._store.get(tenant_pk(tenant_id), _agent_sk(agent_id))
+class AgentRepository(TenantNamedRecords):
+    kind = _AGENT
+    names = _TITLES
+    taken = DuplicateAgentTitle
+    tenant_attr = "user_id"
 
     def get_by_title(self, tenant_id: str, title: str) -> Record | None:
-        owner = _TITLES.owner(self._store, tenant_pk(tenant_id), title)
-        return None if owner is None else self.get(tenant_id, owner)
+        return self.get_by_name(tenant_id, title)
 
     def create(self, record: Record, version: Record) -> None:
         """Insert an agent, its title guard and its first DSL version at once; DuplicateAgentTitle when the
         title is taken."""
-        pk = tenant_pk(record["user_id"])
-        item = time_sorted_item(record, pk=pk, sk=_agent_sk(record["id"]), kind=_AGENT)
-        ops = [
-            _TITLES.claim(pk, record["title"], record["id"]),
-            Put(item, ITEM_NOT_EXISTS),
-            Put(self._version_item(record["id"], version), ITEM_NOT_EXISTS),
-        ]
-        _TITLES.write(self._store, ops, record["title"], DuplicateAgentTitle)
+        self._insert(record, Put(self._version_item(record["id"], version), ITEM_NOT_EXISTS))
 
     def update(self, current: Record, changes: Record, version: Record | None = None) -> Record:
         """Apply ``changes`` (with ``update_time``) and, when the DSL changed, save it as a version — together.
@@ -105,45 +93,23 @@ class AgentRepository:
         on (ConditionFailed if the agent was retitled meanwhile). Versions beyond the latest
         :data:`KEPT_VERSIONS` are then removed.
         """
-        pk = tenant_pk(current["user_id"])
-        agent_id = current["id"]
-        fields = {**changes, "ut_sk": time_sort_key(_AGENT, changes["update_time"], agent_id)}
-        retitling = _TITLES.renaming(pk, current, fields)
-        condition = Condition("equals", "title", current["title"]) if retitling else ITEM_EXISTS
-        ops: list[WriteOp] = [*retitling, Update(pk, _agent_sk(agent_id), set=fields, condition=condition)]
-        if version is not None:
-            ops.append(Put(self._version_item(agent_id, version), ITEM_NOT_EXISTS))
-        _TITLES.write(self._store, ops, str(fields.get("title")), DuplicateAgentTitle)
-        if version is not None:
-            self._prune_versions(agent_id)
-        updated = self.get(current["user_id"], agent_id)
-        assert updated is not None
-        return updated
+        if version is None:
+            self._apply(current, changes)
+        else:
+            self._apply(current, changes, Put(self._version_item(current["id"], version), ITEM_NOT_EXISTS))
+            self._prune_versions(current["id"])
+        return self._reread(current)
 
     def delete(self, record: Record) -> None:
         """Remove an agent with its title guard (conditioned on the title read, so a concurrent retitle can't
         strand a guard), then its versions and sessions."""
-        current: Record | None = record
-        while current is not None:
-            pk = tenant_pk(current["user_id"])
-            try:
-                self._store.transact(
-                    [
-                        Delete(pk, _agent_sk(current["id"]), Condition("equals", "title", current["title"])),
-                        _TITLES.release(pk, current["title"]),
-                    ]
-                )
-                break
-            except ConditionFailed:
-                current = self.get(current["user_id"], current["id"])
+        self._remove(record)
         leftovers = self._store.query(agent_pk(record["id"]))
         transact_in_batches(self._store, [Delete(item["pk"], item["sk"]) for item in leftovers])
 
     def page(self, tenant_id: str, *, orderby: OrderBy, desc: bool, offset: int, limit: int) -> list[Record]:
         """One page of the tenant's agents in creation or update order."""
-        return ordered(
-            self._store, tenant_pk(tenant_id), _AGENT, orderby=orderby, desc=desc, offset=offset, limit=limit
-        )
+        return self._ordered(tenant_id, orderby=orderby, desc=desc, offset=offset, limit=limit)
 
     def versions(self, agent_id: str) -> list[Record]:
         """The agent's saved DSL versions, newest first."""

@@ -19,14 +19,12 @@ from shared.ports.metadata import (
     ITEM_EXISTS,
     ITEM_NOT_EXISTS,
     Check,
-    Condition,
-    ConditionFailed,
     Delete,
     MetadataStore,
     Put,
-    Update,
 )
 from shared.repos.keys import STORAGE_ATTRS, OrderBy, ordered, tenant_pk, time_sort_key, time_sorted_item
+from shared.repos.named import TenantNamedRecords
 from shared.repos.names import NameGuard, NameTaken
 from shared.repos.writes import transact_in_batches, update_versioned
 
@@ -60,23 +58,14 @@ def _session_sk(session_id: str) -> str:
     return f"{_SESSION}#{session_id}"
 
 
-class ChatRepository:
-    def __init__(self, store: MetadataStore) -> None:
-        self._store = store
-
-    def get(self, tenant_id: str, chat_id: str) -> Record | None:
-        return self._store.get(tenant_pk(tenant_id), _chat_sk(chat_id))
-
-    def get_by_name(self, tenant_id: str, name: str) -> Record | None:
-        owner = _NAMES.owner(self._store, tenant_pk(tenant_id), name)
-        return None if owner is None else self.get(tenant_id, owner)
+class ChatRepository(TenantNamedRecords):
+    kind = _CHAT
+    names = _NAMES
+    taken = DuplicateChatName
 
     def create(self, record: Record) -> None:
         """Insert a chat and its name guard atomically; DuplicateChatName when the name is taken."""
-        pk = tenant_pk(record["tenant_id"])
-        item = time_sorted_item(record, pk=pk, sk=_chat_sk(record["id"]), kind=_CHAT)
-        claim = _NAMES.claim(pk, record["name"], record["id"])
-        _NAMES.write(self._store, [claim, Put(item, ITEM_NOT_EXISTS)], record["name"], DuplicateChatName)
+        self._insert(record)
 
     def update(self, current: Record, changes: Record) -> Record:
         """Apply ``changes`` (must include ``update_time``); a rename moves the name guard atomically.
@@ -84,42 +73,19 @@ class ChatRepository:
         A rename only applies to the name it was decided on: if the chat was renamed meanwhile, the
         write fails (ConditionFailed) rather than leaving a guard behind for a name nobody holds.
         """
-        pk = tenant_pk(current["tenant_id"])
-        chat_id = current["id"]
-        fields = {**changes, "ut_sk": time_sort_key(_CHAT, changes["update_time"], chat_id)}
-        renaming = _NAMES.renaming(pk, current, fields)
-        condition = Condition("equals", "name", current["name"]) if renaming else ITEM_EXISTS
-        ops = [*renaming, Update(pk, _chat_sk(chat_id), set=fields, condition=condition)]
-        _NAMES.write(self._store, ops, str(fields.get("name")), DuplicateChatName)
-        updated = self.get(current["tenant_id"], chat_id)
-        assert updated is not None
-        return updated
+        self._apply(current, changes)
+        return self._reread(current)
 
     def delete(self, record: Record) -> None:
         """Remove a chat and its name guard together (sessions are the caller's next step).
 
         The delete is conditioned on the name it read, so a concurrent rename can't strand a guard.
         """
-        current: Record | None = record
-        while current is not None:
-            pk = tenant_pk(current["tenant_id"])
-            try:
-                self._store.transact(
-                    [
-                        Delete(pk, _chat_sk(current["id"]), Condition("equals", "name", current["name"])),
-                        _NAMES.release(pk, current["name"]),
-                    ]
-                )
-                return
-            except ConditionFailed:
-                current = self.get(current["tenant_id"], current["id"])
+        self._remove(record)
 
     def page(self, tenant_id: str, *, orderby: OrderBy, desc: bool, offset: int, limit: int) -> list[Record]:
         """One page of the tenant's chats in creation or update order."""
-        return ordered(self._store, tenant_pk(tenant_id), _CHAT, orderby=orderby, desc=desc, offset=offset, limit=limit)
-
-    def all_of_tenant(self, tenant_id: str) -> list[Record]:
-        return self._store.query(tenant_pk(tenant_id), sk_prefix=f"{_CHAT}#")
+        return self._ordered(tenant_id, orderby=orderby, desc=desc, offset=offset, limit=limit)
 
 
 class SessionRepository:
