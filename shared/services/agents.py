@@ -14,7 +14,7 @@ from shared.agent.components.begin import Begin, BeginParams, coerce_input
 from shared.agent.dsl import BEGIN_ID, session_dsl, validate_dsl
 from shared.agent.errors import DslError, InputError
 from shared.errors import DataError, OperatingError
-from shared.ids import http_date, new_id, now_ms
+from shared.ids import http_date, new_id, now_ms, record_times
 from shared.ports.metadata import ConditionFailed
 from shared.repos.agents import STORAGE_ATTRS, AgentRepository, AgentSessionRepository, DuplicateAgentTitle, Record
 from shared.schemas.agents import (
@@ -145,10 +145,7 @@ class AgentService:
             "canvas_category": CANVAS_CATEGORY,
             "permission": "me",
             "dsl": dsl,
-            "create_time": now,
-            "create_date": http_date(now),
-            "update_time": now,
-            "update_date": http_date(now),
+            **record_times(now),
         }
         try:
             self._agents.create(record, _version(request.title, dsl, now))
@@ -230,10 +227,7 @@ class AgentService:
             "reference": [],
             "source": "agent",
             "dsl": session_dsl(agent["dsl"], agent_id, values),
-            "create_time": now,
-            "create_date": http_date(now),
-            "update_time": now,
-            "update_date": http_date(now),
+            **record_times(now),
         }
         try:
             self._sessions.create(record)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from shared.catalog import ModelType, split_model_id
 from shared.errors import ArgumentError, DataError
-from shared.ids import http_date, new_id, now_ms
+from shared.ids import http_date, new_id, now_ms, record_times
 from shared.ports.metadata import ConditionFailed
 from shared.repos.chats import STORAGE_ATTRS, ChatRepository, DuplicateChatName, Record, SessionRepository
 from shared.repos.datasets import DatasetRepository
@@ -237,10 +237,7 @@ class ChatService:
             "do_refer": "1",
             "status": "1",
             "top_k": prompt.top_k,
-            "create_time": now,
-            "create_date": http_date(now),
-            "update_time": now,
-            "update_date": http_date(now),
+            **record_times(now),
         }
         try:
             self._chats.create(record)
@@ -368,10 +365,7 @@ class ChatService:
             "user_id": request.user_id or "",
             "messages": [{"role": "assistant", "content": chat["prompt"].get("opener")}],
             "reference": [],
-            "create_time": now,
-            "create_date": http_date(now),
-            "update_time": now,
-            "update_date": http_date(now),
+            **record_times(now),
         }
         try:
             self._sessions.create(record)
