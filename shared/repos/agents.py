@@ -14,27 +14,23 @@ A session's ``version`` is bumped by every turn saved, so two turns saved at onc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from shared.ports.metadata import (
-    ITEM_EXISTS,
     ITEM_NOT_EXISTS,
-    Check,
     Delete,
-    MetadataStore,
     Put,
 )
-from shared.repos.keys import STORAGE_ATTRS, OrderBy, ordered, tenant_pk, time_sort_key, time_sorted_item
+from shared.repos.keys import STORAGE_ATTRS, OrderBy, ordered, time_sort_key
 from shared.repos.named import TenantNamedRecords
 from shared.repos.names import NameGuard, NameTaken
-from shared.repos.writes import transact_in_batches, update_versioned
+from shared.repos.sessions import ParentSessions
+from shared.repos.writes import transact_in_batches
 
 Record = dict[str, Any]
 #: DSL versions kept per agent (RAGFlow keeps the last 20).
 KEPT_VERSIONS = 20
 _AGENT = "AGENT"
-_SESSION = "SESSION"
 _VERSION = "VERSION"
 _TITLES = NameGuard("AGENTTITLE", "agent_id", name_attr="title")
 
@@ -59,17 +55,9 @@ class AgentSessionNotFound(LookupError):
     """The session is gone (deleted with its agent, or by id) while a turn was being saved."""
 
 
-def _agent_sk(agent_id: str) -> str:
-    return f"{_AGENT}#{agent_id}"
-
-
 def agent_pk(agent_id: str) -> str:
     """Partition holding an agent's versions and sessions."""
     return f"{_AGENT}#{agent_id}"
-
-
-def _session_sk(session_id: str) -> str:
-    return f"{_SESSION}#{session_id}"
 
 
 class AgentRepository(TenantNamedRecords):
@@ -129,24 +117,10 @@ class AgentRepository(TenantNamedRecords):
         transact_in_batches(self._store, [Delete(v["pk"], v["sk"]) for v in stale])
 
 
-class AgentSessionRepository:
-    def __init__(self, store: MetadataStore) -> None:
-        self._store = store
-
-    def get(self, agent_id: str, session_id: str) -> Record | None:
-        return self._store.get(agent_pk(agent_id), _session_sk(session_id))
-
-    def create(self, record: Record) -> None:
-        """Insert a session (``version`` 0) while its agent exists; ConditionFailed when the agent is gone."""
-        item = time_sorted_item(
-            {**record, "version": 0}, pk=agent_pk(record["agent_id"]), sk=_session_sk(record["id"]), kind=_SESSION
-        )
-        self._store.transact(
-            [
-                Check(tenant_pk(record["tenant_id"]), _agent_sk(record["agent_id"]), ITEM_EXISTS),
-                Put(item, ITEM_NOT_EXISTS),
-            ]
-        )
+class AgentSessionRepository(ParentSessions):
+    parent_kind = _AGENT
+    parent_attr = "agent_id"
+    missing = AgentSessionNotFound
 
     def save_turn(
         self,
@@ -162,33 +136,16 @@ class AgentSessionRepository:
         again and the messages appended after it (the DSL of the later save wins). AgentSessionNotFound when
         the session is gone.
         """
-        agent_id, session_id = session["agent_id"], session["id"]
-        return update_versioned(
-            self._store,
+        return self._append(
             session,
-            pk=agent_pk(agent_id),
-            sk=_session_sk(session_id),
-            kind=_SESSION,
-            changes=lambda current: {
+            lambda current: {
                 **extra,
                 "message": [*current.get("message", []), *messages],
                 "reference": [*current.get("reference", []), reference],
                 "dsl": dsl,
             },
-            reread=lambda: self.get(agent_id, session_id),
-            missing=AgentSessionNotFound,
-            gave_up=f"session {session_id} kept changing; the turn was not saved",
-        )
-
-    def page(self, agent_id: str, *, orderby: OrderBy, desc: bool, offset: int, limit: int) -> list[Record]:
-        """One page of the agent's sessions in creation or update order."""
-        return ordered(
-            self._store, agent_pk(agent_id), _SESSION, orderby=orderby, desc=desc, offset=offset, limit=limit
+            "the turn was not saved",
         )
 
     def all_of_agent(self, agent_id: str, *, orderby: OrderBy = "update_time", desc: bool = True) -> list[Record]:
-        return ordered(self._store, agent_pk(agent_id), _SESSION, orderby=orderby, desc=desc)
-
-    def delete(self, records: Sequence[Record]) -> None:
-        """Remove sessions (already-gone ones are no error)."""
-        transact_in_batches(self._store, [Delete(agent_pk(r["agent_id"]), _session_sk(r["id"])) for r in records])
+        return self._all(agent_id, orderby=orderby, desc=desc)

@@ -12,21 +12,15 @@ and a ``version`` that every append bumps, so concurrent appends never lose a me
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from shared.ports.metadata import (
     ITEM_EXISTS,
-    ITEM_NOT_EXISTS,
-    Check,
-    Delete,
-    MetadataStore,
-    Put,
 )
-from shared.repos.keys import STORAGE_ATTRS, OrderBy, ordered, tenant_pk, time_sort_key, time_sorted_item
+from shared.repos.keys import STORAGE_ATTRS, OrderBy, time_sort_key
 from shared.repos.named import TenantNamedRecords
 from shared.repos.names import NameGuard, NameTaken
-from shared.repos.writes import transact_in_batches, update_versioned
+from shared.repos.sessions import ParentSessions, session_sk
 
 Record = dict[str, Any]
 _CHAT = "CHAT"
@@ -45,17 +39,9 @@ class SessionNotFound(LookupError):
     """The session is gone (deleted with its chat, or by id) while it was being written."""
 
 
-def _chat_sk(chat_id: str) -> str:
-    return f"{_CHAT}#{chat_id}"
-
-
 def chat_pk(chat_id: str) -> str:
     """Partition holding a chat's sessions."""
     return f"{_CHAT}#{chat_id}"
-
-
-def _session_sk(session_id: str) -> str:
-    return f"{_SESSION}#{session_id}"
 
 
 class ChatRepository(TenantNamedRecords):
@@ -88,31 +74,16 @@ class ChatRepository(TenantNamedRecords):
         return self._ordered(tenant_id, orderby=orderby, desc=desc, offset=offset, limit=limit)
 
 
-class SessionRepository:
-    def __init__(self, store: MetadataStore) -> None:
-        self._store = store
-
-    def get(self, chat_id: str, session_id: str) -> Record | None:
-        """The session ``session_id`` of chat ``chat_id``, or None."""
-        return self._store.get(chat_pk(chat_id), _session_sk(session_id))
-
-    def create(self, record: Record) -> None:
-        """Insert a session (``version`` 0) while its chat exists; ConditionFailed when the chat is gone."""
-        item = time_sorted_item(
-            {**record, "version": 0}, pk=chat_pk(record["chat_id"]), sk=_session_sk(record["id"]), kind=_SESSION
-        )
-        self._store.transact(
-            [
-                Check(tenant_pk(record["tenant_id"]), _chat_sk(record["chat_id"]), ITEM_EXISTS),
-                Put(item, ITEM_NOT_EXISTS),
-            ]
-        )
+class SessionRepository(ParentSessions):
+    parent_kind = _CHAT
+    parent_attr = "chat_id"
+    missing = SessionNotFound
 
     def update(self, current: Record, changes: Record) -> Record:
         """Set plain attributes (name, user_id); ``changes`` must include ``update_time``."""
         fields = {**changes, "ut_sk": time_sort_key(_SESSION, changes["update_time"], current["id"])}
         return self._store.update(
-            chat_pk(current["chat_id"]), _session_sk(current["id"]), set=fields, condition=ITEM_EXISTS
+            chat_pk(current["chat_id"]), session_sk(current["id"]), set=fields, condition=ITEM_EXISTS
         )
 
     def append_messages(
@@ -130,29 +101,10 @@ class SessionRepository:
                 fields["reference"] = [*current.get("reference", []), reference]
             return fields
 
-        chat_id, session_id = session["chat_id"], session["id"]
-        return update_versioned(
-            self._store,
-            session,
-            pk=chat_pk(chat_id),
-            sk=_session_sk(session_id),
-            kind=_SESSION,
-            changes=appended,
-            reread=lambda: self.get(chat_id, session_id),
-            missing=SessionNotFound,
-            gave_up=f"session {session_id} kept changing; append abandoned",
-        )
-
-    def page(self, chat_id: str, *, orderby: OrderBy, desc: bool, offset: int, limit: int) -> list[Record]:
-        """One page of the chat's sessions in creation or update order."""
-        return ordered(self._store, chat_pk(chat_id), _SESSION, orderby=orderby, desc=desc, offset=offset, limit=limit)
+        return self._append(session, appended, "append abandoned")
 
     def all_of_chat(self, chat_id: str, *, orderby: OrderBy = "create_time", desc: bool = True) -> list[Record]:
-        return ordered(self._store, chat_pk(chat_id), _SESSION, orderby=orderby, desc=desc)
-
-    def delete(self, records: Sequence[Record]) -> None:
-        """Remove sessions (already-gone ones are no error)."""
-        transact_in_batches(self._store, [Delete(chat_pk(r["chat_id"]), _session_sk(r["id"])) for r in records])
+        return self._all(chat_id, orderby=orderby, desc=desc)
 
     def delete_all_of_chat(self, chat_id: str) -> int:
         """Remove every session of a chat; returns how many there were."""
