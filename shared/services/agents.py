@@ -5,7 +5,6 @@ run (an unsupported component, a broken graph) is refused with 102 naming the pr
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,8 @@ from shared.schemas.agents import (
     ListAgentsQuery,
     UpdateAgentRequest,
 )
+from shared.schemas.common import unique_with_duplicates
+from shared.services.deletes import found_by_ids
 
 AGENT_NOT_FOUND = "The agent doesn't exist."
 NOT_OWNER = "Only owner of canvas authorized for this operation."
@@ -271,15 +272,12 @@ class AgentService:
             if request.targets_everything():
                 self._sessions.delete(self._sessions.all_of_agent(agent_id))
             return None
-        duplicates = [f"Duplicate session ids: {item}" for item, count in Counter(request.ids).items() if count > 1]
-        errors: list[str] = []
-        found: list[Record] = []
-        for session_id in dict.fromkeys(request.ids):
-            session = self._sessions.get(agent_id, session_id)
-            if session is None:
-                errors.append(f"The agent doesn't own the session {session_id}")
-            else:
-                found.append(session)
+        duplicates = unique_with_duplicates(request.ids, "session")[1]
+        found, errors = found_by_ids(
+            request.ids,
+            lambda item: self._sessions.get(agent_id, item),
+            lambda item: f"The agent doesn't own the session {item}",
+        )
         self._sessions.delete(found)
         return _outcome(len(found), errors, duplicates)
 

@@ -6,7 +6,6 @@ Messages: the reference's (``http_api_reference``) where it gives one, otherwise
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -31,7 +30,9 @@ from shared.schemas.chats import (
     UpdateChatRequest,
     UpdateSessionRequest,
 )
+from shared.schemas.common import unique_with_duplicates
 from shared.services.datasets import dataset_view
+from shared.services.deletes import found_by_ids
 from shared.services.models import ModelAccess
 
 # RAGFlow's server (its reference says "... in creating dataset." / "... in updating dataset.").
@@ -92,10 +93,6 @@ def _check_variables(variables: Iterable[Mapping[str, Any]], prompt: str) -> Non
     for variable in variables:
         if not variable.get("optional") and f"{{{variable['key']}}}" not in prompt:
             raise DataError(f"Parameter '{variable['key']}' is not used")
-
-
-def _duplicates(ids: Sequence[str], noun: str) -> list[str]:
-    return [f"Duplicate {noun} ids: {item}" for item, count in Counter(ids).items() if count > 1]
 
 
 @dataclass(frozen=True)
@@ -340,10 +337,12 @@ class ChatService:
             errors: list[str] = []
             duplicates: list[str] = []
         else:
-            duplicates = _duplicates(request.ids, "assistant")
-            found = [(chat_id, self._chats.get(tenant_id, chat_id)) for chat_id in dict.fromkeys(request.ids)]
-            errors = [f"Assistant({chat_id}) not found." for chat_id, chat in found if chat is None]
-            targets = [chat for _, chat in found if chat is not None]
+            duplicates = unique_with_duplicates(request.ids, "assistant")[1]
+            targets, errors = found_by_ids(
+                request.ids,
+                lambda chat_id: self._chats.get(tenant_id, chat_id),
+                lambda chat_id: f"Assistant({chat_id}) not found.",
+            )
         for chat in targets:
             # The chat goes first: from then on no session can be added to it (sessions check it exists).
             self._chats.delete(chat)
@@ -428,9 +427,11 @@ class ChatService:
             errors: list[str] = []
             duplicates: list[str] = []
         else:
-            duplicates = _duplicates(request.ids, "session")
-            found = [(item, self._sessions.get(chat_id, item)) for item in dict.fromkeys(request.ids)]
-            errors = [f"The chat doesn't own the session {item}" for item, session in found if session is None]
-            targets = [session for _, session in found if session is not None]
+            duplicates = unique_with_duplicates(request.ids, "session")[1]
+            targets, errors = found_by_ids(
+                request.ids,
+                lambda item: self._sessions.get(chat_id, item),
+                lambda item: f"The chat doesn't own the session {item}",
+            )
         self._sessions.delete(targets)
         return DeleteOutcome.of("sessions", len(targets), errors, duplicates)
