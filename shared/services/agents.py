@@ -25,7 +25,6 @@ from shared.schemas.agents import (
     ListAgentsQuery,
     UpdateAgentRequest,
 )
-from shared.schemas.common import unique_with_duplicates
 from shared.services.deletes import found_by_ids
 
 AGENT_NOT_FOUND = "The agent doesn't exist."
@@ -272,9 +271,9 @@ class AgentService:
             if request.targets_everything():
                 self._sessions.delete(self._sessions.all_of_agent(agent_id))
             return None
-        duplicates = unique_with_duplicates(request.ids, "session")[1]
-        found, errors = found_by_ids(
+        found, errors, duplicates = found_by_ids(
             request.ids,
+            "session",
             lambda item: self._sessions.get(agent_id, item),
             lambda item: f"The agent doesn't own the session {item}",
         )

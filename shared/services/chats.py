@@ -30,7 +30,6 @@ from shared.schemas.chats import (
     UpdateChatRequest,
     UpdateSessionRequest,
 )
-from shared.schemas.common import unique_with_duplicates
 from shared.services.datasets import dataset_view
 from shared.services.deletes import found_by_ids
 from shared.services.models import ModelAccess
@@ -337,9 +336,9 @@ class ChatService:
             errors: list[str] = []
             duplicates: list[str] = []
         else:
-            duplicates = unique_with_duplicates(request.ids, "assistant")[1]
-            targets, errors = found_by_ids(
+            targets, errors, duplicates = found_by_ids(
                 request.ids,
+                "assistant",
                 lambda chat_id: self._chats.get(tenant_id, chat_id),
                 lambda chat_id: f"Assistant({chat_id}) not found.",
             )
@@ -427,9 +426,9 @@ class ChatService:
             errors: list[str] = []
             duplicates: list[str] = []
         else:
-            duplicates = unique_with_duplicates(request.ids, "session")[1]
-            targets, errors = found_by_ids(
+            targets, errors, duplicates = found_by_ids(
                 request.ids,
+                "session",
                 lambda item: self._sessions.get(chat_id, item),
                 lambda item: f"The chat doesn't own the session {item}",
             )
