@@ -13,6 +13,8 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from shared.user_errors import UserFacingError
+
 ChatRole = Literal["system", "user", "assistant", "tool"]
 
 
@@ -120,12 +122,8 @@ class ChatDelta:
 ChatStream = Generator[ChatDelta, None, None]
 
 
-class ChatModelError(Exception):
+class ChatModelError(UserFacingError):
     """The model could not answer. ``message`` is fit to show to the API's user; it never holds secrets."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class ChatModelConfigError(ChatModelError):
