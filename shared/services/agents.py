@@ -25,7 +25,7 @@ from shared.schemas.agents import (
     ListAgentsQuery,
     UpdateAgentRequest,
 )
-from shared.services.deletes import found_by_ids
+from shared.services.deletes import delete_targets
 
 AGENT_NOT_FOUND = "The agent doesn't exist."
 NOT_OWNER = "Only owner of canvas authorized for this operation."
@@ -267,13 +267,10 @@ class AgentService:
         """
         if self._agents.get(tenant_id, agent_id) is None:
             raise DataError(f"You don't own the agent {agent_id}")
-        if not request.ids:
-            if request.targets_everything():
-                self._sessions.delete(self._sessions.all_of_agent(agent_id))
-            return None
-        found, errors, duplicates = found_by_ids(
-            request.ids,
+        found, errors, duplicates = delete_targets(
+            request,
             "session",
+            lambda: self._sessions.all_of_agent(agent_id),
             lambda item: self._sessions.get(agent_id, item),
             lambda item: f"The agent doesn't own the session {item}",
         )

@@ -31,7 +31,7 @@ from shared.schemas.chats import (
     UpdateSessionRequest,
 )
 from shared.services.datasets import dataset_view
-from shared.services.deletes import found_by_ids
+from shared.services.deletes import delete_targets
 from shared.services.models import ModelAccess
 
 # RAGFlow's server (its reference says "... in creating dataset." / "... in updating dataset.").
@@ -331,17 +331,13 @@ class ChatService:
         As RAGFlow: the chats found are deleted, then unknown and repeated ids are reported (see
         :class:`DeleteOutcome`); when none was found, nothing changes and the answer is an error.
         """
-        if not request.ids:
-            targets = self._chats.all_of_tenant(tenant_id) if request.targets_everything() else []
-            errors: list[str] = []
-            duplicates: list[str] = []
-        else:
-            targets, errors, duplicates = found_by_ids(
-                request.ids,
-                "assistant",
-                lambda chat_id: self._chats.get(tenant_id, chat_id),
-                lambda chat_id: f"Assistant({chat_id}) not found.",
-            )
+        targets, errors, duplicates = delete_targets(
+            request,
+            "assistant",
+            lambda: self._chats.all_of_tenant(tenant_id),
+            lambda chat_id: self._chats.get(tenant_id, chat_id),
+            lambda chat_id: f"Assistant({chat_id}) not found.",
+        )
         for chat in targets:
             # The chat goes first: from then on no session can be added to it (sessions check it exists).
             self._chats.delete(chat)
@@ -421,16 +417,12 @@ class ChatService:
         """Delete the listed sessions; without ids, all of the chat's (unless the body speaks the v0.25+ rule
         and ``delete_all`` is not true: then none). Found ones are deleted, the rest reported, as for chats."""
         self._owned_chat(tenant_id, chat_id, "You don't own the chat")
-        if not request.ids:
-            targets = self._sessions.all_of_chat(chat_id) if request.targets_everything() else []
-            errors: list[str] = []
-            duplicates: list[str] = []
-        else:
-            targets, errors, duplicates = found_by_ids(
-                request.ids,
-                "session",
-                lambda item: self._sessions.get(chat_id, item),
-                lambda item: f"The chat doesn't own the session {item}",
-            )
+        targets, errors, duplicates = delete_targets(
+            request,
+            "session",
+            lambda: self._sessions.all_of_chat(chat_id),
+            lambda item: self._sessions.get(chat_id, item),
+            lambda item: f"The chat doesn't own the session {item}",
+        )
         self._sessions.delete(targets)
         return DeleteOutcome.of("sessions", len(targets), errors, duplicates)
