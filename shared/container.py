@@ -100,7 +100,7 @@ class Container:
         if self.settings.backend == "local":
             from shared.adapters.local.worker import InProcessWorkflow
 
-            return InProcessWorkflow(lambda task: self.ingestion.run_task(task))
+            return InProcessWorkflow(self.ingestion)
         if not self.settings.state_machine_arn:
             raise RuntimeError("FLOWLESS_STATE_MACHINE_ARN is not set")
         from shared.adapters.aws.stepfunctions_workflow import StepFunctionsWorkflow
