@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from shared.catalog import ModelCatalog, get_catalog
 from shared.config import Settings, get_settings
@@ -34,7 +34,10 @@ if TYPE_CHECKING:  # imported where built: a function loads only the services it
     from shared.services.documents import DocumentService
     from shared.services.file_mirror import KnowledgebaseMirror
     from shared.services.files import FileService
+    from shared.services.graph_search import GraphSearch
     from shared.services.ingestion import IngestionService
+    from shared.services.knowledge import GraphStore, KnowledgeService
+    from shared.services.knowledge_builds import KnowledgeBuilder
     from shared.services.retrieval import RetrievalService
 
 
@@ -98,14 +101,31 @@ class Container:
         if "workflow" in self.overrides:
             return cast(Workflow, self.overrides["workflow"])
         if self.settings.backend == "local":
-            from shared.adapters.local.worker import InProcessWorkflow
+            from shared.adapters.local.worker import PipelineWorkflow
 
-            return InProcessWorkflow(self.ingestion)
+            return PipelineWorkflow(self.ingestion)
         if not self.settings.state_machine_arn:
             raise RuntimeError("FLOWLESS_STATE_MACHINE_ARN is not set")
         from shared.adapters.aws.stepfunctions_workflow import StepFunctionsWorkflow
 
         return StepFunctionsWorkflow(self.settings.state_machine_arn, region=self.settings.aws_region)
+
+    @cached_property
+    def build_workflow(self) -> Workflow:
+        """Where knowledge-graph / RAPTOR builds run: a worker of their own locally, their state machine on AWS."""
+        if "build_workflow" in self.overrides:
+            return cast(Workflow, self.overrides["build_workflow"])
+        if self.settings.backend == "local":
+            from shared.adapters.local.worker import InProcessWorkflow
+
+            return InProcessWorkflow(run_build=lambda task: self.knowledge_builds.run_task(task))
+        if not self.settings.build_state_machine_arn:
+            raise RuntimeError("FLOWLESS_BUILD_STATE_MACHINE_ARN is not set")
+        from shared.adapters.aws.stepfunctions_workflow import StepFunctionsWorkflow
+
+        return StepFunctionsWorkflow(
+            None, region=self.settings.aws_region, build_state_machine_arn=self.settings.build_state_machine_arn
+        )
 
     @cached_property
     def catalog(self) -> ModelCatalog:
@@ -140,8 +160,16 @@ class Container:
             self.dataset_repo,
             self.tenants,
             ModelAccess(self.catalog),
-            purge=lambda ds: self.documents.purge_dataset(ds),
+            purge=self._purge_dataset,
         )
+
+    def _purge_dataset(self, dataset: dict[str, Any]) -> None:
+        from shared.repos.knowledge import BuildTaskRepository
+
+        self.documents.purge_dataset(dataset)
+        # Its knowledge graph and build tasks too (a running build then stops at its next step).
+        self.graph_store.delete(dataset["tenant_id"], dataset["id"], with_work=True)
+        BuildTaskRepository(self.metadata).delete_all(dataset["id"])
 
     @cached_property
     def documents(self) -> DocumentService:
@@ -153,6 +181,8 @@ class Container:
             self.blobs,
             lambda: self.search_index,
             max_file_bytes=self.settings.max_upload_bytes,
+            # Deleted documents leave the knowledge graph (their RAPTOR chunks went with their chunks).
+            on_deleted=lambda tenant_id, dataset_id, ids: self.graph_store.forget(tenant_id, dataset_id, ids),
             mirror=self.file_mirror,
         )
 
@@ -220,7 +250,14 @@ class Container:
             embedder_for=tenant_embedder,
             models=ModelAccess(self.catalog),
             chat_model_for=tenant_chat_model,
+            graph_search=lambda: self.graph_search,
         )
+
+    @cached_property
+    def graph_search(self) -> GraphSearch:
+        from shared.services.graph_search import GraphSearch
+
+        return GraphSearch(self.graph_store, lambda: self.search_index)
 
     @cached_property
     def completions(self) -> CompletionService:
@@ -271,6 +308,45 @@ class Container:
             workflow=lambda: self.workflow,
             embedder_for=tenant_embedder,
             chat_model_for=tenant_chat_model,
+        )
+
+    @cached_property
+    def graph_store(self) -> GraphStore:
+        from shared.repos.knowledge import GraphRepository
+        from shared.services.knowledge import GraphStore
+
+        return GraphStore(GraphRepository(self.metadata), self.blobs, lambda: self.search_index)
+
+    @cached_property
+    def knowledge(self) -> KnowledgeService:
+        from shared.repos.knowledge import BuildTaskRepository
+        from shared.services.knowledge import KnowledgeService
+
+        return KnowledgeService(
+            datasets=self.dataset_repo,
+            documents=self.document_repo,
+            tasks=BuildTaskRepository(self.metadata),
+            graphs=self.graph_store,
+            workflow=lambda: self.build_workflow,
+        )
+
+    @cached_property
+    def knowledge_builds(self) -> KnowledgeBuilder:
+        from shared.repos.knowledge import BuildTaskRepository
+        from shared.services.knowledge_builds import KnowledgeBuilder
+
+        return KnowledgeBuilder(
+            datasets=self.dataset_repo,
+            documents=self.document_repo,
+            tenants=self.tenants,
+            tasks=BuildTaskRepository(self.metadata),
+            graphs=self.graph_store,
+            blobs=self.blobs,
+            index=lambda: self.search_index,
+            workflow=lambda: self.build_workflow,
+            embedder_for=tenant_embedder,
+            chat_model_for=tenant_chat_model,
+            catalog=self.catalog,
         )
 
     def health_probes(self) -> dict[str, Callable[[], None]]:

@@ -1,4 +1,6 @@
-"""In-process workflow: the local stand-in for Step Functions, as a three-stage pipeline.
+"""In-process workflows, the local stand-ins for Step Functions: document parses through a three-stage
+pipeline (``PipelineWorkflow``), knowledge builds on a bounded thread pool (``InProcessWorkflow``). The
+container builds one of each, so parses never queue behind a build's minutes of model calls.
 
 Parser threads receive parse tasks and extract and chunk each document page range by page range; one
 embedding thread takes every range waiting and embeds their texts in one call, so the model batches texts
@@ -16,11 +18,11 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, Protocol, TypeVar
 
-from shared.ports.workflow import ParseTask, Workflow
+from shared.ports.workflow import BuildTask, ParseTask, Workflow
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ class RangePipeline(Protocol[W]):
     def store_ranges(self, works: Sequence[W]) -> None: ...
 
 
-class InProcessWorkflow(Workflow, Generic[W]):
+class PipelineWorkflow(Workflow, Generic[W]):
     """Runs parse tasks in the background through ``pipeline``'s stages (see the module docstring)."""
 
     def __init__(
@@ -155,6 +157,54 @@ class InProcessWorkflow(Workflow, Generic[W]):
             self._to_embed.put(None)
             for stage in stages:
                 stage.join()
+
+    def ping(self) -> None:
+        if self._closed:
+            raise RuntimeError("worker pool is shut down")
+
+
+class InProcessWorkflow(Workflow):
+    """Runs ``run_build`` (every step of a knowledge build) for each build in the background, or ``run_task``
+    (every step of a parse, one task at a time) for each parse: whichever it was given."""
+
+    def __init__(
+        self,
+        run_task: Callable[[ParseTask], None] | None = None,
+        max_workers: int = 2,
+        *,
+        run_build: Callable[[BuildTask], None] | None = None,
+    ) -> None:
+        self._run_task = run_task
+        self._run_build = run_build
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="flowless-worker")
+        self._closed = False
+
+    def start_parse(self, task: ParseTask) -> None:
+        run_task = self._run_task
+        if run_task is None:
+            raise RuntimeError("this worker runs no parses")
+        self.submit(lambda: run_task(task))
+
+    def start_build(self, task: BuildTask) -> None:
+        run_build = self._run_build
+        if run_build is None:
+            raise RuntimeError("this worker runs no knowledge builds")
+        self.submit(lambda: run_build(task))
+
+    def submit(self, job: Callable[[], None]) -> Future[None]:
+        """Run ``job`` in the background; failures are logged, never lost silently."""
+
+        def run() -> None:
+            try:
+                job()
+            except Exception:
+                logger.exception("background job failed")
+
+        return self._pool.submit(run)
+
+    def close(self) -> None:
+        self._closed = True
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def ping(self) -> None:
         if self._closed:
