@@ -699,6 +699,18 @@ class IngestionService:
         else:
             self._complete(task, current, run.chunk_count, run.token_count, earlier=lines)
 
+    # == the whole step list in this thread ===========================================================
+    def run_task(self, task: ParseTask) -> None:
+        """Run every step of ``task`` in order, in this thread, with the artifacts in blob storage between
+        steps: the Step Functions definition in one process (tests; the local worker pipelines instead)."""
+        with self._outcome(task):
+            state = self.prepare(task)
+            for rng in state["ranges"]:
+                ranged = {**state, "range": rng}
+                for step in (self.extract, self.chunk, self.embed, self.index):
+                    ranged = step(ranged)
+            self.finish(state)
+
     def resume_interrupted(self) -> int:
         """Restart parses left RUNNING by a process that died (the local worker calls this at start)."""
         resumed = 0
