@@ -37,10 +37,10 @@ if TYPE_CHECKING:
 #: Most texts in one ONNX run (a model's own limit may be lower).
 BATCH_SIZE = 64
 #: Padded tokens (rows x longest row) in one ONNX run. Batches are cut from texts sorted by token length, so
-#: padding stays small. Measured for all-MiniLM-L6-v2 on 2 cores (benchmarks/bench_embedder.py --sweep):
-#: tokens per CPU-second are flat from 128 to 512 tokens a run and fall beyond (-10 % at 1,024, -25 % at
-#: 4,096): bigger runs gain nothing once sorted and their activations (and 256x256 attention maps) fall out of
-#: the core's cache. A 256-token passage therefore runs alone, a 30-token one with seven others.
+#: padding stays small. Measured for all-MiniLM-L6-v2 on 2 busy cores (benchmarks/bench_embedder.py --sweep),
+#: tokens per CPU-second: 64, 128 and 256 tokens a run within a few per cent of each other, then -10 % at 512,
+#: -20 % at 1,024, -35 % at 4,096: bigger runs gain nothing once sorted, and their activations (and 256x256
+#: attention maps) fall out of the core's cache. A 256-token passage runs alone, 20-token ones a dozen at once.
 BATCH_TOKENS = 256
 
 #: BGE's instruction for retrieval queries (not used by default: see ``BGE_SMALL_EN``).
