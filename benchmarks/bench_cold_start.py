@@ -3,9 +3,10 @@
 Every function the CDK app deploys: the route groups of shared.routes (a streaming group: uvicorn and the
 app it serves), the authorizer, the parse and knowledge-build step handlers and the S3 ingest trigger.
 Each import runs in a new interpreter with the environment Lambda gives (backend aws, the function's name
-and memory), ``--runs`` times, alternating the functions so that other load on the machine hits all alike; medians of the wall-clock time and of the
-process's CPU time (the latter shifts less when other programs compete for the cores). Beside them, in the
-same run: ``import fastapi`` alone, the floor every API function stands on.
+and memory), ``--runs`` times, alternating the functions so that other load on the machine hits all alike.
+Medians of the wall-clock time and of the process's CPU time (the latter shifts less when other programs
+compete for the cores); beside them, in the same run, ``import fastapi`` alone, the floor every API function
+stands on, and each function's CPU time beyond it.
 
 Then a cold request of the datasets function: the import and its first request (events/datasets_list.json)
 in one fresh interpreter, against a local DynamoDB stand-in (moto's server, in this process): what a
