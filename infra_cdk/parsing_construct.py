@@ -1,8 +1,9 @@
 """Document parsing on AWS: a Lambda function per step of ``shared.pipeline`` and the state machine running them.
 
-The definition is built from the step list, like the local worker runs it (``IngestionService.run_task``):
-the steps before the per-range ones run once, the per-range steps run in order inside a Map over the
-page ranges the first step planned, the steps after it run once with the planned state. Failures go to
+The definition is built from the step list: the steps before the per-range ones run once, the per-range
+steps run in order inside a Map over the page ranges the first step planned, the steps after it run once
+with the planned state. Each document is embedded on its own here; the local worker runs the same steps in
+memory and embeds the ranges of many documents together (shared.adapters.local.worker). Failures go to
 the pipeline's failure step, which marks the document FAIL; a superseded task (stopped, re-parsed or
 deleted document) ends quietly.
 """

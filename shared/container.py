@@ -47,6 +47,10 @@ class Container:
 
     settings: Settings
     overrides: dict[str, object] = field(default_factory=dict)
+    #: Called with a backend's name (the route registry's needs: metadata, blobs, search, workflow, builds)
+    #: just before its AWS adapter is built. The Lambda functions patch the backend's client library for
+    #: X-Ray then, so a function imports a library when a request first uses it (never, if none does).
+    instrument: Callable[[str], None] = field(default=lambda backend: None, repr=False)
 
     # -- adapters ----------------------------------------------------------------------------------
     @cached_property
@@ -57,6 +61,7 @@ class Container:
             from shared.adapters.local.sqlite_store import SqliteMetadataStore
 
             return SqliteMetadataStore(self.settings.data_dir / LOCAL_DB_FILE)
+        self.instrument("metadata")
         from shared.adapters.aws.dynamodb_store import DynamoMetadataStore
 
         assert self.settings.table_name is not None
@@ -72,6 +77,7 @@ class Container:
             from shared.adapters.local.fs_blobs import FilesystemBlobStore
 
             return FilesystemBlobStore(self.settings.data_dir / LOCAL_BLOB_DIR)
+        self.instrument("blobs")
         from shared.adapters.aws.s3_blobs import S3BlobStore
 
         if not self.settings.documents_bucket:
@@ -92,6 +98,7 @@ class Container:
             return cast(SearchIndex, EmbeddedSearchIndex(self.settings.data_dir / LOCAL_INDEX_DIR))
         if not self.settings.opensearch_endpoint:
             raise RuntimeError("FLOWLESS_OPENSEARCH_ENDPOINT is not set")
+        self.instrument("search")
         from shared.adapters.aws.opensearch_index import OpenSearchIndex
 
         return cast(SearchIndex, OpenSearchIndex(self.settings.opensearch_endpoint, region=self.settings.aws_region))
@@ -101,11 +108,12 @@ class Container:
         if "workflow" in self.overrides:
             return cast(Workflow, self.overrides["workflow"])
         if self.settings.backend == "local":
-            from shared.adapters.local.worker import InProcessWorkflow
+            from shared.adapters.local.worker import PipelineWorkflow
 
-            return InProcessWorkflow(lambda task: self.ingestion.run_task(task))
+            return PipelineWorkflow(self.ingestion)
         if not self.settings.state_machine_arn:
             raise RuntimeError("FLOWLESS_STATE_MACHINE_ARN is not set")
+        self.instrument("workflow")
         from shared.adapters.aws.stepfunctions_workflow import StepFunctionsWorkflow
 
         return StepFunctionsWorkflow(self.settings.state_machine_arn, region=self.settings.aws_region)
@@ -121,6 +129,7 @@ class Container:
             return InProcessWorkflow(run_build=lambda task: self.knowledge_builds.run_task(task))
         if not self.settings.build_state_machine_arn:
             raise RuntimeError("FLOWLESS_BUILD_STATE_MACHINE_ARN is not set")
+        self.instrument("builds")
         from shared.adapters.aws.stepfunctions_workflow import StepFunctionsWorkflow
 
         return StepFunctionsWorkflow(
