@@ -125,8 +125,12 @@ def term_weights(candidates: Sequence[Candidate]) -> dict[str, float]:
 
 
 def reference_score(candidates: Sequence[Candidate]) -> float:
-    """The question's reference match ``R``: the text score of a chunk holding every query word (as fitted
-    by ``term_weights``); the best text score when no matched words can be fitted; 0 without text matches."""
+    """The question's reference match ``R``: the engine's ``text_reference`` when it reports one; else the text
+    score of a chunk holding every query word as fitted by ``term_weights``; else the best text score; 0
+    without text matches."""
+    reported = next((c.text_reference for c in candidates if c.text_reference), None)
+    if reported:
+        return reported
     reference = sum(term_weights(candidates).values())
     if reference > 0:
         return reference
