@@ -47,7 +47,11 @@ sys.path.insert(0, str(ROOT))
 from shared.adapters.local.embedded_index import EmbeddedSearchIndex  # noqa: E402
 from shared.ports.search import IndexedChunk, SearchQuery  # noqa: E402
 
-SCIFACT = ROOT.parent / "shared" / "data" / "scifact"
+# ../shared/data beside the repository (a worktree under wt/ finds it two levels further up)
+SCIFACT = next(
+    (p for p in (ROOT.parent / "shared/data/scifact", ROOT.parents[1] / "shared/data/scifact") if p.is_dir()),
+    ROOT.parent / "shared/data/scifact",
+)
 TENANT, DATASET = "bench-tenant", "bench-dataset"
 TOP_K = 1024
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(])")

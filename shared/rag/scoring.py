@@ -77,7 +77,7 @@ import numpy as np
 from shared.ports.search import Candidate
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ScoredChunk:
     chunk_id: str
     document_id: str
@@ -158,26 +158,30 @@ def hybrid_scores(
     pagerank: Mapping[str, int] | None = None,
 ) -> list[ScoredChunk]:
     """Score candidates; sorted by similarity, best first (ties by chunk id for stable pages)."""
-    terms = term_similarities(candidates)
-    scored = []
-    for candidate, tsim in zip(candidates, terms, strict=True):
-        if rerank_scores is not None:
-            vsim = float(rerank_scores.get(candidate.chunk_id, 0.0))
-        else:
-            vsim = max(0.0, float(candidate.vector_score or 0.0))
-        sim = (1 - vector_weight) * tsim + vector_weight * vsim
-        if pagerank:
-            sim += pagerank.get(candidate.dataset_id, 0) / 100
-        scored.append(
-            ScoredChunk(
-                chunk_id=candidate.chunk_id,
-                document_id=candidate.document_id,
-                dataset_id=candidate.dataset_id,
-                similarity=sim,
-                term_similarity=tsim,
-                vector_similarity=vsim,
-                matched_terms=tuple(candidate.matched_terms),
-            )
+    if not candidates:
+        return []
+    reference = reference_score(candidates)
+    text = np.fromiter((c.text_score or 0.0 for c in candidates), dtype=np.float64, count=len(candidates))
+    tsims = np.divide(text, text + reference, out=np.zeros_like(text), where=(text > 0) & (reference > 0))
+    if rerank_scores is not None:
+        vsims = np.fromiter((rerank_scores.get(c.chunk_id, 0.0) for c in candidates), dtype=np.float64)
+    else:
+        vsims = np.fromiter((c.vector_score or 0.0 for c in candidates), dtype=np.float64, count=len(candidates))
+        np.maximum(vsims, 0.0, out=vsims)
+    sims = (1 - vector_weight) * tsims + vector_weight * vsims
+    if pagerank:
+        sims += np.fromiter((pagerank.get(c.dataset_id, 0) / 100 for c in candidates), dtype=np.float64)
+    order = np.lexsort((np.array([c.chunk_id for c in candidates]), -sims))
+    sim_list, tsim_list, vsim_list = sims.tolist(), tsims.tolist(), vsims.tolist()
+    return [
+        ScoredChunk(
+            chunk_id=(c := candidates[i]).chunk_id,
+            document_id=c.document_id,
+            dataset_id=c.dataset_id,
+            similarity=sim_list[i],
+            term_similarity=tsim_list[i],
+            vector_similarity=vsim_list[i],
+            matched_terms=tuple(c.matched_terms),
         )
-    scored.sort(key=lambda s: (-s.similarity, s.chunk_id))
-    return scored
+        for i in order.tolist()
+    ]
