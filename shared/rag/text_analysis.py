@@ -169,16 +169,19 @@ class WeightedTerm:
 
 @dataclass(frozen=True, slots=True)
 class QueryPlan:
-    """What a full-text search sends: the chosen terms, in the question's order. A chunk holding any of them
-    is a text match; engines score ``sum(weight * idf * tf-saturation)`` over the chosen terms it holds."""
+    """What a full-text search sends: the chosen terms, in the question's order (a chunk holding any of them
+    is a text match; engines score ``sum(weight * idf * tf-saturation)`` over the chosen terms it holds),
+    and the question's reference score.
+
+    ``reference_score`` is the BM25 of a chunk of average length holding every term of the question once
+    (weighted by the question's count of it; terms no chunk holds left out): the scale on which the scorer
+    reads a text score (``shared/rag/scoring.py``). It covers the terms the cap left out too: the cap
+    decides which terms are worth *searching* (a left-out term would add little to any chunk's score), not
+    what matching the whole question would be worth.
+    """
 
     terms: tuple[WeightedTerm, ...]
-
-    @property
-    def reference_score(self) -> float:
-        """BM25 of a chunk of average length holding each chosen term once (weighted by the query's count
-        of it): the scale on which the scorer reads a text score (see ``shared/rag/scoring.py``)."""
-        return sum(t.weight * t.idf for t in self.terms) / (1 + BM25_K1)
+    reference_score: float
 
 
 def plan_query(terms: Sequence[QueryTerm], doc_freqs: Sequence[float], docs: float) -> QueryPlan:
@@ -187,15 +190,12 @@ def plan_query(terms: Sequence[QueryTerm], doc_freqs: Sequence[float], docs: flo
     Terms no chunk holds are dropped (they match nothing); of the rest, at most ``MAX_QUERY_TERMS`` with the
     highest count x IDF are kept (ties: earlier in the question). A short question keeps all its terms.
     """
-    scored = [
-        (term.count * bm25_idf(df, docs), i, WeightedTerm(term, bm25_idf(df, docs)))
-        for i, (term, df) in enumerate(zip(terms, doc_freqs, strict=True))
-        if df > 0
-    ]
-    if len(scored) > MAX_QUERY_TERMS:
-        scored = sorted(scored, key=lambda s: (-s[0], s[1]))[:MAX_QUERY_TERMS]
-        scored.sort(key=lambda s: s[1])
-    return QueryPlan(tuple(s[2] for s in scored))
+    present = [WeightedTerm(term, bm25_idf(df, docs)) for term, df in zip(terms, doc_freqs, strict=True) if df > 0]
+    reference = sum(t.weight * t.idf for t in present) / (1 + BM25_K1)
+    if len(present) <= MAX_QUERY_TERMS:
+        return QueryPlan(tuple(present), reference)
+    best = sorted(range(len(present)), key=lambda i: (-present[i].weight * present[i].idf, i))[:MAX_QUERY_TERMS]
+    return QueryPlan(tuple(present[i] for i in sorted(best)), reference)
 
 
 def opensearch_analysis() -> dict[str, Any]:

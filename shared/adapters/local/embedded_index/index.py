@@ -20,7 +20,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
@@ -38,7 +38,6 @@ from shared.rag.text_analysis import (
     QueryTerm,
     analyze,
     analyze_query,
-    bm25_idf,
     plan_query,
 )
 
@@ -447,17 +446,16 @@ def _score_text(runs: list[_ShardRun], terms: list[QueryTerm], term_ids: list[in
     ``plan_query`` chooses the terms to score from their document frequencies, and only those are scored.
     """
     ids = np.asarray(term_ids, dtype=np.int32)
-    raw_df = sum((run.locate(ids) for run in runs), start=np.zeros(len(ids), dtype=np.int64))
+    doc_freqs = sum((run.locate(ids) for run in runs), start=np.zeros(len(ids), dtype=np.int64)).tolist()
     docs = sum(run.view.n_alive for run in runs)
     total_length = sum(run.view.total_length for run in runs)
     if docs == 0:
         return None
-    plan = plan_query(terms, raw_df.tolist(), docs)
+    if any(run.view.n_alive != run.view.n for run in runs):  # exact statistics: deleted rows don't count
+        doc_freqs = [sum(run.live_doc_freq(j) for run in runs) for j in range(len(ids))]
+    plan = plan_query(terms, doc_freqs, docs)
     position = {t.term: j for j, t in enumerate(terms)}
     chosen = [position[t.term.term] for t in plan.terms]
-    if any(run.view.n_alive != run.view.n for run in runs):  # exact statistics: deleted rows don't count
-        live_df = [sum(run.live_doc_freq(j) for run in runs) for j in chosen]
-        plan = QueryPlan(tuple(replace(t, idf=bm25_idf(df, docs)) for t, df in zip(plan.terms, live_df, strict=True)))
     weights = np.asarray([t.weight * t.idf for t in plan.terms], dtype=np.float32)
     avg_length = max(total_length / docs, 1e-9)
     for run in runs:
