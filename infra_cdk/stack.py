@@ -11,6 +11,7 @@ from infra_cdk.api_construct import RestApiConstruct
 from infra_cdk.auth_construct import ApiKeyAuthorizer
 from infra_cdk.config import StageConfig
 from infra_cdk.function_construct import Backends, FunctionPackage, RouteGroupFunction
+from infra_cdk.knowledge_construct import KnowledgeBuilds
 from infra_cdk.monitoring_construct import MonitoringConstruct
 from infra_cdk.parsing_construct import ParsingWorkflow
 from infra_cdk.s3_trigger_construct import S3IngestTrigger
@@ -44,7 +45,19 @@ class FlowlessStack(Stack):
             backends=Backends(self.storage, search=self.search),
             log_settings=log_settings,
         )
-        backends = Backends(self.storage, state_machine=self.parsing.state_machine, search=self.search)
+        self.knowledge = KnowledgeBuilds(
+            self,
+            "Knowledge",
+            package=package,
+            backends=Backends(self.storage, search=self.search),
+            log_settings=log_settings,
+        )
+        backends = Backends(
+            self.storage,
+            state_machine=self.parsing.state_machine,
+            search=self.search,
+            build_state_machine=self.knowledge.state_machine,
+        )
         self.auth = ApiKeyAuthorizer(self, "Auth", package=package, storage=self.storage, log_settings=log_settings)
         self.route_functions = {
             group.name: RouteGroupFunction(
@@ -80,9 +93,11 @@ class FlowlessStack(Stack):
                 # Of the parse steps only the failure step: the others raise by design (a superseded
                 # task, a document that cannot be parsed) and the state machine handles it.
                 "parse_failure": self.parsing.failure_function.function,
+                "build_failure": self.knowledge.failure_function.function,
             },
             rest_api=self.api.rest_api,
             state_machine=self.parsing.state_machine,
+            build_state_machine=self.knowledge.state_machine,
             dead_letter_queues={"s3_ingest": self.s3_trigger.dead_letter_queue},
         )
 
@@ -92,3 +107,4 @@ class FlowlessStack(Stack):
         CfnOutput(self, "DocumentsBucketName", value=self.storage.documents_bucket.bucket_name)
         CfnOutput(self, "SearchCollectionEndpoint", value=self.search.endpoint)
         CfnOutput(self, "ParseStateMachineArn", value=self.parsing.state_machine.state_machine_arn)
+        CfnOutput(self, "BuildStateMachineArn", value=self.knowledge.state_machine.state_machine_arn)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from shared.catalog import ModelCatalog, get_catalog, split_model_id
+from shared.catalog import ModelCatalog, get_catalog
 from shared.config import Settings, get_settings
 from shared.constants import LOCAL_BLOB_DIR, LOCAL_DB_FILE, LOCAL_INDEX_DIR
 from shared.ports.blobs import BlobStore
@@ -25,11 +25,19 @@ if TYPE_CHECKING:  # imported where built: a function loads only the services it
     from shared.ports.chat_model import ChatModel
     from shared.ports.embedder import Embedder
     from shared.repos.documents import DocumentRepository
+    from shared.repos.files import FileRepository
+    from shared.services.agent_completions import AgentCompletionService
+    from shared.services.agents import AgentService
     from shared.services.chats import ChatService
     from shared.services.chunks import ChunkService
     from shared.services.completions import CompletionService
     from shared.services.documents import DocumentService
+    from shared.services.file_mirror import KnowledgebaseMirror
+    from shared.services.files import FileService
+    from shared.services.graph_search import GraphSearch
     from shared.services.ingestion import IngestionService
+    from shared.services.knowledge import GraphStore, KnowledgeService
+    from shared.services.knowledge_builds import KnowledgeBuilder
     from shared.services.retrieval import RetrievalService
 
 
@@ -103,6 +111,23 @@ class Container:
         return StepFunctionsWorkflow(self.settings.state_machine_arn, region=self.settings.aws_region)
 
     @cached_property
+    def build_workflow(self) -> Workflow:
+        """Where knowledge-graph / RAPTOR builds run: a worker of their own locally, their state machine on AWS."""
+        if "build_workflow" in self.overrides:
+            return cast(Workflow, self.overrides["build_workflow"])
+        if self.settings.backend == "local":
+            from shared.adapters.local.worker import InProcessWorkflow
+
+            return InProcessWorkflow(run_build=lambda task: self.knowledge_builds.run_task(task))
+        if not self.settings.build_state_machine_arn:
+            raise RuntimeError("FLOWLESS_BUILD_STATE_MACHINE_ARN is not set")
+        from shared.adapters.aws.stepfunctions_workflow import StepFunctionsWorkflow
+
+        return StepFunctionsWorkflow(
+            None, region=self.settings.aws_region, build_state_machine_arn=self.settings.build_state_machine_arn
+        )
+
+    @cached_property
     def catalog(self) -> ModelCatalog:
         return get_catalog()
 
@@ -135,8 +160,16 @@ class Container:
             self.dataset_repo,
             self.tenants,
             ModelAccess(self.catalog),
-            purge=lambda ds: self.documents.purge_dataset(ds),
+            purge=self._purge_dataset,
         )
+
+    def _purge_dataset(self, dataset: dict[str, Any]) -> None:
+        from shared.repos.knowledge import BuildTaskRepository
+
+        self.documents.purge_dataset(dataset)
+        # Its knowledge graph and build tasks too (a running build then stops at its next step).
+        self.graph_store.delete(dataset["tenant_id"], dataset["id"], with_work=True)
+        BuildTaskRepository(self.metadata).delete_all(dataset["id"])
 
     @cached_property
     def documents(self) -> DocumentService:
@@ -147,6 +180,35 @@ class Container:
             self.document_repo,
             self.blobs,
             lambda: self.search_index,
+            max_file_bytes=self.settings.max_upload_bytes,
+            # Deleted documents leave the knowledge graph (their RAPTOR chunks went with their chunks).
+            on_deleted=lambda tenant_id, dataset_id, ids: self.graph_store.forget(tenant_id, dataset_id, ids),
+            mirror=self.file_mirror,
+        )
+
+    @cached_property
+    def file_repo(self) -> FileRepository:
+        from shared.repos.files import FileRepository
+
+        return FileRepository(self.metadata)
+
+    @cached_property
+    def file_mirror(self) -> KnowledgebaseMirror:
+        from shared.services.file_mirror import KnowledgebaseMirror
+
+        return KnowledgebaseMirror(self.file_repo, self.dataset_repo, self.document_repo)
+
+    @cached_property
+    def files(self) -> FileService:
+        from shared.services.files import FileService
+
+        return FileService(
+            self.file_repo,
+            self.file_mirror,
+            self.dataset_repo,
+            self.document_repo,
+            lambda record: self.documents.remove_document(record),
+            self.blobs,
             max_file_bytes=self.settings.max_upload_bytes,
         )
 
@@ -188,7 +250,14 @@ class Container:
             embedder_for=tenant_embedder,
             models=ModelAccess(self.catalog),
             chat_model_for=tenant_chat_model,
+            graph_search=lambda: self.graph_search,
         )
+
+    @cached_property
+    def graph_search(self) -> GraphSearch:
+        from shared.services.graph_search import GraphSearch
+
+        return GraphSearch(self.graph_store, lambda: self.search_index)
 
     @cached_property
     def completions(self) -> CompletionService:
@@ -198,6 +267,27 @@ class Container:
         return CompletionService(
             chats=ChatRepository(self.metadata),
             sessions=SessionRepository(self.metadata),
+            datasets=self.dataset_repo,
+            tenants=self.tenants,
+            retrieval=self.retrieval,
+            chat_model_for=tenant_chat_model,
+        )
+
+    @cached_property
+    def agents(self) -> AgentService:
+        from shared.repos.agents import AgentRepository, AgentSessionRepository
+        from shared.services.agents import AgentService
+
+        return AgentService(AgentRepository(self.metadata), AgentSessionRepository(self.metadata))
+
+    @cached_property
+    def agent_completions(self) -> AgentCompletionService:
+        from shared.repos.agents import AgentRepository, AgentSessionRepository
+        from shared.services.agent_completions import AgentCompletionService
+
+        return AgentCompletionService(
+            agents=AgentRepository(self.metadata),
+            sessions=AgentSessionRepository(self.metadata),
             datasets=self.dataset_repo,
             tenants=self.tenants,
             retrieval=self.retrieval,
@@ -218,6 +308,45 @@ class Container:
             workflow=lambda: self.workflow,
             embedder_for=tenant_embedder,
             chat_model_for=tenant_chat_model,
+        )
+
+    @cached_property
+    def graph_store(self) -> GraphStore:
+        from shared.repos.knowledge import GraphRepository
+        from shared.services.knowledge import GraphStore
+
+        return GraphStore(GraphRepository(self.metadata), self.blobs, lambda: self.search_index)
+
+    @cached_property
+    def knowledge(self) -> KnowledgeService:
+        from shared.repos.knowledge import BuildTaskRepository
+        from shared.services.knowledge import KnowledgeService
+
+        return KnowledgeService(
+            datasets=self.dataset_repo,
+            documents=self.document_repo,
+            tasks=BuildTaskRepository(self.metadata),
+            graphs=self.graph_store,
+            workflow=lambda: self.build_workflow,
+        )
+
+    @cached_property
+    def knowledge_builds(self) -> KnowledgeBuilder:
+        from shared.repos.knowledge import BuildTaskRepository
+        from shared.services.knowledge_builds import KnowledgeBuilder
+
+        return KnowledgeBuilder(
+            datasets=self.dataset_repo,
+            documents=self.document_repo,
+            tenants=self.tenants,
+            tasks=BuildTaskRepository(self.metadata),
+            graphs=self.graph_store,
+            blobs=self.blobs,
+            index=lambda: self.search_index,
+            workflow=lambda: self.build_workflow,
+            embedder_for=tenant_embedder,
+            chat_model_for=tenant_chat_model,
+            catalog=self.catalog,
         )
 
     def health_probes(self) -> dict[str, Callable[[], None]]:
@@ -243,11 +372,7 @@ def tenant_embedder(model_id: str, tenant: Tenant) -> Embedder:
     """The embedder for ``model_id`` with the tenant's endpoint and key for it (if configured)."""
     from shared.rag.embedding import build_embedder
 
-    name, factory = split_model_id(model_id)
-    setting = next(
-        (m for m in tenant.models if m.llm_name == name and m.llm_factory == factory and m.model_type == "embedding"),
-        None,
-    )
+    setting = tenant.model_setting(model_id, "embedding")
     if setting is None:
         return build_embedder(model_id)
     return build_embedder(model_id, api_base=setting.api_base, api_key=setting.api_key)

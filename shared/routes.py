@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Method = Literal["GET", "POST", "PUT", "DELETE"]
-Backend = Literal["metadata", "blobs", "search", "workflow", "models"]
+Backend = Literal["metadata", "blobs", "search", "workflow", "models", "builds"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,8 @@ class RouteGroup:
 
     ``module`` is the importable package under ``functions/`` holding ``router.py`` (FastAPI router
     factory ``build_router``) and ``handler.py`` (the Lambda entry point ``handler``).
-    ``needs`` lists the backends the function is granted access to.
+    ``needs`` lists the backends the function is granted access to (``workflow``: starting parses;
+    ``builds``: starting knowledge-graph / RAPTOR builds).
     """
 
     name: str
@@ -92,8 +93,25 @@ RETRIEVAL = RouteGroup(
     name="retrieval",
     module="functions.retrieval",
     routes=(Route("/api/v1/retrieval", ("POST",)),),
-    needs=("metadata", "search", "models"),
+    # blobs: use_kg reads the datasets' knowledge graphs.
+    needs=("metadata", "blobs", "search", "models"),
     memory_mb=2048,
+)
+
+KNOWLEDGE = RouteGroup(
+    name="knowledge",
+    module="functions.knowledge",
+    routes=(
+        Route("/api/v1/datasets/{dataset_id}/knowledge_graph", ("GET", "DELETE")),
+        Route("/api/v1/datasets/{dataset_id}/run_graphrag", ("POST",)),
+        Route("/api/v1/datasets/{dataset_id}/trace_graphrag", ("GET",)),
+        Route("/api/v1/datasets/{dataset_id}/run_raptor", ("POST",)),
+        Route("/api/v1/datasets/{dataset_id}/trace_raptor", ("GET",)),
+    ),
+    # The builds run in the knowledge-build workflow ("builds"); the graph is a blob, its records are in the
+    # store and the index (deleted with it).
+    needs=("metadata", "blobs", "search", "builds"),
+    memory_mb=1024,
 )
 
 CHATS = RouteGroup(
@@ -109,6 +127,18 @@ CHATS = RouteGroup(
     needs=("metadata",),
 )
 
+AGENTS = RouteGroup(
+    name="agents",
+    module="functions.agents",
+    routes=(
+        Route("/api/v1/agents", ("GET", "POST")),
+        Route("/api/v1/agents/{agent_id}", ("PUT", "DELETE")),
+        Route("/api/v1/agents/{agent_id}/sessions", ("GET", "POST", "DELETE")),
+    ),
+    # Agents, their versions and sessions live in the table; a DSL is checked without calling any model.
+    needs=("metadata",),
+)
+
 COMPLETIONS = RouteGroup(
     name="completions",
     module="functions.completions",
@@ -116,15 +146,51 @@ COMPLETIONS = RouteGroup(
         Route("/api/v1/chats/{chat_id}/completions", ("POST",)),
         Route("/api/v1/chats_openai/{chat_id}/chat/completions", ("POST",)),
         Route("/api/v1/sessions/related_questions", ("POST",)),
+        # Agent runs: the agent store (the table) and the retrieval backends the chats already need.
+        Route("/api/v1/agents/{agent_id}/completions", ("POST",)),
+        Route("/api/v1/agents_openai/{agent_id}/chat/completions", ("POST",)),
     ),
     # Answers stream: Lambda Web Adapter + uvicorn, REST integration with responseTransferMode STREAM.
     streaming=True,
-    needs=("metadata", "search", "models"),
+    # blobs: a chat with use_kg reads its datasets' knowledge graphs.
+    needs=("metadata", "blobs", "search", "models"),
     memory_mb=2048,
     timeout_s=900,
 )
 
-ROUTE_GROUPS: tuple[RouteGroup, ...] = (SYSTEM, DATASETS, DOCUMENTS, CHUNKS, RETRIEVAL, CHATS, COMPLETIONS)
+FILES = RouteGroup(
+    name="files",
+    module="functions.files",
+    routes=(
+        Route("/api/v1/file/upload", ("POST",)),
+        Route("/api/v1/file/create", ("POST",)),
+        Route("/api/v1/file/list", ("GET",)),
+        Route("/api/v1/file/root_folder", ("GET",)),
+        Route("/api/v1/file/parent_folder", ("GET",)),
+        Route("/api/v1/file/all_parent_folder", ("GET",)),
+        Route("/api/v1/file/rm", ("POST",)),
+        Route("/api/v1/file/rename", ("POST",)),
+        Route("/api/v1/file/get/{file_id}", ("GET",)),
+        Route("/api/v1/file/mv", ("POST",)),
+        Route("/api/v1/file/convert", ("POST",)),
+    ),
+    # Files keep their bytes in the blob store; rm and convert remove documents' chunks and index entries.
+    needs=("metadata", "blobs", "search"),
+    memory_mb=1024,
+)
+
+ROUTE_GROUPS: tuple[RouteGroup, ...] = (
+    SYSTEM,
+    DATASETS,
+    DOCUMENTS,
+    CHUNKS,
+    RETRIEVAL,
+    KNOWLEDGE,
+    CHATS,
+    AGENTS,
+    COMPLETIONS,
+    FILES,
+)
 
 
 def group_by_name(name: str) -> RouteGroup:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Mapping
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import PydanticCustomError
 
-from shared.errors import ArgumentError, RetCode, error_for_code
+from shared.errors import ArgumentError, FlowlessError, RetCode, error_for_code
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -59,6 +59,11 @@ def refuse(code: RetCode, message: str) -> PydanticCustomError:
     return PydanticCustomError("ragflow", "{message}", {"message": message, "code": int(code)})
 
 
+def refused(error: FlowlessError) -> PydanticCustomError:
+    """A domain error raised by a checker a validator calls, answered with its own code and message."""
+    return refuse(error.code, error.message)
+
+
 def format_validation_error(error: ValidationError) -> str:
     """RAGFlow's message: one ``Field: <loc> - Message: <msg> - Value: <input>`` line per problem."""
     lines = []
@@ -84,13 +89,14 @@ def parse_model(model: type[M], payload: Mapping[str, Any]) -> M:
 
 
 def uuid1_hex(value: Any) -> str:
-    """Normalize an id to 32 hex characters; RAGFlow's messages for anything that isn't a UUID1."""
+    """Normalize an id to 32 hex characters; RAGFlow's message for anything that isn't a UUID1 (its "Must be
+    a UUID1 format" for other UUID versions is caught by its own ``except ValueError`` and never seen)."""
     try:
         parsed = uuid.UUID(value) if isinstance(value, str) else uuid.UUID(str(value))
     except (AttributeError, ValueError, TypeError):
-        raise PydanticCustomError("invalid_UUID1_format", "Invalid UUID1 format") from None
-    if parsed.version != 1:
-        raise PydanticCustomError("invalid_UUID1_format", "Must be a UUID1 format")
+        parsed = None
+    if parsed is None or parsed.version != 1:
+        raise PydanticCustomError("invalid_UUID1_format", "Invalid UUID1 format")
     return parsed.hex
 
 
@@ -113,6 +119,44 @@ def unique_uuid1_list(values: list[str] | None) -> list[str] | None:
             "duplicate_uuids", "Duplicate ids: '{duplicate_ids}'", {"duplicate_ids": ", ".join(duplicates)}
         )
     return ids
+
+
+def id_list_or_refuse(code: RetCode, message: str) -> Callable[[Any], Any]:
+    """A before-validator for an id list: null or a list of strings passes, anything else is refused with
+    RAGFlow's own code and message (its ``isinstance(ids, list)`` checks)."""
+
+    def check(value: Any) -> Any:
+        if value is not None and not (isinstance(value, list) and all(isinstance(i, str) for i in value)):
+            raise refuse(code, message)
+        return value
+
+    return check
+
+
+def unique_with_duplicates(ids: list[str], kind: str) -> tuple[list[str], list[str]]:
+    """RAGFlow's ``check_duplicate_ids``: the ids once each (in order), and ``Duplicate <kind> ids: <id>``
+    for each id given more than once."""
+    counts = Counter(ids)
+    return list(counts), [f"Duplicate {kind} ids: {i}" for i, n in counts.items() if n > 1]
+
+
+DeleteScope = Literal["listed", "all", "none"]
+
+
+def delete_scope(
+    ids: list[str] | None, delete_all: bool | None, *, newer_rules: bool, empty_means_all: bool
+) -> DeleteScope:
+    """What a delete request removes: the ``listed`` ids, ``all`` of them, or ``none``.
+
+    v0.23.1 rules: no ids (null, or ``[]`` where ``empty_means_all``) means all. A body carrying a
+    ``delete_all`` key (``newer_rules``) comes from a v0.25+ client, whose SDK sends
+    ``{"ids": null, "delete_all": false}`` by default: then no ids means nothing unless ``delete_all`` is true.
+    """
+    if ids:
+        return "listed"
+    if newer_rules:
+        return "all" if delete_all is True else "none"
+    return "all" if ids is None or empty_means_all else "none"
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

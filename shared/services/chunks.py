@@ -4,6 +4,7 @@ even when the search index lags); every write goes to the store first, then to t
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -16,14 +17,38 @@ from shared.rag.embedding import embed_with_title
 from shared.repos.datasets import DatasetRepository
 from shared.repos.documents import DocumentRepository, Record
 from shared.repos.tenants import TenantRepository
+from shared.schemas.chunks import AddChunkRequest, DeleteChunksRequest, ListChunksQuery, UpdateChunkRequest
 from shared.services.documents import document_view
 from shared.services.ingestion import EmbedderFactory, embedding_text, encode_vector, title_weight, to_indexed
-
-DEFAULT_PAGE_SIZE = 1024
 
 
 class ChunkNotFound(FlowlessError):
     code = RetCode.NOT_FOUND
+
+
+#: Share of a search's terms a chunk must hold to match (RAGFlow's full-text ``minimum_should_match``).
+MIN_TERM_MATCH = 0.3
+
+
+def keyword_filter(keywords: str) -> Callable[[Mapping[str, Any], str], bool] | None:
+    """The chunk list's ``keywords`` as RAGFlow's full-text match: a chunk matches when it holds at least 30%
+    of the search's terms (analyzed as the search index does) in its content, important keywords or
+    questions — or, for a chunk made by parsing, in its document's name (RAGFlow indexes the title with
+    parsed chunks only). ``None`` when the keywords hold no term (e.g. only stopwords): no filter."""
+    from shared.rag.text_analysis import analyze
+
+    terms = set(analyze(keywords))
+    if not terms:
+        return None
+    needed = max(1, math.floor(MIN_TERM_MATCH * len(terms)))
+
+    def matches(chunk: Mapping[str, Any], document_name: str) -> bool:
+        fields = [chunk["content"], *chunk.get("important_keywords", []), *chunk.get("questions", [])]
+        if not chunk.get("added_by_hand"):
+            fields.append(document_name)
+        return len(terms.intersection(analyze("\n".join(fields)))) >= needed
+
+    return matches
 
 
 def chunk_view(chunk: Mapping[str, Any], document_name: str) -> dict[str, Any]:
@@ -40,26 +65,6 @@ def chunk_view(chunk: Mapping[str, Any], document_name: str) -> dict[str, Any]:
         "available": bool(chunk.get("available", True)),
         "positions": list(chunk.get("positions") or []),
     }
-
-
-def _string_list(payload: Mapping[str, Any], field: str, message: str) -> list[str] | None:
-    if field not in payload:
-        return None
-    value = payload[field]
-    if not isinstance(value, list):
-        raise DataError(message)
-    return [str(item).strip() for item in value if str(item).strip()]
-
-
-def _page_number(args: Mapping[str, Any], name: str, default: int) -> int:
-    raw = args.get(name, default)
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise DataError(f"`{name}` should be an integer") from None
-    if value < 1:
-        raise DataError(f"`{name}` should be greater than or equal to 1")
-    return value
 
 
 class ChunkService:
@@ -100,16 +105,12 @@ class ChunkService:
             raise DataError(f"Embedding failed: {exc.message}") from exc
         return [float(x) for x in vectors[0]]
 
-    def add(self, tenant_id: str, dataset_id: str, document_id: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    def add(self, tenant_id: str, dataset_id: str, document_id: str, request: AddChunkRequest) -> dict[str, Any]:
         """Add a chunk by hand; its vector is computed from its questions when given, else its content."""
         from shared.rag.tokens import count_tokens
 
         dataset, document = self._owned(tenant_id, dataset_id, document_id)
-        content = payload.get("content")
-        if not isinstance(content, str) or not content.strip():
-            raise DataError("`content` is required")
-        keywords = _string_list(payload, "important_keywords", "`important_keywords` is required to be a list") or []
-        questions = _string_list(payload, "questions", "`questions` is required to be a list") or []
+        content, keywords, questions = request.content, request.important_keywords, request.questions
         vector = self._vector(dataset, document, content, questions)
         now = datetime.now()
         chunk: Record = {
@@ -125,6 +126,7 @@ class ChunkService:
             "positions": [],
             "image_id": "",
             "available": True,
+            "added_by_hand": True,  # not matched through the document's name (see keyword_filter)
             "token_count": count_tokens(content),
             "create_time": now.strftime("%Y-%m-%d %H:%M:%S"),
             "create_timestamp": now.timestamp(),
@@ -150,64 +152,37 @@ class ChunkService:
             }
         }
 
-    def list_chunks(self, tenant_id: str, dataset_id: str, document_id: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    def list_chunks(self, tenant_id: str, dataset_id: str, document_id: str, query: ListChunksQuery) -> dict[str, Any]:
         """A page of a document's chunks in document order, with the document and the total."""
         _, document = self._owned(tenant_id, dataset_id, document_id)
-        page = _page_number(args, "page", 1)
-        size = _page_number(args, "page_size", DEFAULT_PAGE_SIZE)
+        page, size = query.page, query.page_size
         result: dict[str, Any] = {"total": 0, "chunks": [], "doc": document_view(document)}
-        chunk_id = args.get("id")
+        chunk_id = query.id
         if chunk_id:
-            chunk = self._documents.get_chunk(document_id, str(chunk_id))
+            chunk = self._documents.get_chunk(document_id, chunk_id)
             if chunk is None:
                 raise ChunkNotFound(f"Chunk not found: {dataset_id}/{chunk_id}")
             result.update(total=1, chunks=[chunk_view(chunk, document["name"])])
             return result
         chunks = self._documents.chunks_of(document_id)
-        keywords = str(args.get("keywords") or "").strip().lower()
-        if keywords:
-            words = keywords.split()
-            chunks = [
-                c
-                for c in chunks
-                if all(
-                    w in " ".join([c["content"], *c.get("important_keywords", []), *c.get("questions", [])]).lower()
-                    for w in words
-                )
-            ]
+        matches = keyword_filter(query.keywords)
+        if matches is not None:
+            chunks = [c for c in chunks if matches(c, document["name"])]
         start = (page - 1) * size
         result.update(total=len(chunks), chunks=[chunk_view(c, document["name"]) for c in chunks[start : start + size]])
         return result
 
     def update(
-        self, tenant_id: str, dataset_id: str, document_id: str, chunk_id: str, payload: Mapping[str, Any]
+        self, tenant_id: str, dataset_id: str, document_id: str, chunk_id: str, request: UpdateChunkRequest
     ) -> None:
-        """Change a chunk's content (re-embedded), keywords, questions or availability."""
+        """Change a chunk's content (re-embedded), keywords, questions, positions or availability."""
         from shared.rag.tokens import count_tokens
 
         dataset, document = self._owned(tenant_id, dataset_id, document_id)
         current = self._documents.get_chunk(document_id, chunk_id)
         if current is None:
             raise DataError(f"Can't find this chunk {chunk_id}")
-        new = dict(current)
-        if payload.get("content") is not None:
-            if not isinstance(payload["content"], str) or not payload["content"].strip():
-                raise DataError("`content` should be a non-empty string")
-            new["content"] = payload["content"]
-        keywords = _string_list(payload, "important_keywords", "`important_keywords` should be a list")
-        if keywords is not None:
-            new["important_keywords"] = keywords
-        questions = _string_list(payload, "questions", "`questions` should be a list")
-        if questions is not None:
-            new["questions"] = questions
-        if "available" in payload:
-            if not isinstance(payload["available"], bool | int):
-                raise DataError("`available` should be a boolean")
-            new["available"] = bool(payload["available"])
-        if "positions" in payload:
-            if not isinstance(payload["positions"], list):
-                raise DataError("`positions` should be a list")
-            new["positions"] = payload["positions"]
+        new = {**current, **request.changes()}
         if document["chunk_method"] == "qa" and new["content"] != current["content"]:
             parts = [p for p in new["content"].replace("\t", "\n").split("\n") if len(p) > 1]
             if len(parts) != 2:
@@ -226,25 +201,27 @@ class ChunkService:
         self._index().upsert([to_indexed(new, document["name"], vector, enabled=document["status"] == "1")])
 
     def delete(
-        self, tenant_id: str, dataset_id: str, document_id: str, payload: Mapping[str, Any]
+        self, tenant_id: str, dataset_id: str, document_id: str, request: DeleteChunksRequest
     ) -> dict[str, Any] | None:
-        """Delete chunks by id, or every chunk of the document when ``chunk_ids`` is absent."""
+        """Delete chunks (``request.scope()``: the listed ones, all of this document's, or none). Like RAGFlow,
+        the chunks found are deleted before a shortfall is reported. Never beyond this document (RAGFlow's
+        engine wipes the tenant's whole index when no ids are given)."""
         _, document = self._owned(tenant_id, dataset_id, document_id)
+        scope = request.scope()
+        if scope == "none":
+            return None
         existing = {c["id"]: c for c in self._documents.chunks_of(document_id)}
         duplicates: list[str] = []
-        if "chunk_ids" in payload and payload["chunk_ids"] is not None:
-            ids = payload["chunk_ids"]
-            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-                raise DataError("`chunk_ids` should be a list")
-            unique = list(dict.fromkeys(ids))
-            duplicates = [f"Duplicate chunk ids: {i}" for i in unique if ids.count(i) > 1]
+        unique: list[str] = []
+        if scope == "listed":
+            unique, duplicates = request.unique_ids()
             targets = [existing[i] for i in unique if i in existing]
-            if len(targets) != len(unique):
-                raise DataError(f"rm_chunk deleted chunks {0}, expect {len(unique)}")
         else:
             targets = list(existing.values())
         self._documents.remove_chunks(document, targets)
         self._index().delete_chunks(tenant_id, dataset_id, [c["id"] for c in targets])
+        if scope == "listed" and len(targets) != len(unique):
+            raise DataError(f"rm_chunk deleted chunks {len(targets)}, expect {len(unique)}")
         if duplicates:
             return {"success_count": len(targets), "errors": duplicates}
         return None

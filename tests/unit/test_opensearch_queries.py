@@ -102,10 +102,14 @@ def test_every_chunk_field_is_stored_and_mapped() -> None:
     chunk = make_chunk()
     document = chunk_document(chunk, unit_vector(chunk.vector), 123, "copy-1")
     stored = {"chunk_id" if f.name == "id" else f.name for f in dataclasses.fields(IndexedChunk)}
-    assert stored <= set(document)
+    # An ordinary chunk has no kind field (indexes written before kinds existed need no re-indexing).
+    assert stored - {"kind"} <= set(document) and "kind" not in document
     assert set(document) <= set(index_body(2, opensearch_analysis())["mappings"]["properties"])
     assert document["vector"] == pytest.approx([0.6, 0.8])
     assert (document["page_numbers"], document["indexed_at"], document["copy_id"]) == ([2, 3], 123, "copy-1")
+    record = chunk_document(dataclasses.replace(chunk, kind="entity"), unit_vector(chunk.vector), 123, "copy-2")
+    assert stored <= set(record) and record["kind"] == "entity"
+    assert set(record) <= set(index_body(2, opensearch_analysis())["mappings"]["properties"])
 
 
 def test_vectors_are_written_at_unit_length() -> None:
@@ -120,7 +124,9 @@ def test_scope_filters_always_hold_the_tenant_and_available_chunks() -> None:
         {"term": {"tenant_id": "t1"}},
         {"terms": {"dataset_id": ["d1", "d2"]}},
         {"term": {"available": True}},
+        {"bool": {"must_not": [{"exists": {"field": "kind"}}]}},  # ordinary chunks only
     ]
+    assert scope_filters("t1", ["d1"], kind="relation")[-1] == {"term": {"kind": "relation"}}
     assert scope_filters("t1", ["d1"], ["a", "b"])[-1] == {"terms": {"document_id": ["a", "b"]}}
     assert scope_filters("t1", ["d1"], []) == scope_filters("t1", ["d1"])  # no documents: all of them
 
@@ -160,9 +166,11 @@ def test_doc_freq_body_counts_each_term_in_the_datasets_without_hits() -> None:
     terms = analyze_query("solar panels")
     body = doc_freq_body(terms, "t1", ["d1", "d2", "d1"])
     assert body["size"] == 0 and body["track_total_hits"] is True
-    assert body["query"] == {
-        "bool": {"filter": [{"term": {"tenant_id": "t1"}}, {"terms": {"dataset_id": ["d1", "d2"]}}]}
-    }
+    chunks_only = {"bool": {"must_not": [{"exists": {"field": "kind"}}]}}  # ordinary chunks have no kind
+    datasets = [{"term": {"tenant_id": "t1"}}, {"terms": {"dataset_id": ["d1", "d2"]}}, chunks_only]
+    assert body["query"] == {"bool": {"filter": datasets}}
+    entities = doc_freq_body(terms, "t1", ["d1"], "entity")["query"]["bool"]["filter"]
+    assert entities[-1] == {"term": {"kind": "entity"}}
     buckets = body["aggs"]["df"]["filters"]["filters"]
     assert [b["multi_match"]["query"] for b in buckets.values()] == ["solar", "panels"]
     assert "script" not in json.dumps(body)
@@ -400,7 +408,9 @@ def test_search_counts_terms_beside_the_knn_search_then_sends_the_planned_text_q
         "aggregations": {"df": {"buckets": {"t0": {"doc_count": 3}, "t1": {"doc_count": 0}}}},
     }
     client = RecordingClient(lambda method, kwargs: statistics if "aggs" in kwargs["body"] else {"hits": {"hits": []}})
-    query = SearchQuery("t1", ["d1"], text="solar zebra", vector=[3.0, 4.0], document_ids=["doc1"], top_k=9)
+    query = SearchQuery(
+        "t1", ["d1"], text="solar zebra", vector=[3.0, 4.0], document_ids=["doc1"], top_k=9, text_limit=50
+    )
     assert _engine(client).search(query) == []
     searches = [kwargs for name, kwargs in client.calls if name == "search"]
     assert len(client.calls) == 3 and len(searches) == 3
@@ -413,7 +423,8 @@ def test_search_counts_terms_beside_the_knn_search_then_sends_the_planned_text_q
     }
     plan = plan_from_statistics(terms, statistics)
     assert searches[2]["index"] == "flowless-chunks-*"
-    assert searches[2]["body"] == text_query_body(plan, filters, 9, with_vector=True)
+    # top_k is the k-NN's k; text matches have their own bound
+    assert searches[2]["body"] == text_query_body(plan, filters, 50, with_vector=True)
     assert [c["multi_match"]["query"] for c in searches[2]["body"]["query"]["bool"]["should"]] == ["solar"]
     assert all(s["params"] == {"ignore_unavailable": "true", "allow_no_indices": "true"} for s in searches)
     _no_aoss_forbidden_requests(client)

@@ -29,15 +29,19 @@ the chunk (searches keep one candidate per chunk id), ``set_available`` leaves i
 change of the same chunks that runs after the delay removes or fixes it; a caller that must not leave one
 (a delete right after a write) repeats the change once the delay has passed.
 
+Knowledge-graph records carry a ``kind`` keyword (``entity``, ``relation``, ``community_report``); ordinary
+chunks carry none, so indexes written before the field existed need no re-indexing (the field is added to
+their mapping): a chunk search admits documents without a ``kind``, a graph search those of its kind.
+
 Search runs RAGFlow's query analysis as the embedded engine does (``shared.rag.text_analysis``): a first
-search counts the chunks of the datasets and how many hold each question term (no hits, a ``filters``
-aggregation), sent side by side with the k-NN query (efficient filtering) on the index of the query's
-dimension; ``plan_query`` then chooses the terms, and the BM25 query sends those, each boosted by the
-question's count of it (one ``_search`` per request: ``_msearch`` is not confirmed on AOSS's list of
+search counts the records of the datasets (of the query's kind) and how many hold each question term (no
+hits, a ``filters`` aggregation), sent side by side with the k-NN query (efficient filtering) on the index of
+the query's dimension; ``plan_query`` then chooses the terms, and the BM25 query sends those, each boosted by
+the question's count of it (one ``_search`` per request: ``_msearch`` is not confirmed on AOSS's list of
 supported operations). Both queries are filtered to the tenant, its datasets, optionally documents, and
-available chunks. A text hit's cosine is computed here from its stored vector; a k-NN hit's score is
-converted back to the cosine (``knn_score_to_cosine``). The request bodies are built by the pure
-functions below, so tests assert them without a cluster.
+available records of the query's kind. A text hit's cosine is computed here from its stored vector; a k-NN
+hit's score is converted back to the cosine (``knn_score_to_cosine``). The request bodies are built by the
+pure functions below, so tests assert them without a cluster.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ from opensearchpy.exceptions import RequestError, TransportError
 
 from shared.constants import SERVICE_NAME
 from shared.ports.metadata import StoreUnavailable
-from shared.ports.search import Candidate, IndexedChunk, SearchIndex, SearchQuery
+from shared.ports.search import CHUNK, Candidate, ChunkKind, IndexedChunk, SearchIndex, SearchQuery
 from shared.rag.text_analysis import (
     FIELD_BOOSTS,
     QueryPlan,
@@ -92,6 +96,10 @@ PAGE_SIZE: Final = 1000
 MAX_WINDOW: Final = 10_000
 #: Statuses worth retrying: throttling and the service's own failures.
 _TRANSIENT_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+#: The field of knowledge-graph records (absent on ordinary chunks); added to indexes created without it.
+KIND_MAPPING: Final = {"kind": {"type": "keyword"}}
+#: Fields added to the mapping after the first indexes were created: put into existing indexes at first use.
+ADDED_FIELDS: Final = {"copy_id": {"type": "keyword"}, **KIND_MAPPING}
 #: Fields a search returns (never the vector unless asked: it is the bulk of a document).
 _HIT_FIELDS: Final = ("chunk_id", "dataset_id", "document_id")
 
@@ -132,6 +140,7 @@ def index_body(dimension: int, analysis: Mapping[str, Any]) -> dict[str, Any]:
         "indexed_at": {"type": "long"},
         # Unique per stored copy: the sort key that pages through copies (``_id`` can't be sorted on).
         "copy_id": keyword,
+        **KIND_MAPPING,
     }
     settings: dict[str, Any] = {"analysis": dict(analysis)}
     if dimension > 0:
@@ -169,6 +178,8 @@ def chunk_document(
         "indexed_at": indexed_at,
         "copy_id": copy_id,
     }
+    if chunk.kind != CHUNK:
+        document["kind"] = chunk.kind
     if vector:
         document["vector"] = list(vector)
     return document
@@ -187,25 +198,34 @@ def unit_vector(values: Sequence[float] | None) -> list[float] | None:
 
 # == queries ===========================================================================================
 def scope_filters(
-    tenant_id: str, dataset_ids: Sequence[str], document_ids: Sequence[str] | None = None
+    tenant_id: str, dataset_ids: Sequence[str], document_ids: Sequence[str] | None = None, kind: ChunkKind = CHUNK
 ) -> list[dict[str, Any]]:
-    """The filter clauses of a search: the tenant, its datasets, optionally documents, available chunks only."""
+    """The filter clauses of a search: the tenant, its datasets, optionally documents, available records of
+    one kind only (ordinary chunks have no ``kind`` field)."""
     filters: list[dict[str, Any]] = [
         {"term": {"tenant_id": tenant_id}},
         {"terms": {"dataset_id": list(dict.fromkeys(dataset_ids))}},
         {"term": {"available": True}},
+        {"bool": {"must_not": [{"exists": {"field": "kind"}}]}} if kind == CHUNK else {"term": {"kind": kind}},
     ]
     if document_ids:
         filters.append({"terms": {"document_id": list(dict.fromkeys(document_ids))}})
     return filters
 
 
-def doc_freq_body(terms: Sequence[QueryTerm], tenant_id: str, dataset_ids: Sequence[str]) -> dict[str, Any]:
-    """The statistics a query plan needs, in one search that returns no hits: how many chunks the datasets
-    hold (``hits.total``) and how many of them hold each term (a ``filters`` bucket per term, matched as the
-    text query matches it: the word on every text field). Over every chunk of the datasets searched, as the
-    embedded engine counts them."""
-    dataset_filters = [{"term": {"tenant_id": tenant_id}}, {"terms": {"dataset_id": list(dict.fromkeys(dataset_ids))}}]
+def doc_freq_body(
+    terms: Sequence[QueryTerm], tenant_id: str, dataset_ids: Sequence[str], kind: ChunkKind = CHUNK
+) -> dict[str, Any]:
+    """The statistics a query plan needs, in one search that returns no hits: how many records of ``kind``
+    the datasets hold (``hits.total``) and how many of them hold each term (a ``filters`` bucket per term,
+    matched as the text query matches it: the word on every text field). Over every record of that kind in
+    the datasets searched, available or not, as the embedded engine counts them."""
+    kind_filter = scope_filters(tenant_id, dataset_ids, kind=kind)[3]
+    dataset_filters = [
+        {"term": {"tenant_id": tenant_id}},
+        {"terms": {"dataset_id": list(dict.fromkeys(dataset_ids))}},
+        kind_filter,
+    ]
     return {
         "size": 0,
         "track_total_hits": True,
@@ -509,12 +529,13 @@ class OpenSearchIndex(SearchIndex):
         vector = unit_vector(query.vector)
         if not terms and vector is None:
             return []
-        filters = scope_filters(query.tenant_id, query.dataset_ids, query.document_ids)
+        filters = scope_filters(query.tenant_id, query.dataset_ids, query.document_ids, query.kind)
         # First the statistics that choose the text query's terms, side by side with the k-NN search; then
         # the text query (RAGFlow's query analysis, as the embedded engine runs it: shared/rag/text_analysis).
         requests = []
         if terms:
-            requests.append(SearchRequest(self._pattern, doc_freq_body(terms, query.tenant_id, query.dataset_ids)))
+            statistics = doc_freq_body(terms, query.tenant_id, query.dataset_ids, query.kind)
+            requests.append(SearchRequest(self._pattern, statistics))
         if vector is not None:
             index = chunk_index_name(self._prefix, len(vector))
             requests.append(SearchRequest(index, knn_query_body(vector, filters, query.top_k)))
@@ -522,7 +543,7 @@ class OpenSearchIndex(SearchIndex):
         plan = plan_from_statistics(terms, responses[0]) if terms else None
         text_hits: list[dict[str, Any]] = []
         if plan is not None and plan.terms:
-            body = text_query_body(plan, filters, query.top_k, with_vector=vector is not None)
+            body = text_query_body(plan, filters, query.text_limit, with_vector=vector is not None)
             text_hits = _hits(self._run([SearchRequest(self._pattern, body)])[0])
         vector_hits = _hits(responses[-1]) if vector is not None else []
         return merge_hits(text_hits, vector_hits, plan, vector)
@@ -535,7 +556,11 @@ class OpenSearchIndex(SearchIndex):
 
     # -- internals ----------------------------------------------------------------------------------
     def _ensure_index(self, index: str, dimension: int) -> None:
-        """Create a chunk index on first use (checked once per process; a concurrent creator wins quietly)."""
+        """Create a chunk index on first use (checked once per process; a concurrent creator wins quietly).
+
+        An existing index gets the fields added since indexes were first created (``ADDED_FIELDS``: adding
+        a field to a mapping is allowed and idempotent; the documents already there need no re-indexing).
+        """
         if index in self._ready:
             return
         with self._ready_lock:
@@ -545,6 +570,8 @@ class OpenSearchIndex(SearchIndex):
                 if not self._client.indices.exists(index=index):
                     self._client.indices.create(index=index, body=index_body(dimension, self._analysis))
                     logger.info("created search index %s", index)
+                else:
+                    self._client.indices.put_mapping(index=index, body={"properties": dict(ADDED_FIELDS)})
             except RequestError as exc:
                 if exc.error != "resource_already_exists_exception":
                     raise _unavailable("index creation", exc) from exc
@@ -671,32 +698,24 @@ def merge_hits(
     terms = [t.term for t in plan.terms] if plan else []
     reference = plan.reference_score if plan else None
     merged: dict[tuple[str, str], Candidate] = {}
-    for hit in text_hits:
-        source = hit["_source"]
-        key = (source["dataset_id"], source["chunk_id"])
-        if key in merged:
-            continue
-        merged[key] = Candidate(
-            chunk_id=source["chunk_id"],
-            document_id=source["document_id"],
-            dataset_id=source["dataset_id"],
-            text_score=float(hit["_score"]),
-            vector_score=_cosine(query, source.get("vector")),
-            matched_terms=_matched_terms(source, terms),
-            text_reference=reference,
-        )
-    for hit in vector_hits:
-        source = hit["_source"]
-        key = (source["dataset_id"], source["chunk_id"])
-        if key in merged:
-            continue
-        merged[key] = Candidate(
-            chunk_id=source["chunk_id"],
-            document_id=source["document_id"],
-            dataset_id=source["dataset_id"],
-            vector_score=knn_score_to_cosine(float(hit["_score"])),
-            text_reference=reference,
-        )
+    for text_hit, hits in ((True, text_hits), (False, vector_hits)):
+        for hit in hits:
+            source = hit["_source"]
+            key = (source["dataset_id"], source["chunk_id"])
+            if key in merged:
+                continue
+            ids = {"chunk_id": source["chunk_id"], "document_id": source["document_id"], "dataset_id": key[0]}
+            if text_hit:
+                merged[key] = Candidate(
+                    **ids,
+                    text_score=float(hit["_score"]),
+                    vector_score=_cosine(query, source.get("vector")),
+                    matched_terms=_matched_terms(source, terms),
+                    text_reference=reference,
+                )
+            else:
+                vector_score = knn_score_to_cosine(float(hit["_score"]))
+                merged[key] = Candidate(**ids, vector_score=vector_score, text_reference=reference)
     return list(merged.values())
 
 
