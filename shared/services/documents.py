@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shared.constants import UPLOADS_PREFIX
 from shared.errors import ArgumentError, DataError, FlowlessError, RetCode
 from shared.ids import http_date, new_id, now_ms
 from shared.ports.blobs import BlobStore
@@ -129,6 +130,33 @@ def new_document_record(
     }
 
 
+def create_document(
+    documents: DocumentRepository,
+    tenant_id: str,
+    dataset: DatasetRecord,
+    filename: str,
+    *,
+    blob: str,
+    size: int,
+    source_type: str,
+    document_id: str | None = None,
+) -> Record:
+    """Insert a document for a blob already stored, named as RAGFlow names repeats (``a.txt``, ``a(1).txt``)."""
+    document_id = document_id or new_id()
+    now = now_ms()
+    for _ in range(20):
+        name = deduplicate_name(filename, lambda n: documents.name_taken(dataset["id"], n))
+        record = new_document_record(
+            document_id, tenant_id, dataset, name, size=size, blob=blob, source_type=source_type, now=now
+        )
+        try:
+            documents.create(record)
+            return record
+        except DuplicateDocumentName:
+            continue  # a concurrent upload took the name; pick the next free one
+    raise DataError(f"Could not find a free name for {filename}")
+
+
 class DocumentService:
     def __init__(
         self,
@@ -202,20 +230,21 @@ class DocumentService:
         key = existing_blob or blob_key(tenant_id, dataset["id"], document_id)
         if data is not None:
             self._blobs.put(key, data, content_type(filename))
-        now = now_ms()
-        for _ in range(20):
-            name = deduplicate_name(filename, lambda n: self._documents.name_taken(dataset["id"], n))
-            record = new_document_record(
-                document_id, tenant_id, dataset, name, size=size, blob=key, source_type=source_type, now=now
+        try:
+            return create_document(
+                self._documents,
+                tenant_id,
+                dataset,
+                filename,
+                blob=key,
+                size=size,
+                source_type=source_type,
+                document_id=document_id,
             )
-            try:
-                self._documents.create(record)
-                return record
-            except DuplicateDocumentName:
-                continue  # a concurrent upload took the name; pick the next free one
-        if data is not None and existing_blob is None:
-            self._blobs.delete(key)
-        raise DataError(f"Could not find a free name for {filename}")
+        except DataError:
+            if data is not None and existing_blob is None:
+                self._blobs.delete(key)
+            raise
 
     def register_object(self, tenant_id: str, dataset_id: str, filename: str, key: str, size: int) -> dict[str, Any]:
         """Register a blob already in storage (an S3 upload under the ingest prefix) as a document."""
@@ -388,3 +417,4 @@ class DocumentService:
         self._index().delete_dataset(dataset["tenant_id"], dataset["id"])
         self._blobs.delete_prefix(f"docs/{dataset['tenant_id']}/{dataset['id']}/")
         self._blobs.delete_prefix(f"work/{dataset['tenant_id']}/{dataset['id']}/")
+        self._blobs.delete_prefix(f"{UPLOADS_PREFIX}{dataset['tenant_id']}/{dataset['id']}/")
