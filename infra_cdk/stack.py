@@ -5,17 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra_cdk.api_construct import RestApiConstruct
 from infra_cdk.auth_construct import ApiKeyAuthorizer
 from infra_cdk.config import StageConfig
+from infra_cdk.events_construct import EventsConstruct
 from infra_cdk.function_construct import Backends, FunctionPackage, RouteGroupFunction
 from infra_cdk.monitoring_construct import MonitoringConstruct
 from infra_cdk.parsing_construct import ParsingWorkflow
 from infra_cdk.s3_trigger_construct import S3IngestTrigger
 from infra_cdk.search_construct import SearchConstruct
 from infra_cdk.storage_construct import StorageConstruct
+from infra_cdk.webhooks_construct import WebhookDelivery
 from shared.routes import ROUTE_GROUPS
 
 
@@ -30,6 +33,10 @@ class FlowlessStack(Stack):
 
         self.storage = StorageConstruct(self, "Storage", removal_policy=config.removal_policy)
         package = FunctionPackage(self, "Package")
+        self.events = EventsConstruct(self, "Events", bus=config.event_bus, stack_name=config.stack_name)
+        import_buckets = tuple(
+            s3.Bucket.from_bucket_name(self, f"ImportBucket{n}", name) for n, name in enumerate(config.import_buckets)
+        )
         self.search = SearchConstruct(
             self,
             "Search",
@@ -41,10 +48,16 @@ class FlowlessStack(Stack):
             self,
             "Parsing",
             package=package,
-            backends=Backends(self.storage, search=self.search),
+            backends=Backends(self.storage, search=self.search, events=self.events, import_buckets=import_buckets),
             log_settings=log_settings,
         )
-        backends = Backends(self.storage, state_machine=self.parsing.state_machine, search=self.search)
+        backends = Backends(
+            self.storage,
+            state_machine=self.parsing.state_machine,
+            search=self.search,
+            events=self.events,
+            import_buckets=import_buckets,
+        )
         self.auth = ApiKeyAuthorizer(self, "Auth", package=package, storage=self.storage, log_settings=log_settings)
         self.route_functions = {
             group.name: RouteGroupFunction(
@@ -59,6 +72,15 @@ class FlowlessStack(Stack):
         }
         self.s3_trigger = S3IngestTrigger(
             self, "S3Ingest", package=package, backends=backends, log_settings=log_settings
+        )
+        self.webhooks = WebhookDelivery(
+            self,
+            "Webhooks",
+            bus=self.events.bus,
+            package=package,
+            backends=backends,
+            log_settings=log_settings,
+            allow_private=config.webhook_allow_private,
         )
         functions = {name: construct.function for name, construct in self.route_functions.items()}
         self.api = RestApiConstruct(
@@ -80,10 +102,16 @@ class FlowlessStack(Stack):
                 # Of the parse steps only the failure step: the others raise by design (a superseded
                 # task, a document that cannot be parsed) and the state machine handles it.
                 "parse_failure": self.parsing.failure_function.function,
+                "webhook_fan_out": self.webhooks.fan_out.function,
+                "webhook_deliver": self.webhooks.deliver.function,
             },
             rest_api=self.api.rest_api,
             state_machine=self.parsing.state_machine,
-            dead_letter_queues={"s3_ingest": self.s3_trigger.dead_letter_queue},
+            dead_letter_queues={
+                "s3_ingest": self.s3_trigger.dead_letter_queue,
+                "webhook_fan_out": self.webhooks.fan_out_dead_letters,
+                "webhook_deliveries": self.webhooks.delivery_dead_letters,
+            },
         )
 
         # Clients use this as RAGFlow's base URL: the SDK appends /api/v1/... to it.
@@ -92,3 +120,5 @@ class FlowlessStack(Stack):
         CfnOutput(self, "DocumentsBucketName", value=self.storage.documents_bucket.bucket_name)
         CfnOutput(self, "SearchCollectionEndpoint", value=self.search.endpoint)
         CfnOutput(self, "ParseStateMachineArn", value=self.parsing.state_machine.state_machine_arn)
+        CfnOutput(self, "EventBusName", value=self.events.bus.event_bus_name)
+        CfnOutput(self, "WebhookDeliveryQueueUrl", value=self.webhooks.queue.queue_url)

@@ -36,7 +36,13 @@ from infra_cdk.function_construct import (
     needs_layers,
     route_group_handler,
 )
-from shared.constants import ENV_OPENSEARCH_ENDPOINT, ENV_STATE_MACHINE_ARN, SERVICE_NAME
+from shared.constants import (
+    ENV_EVENT_BUS,
+    ENV_OPENSEARCH_ENDPOINT,
+    ENV_STATE_MACHINE_ARN,
+    ENV_WEBHOOK_QUEUE_URL,
+    SERVICE_NAME,
+)
 from shared.routes import ROUTE_GROUPS, Backend, RouteGroup
 from tests.infrastructure.conftest import Synthesized
 
@@ -189,6 +195,8 @@ _ADAPTERS: dict[Backend, str] = {
     "blobs": "blobs",
     "search": "search_index",
     "workflow": "workflow",
+    "events": "events",
+    "uploads": "upload_store",
 }
 
 _PROBE = """
@@ -228,6 +236,8 @@ print(json.dumps(sorted({{dist for top in tops for dist in owners.get(top, [])}}
             "FLOWLESS_DOCUMENTS_BUCKET": "probe",
             ENV_OPENSEARCH_ENDPOINT: "https://probe.us-east-1.aoss.amazonaws.com",
             ENV_STATE_MACHINE_ARN: "arn:aws:states:us-east-1:123456789012:stateMachine:probe",
+            ENV_EVENT_BUS: "probe",
+            ENV_WEBHOOK_QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/probe",
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
             # Clients are built, never called: credentials that sign nothing, and no instance metadata lookup.
