@@ -29,12 +29,15 @@ if TYPE_CHECKING:  # imported where built: a function loads only the services it
     from shared.ports.chat_model import ChatModel
     from shared.ports.embedder import Embedder
     from shared.repos.documents import DocumentRepository
+    from shared.repos.files import FileRepository
     from shared.services.agent_completions import AgentCompletionService
     from shared.services.agents import AgentService
     from shared.services.chats import ChatService
     from shared.services.chunks import ChunkService
     from shared.services.completions import CompletionService
     from shared.services.documents import DocumentService
+    from shared.services.file_mirror import KnowledgebaseMirror
+    from shared.services.files import FileService
     from shared.services.ingestion import IngestionService
     from shared.services.retrieval import RetrievalService
     from shared.services.uploads import UploadService
@@ -265,6 +268,33 @@ class Container:
             self.document_blobs,
             lambda: self.search_index,
             max_file_bytes=self.settings.max_upload_bytes,
+            mirror=self.file_mirror,
+        )
+
+    @cached_property
+    def file_repo(self) -> FileRepository:
+        from shared.repos.files import FileRepository
+
+        return FileRepository(self.metadata)
+
+    @cached_property
+    def file_mirror(self) -> KnowledgebaseMirror:
+        from shared.services.file_mirror import KnowledgebaseMirror
+
+        return KnowledgebaseMirror(self.file_repo, self.dataset_repo, self.document_repo)
+
+    @cached_property
+    def files(self) -> FileService:
+        from shared.services.files import FileService
+
+        return FileService(
+            self.file_repo,
+            self.file_mirror,
+            self.dataset_repo,
+            self.document_repo,
+            lambda record: self.documents.remove_document(record),
+            self.blobs,
+            max_file_bytes=self.settings.max_upload_bytes,
         )
 
     @cached_property
@@ -372,6 +402,7 @@ class Container:
             store=lambda: self.upload_store,
             catalog=lambda: self.object_catalog,
             start_parse=self._start_parse,
+            mirror=self.file_mirror,
             documents_bucket=self.documents_bucket,
             import_buckets=[*settings.import_buckets, *settings.local_buckets],
             limits=UploadLimits(settings.upload_max_bytes, settings.upload_url_ttl_s, settings.upload_expiry_s),

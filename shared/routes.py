@@ -146,6 +146,27 @@ COMPLETIONS = RouteGroup(
     timeout_s=900,
 )
 
+FILES = RouteGroup(
+    name="files",
+    module="functions.files",
+    routes=(
+        Route("/api/v1/file/upload", ("POST",)),
+        Route("/api/v1/file/create", ("POST",)),
+        Route("/api/v1/file/list", ("GET",)),
+        Route("/api/v1/file/root_folder", ("GET",)),
+        Route("/api/v1/file/parent_folder", ("GET",)),
+        Route("/api/v1/file/all_parent_folder", ("GET",)),
+        Route("/api/v1/file/rm", ("POST",)),
+        Route("/api/v1/file/rename", ("POST",)),
+        Route("/api/v1/file/get/{file_id}", ("GET",)),
+        Route("/api/v1/file/mv", ("POST",)),
+        Route("/api/v1/file/convert", ("POST",)),
+    ),
+    # Files keep their bytes in the blob store; rm and convert remove documents' chunks and index entries.
+    needs=("metadata", "blobs", "search"),
+    memory_mb=1024,
+)
+
 # -- beyond RAGFlow: flowless's own routes, under /api/v1/flowless ------------------------------------
 WEBHOOKS = RouteGroup(
     name="webhooks",
@@ -183,6 +204,7 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
     CHATS,
     AGENTS,
     COMPLETIONS,
+    FILES,
     WEBHOOKS,
     UPLOADS,
 )

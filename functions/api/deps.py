@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.types import Message
 
 from shared.access import KeyGrant, route_access
 from shared.container import Container, get_container
-from shared.errors import ArgumentError, RequestTooLarge
+from shared.errors import ArgumentError, FlowlessError, RequestTooLarge
 from shared.schemas.common import DEFAULT_MAX_JSON_BYTES, RequestModel, parse_model
 from shared.schemas.reading import MalformedJson, check_text, load_json
 
@@ -130,15 +130,21 @@ async def json_object(
 
 
 @asynccontextmanager
-async def multipart_files(
-    request: Request, field: str, *, max_bytes: int, max_files: int, too_large: Any = None
-) -> AsyncIterator[list[UploadFile]]:
-    """The file parts named ``field`` of a multipart body, open for reading while the context lasts.
+async def multipart_form(
+    request: Request,
+    *,
+    max_bytes: int,
+    max_files: int,
+    malformed: FlowlessError | None = None,
+    too_large: Any = None,
+) -> AsyncIterator[FormData]:
+    """The parts of a multipart body, file parts open for reading while the context lasts.
 
     The body is streamed to spooled temporary files (in memory up to 1 MB each, on disk beyond) and counted
     as it arrives: past ``max_bytes`` it is refused with RequestTooLarge (RAGFlow's 413 message, ``too_large``
-    as its ``data``) before any more is read. A body that isn't multipart has no file part; a malformed one is
-    ArgumentError ("No file part!"), as RAGFlow answers; a file name with a lone surrogate is refused like any text."""
+    as its ``data``) before any more is read. A body that isn't multipart has no parts; a malformed one raises
+    ``malformed`` (by default ArgumentError "No file part!", as RAGFlow answers); file names and text fields
+    with a lone surrogate are refused like any text."""
     _refuse_declared_size(request, max_bytes, too_large)
     received = 0
 
@@ -154,14 +160,22 @@ async def multipart_files(
     try:
         form = await Request(request.scope, counted).form(max_files=max_files)
     except (MultiPartException, HTTPException):
-        raise ArgumentError("No file part!") from None
+        raise (malformed or ArgumentError("No file part!")) from None
     try:
-        files = [part for part in form.getlist(field) if isinstance(part, UploadFile)]
-        for part in files:
-            check_text(part.filename or "")
-        yield files
+        for _, value in form.multi_items():
+            check_text(value.filename or "" if isinstance(value, UploadFile) else value)
+        yield form
     finally:
         await form.close()
+
+
+@asynccontextmanager
+async def multipart_files(
+    request: Request, field: str, *, max_bytes: int, max_files: int, too_large: Any = None
+) -> AsyncIterator[list[UploadFile]]:
+    """The file parts named ``field`` of a multipart body (``multipart_form``'s limits and answers)."""
+    async with multipart_form(request, max_bytes=max_bytes, max_files=max_files, too_large=too_large) as form:
+        yield [part for part in form.getlist(field) if isinstance(part, UploadFile)]
 
 
 def _malformed() -> Any:

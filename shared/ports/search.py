@@ -32,12 +32,18 @@ class IndexedChunk:
     create_time: int = 0
 
 
+#: The most text matches a search returns (RAGFlow's default ``top_k``), whatever ``top_k`` a query asks for.
+TEXT_CANDIDATES = 1024
+
+
 @dataclass
 class SearchQuery:
     """Candidate recall within one tenant's datasets (and optionally some of their documents).
 
     ``text`` drives full-text matching (content, keywords and questions), ``vector`` the k-NN part;
-    either may be absent. ``top_k`` bounds each kind of candidates. Unavailable chunks never match.
+    either may be absent. ``top_k`` bounds the vector candidates only, as in RAGFlow's Elasticsearch search
+    (a k-NN clause beside the text query); text matches are bounded by ``text_limit``, a fixed guard on the
+    merge's cost. ``top_k`` ≤ 0 finds nothing. Unavailable chunks never match.
     """
 
     tenant_id: str
@@ -46,6 +52,7 @@ class SearchQuery:
     vector: Sequence[float] | None = None
     document_ids: Sequence[str] | None = None
     top_k: int = 1024
+    text_limit: int = TEXT_CANDIDATES
 
 
 @dataclass
@@ -88,7 +95,7 @@ class SearchIndex(ABC):
 
     @abstractmethod
     def search(self, query: SearchQuery) -> list[Candidate]:
-        """Text and vector candidates (each up to ``top_k``), merged by chunk id."""
+        """Text candidates (up to ``text_limit``) and vector candidates (up to ``top_k``), merged by chunk id."""
 
     @abstractmethod
     def ping(self) -> None:

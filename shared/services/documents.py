@@ -6,13 +6,14 @@ import mimetypes
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from shared.constants import UPLOADS_PREFIX
 from shared.errors import ArgumentError, DataError, FlowlessError, RetCode
 from shared.ids import http_date, new_id, now_ms
 from shared.ports.blobs import BlobStore
 from shared.ports.search import SearchIndex
+from shared.ports.uploads import OBJECT_URI_SCHEME
 from shared.rag.metadata import (
     apply_metadata_changes,
     filter_documents,
@@ -23,7 +24,6 @@ from shared.repos.datasets import DatasetRepository
 from shared.repos.datasets import Record as DatasetRecord
 from shared.repos.documents import STORAGE_ATTRS, DocumentRepository, DuplicateDocumentName, Record
 from shared.schemas.common import deep_merge, unique_with_duplicates
-from shared.schemas.datasets import PARSER_CONFIG_DEFAULTS
 from shared.schemas.documents import (
     FILE_NAME_LEN_LIMIT,
     DeleteDocumentsRequest,
@@ -31,16 +31,40 @@ from shared.schemas.documents import (
     UpdateDocumentRequest,
 )
 from shared.schemas.metadata import MetadataUpdateRequest
+from shared.schemas.parser_config import default_parser_config
+from shared.services.naming import duplicate_name
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
 # Attributes the pipeline keeps on a document that clients never see.
-_INTERNAL = frozenset({"blob_key", "task_id", "progress_token", "tenant_id", "source_key"})
+_INTERNAL = frozenset({"blob_key", "task_id", "progress_token", "tenant_id", "source_key", "source_file_id"})
 
 
 class ServerError(FlowlessError):
     """RAGFlow answers failed uploads with code 500 in the envelope (HTTP stays 200)."""
 
     code = RetCode.SERVER_ERROR
+
+
+class DocumentMirror(Protocol):
+    """Keeps the file manager's view of dataset documents (``/.knowledgebase/<dataset>/``) in step with them."""
+
+    def added(self, dataset: DatasetRecord, document: Record) -> None:
+        """A document was uploaded or registered."""
+
+    def removed(self, document: Record) -> None:
+        """A document is about to be deleted: drop its links and its file-manager entry."""
+
+    def renamed(self, document: Record) -> None:
+        """A document was renamed: its linked files follow."""
+
+    def dataset_removed(self, dataset: DatasetRecord) -> None:
+        """A dataset is being deleted (after its documents): drop its folder."""
+
+
+def owns_blob(record: Record) -> bool:
+    """False for documents converted from the file manager (they read the file's blob, which the file owns)
+    and for imported documents (they point at an object in a bucket flowless may not own: never deleted)."""
+    return not record.get("source_file_id") and not str(record.get("blob_key", "")).startswith(OBJECT_URI_SCHEME)
 
 
 @dataclass(frozen=True)
@@ -74,17 +98,6 @@ def content_type(name: str) -> str:
 def blob_key(tenant_id: str, dataset_id: str, document_id: str) -> str:
     """Where an uploaded original lives: tenant-scoped, outside the S3 ingest prefix."""
     return f"docs/{tenant_id}/{dataset_id}/{document_id}"
-
-
-def deduplicate_name(name: str, taken: Callable[[str], bool]) -> str:
-    """RAGFlow's naming of a repeated upload: ``a.txt``, ``a(1).txt``, ``a(2).txt`` …"""
-    if not taken(name):
-        return name
-    stem, ext = os.path.splitext(name)
-    n = 1
-    while taken(f"{stem}({n}){ext}"):
-        n += 1
-    return f"{stem}({n}){ext}"
 
 
 def new_document_record(
@@ -139,21 +152,25 @@ def create_document(
     blob: str,
     size: int,
     source_type: str,
+    mirror: DocumentMirror | None,
     document_id: str | None = None,
 ) -> Record:
-    """Insert a document for a blob already stored, named as RAGFlow names repeats (``a.txt``, ``a(1).txt``)."""
+    """Insert a document for a blob already stored, named as RAGFlow names repeats (``a.txt``, ``a(1).txt``),
+    and mirror it into the file manager."""
     document_id = document_id or new_id()
     now = now_ms()
     for _ in range(20):
-        name = deduplicate_name(filename, lambda n: documents.name_taken(dataset["id"], n))
+        name = duplicate_name(filename, lambda n: documents.name_taken(dataset["id"], n))
         record = new_document_record(
             document_id, tenant_id, dataset, name, size=size, blob=blob, source_type=source_type, now=now
         )
         try:
             documents.create(record)
-            return record
         except DuplicateDocumentName:
             continue  # a concurrent upload took the name; pick the next free one
+        if mirror is not None:
+            mirror.added(dataset, record)
+        return record
     raise DataError(f"Could not find a free name for {filename}")
 
 
@@ -166,26 +183,26 @@ class DocumentService:
         index: Callable[[], SearchIndex],
         *,
         max_file_bytes: int,
+        mirror: DocumentMirror | None = None,
     ) -> None:
         self._datasets = datasets
         self._documents = documents
         self._blobs = blobs
         self._index = index
         self._max_file_bytes = max_file_bytes
+        self._mirror = mirror
 
     # -- lookups -----------------------------------------------------------------------------------
-    def dataset(self, tenant_id: str, dataset_id: str) -> DatasetRecord:
+    def dataset(self, tenant_id: str, dataset_id: str, refusal: str | None = None) -> DatasetRecord:
+        """The tenant's dataset, else DataError with ``refusal`` (each endpoint words it as RAGFlow does)."""
         record = self._datasets.get(tenant_id, dataset_id)
         if record is None:
-            raise DataError(f"You don't own the dataset {dataset_id}.")
+            raise DataError(refusal or f"You don't own the dataset {dataset_id}.")
         return record
 
-    def document(self, tenant_id: str, dataset_id: str, document_id: str) -> Record:
-        self.dataset(tenant_id, dataset_id)
-        record = self._documents.get(dataset_id, document_id)
-        if record is None:
-            raise DataError(f"The dataset doesn't own the document {document_id}.")
-        return record
+    def _listed_dataset(self, tenant_id: str, dataset_id: str) -> DatasetRecord:
+        # RAGFlow's list and delete documents end this message with a space.
+        return self.dataset(tenant_id, dataset_id, f"You don't own the dataset {dataset_id}. ")
 
     # -- upload ------------------------------------------------------------------------------------
     def _check_file(self, file: UploadedFile) -> None:
@@ -196,8 +213,6 @@ class DocumentService:
         ext = os.path.splitext(file.filename)[1].lower()
         if not (is_supported(file.filename) or ext in IMAGE_EXTENSIONS):
             raise ServerError(f"{file.filename}: This type of file has not been supported yet!")
-        if not file.data:
-            raise ArgumentError(f"{file.filename}: The file is empty.")
         if len(file.data) > self._max_file_bytes:
             limit_mb = self._max_file_bytes / (1024 * 1024)
             raise ArgumentError(f"{file.filename}: File size exceeds the limit of {limit_mb:g} MB.")
@@ -239,6 +254,7 @@ class DocumentService:
                 blob=key,
                 size=size,
                 source_type=source_type,
+                mirror=self._mirror,
                 document_id=document_id,
             )
         except DataError:
@@ -249,7 +265,7 @@ class DocumentService:
     def register_object(self, tenant_id: str, dataset_id: str, filename: str, key: str, size: int) -> dict[str, Any]:
         """Register a blob already in storage (an S3 upload under the ingest prefix) as a document."""
         dataset = self.dataset(tenant_id, dataset_id)
-        self._check_file(UploadedFile(filename, b"x" if size else b""))
+        self._check_file(UploadedFile(filename, b""))
         record = self._register(tenant_id, dataset, filename, None, source_type="s3", existing_blob=key, size=size)
         return document_view(record)
 
@@ -258,7 +274,7 @@ class DocumentService:
         self, tenant_id: str, dataset_id: str, query: ListDocumentsQuery
     ) -> tuple[list[dict[str, Any]], int]:
         """One page of a dataset's documents after every filter the reference lists."""
-        self.dataset(tenant_id, dataset_id)
+        self._listed_dataset(tenant_id, dataset_id)
         if query.id and self._documents.get(dataset_id, query.id) is None:
             raise DataError(f"You don't own the document {query.id}.")
         docs = self._documents.list_all(dataset_id, orderby=query.orderby, desc=query.desc)
@@ -288,7 +304,7 @@ class DocumentService:
 
     def download(self, tenant_id: str, dataset_id: str, document_id: str) -> tuple[bytes, str, str]:
         """The original bytes, the file name and its content type."""
-        self.dataset(tenant_id, dataset_id)
+        self.dataset(tenant_id, dataset_id, f"You do not own the dataset {dataset_id}.")
         record = self._documents.get(dataset_id, document_id)
         if record is None:
             raise DataError(f"The dataset not own the document {document_id}.")
@@ -301,8 +317,11 @@ class DocumentService:
     def update(
         self, tenant_id: str, dataset_id: str, document_id: str, request: UpdateDocumentRequest
     ) -> dict[str, Any] | bool:
-        """Rename, set meta_fields, change chunk method / parser_config, enable or disable a document."""
-        dataset = self.dataset(tenant_id, dataset_id)
+        """Rename, set meta_fields, change chunk method / parser_config, enable or disable a document.
+
+        A name may differ from another document's only in case (RAGFlow compares names exactly here); a
+        ``parser_config`` is merged over the document's, and ``{}`` resets it to the method's defaults."""
+        dataset = self.dataset(tenant_id, dataset_id, "You don't own the dataset.")
         provided = request.model_fields_set
         current = self._documents.get(dataset_id, document_id)
         if current is None:
@@ -317,19 +336,25 @@ class DocumentService:
             changes["meta_fields"] = request.meta_fields
         if request.name is not None and request.name != current["name"]:
             name = request.name
+            # The extension first, as RAGFlow: an empty name has none, so it is answered with this message.
             if os.path.splitext(name.lower())[1] != os.path.splitext(current["name"].lower())[1]:
                 raise ArgumentError("The extension of file can't be changed")
+            if not name.strip():
+                raise ArgumentError("File name can't be empty.")
             changes.update(name=name, location=name)
-        if "parser_config" in provided and request.parser_config is not None:
-            changes["parser_config"] = deep_merge(
-                current["parser_config"], request.parser_config.model_dump(exclude_unset=True)
+        if request.parser_config is not None:
+            overrides = request.parser_config.overrides()
+            changes["parser_config"] = (
+                deep_merge(current["parser_config"], overrides)
+                if overrides
+                else self._method_defaults(dataset, request.chunk_method or current["chunk_method"])
             )
         if request.chunk_method is not None:
             method = request.chunk_method
             if method != current["chunk_method"]:
                 changes.update(chunk_method=method, progress=0.0, progress_msg="", run="UNSTART")
                 if "parser_config" not in changes:
-                    changes["parser_config"] = PARSER_CONFIG_DEFAULTS[method]
+                    changes["parser_config"] = self._method_defaults(dataset, method)
                 if current["chunk_count"] or current["token_count"]:
                     reset_chunks = True
                     changes.update(chunk_count=0, token_count=0, process_duration=0.0)
@@ -344,6 +369,8 @@ class DocumentService:
                 current = self._documents.update(current, changes, dataset_deltas=dataset_deltas or None)
             except DuplicateDocumentName:
                 raise DataError("Duplicated document name in the same dataset.") from None
+            if "name" in changes and self._mirror is not None:
+                self._mirror.renamed(current)
         if reset_chunks:
             self._documents.delete_chunks_of(document_id)
             self._index().delete_document(tenant_id, dataset["id"], document_id)
@@ -353,25 +380,44 @@ class DocumentService:
             return True
         return document_view(current)
 
+    @staticmethod
+    def _method_defaults(dataset: DatasetRecord, chunk_method: str) -> dict[str, Any]:
+        # A document's defaults carry its dataset's chat model, as the document's config did at upload.
+        return default_parser_config(chunk_method, dataset["parser_config"].get("llm_id"))
+
     # -- delete ------------------------------------------------------------------------------------
     def delete(self, tenant_id: str, dataset_id: str, request: DeleteDocumentsRequest) -> dict[str, Any] | None:
-        """Delete the listed documents (all when ``ids`` is missing or empty): blobs, chunks, index entries."""
-        self.dataset(tenant_id, dataset_id)
-        ids = request.ids or [d["id"] for d in self._documents.list_all(dataset_id)]
+        """Delete documents (``request.scope()``: the listed ones, all, or none) with their blobs, chunks and
+        index entries. Like RAGFlow, the documents found are deleted before the ids not found are reported."""
+        self._listed_dataset(tenant_id, dataset_id)
+        scope = request.scope()
+        if scope == "none":
+            return None
+        ids = request.ids if scope == "listed" else [d["id"] for d in self._documents.list_all(dataset_id)]
+        assert ids is not None
         unique, duplicates = unique_with_duplicates(ids, "document")
         records = [(i, self._documents.get(dataset_id, i)) for i in unique]
+        for _, record in records:
+            if record is not None:
+                self.remove_document(record)
         not_found = [i for i, record in records if record is None]
         if not_found:
             raise DataError(f"Documents not found: {not_found}")
-        index = self._index()
-        for _, record in records:
-            assert record is not None
-            self._documents.delete(record)
-            index.delete_document(tenant_id, dataset_id, record["id"])
-            self._blobs.delete(record["blob_key"])
         if duplicates:
             return {"success_count": len(unique), "errors": duplicates}
         return None
+
+    def remove_document(self, record: Record) -> None:
+        """Delete one document everywhere: its file-manager entry and links, its row and chunks (the
+        dataset's counts follow), its index entries, and its blob unless a file owns it."""
+        if self._mirror is not None:
+            self._mirror.removed(record)
+        self._documents.delete(record)
+        self._index().delete_document(record["tenant_id"], record["dataset_id"], record["id"])
+        if owns_blob(record):
+            self._blobs.delete(record["blob_key"])
+        # A parse's artifacts go when it ends; a document removed just as its parse ends could keep them.
+        self._blobs.delete_prefix(f"work/{record['tenant_id']}/{record['dataset_id']}/{record['id']}/")
 
     # -- metadata ----------------------------------------------------------------------------------
     def metadata_summary(self, tenant_id: str, dataset_id: str) -> dict[str, list[list[Any]]]:
@@ -410,10 +456,14 @@ class DocumentService:
     def purge_dataset(self, dataset: DatasetRecord) -> None:
         """Remove everything a dataset holds (used when the dataset itself is deleted)."""
         records = self._documents.list_all(dataset["id"])
+        for record in records:
+            if self._mirror is not None:
+                self._mirror.removed(record)
+            self._documents.delete(record)
+        if self._mirror is not None:
+            self._mirror.dataset_removed(dataset)
         if not records:
             return  # chunks, index entries and artifacts all belong to documents
-        for record in records:
-            self._documents.delete(record)
         self._index().delete_dataset(dataset["tenant_id"], dataset["id"])
         self._blobs.delete_prefix(f"docs/{dataset['tenant_id']}/{dataset['id']}/")
         self._blobs.delete_prefix(f"work/{dataset['tenant_id']}/{dataset['id']}/")

@@ -43,7 +43,7 @@ from shared.repos.documents import Record as DocumentRecord
 from shared.repos.uploads import Record, UploadRepository
 from shared.schemas.documents import FILE_NAME_LEN_LIMIT
 from shared.schemas.uploads import CompleteUploadRequest, CreateUploadRequest, ImportRequest
-from shared.services.documents import IMAGE_EXTENSIONS, create_document, document_view
+from shared.services.documents import IMAGE_EXTENSIONS, DocumentMirror, create_document, document_view
 
 #: Part size when the client names none: 64 MiB, raised for files that would need more than MAX_PARTS parts.
 DEFAULT_PART_BYTES = 64 * 1024 * 1024
@@ -80,6 +80,7 @@ class UploadService:
         store: Callable[[], UploadStore],
         catalog: Callable[[], ObjectCatalog],
         start_parse: Callable[[DocumentRecord], object],
+        mirror: DocumentMirror | None,
         documents_bucket: str,
         import_buckets: Sequence[str],
         limits: UploadLimits,
@@ -90,6 +91,7 @@ class UploadService:
         self._store = store
         self._catalog = catalog
         self._start_parse = start_parse
+        self._mirror = mirror
         self._bucket = documents_bucket
         self._import_buckets = frozenset(import_buckets) | {documents_bucket}
         self._limits = limits
@@ -267,7 +269,14 @@ class UploadService:
         if dataset is None:
             raise DataError(f"You don't own the dataset {dataset_id}.")
         return create_document(
-            self._documents, tenant_id, dataset, filename, blob=key, size=size, source_type=source_type
+            self._documents,
+            tenant_id,
+            dataset,
+            filename,
+            blob=key,
+            size=size,
+            source_type=source_type,
+            mirror=self._mirror,
         )
 
     def _assemble(self, record: Record, request: CompleteUploadRequest) -> int:

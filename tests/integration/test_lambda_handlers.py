@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import fnmatch
@@ -168,6 +169,84 @@ def test_authorizer_allows_known_keys_for_the_whole_stage_and_denies_others(stac
     malformed_event["headers"]["Authorization"] = "Bearer"
     malformed = authorizer.handler(malformed_event, FakeLambdaContext())
     assert malformed["context"] == {"code": 0, "message": "Please check your authorization format."}
+
+
+# -- files ------------------------------------------------------------------------------------------------------
+SAMPLE_FILE = "d2b1f3a091ec11efbc510242ac120004"  # the file id the files_* sample events carry
+
+
+def file_event(name: str, *, body: dict[str, Any] | None = None, **query: str) -> dict[str, Any]:
+    """A files_* sample event with its body or query parameters replaced."""
+    event = load_event(f"files_{name}.json")
+    if body is not None:
+        event["body"] = json.dumps(body)
+    if query:
+        event["queryStringParameters"] = query
+        event["multiValueQueryStringParameters"] = {key: [value] for key, value in query.items()}
+    return event
+
+
+def bucket_keys(prefix: str) -> list[str]:
+    listed = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+    return [item["Key"] for item in listed.get("Contents", [])]
+
+
+def test_files_lifecycle_through_the_sample_events(stack: Stack, tmp_path: Path) -> None:
+    from shared.adapters.local.embedded_index import EmbeddedSearchIndex
+    from shared.container import get_container
+
+    # rm removes documents' index entries: the embedded index stands in for OpenSearch (no moto backend).
+    get_container().overrides["search_index"] = index = EmbeddedSearchIndex(tmp_path / "index")
+    files = stack.handler("files")
+    root = invoke(files, load_event("files_root_folder.json"))[1]["data"]["root_folder"]
+    assert root["name"] == "/" and root["tenant_id"] == TENANT
+    folder = invoke(files, load_event("files_create.json"))[1]["data"]
+    assert folder["name"] == "New Folder" and folder["type"] == "folder" and folder["parent_id"] == root["id"]
+    status, uploaded = invoke(files, load_event("files_upload.json"))
+    assert status == 200 and uploaded["code"] == 0, uploaded
+    file = uploaded["data"][0]
+    assert file["name"] == "test1.txt" and file["parent_id"] == root["id"] and file["size"] > 0
+    assert bucket_keys("files/") == [f"files/{TENANT}/{file['id']}"]
+
+    listed = invoke(files, load_event("files_list.json"))[1]["data"]
+    assert {f["name"] for f in listed["files"]} == {"test1.txt", "New Folder", ".knowledgebase"}
+    parent = invoke(files, file_event("parent_folder", file_id=file["id"]))[1]["data"]["parent_folder"]
+    assert parent["id"] == root["id"]
+    renamed = invoke(files, file_event("rename", body={"file_id": file["id"], "name": "new_name.txt"}))[1]
+    assert renamed == {"code": 0, "data": True}
+
+    download = load_event("files_get.json")
+    download["path"] = f"/api/v1/file/get/{file['id']}"
+    download["pathParameters"] = {"file_id": file["id"]}
+    response = files.handler(download, FakeLambdaContext())
+    body = base64.b64decode(response["body"]) if response["isBase64Encoded"] else response["body"].encode()
+    assert response["statusCode"] == 200 and b"Herons nested" in body
+
+    moved = invoke(files, file_event("mv", body={"src_file_ids": [file["id"]], "dest_file_id": folder["id"]}))[1]
+    assert moved == {"code": 0, "data": True}
+    chain = invoke(files, file_event("all_parent_folder", file_id=file["id"]))[1]["data"]["parent_folders"]
+    assert [f["name"] for f in chain] == ["new_name.txt", "New Folder", "/"]
+
+    dataset_id = invoke(stack.handler("datasets"), load_event("datasets_create.json"))[1]["data"]["id"]
+    links = invoke(files, file_event("convert", body={"file_ids": [folder["id"]], "kb_ids": [dataset_id]}))[1]
+    assert links["code"] == 0 and links["data"][0]["file_id"] == file["id"]
+    assert invoke(stack.handler("datasets"), load_event("datasets_list.json"))[1]["data"][0]["document_count"] == 1
+
+    assert invoke(files, file_event("rm", body={"file_ids": [folder["id"]]}))[1] == {"code": 0, "data": True}
+    assert invoke(stack.handler("datasets"), load_event("datasets_list.json"))[1]["data"][0]["document_count"] == 0
+    assert bucket_keys("files/") == []
+    index.close()
+
+
+def test_files_sample_events_for_unknown_ids_answer_not_found(stack: Stack) -> None:
+    files = stack.handler("files")
+    assert invoke(files, load_event("files_parent_folder.json"))[1] == {"code": 404, "message": "Folder not found!"}
+    assert invoke(files, load_event("files_all_parent_folder.json"))[1]["code"] == 404
+    assert invoke(files, load_event("files_get.json"))[1] == {"code": 404, "message": "Document not found!"}
+    assert invoke(files, load_event("files_rename.json"))[1] == {"code": 404, "message": "File not found!"}
+    assert invoke(files, load_event("files_mv.json"))[1] == {"code": 102, "message": "File or Folder not found!"}
+    assert invoke(files, load_event("files_rm.json"))[1] == {"code": 404, "message": "File or Folder not found!"}
+    assert invoke(files, load_event("files_convert.json"))[1] == {"code": 404, "message": "File not found!"}
 
 
 # -- agents ---------------------------------------------------------------------------------------------------

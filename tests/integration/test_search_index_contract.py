@@ -23,7 +23,7 @@ from osmem_server import OsmemServer
 
 from shared.adapters.aws.opensearch_index import OpenSearchIndex
 from shared.adapters.local.embedded_index import EmbeddedSearchIndex
-from shared.ports.search import Candidate, IndexedChunk, SearchIndex, SearchQuery
+from shared.ports.search import TEXT_CANDIDATES, Candidate, IndexedChunk, SearchIndex, SearchQuery
 from tests.support.aoss import DEFAULT_VISIBILITY_DELAY_S, StrictAoss
 from tests.support.opensearch import TEST_REGION, ExactKnnSearcher, client_for, osmem_analysis, run_osmem_server
 
@@ -164,6 +164,7 @@ def find(
     datasets: Sequence[str] = ("d1",),
     documents: Sequence[str] | None = None,
     top_k: int = 1024,
+    text_limit: int = TEXT_CANDIDATES,
 ) -> list[Candidate]:
     return index.search(
         SearchQuery(
@@ -173,6 +174,7 @@ def find(
             vector=vector,
             document_ids=documents,
             top_k=top_k,
+            text_limit=text_limit,
         )
     )
 
@@ -279,13 +281,15 @@ def test_hybrid_gives_each_candidate_both_signals(engine: Engine, index: SearchI
         assert found["vector"].matched_terms == ["energy"]
 
 
-def test_top_k_bounds_each_kind(engine: Engine, index: SearchIndex) -> None:
-    write(engine, index, [chunk(f"c{i}", f"common word number{i}", blend(0, 1, i / 10)) for i in range(20)])
-    assert len(find(index, "common", top_k=5)) == 5
+def test_top_k_bounds_the_vector_candidates_only(engine: Engine, index: SearchIndex) -> None:
+    # RAGFlow's Elasticsearch search: a k-NN clause of top_k beside a text query top_k does not cap
+    write(engine, index, [chunk(f"c{i}", f"common word number{i}", blend(0, 1, 0.5 + i / 40)) for i in range(20)])
+    write(engine, index, [chunk(f"v{i}", f"other text {i}", blend(0, 1, i / 40)) for i in range(5)])
+    assert len(find(index, "common", top_k=5)) == 20
     assert len(find(index, vector=axis(0), top_k=5)) == 5
-    hybrid = find(index, "common", axis(0), top_k=5)
-    assert 5 <= len(hybrid) <= 10
-    assert "c0" in ids(hybrid)  # the nearest vector is among them
+    hybrid = find(index, "common", axis(0), top_k=2)
+    assert sorted(ids(hybrid)) == sorted([f"c{i}" for i in range(20)] + ["v0", "v1"])
+    assert len(find(index, "common", top_k=5, text_limit=7)) == 7  # text has its own, fixed bound
 
 
 def test_tenant_isolation(engine: Engine, index: SearchIndex) -> None:

@@ -359,12 +359,13 @@ def test_set_available_reindexes_the_latest_copy_and_deletes_every_copy() -> Non
 
 def test_search_is_a_text_and_a_knn_search_side_by_side() -> None:
     client = RecordingClient(lambda method, kwargs: {"hits": {"hits": []}})
-    query = SearchQuery("t1", ["d1"], text="solar", vector=[3.0, 4.0], document_ids=["doc1"], top_k=9)
+    query = SearchQuery("t1", ["d1"], text="solar", vector=[3.0, 4.0], document_ids=["doc1"], top_k=9, text_limit=50)
     assert _engine(client).search(query) == []
     calls = {kwargs["index"]: kwargs for name, kwargs in client.calls if name == "search"}
     assert len(client.calls) == 2 and set(calls) == {"flowless-chunks-*", "flowless-chunks-2"}
     filters = scope_filters("t1", ["d1"], ["doc1"])
-    assert calls["flowless-chunks-*"]["body"] == text_query_body("solar", filters, 9, with_vector=True)
+    # top_k is the k-NN's k; text matches have their own bound
+    assert calls["flowless-chunks-*"]["body"] == text_query_body("solar", filters, 50, with_vector=True)
     assert calls["flowless-chunks-*"]["params"] == {"ignore_unavailable": "true", "allow_no_indices": "true"}
     assert calls["flowless-chunks-2"]["body"] == knn_query_body([0.6, 0.8], filters, 9)
     _no_aoss_forbidden_requests(client)

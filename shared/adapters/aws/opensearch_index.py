@@ -466,7 +466,7 @@ class OpenSearchIndex(SearchIndex):
         filters = scope_filters(query.tenant_id, query.dataset_ids, query.document_ids)
         requests = []
         if terms:
-            body = text_query_body(query.text, filters, query.top_k, with_vector=vector is not None)
+            body = text_query_body(query.text, filters, query.text_limit, with_vector=vector is not None)
             requests.append(SearchRequest(self._pattern, body))
         if vector is not None:
             index = chunk_index_name(self._prefix, len(vector))

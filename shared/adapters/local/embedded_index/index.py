@@ -311,7 +311,7 @@ class EmbeddedSearchIndex(SearchIndex):
 
     # == search ======================================================================================
     def search(self, query: SearchQuery) -> list[Candidate]:
-        """Text and vector candidates (each up to ``top_k``), merged by chunk id.
+        """Text candidates (up to ``text_limit``) and vector candidates (up to ``top_k``), merged by chunk id.
 
         Order: text matches by BM25 score, then chunks found only by vector, by cosine. ``document_ids``
         empty or None means every document of the datasets.
@@ -331,11 +331,11 @@ class EmbeddedSearchIndex(SearchIndex):
             return []
         runs = [_ShardRun(shard.dataset_id, shard.view, query.document_ids) for shard in shards]
         if known:
-            _score_text(runs, np.asarray([tid for _, tid in known], dtype=np.int32), query.top_k)
+            _score_text(runs, np.asarray([tid for _, tid in known], dtype=np.int32), query.text_limit)
         if vector is not None:
             for run in runs:
                 run.search_vectors(vector, query.top_k)
-        return _merge(runs, [t for t, _ in known], query.top_k)
+        return _merge(runs, [t for t, _ in known], query.text_limit, query.top_k)
 
 
 def _dedupe(chunks: Sequence[IndexedChunk]) -> list[IndexedChunk]:
@@ -461,8 +461,8 @@ def _global_top(runs: list[_ShardRun], attr: str, values: str, top_k: int) -> li
     return [(int(i), rows_all[order[run_idx[order] == i]]) for i, _ in picks]
 
 
-def _merge(runs: list[_ShardRun], terms: list[QueryTerm], top_k: int) -> list[Candidate]:
-    text_rows = _global_top(runs, "text_top", "scores", top_k)
+def _merge(runs: list[_ShardRun], terms: list[QueryTerm], text_limit: int, top_k: int) -> list[Candidate]:
+    text_rows = _global_top(runs, "text_top", "scores", text_limit)
     vector_rows = _global_top(runs, "vector_top", "sims", top_k)
     words_of: dict[int, tuple[str, ...]] = {}
     text: list[Candidate] = []
