@@ -27,6 +27,7 @@ from shared.constants import (
     ENV_OPENSEARCH_ENDPOINT,
     ENV_STATE_MACHINE_ARN,
     ENV_TABLE_NAME,
+    IMPORTS_PREFIX,
     METRICS_NAMESPACE,
     SERVICE_NAME,
     UPLOADS_PREFIX,
@@ -344,8 +345,8 @@ def _grant_events(function: ServiceFunction, backends: Backends) -> None:
 
 def _grant_uploads(function: ServiceFunction, backends: Backends) -> None:
     """Presigned multipart uploads under the uploads prefix (the URLs a function presigns carry its own
-    rights: PutObject there and nothing else), and reading what imports name: the documents bucket and the
-    stage's import buckets (HEAD and list only need read access; no byte passes through)."""
+    rights: PutObject there and nothing else), and reading what imports name: the import areas of the
+    documents bucket and the stage's import buckets (HEAD and list only need read access; no byte passes)."""
     bucket = backends.storage.documents_bucket
     uploads = bucket.arn_for_objects(f"{UPLOADS_PREFIX}*")
     function.role.add_to_principal_policy(
@@ -354,16 +355,18 @@ def _grant_uploads(function: ServiceFunction, backends: Backends) -> None:
             resources=[uploads],
         )
     )
-    bucket.grant_read(function.function)
+    # Completing checks the assembled object (HEAD); imports list and HEAD the tenants' import areas.
+    bucket.grant_read(function.function, f"{UPLOADS_PREFIX}*")
+    bucket.grant_read(function.function, f"{IMPORTS_PREFIX}*")
     _grant_import_reads(function, backends)
     bucket_id = Stack.of(function).get_logical_id(cfn_resource(bucket))
     acknowledge(
         function.role,
         "AwsSolutions-IAM5",
         "Uploads land under generated keys of the uploads prefix ('<bucket>/uploads/*'); imports read (HEAD, "
-        "list) any object of the documents bucket outside flowless's prefixes: grant_read on '<bucket>/*'.",
+        "list) the objects of the import areas ('<bucket>/imports/*'): grant_read's actions on those prefixes.",
         f"Resource::<{bucket_id}.Arn>/{UPLOADS_PREFIX}*",
-        f"Resource::<{bucket_id}.Arn>/*",
+        f"Resource::<{bucket_id}.Arn>/{IMPORTS_PREFIX}*",
         "Action::s3:GetObject*",
         "Action::s3:GetBucket*",
         "Action::s3:List*",

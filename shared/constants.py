@@ -31,8 +31,10 @@ LOCAL_UPLOAD_DIR = "uploads"
 #: The local server's name for its blob folder as a bucket (imports: s3://flowless-local/<key>).
 LOCAL_BUCKET_NAME = "flowless-local"
 
-# Key prefixes of the documents bucket: presigned uploads land under uploads/<tenant>/<dataset>/<upload>.
+# Key prefixes of the documents bucket: presigned uploads land under uploads/<tenant>/<dataset>/<upload>; a
+# tenant imports from the bucket only what is under imports/<tenant>/ (the bucket is shared by all tenants).
 UPLOADS_PREFIX = "uploads/"
+IMPORTS_PREFIX = "imports/"
 #: Where files too big for a plain upload go; RAGFlow's 413 answer names it in its ``data`` (a field RAGFlow
 #: clients ignore on errors: they read ``code`` and ``message``, which stay RAGFlow's).
 PRESIGNED_UPLOAD_ROUTE = "POST /api/v1/flowless/datasets/{dataset_id}/uploads"

@@ -55,7 +55,8 @@ class ImportRequest(StrictBody):
     """``POST .../imports``: objects already in storage become documents, without copying their bytes.
 
     ``s3_uri`` names one object (``s3://bucket/key``); ``prefix`` every object under a prefix, either an
-    ``s3://bucket/prefix`` URI or a key prefix in the documents bucket."""
+    ``s3://bucket/prefix`` URI or a path in the tenant's import area of the documents bucket
+    (``imports/<tenant>/``)."""
 
     s3_uri: Annotated[str, Field(min_length=6, max_length=2048)] | None = None
     prefix: Annotated[str, Field(max_length=2048)] | None = None

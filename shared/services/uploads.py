@@ -6,7 +6,8 @@ URL per part; the client PUTs each part there (S3 on AWS, the local server local
 which checks what storage received against what was announced and turns the object into a document. An
 upload not completed by its expiry is gone (S3's lifecycle rule; locally ``remove_expired``).
 
-Imports: objects of the documents bucket (outside flowless's own prefixes) or of a bucket the stage allows
+Imports: objects of the documents bucket under ``imports/<tenant>/`` (the bucket is shared by every tenant:
+each imports from its own area only) or of a bucket the stage allows (every tenant may import from those)
 become documents that *point at* the object (``s3://bucket/key``): no byte is copied, and deleting the
 document never deletes the object (``shared.adapters.blob_references``). An object is imported once per
 dataset (while its document exists and the object is unchanged).
@@ -20,10 +21,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.constants import UPLOADS_PREFIX
+from shared.constants import IMPORTS_PREFIX, UPLOADS_PREFIX
 from shared.errors import ArgumentError, DataError, OperatingError
 from shared.ids import new_id, now_ms
-from shared.pipeline import INGEST_PREFIX
 from shared.ports.uploads import (
     MAX_PARTS,
     MIN_PART_BYTES,
@@ -47,8 +47,6 @@ from shared.services.documents import IMAGE_EXTENSIONS, DocumentMirror, create_d
 
 #: Part size when the client names none: 64 MiB, raised for files that would need more than MAX_PARTS parts.
 DEFAULT_PART_BYTES = 64 * 1024 * 1024
-#: Prefixes of the documents bucket that hold flowless's own objects: never imported.
-RESERVED_PREFIXES = ("docs/", "work/", UPLOADS_PREFIX, INGEST_PREFIX)
 #: Seconds after which a complete that never finished (a crashed call) may be taken over by another.
 _COMPLETE_CLAIM_S = 120
 
@@ -63,6 +61,11 @@ class UploadLimits:
 def supported(filename: str) -> bool:
     """Whether a document of this name can be parsed (the same rule as the RAGFlow upload)."""
     return is_supported(filename) or os.path.splitext(filename)[1].lower() in IMAGE_EXTENSIONS
+
+
+def import_area(tenant_id: str) -> str:
+    """The part of the documents bucket a tenant imports from."""
+    return f"{IMPORTS_PREFIX}{tenant_id}/"
 
 
 def upload_key(tenant_id: str, dataset_id: str, upload_id: str) -> str:
@@ -306,28 +309,29 @@ class UploadService:
         return stored.size
 
     # == imports =====================================================================================
-    def _import_source(self, request: ImportRequest) -> tuple[str, str]:
-        """(bucket, key or prefix) the request names; buckets outside the stage's allowed ones are refused."""
+    def _import_source(self, tenant_id: str, request: ImportRequest) -> tuple[str, str]:
+        """(bucket, key or prefix) the request names: an ``s3://`` URI, or a path in the tenant's import area of
+        the documents bucket. Other buckets than the stage allows, and the documents bucket outside the tenant's
+        area, are refused."""
         source = request.s3_uri if request.s3_uri is not None else request.prefix or ""
+        area = import_area(tenant_id)
         if source.startswith("s3://"):
             try:
                 bucket, key = split_uri(source)
             except ValueError:
                 raise ArgumentError(f"Invalid S3 URI: {source}") from None
         else:
-            bucket, key = self._bucket, source.lstrip("/")
+            bucket, key = self._bucket, area + source.lstrip("/")
         if bucket not in self._import_buckets:
             raise DataError(f"Imports from the bucket {bucket} are not allowed.")
-        if bucket == self._bucket and any(key.startswith(p) for p in RESERVED_PREFIXES):
-            raise ArgumentError(f"{key} is under a prefix flowless manages ({', '.join(RESERVED_PREFIXES)}).")
+        if bucket == self._bucket and not key.startswith(area):
+            raise ArgumentError(f"In the documents bucket, imports read s3://{bucket}/{area} only.")
         return bucket, key
 
     def _skip_reason(self, dataset_id: str, obj: StoredObject) -> str | None:
         name = obj.key.rsplit("/", 1)[-1]
         if not name or obj.key.endswith("/"):
             return "a folder marker"
-        if obj.bucket == self._bucket and any(obj.key.startswith(p) for p in RESERVED_PREFIXES):
-            return "under a prefix flowless manages"
         if len(name.encode("utf-8")) > FILE_NAME_LEN_LIMIT:
             return f"its name is longer than {FILE_NAME_LEN_LIMIT} bytes"
         if not supported(name):
@@ -346,7 +350,7 @@ class UploadService:
         """Documents for the objects ``request`` names (one, or one page under a prefix); ``truncated`` and
         ``next_start_after`` say whether to call again for the rest."""
         self._dataset(tenant_id, dataset_id)
-        bucket, key = self._import_source(request)
+        bucket, key = self._import_source(tenant_id, request)
         truncated = False
         try:
             if request.s3_uri is not None:

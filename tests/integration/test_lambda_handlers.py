@@ -435,21 +435,25 @@ def test_a_presigned_upload_on_s3_goes_straight_to_the_bucket(stack: Stack) -> N
 
 def test_imports_on_s3_point_documents_at_the_objects(stack: Stack) -> None:
     s3 = boto3.client("s3", region_name="us-east-1")
-    s3.put_object(Bucket=BUCKET, Key="corpus/guide.md", Body=b"# Guide\nImported from the bucket.\n")
-    s3.put_object(Bucket=BUCKET, Key="corpus/tool.exe", Body=b"MZ")
+    area = f"imports/{TENANT}/"  # the tenant's import area of the documents bucket
+    s3.put_object(Bucket=BUCKET, Key=f"{area}corpus/guide.md", Body=b"# Guide\nImported from the bucket.\n")
+    s3.put_object(Bucket=BUCKET, Key=f"{area}corpus/tool.exe", Body=b"MZ")
     dataset_id = new_dataset(stack)
     _, imported = invoke(stack.handler("uploads"), with_dataset(load_event("imports_create.json"), dataset_id))
     assert imported["code"] == 0, imported
     (document,) = imported["data"]["documents"]
-    assert document["name"] == "guide.md" and imported["data"]["skipped"][0]["uri"] == f"s3://{BUCKET}/corpus/tool.exe"
+    assert (
+        document["name"] == "guide.md"
+        and imported["data"]["skipped"][0]["uri"] == f"s3://{BUCKET}/{area}corpus/tool.exe"
+    )
     from shared.container import get_container
 
     container = get_container()
     record = container.document_repo.get(dataset_id, document["id"])
-    assert record is not None and record["blob_key"] == f"s3://{BUCKET}/corpus/guide.md"
+    assert record is not None and record["blob_key"] == f"s3://{BUCKET}/{area}corpus/guide.md"
     assert container.document_blobs.get(record["blob_key"]) == b"# Guide\nImported from the bucket.\n"
     container.document_blobs.delete(record["blob_key"])  # what deleting the document does to its original
-    assert s3.get_object(Bucket=BUCKET, Key="corpus/guide.md")["Body"].read().startswith(b"# Guide")
+    assert s3.get_object(Bucket=BUCKET, Key=f"{area}corpus/guide.md")["Body"].read().startswith(b"# Guide")
 
 
 def test_webhook_workers_fan_out_and_deliver_signed_with_retries(stack: Stack) -> None:

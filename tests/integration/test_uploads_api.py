@@ -272,8 +272,9 @@ def test_imports_page_through_a_prefix(client: httpx.Client) -> None:
     ("body", "code", "fragment"),
     [
         ({"prefix": "s3://elsewhere/"}, 102, "Imports from the bucket elsewhere are not allowed."),
-        ({"prefix": "docs/"}, 101, "under a prefix flowless manages"),
-        ({"s3_uri": "s3://flowless-local/uploads/x"}, 101, "under a prefix flowless manages"),
+        ({"s3_uri": "s3://flowless-local/docs/x.txt"}, 101, "imports read s3://flowless-local/imports/"),
+        ({"prefix": "s3://flowless-local/"}, 101, "imports read s3://flowless-local/imports/"),
+        ({"prefix": "s3://flowless-local/imports/"}, 101, "imports read s3://flowless-local/imports/"),
         ({"s3_uri": "s3://corpus/a.txt", "prefix": "s3://corpus/"}, 101, "exactly one of"),
         ({}, 101, "exactly one of"),
         ({"s3_uri": "s3://corpus/"}, 101, "`s3_uri` must be"),
@@ -290,11 +291,21 @@ def test_imports_that_cannot_be_are_refused(
     assert client.get(f"/api/v1/datasets/{dataset['id']}/documents").json()["data"]["total"] == 0
 
 
-def test_the_documents_bucket_itself_may_be_imported_from(client: httpx.Client, upload_server: RunningServer) -> None:
+def test_a_tenant_imports_from_its_own_area_of_the_documents_bucket(
+    client: httpx.Client, upload_server: RunningServer
+) -> None:
     dataset = create_dataset(client, "own")
-    blob_dir = upload_server.data_dir / "blobs" / "shared-corpus"
-    blob_dir.mkdir(parents=True, exist_ok=True)
-    (blob_dir / "note.txt").write_text("Objects of the documents bucket outside flowless's prefixes import too.\n")
+    tenant_id = dataset["tenant_id"]
+    area = upload_server.data_dir / "blobs" / "imports" / tenant_id / "shared-corpus"
+    area.mkdir(parents=True, exist_ok=True)
+    (area / "note.txt").write_text("Objects of a tenant's import area of the documents bucket import too.\n")
     res = imports(client, dataset["id"], prefix="shared-corpus/")["data"]
     (doc,) = res["documents"]
-    assert get_document(client, dataset["id"], doc["id"])["size"] == (blob_dir / "note.txt").stat().st_size
+    assert get_document(client, dataset["id"], doc["id"])["size"] == (area / "note.txt").stat().st_size
+    explicit = imports(client, dataset["id"], s3_uri=f"s3://flowless-local/imports/{tenant_id}/shared-corpus/note.txt")
+    assert explicit["data"]["skipped"][0]["reason"] == f"already imported as document {doc['id']}"
+    with upload_server.client(upload_server.new_tenant_key("other")) as other:
+        theirs = create_dataset(other, "theirs")
+        stolen = imports(other, theirs["id"], s3_uri=f"s3://flowless-local/imports/{tenant_id}/shared-corpus/note.txt")
+        assert stolen["code"] == 101 and "imports read s3://flowless-local/imports/" in stolen["message"]
+        assert imports(other, theirs["id"], prefix="shared-corpus/")["data"]["documents"] == []
