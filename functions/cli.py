@@ -52,7 +52,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"Search index rebuilt from the metadata store ({rebuilt} chunks)", flush=True)
     resumed = resume_background_work(container)
     if resumed:
-        print(f"Resumed {resumed} interrupted parse(s)", flush=True)
+        print(f"Resumed {resumed} interrupted parse(s) and build(s)", flush=True)
     pending = resume_webhook_deliveries(container)
     if pending:
         print(f"Resumed {pending} pending webhook deliveries", flush=True)

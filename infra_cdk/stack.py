@@ -13,6 +13,7 @@ from infra_cdk.auth_construct import ApiKeyAuthorizer
 from infra_cdk.config import StageConfig
 from infra_cdk.events_construct import EventsConstruct
 from infra_cdk.function_construct import Backends, FunctionPackage, RouteGroupFunction
+from infra_cdk.knowledge_construct import KnowledgeBuilds
 from infra_cdk.monitoring_construct import MonitoringConstruct
 from infra_cdk.parsing_construct import ParsingWorkflow
 from infra_cdk.s3_trigger_construct import S3IngestTrigger
@@ -51,10 +52,18 @@ class FlowlessStack(Stack):
             backends=Backends(self.storage, search=self.search, events=self.events, import_buckets=import_buckets),
             log_settings=log_settings,
         )
+        self.knowledge = KnowledgeBuilds(
+            self,
+            "Knowledge",
+            package=package,
+            backends=Backends(self.storage, search=self.search, events=self.events),
+            log_settings=log_settings,
+        )
         backends = Backends(
             self.storage,
             state_machine=self.parsing.state_machine,
             search=self.search,
+            build_state_machine=self.knowledge.state_machine,
             events=self.events,
             import_buckets=import_buckets,
         )
@@ -102,11 +111,13 @@ class FlowlessStack(Stack):
                 # Of the parse steps only the failure step: the others raise by design (a superseded
                 # task, a document that cannot be parsed) and the state machine handles it.
                 "parse_failure": self.parsing.failure_function.function,
+                "build_failure": self.knowledge.failure_function.function,
                 "webhook_fan_out": self.webhooks.fan_out.function,
                 "webhook_deliver": self.webhooks.deliver.function,
             },
             rest_api=self.api.rest_api,
             state_machine=self.parsing.state_machine,
+            build_state_machine=self.knowledge.state_machine,
             dead_letter_queues={
                 "s3_ingest": self.s3_trigger.dead_letter_queue,
                 "webhook_fan_out": self.webhooks.fan_out_dead_letters,
@@ -120,5 +131,6 @@ class FlowlessStack(Stack):
         CfnOutput(self, "DocumentsBucketName", value=self.storage.documents_bucket.bucket_name)
         CfnOutput(self, "SearchCollectionEndpoint", value=self.search.endpoint)
         CfnOutput(self, "ParseStateMachineArn", value=self.parsing.state_machine.state_machine_arn)
+        CfnOutput(self, "BuildStateMachineArn", value=self.knowledge.state_machine.state_machine_arn)
         CfnOutput(self, "EventBusName", value=self.events.bus.event_bus_name)
         CfnOutput(self, "WebhookDeliveryQueueUrl", value=self.webhooks.queue.queue_url)

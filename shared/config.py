@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     documents_bucket: str | None = None
     s3_endpoint: str | None = None
     state_machine_arn: str | None = None
+    # The knowledge-graph / RAPTOR build state machine (the knowledge route group starts it).
+    build_state_machine_arn: str | None = None
     opensearch_endpoint: str | None = None
     aws_region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
 

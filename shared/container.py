@@ -38,7 +38,10 @@ if TYPE_CHECKING:  # imported where built: a function loads only the services it
     from shared.services.documents import DocumentService
     from shared.services.file_mirror import KnowledgebaseMirror
     from shared.services.files import FileService
+    from shared.services.graph_search import GraphSearch
     from shared.services.ingestion import IngestionService
+    from shared.services.knowledge import GraphStore, KnowledgeService
+    from shared.services.knowledge_builds import KnowledgeBuilder
     from shared.services.retrieval import RetrievalService
     from shared.services.uploads import UploadService
     from shared.services.webhooks import WebhookService
@@ -211,6 +214,23 @@ class Container:
         )
 
     @cached_property
+    def build_workflow(self) -> Workflow:
+        """Where knowledge-graph / RAPTOR builds run: a worker of their own locally, their state machine on AWS."""
+        if "build_workflow" in self.overrides:
+            return cast(Workflow, self.overrides["build_workflow"])
+        if self.settings.backend == "local":
+            from shared.adapters.local.worker import InProcessWorkflow
+
+            return InProcessWorkflow(run_build=lambda task: self.knowledge_builds.run_task(task))
+        if not self.settings.build_state_machine_arn:
+            raise RuntimeError("FLOWLESS_BUILD_STATE_MACHINE_ARN is not set")
+        from shared.adapters.aws.stepfunctions_workflow import StepFunctionsWorkflow
+
+        return StepFunctionsWorkflow(
+            None, region=self.settings.aws_region, build_state_machine_arn=self.settings.build_state_machine_arn
+        )
+
+    @cached_property
     def catalog(self) -> ModelCatalog:
         return get_catalog()
 
@@ -255,8 +275,16 @@ class Container:
             self.dataset_repo,
             self.tenants,
             ModelAccess(self.catalog),
-            purge=lambda ds: self.documents.purge_dataset(ds),
+            purge=self._purge_dataset,
         )
+
+    def _purge_dataset(self, dataset: dict[str, Any]) -> None:
+        from shared.repos.knowledge import BuildTaskRepository
+
+        self.documents.purge_dataset(dataset)
+        # Its knowledge graph and build tasks too (a running build then stops at its next step).
+        self.graph_store.delete(dataset["tenant_id"], dataset["id"], with_work=True)
+        BuildTaskRepository(self.metadata).delete_all(dataset["id"])
 
     @cached_property
     def documents(self) -> DocumentService:
@@ -268,6 +296,8 @@ class Container:
             self.document_blobs,
             lambda: self.search_index,
             max_file_bytes=self.settings.max_upload_bytes,
+            # Deleted documents leave the knowledge graph (their RAPTOR chunks went with their chunks).
+            on_deleted=lambda tenant_id, dataset_id, ids: self.graph_store.forget(tenant_id, dataset_id, ids),
             mirror=self.file_mirror,
         )
 
@@ -335,7 +365,14 @@ class Container:
             embedder_for=tenant_embedder,
             models=ModelAccess(self.catalog),
             chat_model_for=tenant_chat_model,
+            graph_search=lambda: self.graph_search,
         )
+
+    @cached_property
+    def graph_search(self) -> GraphSearch:
+        from shared.services.graph_search import GraphSearch
+
+        return GraphSearch(self.graph_store, lambda: self.search_index)
 
     @cached_property
     def completions(self) -> CompletionService:
@@ -428,6 +465,46 @@ class Container:
             retry=RetryPolicy(
                 settings.webhook_max_attempts, settings.webhook_backoff_s, settings.webhook_max_backoff_s
             ),
+        )
+
+    @cached_property
+    def graph_store(self) -> GraphStore:
+        from shared.repos.knowledge import GraphRepository
+        from shared.services.knowledge import GraphStore
+
+        return GraphStore(GraphRepository(self.metadata), self.blobs, lambda: self.search_index)
+
+    @cached_property
+    def knowledge(self) -> KnowledgeService:
+        from shared.repos.knowledge import BuildTaskRepository
+        from shared.services.knowledge import KnowledgeService
+
+        return KnowledgeService(
+            datasets=self.dataset_repo,
+            documents=self.document_repo,
+            tasks=BuildTaskRepository(self.metadata),
+            graphs=self.graph_store,
+            workflow=lambda: self.build_workflow,
+        )
+
+    @cached_property
+    def knowledge_builds(self) -> KnowledgeBuilder:
+        from shared.repos.knowledge import BuildTaskRepository
+        from shared.services.knowledge_builds import KnowledgeBuilder
+
+        return KnowledgeBuilder(
+            datasets=self.dataset_repo,
+            documents=self.document_repo,
+            tenants=self.tenants,
+            tasks=BuildTaskRepository(self.metadata),
+            graphs=self.graph_store,
+            blobs=self.blobs,
+            index=lambda: self.search_index,
+            workflow=lambda: self.build_workflow,
+            embedder_for=tenant_embedder,
+            chat_model_for=tenant_chat_model,
+            catalog=self.catalog,
+            events=lambda: self.events,
         )
 
     def health_probes(self) -> dict[str, Callable[[], None]]:

@@ -183,6 +183,7 @@ class DocumentService:
         index: Callable[[], SearchIndex],
         *,
         max_file_bytes: int,
+        on_deleted: Callable[[str, str, list[str]], object] | None = None,
         mirror: DocumentMirror | None = None,
     ) -> None:
         self._datasets = datasets
@@ -191,6 +192,8 @@ class DocumentService:
         self._index = index
         self._max_file_bytes = max_file_bytes
         self._mirror = mirror
+        # Told (tenant, dataset, document ids) after documents are deleted: the knowledge graph forgets them.
+        self._on_deleted = on_deleted
 
     # -- lookups -----------------------------------------------------------------------------------
     def dataset(self, tenant_id: str, dataset_id: str, refusal: str | None = None) -> DatasetRecord:
@@ -397,9 +400,11 @@ class DocumentService:
         assert ids is not None
         unique, duplicates = unique_with_duplicates(ids, "document")
         records = [(i, self._documents.get(dataset_id, i)) for i in unique]
-        for _, record in records:
-            if record is not None:
-                self.remove_document(record)
+        found = [record for _, record in records if record is not None]
+        for record in found:
+            self.remove_document(record, forget=False)
+        if found and self._on_deleted is not None:
+            self._on_deleted(tenant_id, dataset_id, [r["id"] for r in found])  # the graph forgets them at once
         not_found = [i for i, record in records if record is None]
         if not_found:
             raise DataError(f"Documents not found: {not_found}")
@@ -407,9 +412,10 @@ class DocumentService:
             return {"success_count": len(unique), "errors": duplicates}
         return None
 
-    def remove_document(self, record: Record) -> None:
+    def remove_document(self, record: Record, *, forget: bool = True) -> None:
         """Delete one document everywhere: its file-manager entry and links, its row and chunks (the
-        dataset's counts follow), its index entries, and its blob unless a file owns it."""
+        dataset's counts follow), its index entries, its blob unless a file owns it, and (``forget``) its
+        contribution to the dataset's knowledge graph."""
         if self._mirror is not None:
             self._mirror.removed(record)
         self._documents.delete(record)
@@ -418,6 +424,8 @@ class DocumentService:
             self._blobs.delete(record["blob_key"])
         # A parse's artifacts go when it ends; a document removed just as its parse ends could keep them.
         self._blobs.delete_prefix(f"work/{record['tenant_id']}/{record['dataset_id']}/{record['id']}/")
+        if forget and self._on_deleted is not None:
+            self._on_deleted(record["tenant_id"], record["dataset_id"], [record["id"]])
 
     # -- metadata ----------------------------------------------------------------------------------
     def metadata_summary(self, tenant_id: str, dataset_id: str) -> dict[str, list[list[Any]]]:

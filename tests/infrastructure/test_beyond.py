@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from infra_cdk.knowledge_construct import BUILD_HANDLER_MODULE
 from infra_cdk.parsing_construct import STEP_HANDLER_MODULE
 from infra_cdk.webhooks_construct import DELIVER_HANDLER, DELIVER_TIMEOUT_S, FAN_OUT_HANDLER, MAX_RECEIVES
 from shared.constants import ENV_EVENT_BUS, ENV_IMPORT_BUCKETS, ENV_WEBHOOK_QUEUE_URL, PRESIGNED_UPLOAD_ROUTE
@@ -71,7 +72,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     )
 
 
-def test_the_stack_has_its_own_bus_and_only_the_steps_that_end_parses_and_stopping_publish(prod: Synthesized) -> None:
+def test_the_stack_has_its_own_bus_and_only_the_steps_that_end_parses_or_builds_and_stopping_publish(
+    prod: Synthesized,
+) -> None:
     (bus_id, bus), *others = prod.resources("AWS::Events::EventBus").items()
     assert not others and bus["Properties"]["Name"] == "flowless-prod-events"
     ids = _function_ids(prod)
@@ -81,7 +84,13 @@ def test_the_stack_has_its_own_bus_and_only_the_steps_that_end_parses_and_stoppi
         if any("events:PutEvents" in _actions(s) for s in _statements(prod, function_id))
     }
     documents = next(f"{g.module}.handler.handler" for g in ROUTE_GROUPS if g.name == "documents")
-    assert publishers == {f"{STEP_HANDLER_MODULE}.finish", f"{STEP_HANDLER_MODULE}.fail", documents}
+    assert publishers == {
+        f"{STEP_HANDLER_MODULE}.finish",
+        f"{STEP_HANDLER_MODULE}.fail",
+        f"{BUILD_HANDLER_MODULE}.finish",  # knowledge-graph / RAPTOR builds end there
+        f"{BUILD_HANDLER_MODULE}.fail",
+        documents,
+    }
     for handler in publishers:
         (put,) = [s for s in _statements(prod, ids[handler]) if "events:PutEvents" in _actions(s)]
         assert _resources(put) == [{"Fn::GetAtt": [bus_id, "Arn"]}]

@@ -84,10 +84,10 @@ def clear_process_caches() -> None:
     get_container.cache_clear()
 
 
-def create_state_machine() -> str:
-    """A parse state machine in moto (executions are recorded, not run); its ARN."""
+def create_state_machine(name: str = "flowless-parse") -> str:
+    """A state machine in moto (executions are recorded, not run); its ARN."""
     created = boto3.client("stepfunctions", region_name=TEST_REGION).create_state_machine(
-        name="flowless-parse",
+        name=name,
         definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
         roleArn="arn:aws:iam::123456789012:role/flowless-parse",
     )
@@ -95,9 +95,11 @@ def create_state_machine() -> str:
 
 
 @contextmanager
-def aws_backend(index_dir: Path, *, with_state_machine: bool = False) -> Iterator[Container]:
-    """The process's container on the AWS backend: DynamoDB, S3 (and Step Functions) under moto, the
-    embedded search index."""
+def aws_backend(
+    index_dir: Path, *, with_state_machine: bool = False, with_build_state_machine: bool = False
+) -> Iterator[Container]:
+    """The process's container on the AWS backend: DynamoDB, S3 (and the parse / knowledge-build state
+    machines of Step Functions) under moto, the embedded search index."""
     env = {
         **FAKE_AWS_ENV,
         "FLOWLESS_BACKEND": "aws",
@@ -113,6 +115,8 @@ def aws_backend(index_dir: Path, *, with_state_machine: bool = False) -> Iterato
         boto3.client("s3", region_name=TEST_REGION).create_bucket(Bucket=BUCKET)
         if with_state_machine:
             os.environ["FLOWLESS_STATE_MACHINE_ARN"] = create_state_machine()
+        if with_build_state_machine:
+            os.environ["FLOWLESS_BUILD_STATE_MACHINE_ARN"] = create_state_machine("flowless-knowledge")
         container = get_container()
         index = EmbeddedSearchIndex(index_dir)
         container.overrides["search_index"] = index

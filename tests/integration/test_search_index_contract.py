@@ -392,6 +392,46 @@ def test_delete_chunks_document_and_dataset(engine: Engine, index: SearchIndex) 
     assert ids(find(index, "granite", datasets=["d2"])) == ["e"]
 
 
+def test_graph_records_are_found_only_by_their_kind(engine: Engine, index: SearchIndex) -> None:
+    """Knowledge-graph records share the index with chunks but never answer a plain search."""
+    write(
+        engine,
+        index,
+        [
+            chunk("c", "granite quarry", axis(0)),
+            chunk("e", "granite quarry", axis(0), document_id="", kind="entity"),
+            chunk("r", "granite quarry", axis(1), document_id="", kind="relation"),
+            Make(dataset_id="d2")("e2", "granite quarry", axis(0), document_id="", kind="entity"),
+        ],
+    )
+    assert ids(find(index, "granite", axis(0))) == ["c"]
+    assert ids(find(index, vector=axis(0))) == ["c"]
+
+    def of_kind(kind: str, text: str = "", vector: list[float] | None = None) -> list[Candidate]:
+        return index.search(SearchQuery("t1", ["d1"], text=text, vector=vector, kind=kind))  # type: ignore[arg-type]
+
+    (entity,) = of_kind("entity", vector=axis(0))
+    assert (entity.chunk_id, entity.dataset_id, entity.document_id) == ("e", "d1", "")
+    assert entity.vector_score == pytest.approx(1.0)
+    assert ids(of_kind("entity", "granite")) == ["e"]
+    assert ids(of_kind("relation", vector=axis(0))) == ["r"]
+    assert of_kind("community_report", vector=axis(0)) == []
+    assert index.search(SearchQuery("t2", ["d1"], vector=axis(0), kind="entity")) == []  # tenant isolation
+
+    index.delete_document("t1", "d1", "doc1")  # a document's chunks only
+    engine.settle(index)
+    assert find(index, "granite") == [] and ids(of_kind("entity", "granite")) == ["e"]
+    index.delete_chunks("t1", "d1", ["e"])  # by id, whatever the kind
+    engine.settle(index)
+    assert of_kind("entity", "granite") == [] and ids(of_kind("relation", "granite")) == ["r"]
+    index.set_available("t1", "d1", ["r"], False)
+    engine.settle(index)
+    assert of_kind("relation", "granite") == []
+    index.delete_dataset("t1", "d2")  # every kind
+    engine.settle(index)
+    assert index.search(SearchQuery("t1", ["d2"], vector=axis(0), kind="entity")) == []
+
+
 def test_empty_query_finds_nothing(engine: Engine, index: SearchIndex) -> None:
     write(engine, index, [chunk("c1", "anything at all", axis(0))])
     assert find(index) == []

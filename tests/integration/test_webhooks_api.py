@@ -209,3 +209,20 @@ def test_the_default_policy_refuses_loopback_and_private_targets(api: httpx.Clie
     for url in ("http://127.0.0.1:9/x", "http://localhost/x", "https://10.1.2.3/x", "https://[::ffff:127.0.0.1]/"):
         res = api.post("/api/v1/flowless/webhooks", json={"url": url}).json()
         assert res["code"] == 101 and "refused" in res["message"], (url, res)
+
+
+@pytest.mark.parametrize(("route", "kind"), [("run_raptor", "raptor"), ("run_graphrag", "graphrag")])
+def test_knowledge_builds_that_end_are_delivered(
+    hooks: httpx.Client, receiver: Receiver, route: str, kind: str
+) -> None:
+    dataset = create_dataset(hooks, f"builds-{kind}")
+    create_webhook(hooks, f"{receiver.url}/{kind}", events=[f"dataset.{kind}.done", f"dataset.{kind}.failed"])
+    upload_one(hooks, dataset["id"], "unparsed.txt", b"Not parsed yet: the build has nothing to do.\n")
+    started = hooks.post(f"/api/v1/datasets/{dataset['id']}/{route}").json()
+    assert started["code"] == 0, started
+    (request,) = receiver.wait_for(f"/{kind}", 1)
+    event = json.loads(request.body)
+    trace = hooks.get(f"/api/v1/datasets/{dataset['id']}/trace_{kind}").json()["data"]
+    assert event["dataset_id"] == dataset["id"] and event["document_id"] is None
+    assert event["type"] == f"dataset.{kind}.{'done' if trace['progress'] == 1.0 else 'failed'}"
+    assert event["run"] in ("DONE", "FAIL") and event["progress_msg"].endswith(trace["progress_msg"][-40:])

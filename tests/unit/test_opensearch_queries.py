@@ -100,10 +100,14 @@ def test_every_chunk_field_is_stored_and_mapped() -> None:
     chunk = make_chunk()
     document = chunk_document(chunk, unit_vector(chunk.vector), 123, "copy-1")
     stored = {"chunk_id" if f.name == "id" else f.name for f in dataclasses.fields(IndexedChunk)}
-    assert stored <= set(document)
+    # An ordinary chunk has no kind field (indexes written before kinds existed need no re-indexing).
+    assert stored - {"kind"} <= set(document) and "kind" not in document
     assert set(document) <= set(index_body(2, opensearch_analysis())["mappings"]["properties"])
     assert document["vector"] == pytest.approx([0.6, 0.8])
     assert (document["page_numbers"], document["indexed_at"], document["copy_id"]) == ([2, 3], 123, "copy-1")
+    record = chunk_document(dataclasses.replace(chunk, kind="entity"), unit_vector(chunk.vector), 123, "copy-2")
+    assert stored <= set(record) and record["kind"] == "entity"
+    assert set(record) <= set(index_body(2, opensearch_analysis())["mappings"]["properties"])
 
 
 def test_vectors_are_written_at_unit_length() -> None:
@@ -118,7 +122,9 @@ def test_scope_filters_always_hold_the_tenant_and_available_chunks() -> None:
         {"term": {"tenant_id": "t1"}},
         {"terms": {"dataset_id": ["d1", "d2"]}},
         {"term": {"available": True}},
+        {"bool": {"must_not": [{"exists": {"field": "kind"}}]}},  # ordinary chunks only
     ]
+    assert scope_filters("t1", ["d1"], kind="relation")[-1] == {"term": {"kind": "relation"}}
     assert scope_filters("t1", ["d1"], ["a", "b"])[-1] == {"terms": {"document_id": ["a", "b"]}}
     assert scope_filters("t1", ["d1"], []) == scope_filters("t1", ["d1"])  # no documents: all of them
 
