@@ -74,6 +74,10 @@ class ModelCatalog:
     def is_builtin(self, model_id: str) -> bool:
         return split_model_id(model_id)[1] in self._builtin
 
+    def models_of(self, factory: str, model_type: ModelType) -> list[ModelInfo]:
+        """The factory's listed models of ``model_type``, in catalog order."""
+        return [info for (_, fname, mtype), info in self._models.items() if fname == factory and mtype == model_type]
+
 
 @lru_cache(maxsize=1)
 def get_catalog() -> ModelCatalog:

@@ -42,9 +42,9 @@ def _create(model_id: str, *, api_base: str | None, api_key: str | None) -> Embe
     if info is None:
         raise EmbeddingConfigError(f"Unknown embedding model: {model_id}")
     if info.factory == BUILTIN_FACTORY:
-        from shared.adapters.local.builtin_embedder import BuiltinEmbedder
+        from shared.adapters.local.builtin_embedder import BuiltinEmbedder, builtin_model
 
-        return BuiltinEmbedder()
+        return BuiltinEmbedder(builtin_model(info.id))
     if info.factory in OPENAI_FACTORIES:
         from shared.adapters.openai_embedder import OpenAIEmbedder
 

@@ -18,6 +18,14 @@ class ModelAccess:
         configured = tenant.has_model(name, factory, model_type)
         known = self._catalog.find(model_id, model_type) is not None
         if not (builtin or configured or known):
+            shipped = self._catalog.models_of(factory, model_type) if self._catalog.is_builtin(model_id) else []
+            if shipped:
+                # RAGFlow also lists BAAI/bge-m3 and Qwen/Qwen3-Embedding-0.6B as builtin; they are not shipped.
+                names = ", ".join(info.id for info in shipped)
+                raise ArgumentError(
+                    f"Unsupported model: <{model_id}>: not shipped with this server; its builtin {model_type} "
+                    f"models are {names}"
+                )
             raise ArgumentError(f"Unsupported model: <{model_id}>")
         if not (builtin or configured):
             raise ArgumentError(f"Unauthorized model: <{model_id}>")

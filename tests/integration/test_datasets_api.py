@@ -158,6 +158,17 @@ def test_embedding_model_rules(api: httpx.Client, model: str, message: str) -> N
     assert message in res["message"]
 
 
+@pytest.mark.parametrize("model", ["BAAI/bge-m3@Builtin", "Qwen/Qwen3-Embedding-0.6B@Builtin"])
+def test_ragflows_builtin_models_that_are_not_shipped_are_named_as_such(api: httpx.Client, model: str) -> None:
+    res = create(api, name="emb", embedding_model=model)
+    assert res == {
+        "code": 101,
+        "message": f"Unsupported model: <{model}>: not shipped with this server; its builtin embedding models are "
+        "all-MiniLM-L6-v2@Builtin, BAAI/bge-small-en-v1.5@Builtin",
+    }
+    assert listing(api)["data"] == []  # nothing was created
+
+
 def test_builtin_and_configured_embedding_models_are_accepted(server: RunningServer) -> None:
     from shared.services.tenants import ModelSetting
 
@@ -166,6 +177,7 @@ def test_builtin_and_configured_embedding_models_are_accepted(server: RunningSer
     )
     with server.client(key) as client:
         assert create(client, name="b", embedding_model="all-MiniLM-L6-v2@Builtin")["code"] == 0
+        assert create(client, name="e", embedding_model="BAAI/bge-small-en-v1.5@Builtin")["code"] == 0
         data = create(client, name="c", embedding_model="text-embedding-3-small@OpenAI")["data"]
         assert data["embedding_model"] == "text-embedding-3-small@OpenAI"
         # the tenant's default embedding model is used when none is given

@@ -68,6 +68,21 @@ def test_model_access_distinguishes_unknown_and_unauthorized() -> None:
     access.check(tenant, "text-embedding-3-small@OpenAI", "embedding")
 
 
+def test_a_builtin_model_that_is_not_shipped_names_the_shipped_ones() -> None:
+    access = ModelAccess(get_catalog())
+    tenant = Tenant(id="t", name="t", create_time=0)
+    access.check(tenant, "BAAI/bge-small-en-v1.5@Builtin", "embedding")
+    shipped = "all-MiniLM-L6-v2@Builtin, BAAI/bge-small-en-v1.5@Builtin"
+    with pytest.raises(ArgumentError) as raised:
+        access.check(tenant, "BAAI/bge-m3@Builtin", "embedding")
+    assert raised.value.message == (
+        "Unsupported model: <BAAI/bge-m3@Builtin>: not shipped with this server; its builtin embedding models are "
+        + shipped
+    )
+    with pytest.raises(ArgumentError, match=r"^Unsupported model: <x@Builtin>$"):  # no builtin chat model at all
+        access.check(tenant, "x@Builtin", "chat")
+
+
 def test_api_keys_are_stored_as_digests() -> None:
     digest = hash_api_key("ragflow-abc")
     assert len(digest) == 64 and "ragflow" not in digest
