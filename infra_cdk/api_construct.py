@@ -43,10 +43,11 @@ TOO_LARGE_BODY = _ragflow_body(
     message="<RequestEntityTooLarge '413: Request Entity Too Large'>",
     data={"presigned_upload": PRESIGNED_UPLOAD_ROUTE, "hint": PRESIGNED_UPLOAD_HINT},
 )
-MISSING_KEY_BODY = _ragflow_body(code=0, data=False, message="`Authorization` can't be empty")
+# RAGFlow's message; its code 0 (clients read success) is a bug not copied: 109, as for a bad key.
+MISSING_KEY_BODY = _ragflow_body(code=109, message="`Authorization` can't be empty")
 # A key the authorizer refuses: it denies with RAGFlow's code and message in its context
 # (functions/authorizer/handler.py): 109 "Authentication error: API key is invalid!" for an unknown
-# key, 0 "Please check your authorization format." for a header without one.
+# key, 109 "Please check your authorization format." for a header without one.
 REFUSED_KEY_BODY = '{"code": $context.authorizer.code, "message": "$context.authorizer.message"}'
 # Everything else API Gateway answers itself: the envelope around its own message, status kept.
 GATEWAY_ERROR_BODY = '{"code": 100, "message": $context.error.messageString}'
@@ -60,9 +61,12 @@ class GatewayAnswer:
 
 
 # What API Gateway can and cannot tell apart, and so which RAGFlow answer each case gets:
-# * Unknown path, and unknown method on a known path: a REST API answers both with
-#   MISSING_AUTHENTICATION_TOKEN (403) before any authorizer runs; it has no 405. Both get RAGFlow's
-#   404 envelope (RAGFlow itself would say MethodNotAllowed for the second).
+# * Unknown method on a known path, and a path no resource matches: the ANY method of every route's
+#   resource and a greedy ``/{proxy+}`` resource (no authorizer: RAGFlow routes before it authenticates)
+#   send them to the fallback group's function, whose app answers as RAGFlow's router does — 405, 404,
+#   or a redirect to the path it would have matched after merging slashes (functions/api/routing.py).
+#   A path API Gateway matches to a resource without methods (``/api/v1``) still gets
+#   MISSING_AUTHENTICATION_TOKEN (403) before any authorizer runs: RAGFlow's 404 envelope.
 # * No Authorization header: the REQUEST authorizer's identity source is missing, so API Gateway
 #   answers UNAUTHORIZED (401) without calling the authorizer: RAGFlow's "can't be empty" answer.
 #   UNAUTHORIZED is also what an authorizer raising "Unauthorized" produces, so the authorizer must
@@ -104,7 +108,8 @@ _ACCESS_LOG_FIELDS = {
 
 
 class RestApiConstruct(Construct):
-    """The API: for each group of ``groups``, every (path, method) integrated with ``functions[group.name]``."""
+    """The API: for each group of ``groups``, every (path, method) integrated with ``functions[group.name]``;
+    whatever no route serves goes to ``fallback`` (the fallback group's function, ``shared.routes``)."""
 
     def __init__(
         self,
@@ -113,6 +118,7 @@ class RestApiConstruct(Construct):
         *,
         groups: Sequence[RouteGroup],
         functions: Mapping[str, lambda_.IFunction],
+        fallback: lambda_.IFunction,
         authorizer: apigw.IAuthorizer,
         stage_name: str,
         log_settings: LogSettings,
@@ -155,6 +161,7 @@ class RestApiConstruct(Construct):
         self._seen: dict[tuple[str, str], str] = {}
         for group in groups:
             self._add_group(group, functions[group.name], authorizer)
+        self._add_fallback(groups, fallback)
         self._suppress_findings()
 
     def _add_group(self, group: RouteGroup, function: lambda_.IFunction, authorizer: apigw.IAuthorizer) -> None:
@@ -198,6 +205,27 @@ class RestApiConstruct(Construct):
                         f"Route group '{group.name}' is public by RAGFlow's contract (health checks "
                         "answer without an API key).",
                     )
+
+    def _add_fallback(self, groups: Sequence[RouteGroup], function: lambda_.IFunction) -> None:
+        """ANY on every route's resource (methods it does not serve) and a greedy proxy for every path the
+        resources do not match, integrated with the fallback function (RAGFlow's 405/404 and slash rules)."""
+        integration = apigw.LambdaIntegration(function, scope_permission_to_method=False)
+        paths = dict.fromkeys(route.path for group in groups for route in group.routes)
+        resources = [self.rest_api.root.resource_for_path(path) for path in paths]
+        resources.append(self.rest_api.root.add_resource("{proxy+}"))
+        for resource in resources:
+            method = resource.add_method("ANY", integration, authorization_type=apigw.AuthorizationType.NONE)
+            acknowledge(
+                cfn_resource(method),
+                "AwsSolutions-APIG4",
+                "Answers only what no route serves (RAGFlow's 405/404 and slash rules, before authentication, "
+                "as RAGFlow's router does); it reads no data.",
+            )
+            acknowledge(
+                cfn_resource(method),
+                "AwsSolutions-COG4",
+                "Answers only what no route serves, before authentication as RAGFlow does; no Cognito users.",
+            )
 
     def _suppress_findings(self) -> None:
         cloud_watch_role = self.rest_api.node.find_child("CloudWatchRole")

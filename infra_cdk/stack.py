@@ -20,7 +20,7 @@ from infra_cdk.s3_trigger_construct import S3IngestTrigger
 from infra_cdk.search_construct import SearchConstruct
 from infra_cdk.storage_construct import StorageConstruct
 from infra_cdk.webhooks_construct import WebhookDelivery
-from shared.routes import ROUTE_GROUPS
+from shared.routes import FALLBACK_GROUP, ROUTE_GROUPS
 
 
 def _construct_id(group_name: str) -> str:
@@ -97,6 +97,7 @@ class FlowlessStack(Stack):
             "Api",
             groups=ROUTE_GROUPS,
             functions=functions,
+            fallback=functions[FALLBACK_GROUP.name],
             authorizer=self.auth.authorizer,
             stage_name=config.stage,
             log_settings=log_settings,

@@ -53,6 +53,19 @@ class TenantModel:
 
 
 @dataclass
+class TenantFactory:
+    """A factory the tenant holds an API key (and maybe an endpoint) for: every model of it the catalog lists
+    is authorized (RAGFlow's "set API key" on a factory), and any model of a factory whose users name theirs."""
+
+    llm_factory: str
+    api_base: str | None = None
+    api_key: str | None = None
+
+    def to_item(self) -> dict[str, Any]:
+        return {"llm_factory": self.llm_factory, "api_base": self.api_base, "api_key": self.api_key}
+
+
+@dataclass
 class Tenant:
     id: str
     name: str
@@ -62,6 +75,7 @@ class Tenant:
     rerank_id: str | None = None
     img2txt_id: str | None = None
     models: list[TenantModel] = field(default_factory=list)
+    factories: list[TenantFactory] = field(default_factory=list)
 
     def has_model(self, name: str, factory: str, model_type: str) -> bool:
         return self.model_setting(f"{name}@{factory}", model_type) is not None
@@ -75,6 +89,19 @@ class Tenant:
                     return model
         return None
 
+    def factory_setting(self, factory: str) -> TenantFactory | None:
+        """The tenant's key and endpoint for a whole factory, if it set them."""
+        return next((f for f in self.factories if f.llm_factory == factory), None)
+
+    def credentials(self, model_id: str, *model_types: str) -> tuple[str | None, str | None]:
+        """``(api_base, api_key)`` for ``model_id``: its own entry (the first of ``model_types`` found), else its
+        factory's, field by field; ``(None, None)`` when the tenant set neither."""
+        own = self.model_setting(model_id, *model_types)
+        shared = self.factory_setting(split_model_id(model_id)[1])
+        api_base = (own.api_base if own else None) or (shared.api_base if shared else None)
+        api_key = (own.api_key if own else None) or (shared.api_key if shared else None)
+        return api_base or None, api_key or None
+
     def to_item(self) -> dict[str, Any]:
         return {
             "pk": tenant_pk(self.id),
@@ -87,6 +114,7 @@ class Tenant:
             "rerank_id": self.rerank_id,
             "img2txt_id": self.img2txt_id,
             "models": [m.to_item() for m in self.models],
+            "factories": [f.to_item() for f in self.factories],
         }
 
     @classmethod
@@ -100,6 +128,7 @@ class Tenant:
             rerank_id=item.get("rerank_id"),
             img2txt_id=item.get("img2txt_id"),
             models=[TenantModel(**m) for m in item.get("models", [])],
+            factories=[TenantFactory(**f) for f in item.get("factories", [])],
         )
 
 
@@ -214,5 +243,5 @@ class TenantRepository:
         return True
 
 
-def new_tenant(name: str) -> Tenant:
-    return Tenant(id=new_id(), name=name, create_time=now_ms())
+def new_tenant(name: str, *, embd_id: str | None = None) -> Tenant:
+    return Tenant(id=new_id(), name=name, create_time=now_ms(), embd_id=embd_id)

@@ -148,7 +148,14 @@ def test_avatar_and_description_are_kept(api: httpx.Client) -> None:
         ("name@", "Both model_name and provider must be non-empty strings"),
         ("x" * 256 + "@OpenAI", "String should have at most 255 characters"),
         ("unknown-model@Nowhere", "Unsupported model: <unknown-model@Nowhere>"),
-        ("BAAI/bge-large-zh-v1.5@BAAI", "Unauthorized model: <BAAI/bge-large-zh-v1.5@BAAI>"),
+        ("BAAI/bge-large-zh-v1.5@BAAI", "Unsupported model: <BAAI/bge-large-zh-v1.5@BAAI>"),  # not in RAGFlow's list
+        ("text-embedding-3-small@OpenAI", "Unauthorized model: <text-embedding-3-small@OpenAI>"),
+        ("nope@Builtin", "Unsupported model: <nope@Builtin>"),
+        (
+            "BAAI/bge-m3@Builtin",  # one of RAGFlow's builtin models, whose weights are not shipped
+            "Builtin model <BAAI/bge-m3@Builtin> is not shipped with this server; "
+            "the builtin models are: all-MiniLM-L6-v2@Builtin, BAAI/bge-small-en-v1.5@Builtin",
+        ),
         ("gpt-4o@OpenAI", "Unsupported model: <gpt-4o@OpenAI>"),  # a chat model is not an embedding model
     ],
 )
@@ -163,7 +170,7 @@ def test_ragflows_builtin_models_that_are_not_shipped_are_named_as_such(api: htt
     res = create(api, name="emb", embedding_model=model)
     assert res == {
         "code": 101,
-        "message": f"Unsupported model: <{model}>: not shipped with this server; its builtin embedding models are "
+        "message": f"Builtin model <{model}> is not shipped with this server; the builtin models are: "
         "all-MiniLM-L6-v2@Builtin, BAAI/bge-small-en-v1.5@Builtin",
     }
     assert listing(api)["data"] == []  # nothing was created
@@ -484,24 +491,21 @@ def test_delete_errors(api: httpx.Client, other_api: httpx.Client) -> None:
 
 
 def test_auth_answers(anon: httpx.Client, server: RunningServer) -> None:
-    assert anon.get("/api/v1/datasets").json() == {
-        "code": 0,
-        "data": False,
-        "message": "`Authorization` can't be empty",
-    }
+    # RAGFlow answers a missing or malformed header with code 0 (read as success): 109 here.
+    assert anon.get("/api/v1/datasets").json() == {"code": 109, "message": "`Authorization` can't be empty"}
     malformed = anon.get("/api/v1/datasets", headers={"Authorization": "Bearer"}).json()
-    assert malformed == {"code": 0, "data": False, "message": "Please check your authorization format."}
+    assert malformed == {"code": 109, "message": "Please check your authorization format."}
     unknown = anon.get("/api/v1/datasets", headers={"Authorization": "Bearer ragflow-unknown"}).json()
     assert unknown == {"code": 109, "message": "Authentication error: API key is invalid!"}
-    assert anon.post("/api/v1/datasets", json={"name": "x"}).json()["data"] is False
+    assert anon.post("/api/v1/datasets", json={"name": "x"}).json()["code"] == 109
 
 
 @pytest.mark.parametrize(
     ("method", "path", "message"),
     [
         ("GET", "/api/v1/nothing", "<NotFound '404: Not Found'>"),
-        ("GET", "/api/v1/datasets//documents", "<NotFound '404: Not Found'>"),
-        ("GET", "/api/v1/datasets/", "<NotFound '404: Not Found'>"),
+        ("GET", "/api/v1/datasets//documents", "<MethodNotAllowed '405: Method Not Allowed'>"),  # merged slashes
+        ("GET", "/api/v1/nothing/", "<NotFound '404: Not Found'>"),
         ("PATCH", "/api/v1/datasets", "<MethodNotAllowed '405: Method Not Allowed'>"),
         ("GET", "/api/v1/datasets/abc", "<MethodNotAllowed '405: Method Not Allowed'>"),
     ],

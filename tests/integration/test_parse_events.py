@@ -17,6 +17,7 @@ from shared.schemas.datasets import CreateDatasetRequest
 from shared.schemas.documents import DocumentIdsRequest
 from shared.services.documents import UploadedFile
 from shared.services.ingestion import TaskSuperseded
+from tests.support.server import TEST_EMBEDDING_MODEL
 
 
 class Recorder(EventPublisher):
@@ -45,7 +46,7 @@ def parts(tmp_path: Path) -> Iterator[tuple[Container, Recorder, HeldWorkflow, s
     container = local_container(tmp_path)
     recorder, workflow = Recorder(), HeldWorkflow()
     container.overrides.update(events=recorder, workflow=workflow)
-    tenant, _ = container.tenant_service.create("events")
+    tenant, _ = container.tenant_service.create("events", embd_id=TEST_EMBEDDING_MODEL)
     dataset = container.datasets.create(tenant.id, parse_model(CreateDatasetRequest, {"name": "events"}))
     yield container, recorder, workflow, tenant.id, dataset["id"]
 

@@ -159,7 +159,7 @@ def test_a_chunk_added_by_hand_is_retrievable(api: httpx.Client, corpus: dict[st
         ({"question": "q", "dataset_ids": ["DS"], "page_size": 0}, "`page_size` should be between 1 and 1024"),
         ({"question": "q", "dataset_ids": ["DS"], "page_size": 10**6}, "`page_size` should be between 1 and 1024"),
         ({"question": "q", "dataset_ids": ["DS"], "top_k": 0}, "`top_k` should be between 1 and 2048"),
-        ({"question": "q", "dataset_ids": ["DS"], "vector_similarity_weight": 1.5}, "between 0 and 1"),
+        ({"question": "q", "dataset_ids": ["DS"], "vector_similarity_weight": -0.5}, "between 0 and 1"),
         ({"question": "q", "dataset_ids": ["DS"], "similarity_threshold": -0.1}, "between 0 and 1"),
         ({"question": "q", "dataset_ids": ["DS"], "metadata_condition": "x"}, "metadata_condition must be an object."),
         (
@@ -203,6 +203,8 @@ def test_a_bge_small_dataset_parses_and_retrieves(api: httpx.Client) -> None:
 
     chunks = api.get(f"/api/v1/datasets/{ds['id']}/documents/{docs['bread.txt']}/chunks").json()["data"]["chunks"]
     assert [c["content"] for c in chunks] == [FACTS["bread.txt"]]
+    everything = {"question": "the", "dataset_ids": [ds["id"]], "similarity_threshold": 0}
+    eventually(lambda: retrieve(api, **everything)["data"]["total"], lambda total: total == len(FACTS))
     res = retrieve(api, question="why does yeast make dough rise?", dataset_ids=[ds["id"]], vector_similarity_weight=1)
     assert res["code"] == 0, res
     ranked = [c["document_keyword"] for c in res["data"]["chunks"]]

@@ -553,7 +553,12 @@ def test_factory_bedrock(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("no-such-model@Builtin", "Unknown embedding model"),
         ("gpt-4o@OpenAI", "Unknown embedding model"),
-        ("BAAI/bge-large-en-v1.5@BAAI", "not supported"),
+        ("BAAI/bge-large-en-v1.5@BAAI", "Unknown embedding model"),  # no such factory in RAGFlow's catalog
+        (
+            "BAAI/bge-m3@Builtin",
+            "is not shipped; the builtin models are: all-MiniLM-L6-v2@Builtin, BAAI/bge-small-en-v1.5@Builtin",
+        ),
+        ("BAAI/bge-small-en-v1.5@FastEmbed", "No provider for FastEmbed embedding models"),
     ],
 )
 def test_factory_rejects_unknown_and_unsupported_models(model_id: str, message: str) -> None:

