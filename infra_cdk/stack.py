@@ -20,7 +20,7 @@ from infra_cdk.s3_trigger_construct import S3IngestTrigger
 from infra_cdk.search_construct import SearchConstruct
 from infra_cdk.storage_construct import StorageConstruct
 from infra_cdk.webhooks_construct import WebhookDelivery
-from shared.routes import FALLBACK_GROUP, ROUTE_GROUPS
+from shared.routes import FALLBACK_GROUP, ROUTE_GROUPS, WEBHOOKS
 
 
 def _construct_id(group_name: str) -> str:
@@ -91,6 +91,7 @@ class FlowlessStack(Stack):
             log_settings=log_settings,
             allow_private=config.webhook_allow_private,
         )
+        self.webhooks.apply_outbound_policy(self.route_functions[WEBHOOKS.name])
         functions = {name: construct.function for name, construct in self.route_functions.items()}
         self.api = RestApiConstruct(
             self,

@@ -90,8 +90,8 @@ class WebhookDelivery(Construct):
         self.deliver = self._function(
             "Deliver", DELIVER_HANDLER, "webhook deliveries", DELIVER_TIMEOUT_S, backends, log_settings, package
         )
-        self.deliver.function.add_environment(ENV_WEBHOOK_ALLOW_HTTP, "false")
-        self.deliver.function.add_environment(ENV_WEBHOOK_ALLOW_PRIVATE, "true" if allow_private else "false")
+        self.allow_private = allow_private
+        self.apply_outbound_policy(self.deliver)
         self.deliver.function.add_event_source(
             sources.SqsEventSource(self.queue, batch_size=DELIVERY_BATCH, report_batch_item_failures=True)
         )
@@ -102,6 +102,12 @@ class WebhookDelivery(Construct):
                 "This queue is itself a dead-letter queue (of the webhook fan-out or of the delivery queue); a "
                 "queue behind it would only move the finding.",
             )
+
+    def apply_outbound_policy(self, function: ServiceFunction) -> None:
+        """The stage's outbound URL policy (https only; private targets only where the stage allows them) for
+        ``function``: the deliverer and the webhooks API, which refuses a URL at registration, judge alike."""
+        function.function.add_environment(ENV_WEBHOOK_ALLOW_HTTP, "false")
+        function.function.add_environment(ENV_WEBHOOK_ALLOW_PRIVATE, "true" if self.allow_private else "false")
 
     def _queue(self, construct_id: str, *, retention: Duration) -> sqs.Queue:
         return sqs.Queue(

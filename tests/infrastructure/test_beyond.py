@@ -13,9 +13,16 @@ import pytest
 from infra_cdk.knowledge_construct import BUILD_HANDLER_MODULE
 from infra_cdk.parsing_construct import STEP_HANDLER_MODULE
 from infra_cdk.webhooks_construct import DELIVER_HANDLER, DELIVER_TIMEOUT_S, FAN_OUT_HANDLER, MAX_RECEIVES
-from shared.constants import ENV_EVENT_BUS, ENV_IMPORT_BUCKETS, ENV_WEBHOOK_QUEUE_URL, PRESIGNED_UPLOAD_ROUTE
+from shared.constants import (
+    ENV_EVENT_BUS,
+    ENV_IMPORT_BUCKETS,
+    ENV_WEBHOOK_ALLOW_HTTP,
+    ENV_WEBHOOK_ALLOW_PRIVATE,
+    ENV_WEBHOOK_QUEUE_URL,
+    PRESIGNED_UPLOAD_ROUTE,
+)
 from shared.pipeline import ALL_STEPS
-from shared.routes import ROUTE_GROUPS, UPLOADS
+from shared.routes import ROUTE_GROUPS, UPLOADS, WEBHOOKS
 from tests.infrastructure.conftest import Synthesized, synthesize
 
 
@@ -190,7 +197,17 @@ def test_stage_settings_the_default_bus_and_import_buckets(settings: Synthesized
         reads = str([_resources(s) for s in _statements(settings, ids[handler]) if "s3:GetObject*" in _actions(s)])
         assert "corpus-bucket/*" in reads and "archive.example/*" in reads, handler
         assert _env(settings, ids[handler])[ENV_IMPORT_BUCKETS] == '["corpus-bucket", "archive.example"]'
-    assert _env(settings, ids[DELIVER_HANDLER])["FLOWLESS_WEBHOOK_ALLOW_PRIVATE"] == "true"
+    # The API refuses at registration what the deliverer would refuse: both read the stage's policy.
+    for handler in (DELIVER_HANDLER, f"{WEBHOOKS.module}.handler.handler"):
+        env = _env(settings, ids[handler])
+        assert (env[ENV_WEBHOOK_ALLOW_PRIVATE], env[ENV_WEBHOOK_ALLOW_HTTP]) == ("true", "false"), handler
+
+
+def test_webhook_targets_are_https_and_public_by_default_for_the_api_and_the_deliverer(prod: Synthesized) -> None:
+    ids = _function_ids(prod)
+    for handler in (DELIVER_HANDLER, f"{WEBHOOKS.module}.handler.handler"):
+        env = _env(prod, ids[handler])
+        assert (env[ENV_WEBHOOK_ALLOW_PRIVATE], env[ENV_WEBHOOK_ALLOW_HTTP]) == ("false", "false"), handler
 
 
 def test_stage_settings_are_checked() -> None:
