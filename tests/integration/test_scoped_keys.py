@@ -150,6 +150,19 @@ def test_a_read_key_is_refused_on_every_write_route_and_changes_nothing(server: 
     assert tenant.snapshot() == before
 
 
+def test_ragflows_routing_rules_do_not_open_a_way_around_the_scopes(server: RunningServer, tenant: Tenant) -> None:
+    """Paths RAGFlow's router still matches (a trailing slash, merged slashes) reach the same route and the
+    same refusal."""
+    before = tenant.snapshot()
+    with tenant.key(server, "read") as reader:
+        for method, path in WRITE_ROUTES:
+            concrete_path = concrete(path, tenant.ids)
+            for variant in (concrete_path + "/", concrete_path.replace("/api/v1/", "/api//v1//", 1)):
+                res = answer(call(reader, method, variant))
+                assert res.get("code") == 108, (method, variant, res)
+    assert tenant.snapshot() == before
+
+
 def test_a_read_key_reads_retrieves_and_answers(server: RunningServer, tenant: Tenant) -> None:
     with tenant.key(server, "read") as reader:
         for method, path in READ_ROUTES:
