@@ -223,7 +223,8 @@ def test_a_failing_model_fails_the_task_and_leaves_no_graph(kg_api: httpx.Client
 
 
 def test_a_second_run_is_refused_while_one_runs(kg_api: httpx.Client, llm: FakeOpenAI) -> None:
-    dataset_id, _ = dataset_with(kg_api, ("ada.txt", ADA))
+    # two chunks: RAPTOR has a pair to summarise, so it waits on the held model too (one chunk: done at once)
+    dataset_id, _ = dataset_with(kg_api, ("ada.txt", ADA), ("curie.txt", CURIE))
     release = threading.Event()
 
     def held(messages: list[dict[str, Any]]) -> str | None:
