@@ -145,7 +145,9 @@ class SqliteMetadataStore(MetadataStore):
         return self._load(self._conn(), pk, sk)
 
     def batch_get(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
-        # One query per few hundred keys (row-value IN), not one per key: retrieval fetches ~1,000 at a time.
+        # One query per few hundred keys, not one per key: retrieval fetches ~1,000 at a time. The keys are a
+        # VALUES table joined to the primary key: SQLite (3.40) answers the row-value ``(pk, sk) IN (VALUES …)``
+        # with a scan of the whole table (~0.2 s per batch at 100k chunks), the join with one key search per row.
         conn = self._conn()
         by_key: dict[tuple[str, str], Item] = {}
         unique = list(dict.fromkeys(keys))
@@ -153,7 +155,11 @@ class SqliteMetadataStore(MetadataStore):
             batch = unique[start : start + _BATCH_GET]
             placeholders = ",".join("(?,?)" for _ in batch)
             params = [part for key in batch for part in key]
-            rows = conn.execute(f"SELECT pk, sk, data FROM items WHERE (pk, sk) IN (VALUES {placeholders})", params)
+            rows = conn.execute(
+                f"SELECT i.pk, i.sk, i.data FROM (VALUES {placeholders}) AS k "
+                "CROSS JOIN items AS i ON i.pk = k.column1 AND i.sk = k.column2",
+                params,
+            )
             for pk, sk, data in rows:
                 by_key[(pk, sk)] = json.loads(data)
         return [by_key[key] for key in keys if key in by_key]
