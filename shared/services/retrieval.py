@@ -221,8 +221,7 @@ class RetrievalService:
         return {i: docs[i] for i in keep}
 
     def _document_names(self, scored: Sequence[ScoredChunk]) -> dict[str, str]:
-        keys = list({s.document_id: (f"DS#{s.dataset_id}", f"DOC#{s.document_id}") for s in scored}.values())
-        return {record["id"]: record["name"] for record in self._store.batch_get(keys)}
+        return self._documents.names({s.document_id: s.dataset_id for s in scored})
 
     def _render(
         self, page: Sequence[ScoredChunk], names: Mapping[str, str], request: RetrievalRequest
