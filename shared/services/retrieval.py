@@ -107,13 +107,13 @@ class RetrievalService:
         rerank_scores = None
         if reranker is not None and candidates:
             rerank_scores = self._rerank(reranker, request, candidates)
-        scored = [
-            s
-            for s in hybrid_scores(
-                candidates, request.vector_similarity_weight, rerank_scores=rerank_scores, pagerank=pagerank
-            )
-            if s.similarity >= request.similarity_threshold
-        ]
+        scored = hybrid_scores(
+            candidates,
+            request.vector_similarity_weight,
+            rerank_scores=rerank_scores,
+            pagerank=pagerank,
+            min_similarity=request.similarity_threshold,
+        )
         start = (request.page - 1) * request.page_size
         page = scored[start : start + request.page_size]
         names = self._document_names(scored)
