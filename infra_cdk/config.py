@@ -26,11 +26,25 @@ class LogSettings:
     removal_policy: RemovalPolicy
 
 
+#: Where the service publishes its events: a bus of the stack's own, or the account's default bus.
+EVENT_BUS_CHOICES = ("stack", "default")
+
+
 @dataclass(frozen=True)
 class StageConfig:
-    """What differs between a disposable stage and production."""
+    """What differs between a disposable stage and production, and the stage's settings (CDK context):
+
+    * ``event_bus`` (``-c event_bus=default``): ``stack`` (a bus of its own, the default) or ``default``;
+    * ``import_buckets`` (``-c import_buckets=a,b``): buckets besides the documents bucket that imports may
+      read (their objects become documents that point at them);
+    * ``webhook_allow_private`` (``-c webhook_allow_private=true``): webhooks may target private addresses
+      (a VPC endpoint of your own); never link-local or the metadata endpoint. Plain http stays refused.
+    """
 
     stage: str
+    event_bus: str = "stack"
+    import_buckets: tuple[str, ...] = ()
+    webhook_allow_private: bool = False
 
     @property
     def is_prod(self) -> bool:
@@ -51,9 +65,21 @@ class StageConfig:
         return LogSettings(retention=retention, removal_policy=self.removal_policy)
 
     @staticmethod
-    def from_context(value: object) -> StageConfig:
+    def from_context(
+        value: object, *, event_bus: object = None, import_buckets: object = None, webhook_allow_private: object = None
+    ) -> StageConfig:
         stage = str(value or DEFAULT_STAGE)
         if not re.fullmatch(r"[a-z][a-z0-9]{0,15}", stage):
             # Becomes part of the stack name and the API Gateway stage name.
             raise ValueError(f"context 'stage' must be a lowercase letter then up to 15 letters/digits, got {stage!r}")
-        return StageConfig(stage)
+        bus = str(event_bus or "stack")
+        if bus not in EVENT_BUS_CHOICES:
+            raise ValueError(f"context 'event_bus' must be one of {EVENT_BUS_CHOICES}, got {bus!r}")
+        names = import_buckets.split(",") if isinstance(import_buckets, str) else import_buckets
+        buckets = tuple(str(name).strip() for name in (names if isinstance(names, list | tuple) else []))
+        buckets = tuple(name for name in buckets if name)
+        for name in buckets:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", name):
+                raise ValueError(f"context 'import_buckets' holds an invalid bucket name: {name!r}")
+        allow_private = str(webhook_allow_private).lower() in ("true", "1", "yes")
+        return StageConfig(stage, event_bus=bus, import_buckets=buckets, webhook_allow_private=allow_private)

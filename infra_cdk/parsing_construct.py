@@ -31,7 +31,7 @@ from infra_cdk.function_construct import (
 )
 from infra_cdk.nag import acknowledge, cfn_resource
 from shared.constants import SERVICE_NAME
-from shared.pipeline import ALL_STEPS, EMBED, PARSE_STEPS, PipelineStep
+from shared.pipeline import ALL_STEPS, EMBED, FAIL, FINISH, PARSE_STEPS, PipelineStep
 from shared.routes import Backend
 
 #: Module whose function named after each step is that step's Lambda entry point.
@@ -57,8 +57,9 @@ LAMBDA_TRANSIENT_ERRORS = (
     "Lambda.TooManyRequestsException",
 )
 #: Transient failures the steps report by exception name: the metadata/blob store
-#: (shared.ports.metadata.StoreUnavailable) or an embedding provider (shared.ports.embedder).
-BACKEND_TRANSIENT_ERRORS = ("StoreUnavailable", "EmbeddingServiceError")
+#: (shared.ports.metadata.StoreUnavailable), an embedding provider (shared.ports.embedder) or the event bus
+#: (shared.ports.events: a retried finish/fail publishes its event again, under the same id).
+BACKEND_TRANSIENT_ERRORS = ("StoreUnavailable", "EmbeddingServiceError", "EventPublishError")
 
 #: Page ranges parsed at once per document (each iteration runs the per-range steps in order).
 MAX_RANGE_CONCURRENCY = 4
@@ -69,6 +70,8 @@ PARSE_TIMEOUT = Duration.hours(2)
 #: What every parse step touches: the document and its chunks, its blob and the step artifacts, the
 #: index, and (embed) the embedding model.
 STEP_NEEDS: tuple[Backend, ...] = ("metadata", "blobs", "search", "models")
+#: The steps where a parse ends (DONE, FAIL) announce it on the event bus.
+ANNOUNCING_STEPS = (FINISH, FAIL)
 
 
 def step_layers(step: PipelineStep) -> tuple[DependencyLayer, ...]:
@@ -139,7 +142,7 @@ class ParsingWorkflow(Construct):
                 log_settings=log_settings,
                 extra_layers=step_layers(step),
             )
-            grant_needs(function, STEP_NEEDS, backends)
+            grant_needs(function, (*STEP_NEEDS, "events") if step in ANNOUNCING_STEPS else STEP_NEEDS, backends)
             self.step_functions[step.name] = function
 
         self.log_group = logs.LogGroup(

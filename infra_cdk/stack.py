@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra_cdk.api_construct import RestApiConstruct
 from infra_cdk.auth_construct import ApiKeyAuthorizer
 from infra_cdk.config import StageConfig
+from infra_cdk.events_construct import EventsConstruct
 from infra_cdk.function_construct import Backends, FunctionPackage, RouteGroupFunction
 from infra_cdk.knowledge_construct import KnowledgeBuilds
 from infra_cdk.monitoring_construct import MonitoringConstruct
@@ -17,7 +19,8 @@ from infra_cdk.parsing_construct import ParsingWorkflow
 from infra_cdk.s3_trigger_construct import S3IngestTrigger
 from infra_cdk.search_construct import SearchConstruct
 from infra_cdk.storage_construct import StorageConstruct
-from shared.routes import FALLBACK_GROUP, ROUTE_GROUPS
+from infra_cdk.webhooks_construct import WebhookDelivery
+from shared.routes import FALLBACK_GROUP, ROUTE_GROUPS, WEBHOOKS
 
 
 def _construct_id(group_name: str) -> str:
@@ -31,6 +34,10 @@ class FlowlessStack(Stack):
 
         self.storage = StorageConstruct(self, "Storage", removal_policy=config.removal_policy)
         package = FunctionPackage(self, "Package")
+        self.events = EventsConstruct(self, "Events", bus=config.event_bus, stack_name=config.stack_name)
+        import_buckets = tuple(
+            s3.Bucket.from_bucket_name(self, f"ImportBucket{n}", name) for n, name in enumerate(config.import_buckets)
+        )
         self.search = SearchConstruct(
             self,
             "Search",
@@ -42,14 +49,14 @@ class FlowlessStack(Stack):
             self,
             "Parsing",
             package=package,
-            backends=Backends(self.storage, search=self.search),
+            backends=Backends(self.storage, search=self.search, events=self.events, import_buckets=import_buckets),
             log_settings=log_settings,
         )
         self.knowledge = KnowledgeBuilds(
             self,
             "Knowledge",
             package=package,
-            backends=Backends(self.storage, search=self.search),
+            backends=Backends(self.storage, search=self.search, events=self.events),
             log_settings=log_settings,
         )
         backends = Backends(
@@ -57,6 +64,8 @@ class FlowlessStack(Stack):
             state_machine=self.parsing.state_machine,
             search=self.search,
             build_state_machine=self.knowledge.state_machine,
+            events=self.events,
+            import_buckets=import_buckets,
         )
         self.auth = ApiKeyAuthorizer(self, "Auth", package=package, storage=self.storage, log_settings=log_settings)
         self.route_functions = {
@@ -73,6 +82,16 @@ class FlowlessStack(Stack):
         self.s3_trigger = S3IngestTrigger(
             self, "S3Ingest", package=package, backends=backends, log_settings=log_settings
         )
+        self.webhooks = WebhookDelivery(
+            self,
+            "Webhooks",
+            bus=self.events.bus,
+            package=package,
+            backends=backends,
+            log_settings=log_settings,
+            allow_private=config.webhook_allow_private,
+        )
+        self.webhooks.apply_outbound_policy(self.route_functions[WEBHOOKS.name])
         functions = {name: construct.function for name, construct in self.route_functions.items()}
         self.api = RestApiConstruct(
             self,
@@ -95,11 +114,17 @@ class FlowlessStack(Stack):
                 # task, a document that cannot be parsed) and the state machine handles it.
                 "parse_failure": self.parsing.failure_function.function,
                 "build_failure": self.knowledge.failure_function.function,
+                "webhook_fan_out": self.webhooks.fan_out.function,
+                "webhook_deliver": self.webhooks.deliver.function,
             },
             rest_api=self.api.rest_api,
             state_machine=self.parsing.state_machine,
             build_state_machine=self.knowledge.state_machine,
-            dead_letter_queues={"s3_ingest": self.s3_trigger.dead_letter_queue},
+            dead_letter_queues={
+                "s3_ingest": self.s3_trigger.dead_letter_queue,
+                "webhook_fan_out": self.webhooks.fan_out_dead_letters,
+                "webhook_deliveries": self.webhooks.delivery_dead_letters,
+            },
         )
 
         # Clients use this as RAGFlow's base URL: the SDK appends /api/v1/... to it.
@@ -109,3 +134,5 @@ class FlowlessStack(Stack):
         CfnOutput(self, "SearchCollectionEndpoint", value=self.search.endpoint)
         CfnOutput(self, "ParseStateMachineArn", value=self.parsing.state_machine.state_machine_arn)
         CfnOutput(self, "BuildStateMachineArn", value=self.knowledge.state_machine.state_machine_arn)
+        CfnOutput(self, "EventBusName", value=self.events.bus.event_bus_name)
+        CfnOutput(self, "WebhookDeliveryQueueUrl", value=self.webhooks.queue.queue_url)

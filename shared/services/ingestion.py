@@ -28,6 +28,7 @@ from shared.pipeline import INGEST_PREFIX, WHOLE_DOCUMENT
 from shared.ports.blobs import BlobStore
 from shared.ports.chat_model import ChatModel
 from shared.ports.embedder import Embedder, EmbeddingConfigError, EmbeddingError, Vectors
+from shared.ports.events import EventPublisher
 from shared.ports.metadata import ITEM_NOT_EXISTS, Condition, ConditionFailed, MetadataStore
 from shared.ports.search import IndexedChunk, SearchIndex
 from shared.ports.workflow import ParseTask, Workflow
@@ -36,6 +37,7 @@ from shared.rag.types import ChunkDraft, ExtractedDocument, Section
 from shared.repos.datasets import DatasetRepository
 from shared.repos.documents import DocumentRepository, Record
 from shared.repos.tenants import Tenant, TenantRepository
+from shared.services.events import parse_event, publish_quietly
 
 if TYPE_CHECKING:  # the step functions import this module; they never read requests
     from shared.schemas.documents import DocumentIdsRequest
@@ -172,6 +174,7 @@ class IngestionService:
         workflow: Callable[[], Workflow],
         embedder_for: EmbedderFactory,
         chat_model_for: Callable[[Tenant, str | None], ChatModel] | None = None,
+        events: Callable[[], EventPublisher] | None = None,
     ) -> None:
         self._store = store
         self._datasets = datasets
@@ -182,6 +185,21 @@ class IngestionService:
         self._workflow = workflow
         self._embedder_for = embedder_for
         self._chat_model_for = chat_model_for
+        self._events = events
+
+    # == events: one per parse that ends (DONE, FAIL, CANCEL) =========================================
+    def _emit(self, document: Record, task_id: str) -> None:
+        """Publish the end of ``task_id``; a failure propagates so the step is retried (and re-emits)."""
+        if self._events is not None:
+            self._events().publish(parse_event(document, task_id))
+
+    def _emit_if_ended_by(self, task: ParseTask) -> None:
+        """A step found its task superseded: when the task itself ended the parse (a retried finish or
+        fail after its write), publish that end again under the same event id — the first publish may
+        not have happened. Consumers dedupe by id."""
+        record = self._documents.get(task["dataset_id"], task["document_id"])
+        if record is not None and record.get("task_id") == task["task_id"] and record["run"] in ("DONE", "FAIL"):
+            self._emit(record, task["task_id"])
 
     # == API: parse and stop =========================================================================
     def _owned_dataset(self, tenant_id: str, dataset_id: str) -> None:
@@ -211,31 +229,7 @@ class IngestionService:
         """Mark a document RUNNING under a new task id and hand the task to the workflow.
 
         ``note`` opens the new progress_msg (e.g. why the parse restarted)."""
-        task_id = new_id()
-        now = now_ms()
-        self._documents.update(
-            record,
-            {
-                "run": "RUNNING",
-                "progress": 0.0,
-                "progress_msg": _stamp(note) if note else "",
-                "task_id": task_id,
-                "progress_token": f"{task_id}:0",
-                "process_begin_at": http_date(now),
-                "process_begin_ms": now,
-                "process_duration": 0.0,
-                "update_time": now,
-                "update_date": http_date(now),
-            },
-        )
-        task: ParseTask = {
-            "tenant_id": record["tenant_id"],
-            "dataset_id": record["dataset_id"],
-            "document_id": record["id"],
-            "task_id": task_id,
-        }
-        self._workflow().start_parse(task)
-        return task
+        return start_parse(self._documents, self._workflow(), record, note)
 
     def stop(self, tenant_id: str, dataset_id: str, request: DocumentIdsRequest) -> dict[str, Any] | None:
         """Cancel running parses; their chunks are removed and the document ends in CANCEL."""
@@ -260,7 +254,7 @@ class IngestionService:
         now = now_ms()
         msg = (record.get("progress_msg") or "") + ("\n" if record.get("progress_msg") else "") + _stamp(line)
         try:
-            self._documents.update(
+            cleared = self._documents.update(
                 record,
                 {
                     "run": run,
@@ -283,6 +277,8 @@ class IngestionService:
             return self._clear(current, run=run, line=line)
         self._documents.delete_chunks_of(record["id"])
         self._index().delete_document(record["tenant_id"], record["dataset_id"], record["id"])
+        if self._events is not None and record.get("task_id"):
+            publish_quietly(self._events(), parse_event(cleared, record["task_id"]))
 
     # == steps ======================================================================================
     def _current(self, task: ParseTask) -> Record:
@@ -537,19 +533,25 @@ class IngestionService:
 
     def finish(self, task: ParseTask) -> ParseTask:
         """Count the chunks, mark the document DONE and update the dataset's totals once."""
-        record = self._current(task)
+        try:
+            record = self._current(task)
+        except TaskSuperseded:
+            self._emit_if_ended_by(task)
+            raise
         chunks = self._documents.chunks_of(record["id"])
-        self._complete(task, record, len(chunks), sum(int(c.get("token_count", 0)) for c in chunks))
+        done = self._complete(task, record, len(chunks), sum(int(c.get("token_count", 0)) for c in chunks))
         self._blobs.delete_prefix(
             f"work/{task['tenant_id']}/{task['dataset_id']}/{task['document_id']}/{task['task_id']}/"
         )
+        self._emit(done, task["task_id"])
         return {**task, "chunk_count": len(chunks)}
 
     def _complete(
         self, task: ParseTask, record: Record, chunk_count: int, tokens: int, *, earlier: Sequence[str] = ()
     ) -> Record:
         """Mark the document DONE with its counts (``earlier`` progress lines before "Task done") and add
-        them to the dataset's totals, once: the write is conditional on the progress token ``record`` holds."""
+        them to the dataset's totals, once: the write is conditional on the progress token ``record`` holds.
+        The caller publishes the end (after its own clean-up, so a failed publish retries the whole step)."""
         if not chunk_count:
             if record["suffix"] == "pdf":
                 from shared.rag.parsers import NoTextLayer
@@ -560,7 +562,7 @@ class IngestionService:
         now = now_ms()
         lines = [record.get("progress_msg") or "", *earlier, _stamp(f"Task done ({duration:.2f}s)")]
         try:
-            return self._documents.update(
+            done = self._documents.update(
                 record,
                 {
                     "run": "DONE",
@@ -581,16 +583,19 @@ class IngestionService:
             )
         except ConditionFailed as exc:
             raise TaskSuperseded(task["task_id"]) from exc
+        return done
 
     def fail(self, task: ParseTask, message: str, *, earlier: Sequence[str] = ()) -> None:
         """Mark the document FAIL with ``message`` in its progress_msg (only if the task is still current)."""
         try:
-            self._report(task, f"[ERROR] {message}", earlier=earlier, run="FAIL", progress=-1.0)
+            failed = self._report(task, f"[ERROR] {message}", earlier=earlier, run="FAIL", progress=-1.0)
         except TaskSuperseded:
+            self._emit_if_ended_by(task)
             return
         self._blobs.delete_prefix(
             f"work/{task['tenant_id']}/{task['dataset_id']}/{task['document_id']}/{task['task_id']}/"
         )
+        self._emit(failed, task["task_id"])
 
     @contextmanager
     def _outcome(self, *tasks: ParseTask, earlier: Sequence[str] = ()) -> Iterator[None]:
@@ -697,7 +702,8 @@ class IngestionService:
         if run.stored < run.ranges:
             self._report(task, earlier=lines, progress=0.9)
         else:
-            self._complete(task, current, run.chunk_count, run.token_count, earlier=lines)
+            done = self._complete(task, current, run.chunk_count, run.token_count, earlier=lines)
+            self._emit(done, task["task_id"])
 
     # == the whole step list in this thread ===========================================================
     def run_task(self, task: ParseTask) -> None:
@@ -778,6 +784,38 @@ def chunk_records(
         }
         for position, (draft, vector) in enumerate(zip(drafts, vectors, strict=True))
     ]
+
+
+def start_parse(
+    documents: DocumentRepository, workflow: Workflow, record: Record, note: str | None = None
+) -> ParseTask:
+    """Mark a document RUNNING under a new task id and hand the task to ``workflow`` (what starting a parse
+    takes, for callers that need no more of the pipeline: a completed upload, an import)."""
+    task_id = new_id()
+    now = now_ms()
+    documents.update(
+        record,
+        {
+            "run": "RUNNING",
+            "progress": 0.0,
+            "progress_msg": _stamp(note) if note else "",
+            "task_id": task_id,
+            "progress_token": f"{task_id}:0",
+            "process_begin_at": http_date(now),
+            "process_begin_ms": now,
+            "process_duration": 0.0,
+            "update_time": now,
+            "update_date": http_date(now),
+        },
+    )
+    task: ParseTask = {
+        "tenant_id": record["tenant_id"],
+        "dataset_id": record["dataset_id"],
+        "document_id": record["id"],
+        "task_id": task_id,
+    }
+    workflow.start_parse(task)
+    return task
 
 
 def all_indexed_chunks(documents: DocumentRepository) -> Iterator[IndexedChunk]:

@@ -52,12 +52,13 @@ def _bundling_must_not_run(self: object, output_dir: str, *, image: object, **_:
     raise AssertionError(f"bundling ran although the synth skips it (into {output_dir})")
 
 
-def synthesize(stage: str, outdir: Path) -> Synthesized:
+def synthesize(stage: str, outdir: Path, **context: Any) -> Synthesized:
+    """The app synthesized for ``stage``, with further CDK ``context`` (stage settings) when given."""
     with pytest.MonkeyPatch.context() as patch:
         # Called back from the CDK process: raising here fails the synth.
         patch.setattr(PackageCopyBundler, "try_bundle", _bundling_must_not_run)
         patch.setattr(PipLayerBundler, "try_bundle", _bundling_must_not_run)
-        app, stack = build_app({"stage": stage, **SKIP_BUNDLING}, outdir=str(outdir))
+        app, stack = build_app({"stage": stage, **SKIP_BUNDLING, **context}, outdir=str(outdir))
         assembly = app.synth()
     artifact = assembly.get_stack_artifact(stack.artifact_id)
     template_path = Path(artifact.template_full_path)

@@ -110,7 +110,7 @@ def test_close_finishes_what_was_parsed_and_refuses_more() -> None:
     workflow.close()  # every range parsed is embedded and stored before the threads end
 
     assert len(stages.stored) == 60
-    assert not [t for t in threading.enumerate() if t.name in ("flowless-embedder", "flowless-writer")]
+    assert workflow._stages and not [t for t in workflow._stages if t.is_alive()]  # this workflow's threads
     with pytest.raises(RuntimeError, match="shut down"):
         workflow.ping()
     with pytest.raises(RuntimeError, match="shut down"):
