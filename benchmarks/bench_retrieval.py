@@ -327,7 +327,7 @@ def measure(folder: Path, queries: int) -> None:
     print(f"    {'rendering':<10} {rest:6.2f}   (the rest: request checks, filtering, answer building)")
     print(
         f"    {'HTTP/JSON':<10} {statistics.fmean(times['http_defaults']) * 1000 - service_mean:6.2f}   "
-        "(HTTP mean minus in-process mean: FastAPI, validation, JSON, the socket)"
+        "(HTTP mean minus in-process mean, a difference of noisy means: FastAPI, JSON, the socket)"
     )
 
 
