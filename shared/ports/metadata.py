@@ -95,8 +95,12 @@ class MetadataStore(ABC):
         """The item with this key, read consistently, or None."""
 
     @abstractmethod
-    def batch_get(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
-        """The items that exist among ``keys``, in the order of ``keys``."""
+    def batch_get(self, keys: Sequence[tuple[str, str]], attributes: Sequence[str] | None = None) -> list[Item]:
+        """The items that exist among ``keys``, in the order of ``keys``.
+
+        ``attributes`` projects: each item then holds its key (``pk``, ``sk``) and only those of the named
+        top-level attributes it has, so a driver reads and decodes no more (e.g. document names for ~1,000
+        documents without their whole records)."""
 
     @abstractmethod
     def put(self, item: Item, condition: Condition | None = None) -> None:

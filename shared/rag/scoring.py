@@ -154,8 +154,11 @@ def hybrid_scores(
     *,
     rerank_scores: Mapping[str, float] | None = None,
     pagerank: Mapping[str, int] | None = None,
+    min_similarity: float | None = None,
 ) -> list[ScoredChunk]:
-    """Score candidates; sorted by similarity, best first (ties by chunk id for stable pages)."""
+    """Score candidates; sorted by similarity, best first (ties by chunk id for stable pages). With
+    ``min_similarity``, only the candidates whose similarity reaches it (RAGFlow's ``similarity_threshold``):
+    the others are dropped before sorting."""
     if not candidates:
         return []
     reference = reference_score(candidates)
@@ -167,9 +170,13 @@ def hybrid_scores(
         vsims = np.fromiter((c.vector_score or 0.0 for c in candidates), dtype=np.float64, count=len(candidates))
         np.maximum(vsims, 0.0, out=vsims)
     sims = (1 - vector_weight) * tsims + vector_weight * vsims
-    if pagerank:
+    if pagerank and any(pagerank.values()):  # adding 0.0 everywhere changes nothing
         sims += np.fromiter((pagerank.get(c.dataset_id, 0) / 100 for c in candidates), dtype=np.float64)
-    order = np.lexsort((np.array([c.chunk_id for c in candidates]), -sims))
+    if min_similarity is None:
+        order = np.lexsort((np.array([c.chunk_id for c in candidates]), -sims))
+    else:
+        kept = np.flatnonzero(sims >= min_similarity)
+        order = kept[np.lexsort((np.array([candidates[i].chunk_id for i in kept.tolist()]), -sims[kept]))]
     sim_list, tsim_list, vsim_list = sims.tolist(), tsims.tolist(), vsims.tolist()
     return [
         ScoredChunk(

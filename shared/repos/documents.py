@@ -10,7 +10,7 @@ Layout (single table):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from shared.ports.metadata import ITEM_EXISTS, ITEM_NOT_EXISTS, Condition, Delete, MetadataStore, Put, Update, WriteOp
@@ -53,6 +53,15 @@ class DocumentRepository:
     # -- documents ---------------------------------------------------------------------------------
     def get(self, dataset_id: str, document_id: str) -> Record | None:
         return self._store.get(dataset_pk(dataset_id), _doc_sk(document_id))
+
+    def names(self, documents: Mapping[str, str]) -> dict[str, str]:
+        """The names of documents (``{document id: its dataset id}``) that exist, in one projected batch read:
+        retrieval names every document among ~1,000 candidates without reading their whole records."""
+        keys = {
+            document_id: (dataset_pk(dataset_id), _doc_sk(document_id)) for document_id, dataset_id in documents.items()
+        }
+        found = {(r["pk"], r["sk"]): r for r in self._store.batch_get(list(keys.values()), attributes=["name"])}
+        return {document_id: found[key]["name"] for document_id, key in keys.items() if key in found}
 
     def name_taken(self, dataset_id: str, name: str) -> bool:
         """Whether a document of the dataset has this name, ignoring case (how uploads pick a free name)."""

@@ -107,13 +107,13 @@ class RetrievalService:
         rerank_scores = None
         if reranker is not None and candidates:
             rerank_scores = self._rerank(reranker, request, candidates)
-        scored = [
-            s
-            for s in hybrid_scores(
-                candidates, request.vector_similarity_weight, rerank_scores=rerank_scores, pagerank=pagerank
-            )
-            if s.similarity >= request.similarity_threshold
-        ]
+        scored = hybrid_scores(
+            candidates,
+            request.vector_similarity_weight,
+            rerank_scores=rerank_scores,
+            pagerank=pagerank,
+            min_similarity=request.similarity_threshold,
+        )
         start = (request.page - 1) * request.page_size
         page = scored[start : start + request.page_size]
         names = self._document_names(scored)
@@ -221,8 +221,7 @@ class RetrievalService:
         return {i: docs[i] for i in keep}
 
     def _document_names(self, scored: Sequence[ScoredChunk]) -> dict[str, str]:
-        keys = list({s.document_id: (f"DS#{s.dataset_id}", f"DOC#{s.document_id}") for s in scored}.values())
-        return {record["id"]: record["name"] for record in self._store.batch_get(keys)}
+        return self._documents.names({s.document_id: s.dataset_id for s in scored})
 
     def _render(
         self, page: Sequence[ScoredChunk], names: Mapping[str, str], request: RetrievalRequest

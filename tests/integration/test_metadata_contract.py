@@ -171,3 +171,14 @@ def test_concurrent_conditional_creates_have_one_winner(store: MetadataStore) ->
 
 def test_ping(store: MetadataStore) -> None:
     store.ping()
+
+
+def test_batch_get_projects_attributes(store: MetadataStore) -> None:
+    store.put(_item("P", "a", name="first", tags=["x", "y"], meta={"k": 1}, on=True, n=2, gone=None, big="z" * 50))
+    store.put(_item("P", "b", other="only"))
+    got = store.batch_get([("P", "b"), ("P", "a"), ("P", "zz")], attributes=["name", "tags", "meta", "on", "n", "gone"])
+    assert got == [
+        {"pk": "P", "sk": "b"},
+        {"pk": "P", "sk": "a", "name": "first", "tags": ["x", "y"], "meta": {"k": 1}, "on": True, "n": 2, "gone": None},
+    ]
+    assert store.batch_get([("P", "a")], attributes=[]) == [{"pk": "P", "sk": "a"}]

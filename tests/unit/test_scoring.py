@@ -148,6 +148,18 @@ def test_threshold_semantics() -> None:
     assert not [s for s in hybrid_scores(corpus(), 0.0) if s.similarity >= 1.0]  # term similarity stays < 1
 
 
+def test_min_similarity_keeps_what_the_threshold_keeps_in_the_same_order() -> None:
+    rng = random.Random(5)
+    cands = [
+        cand(f"k{i % 7}{i}", rng.choice([None, rng.uniform(0, 9)]), rng.uniform(-1, 1), ("x",)) for i in range(200)
+    ]
+    for threshold in (0.0, 0.1, 0.2, 0.35, 2.0):
+        filtered = [s for s in hybrid_scores(cands, 0.3) if s.similarity >= threshold]
+        assert hybrid_scores(cands, 0.3, min_similarity=threshold) == filtered
+    zero = hybrid_scores(cands, 0.3, pagerank={"ds": 0})
+    assert zero == hybrid_scores(cands, 0.3)
+
+
 def test_stable_order_ties_by_chunk_id() -> None:
     cands = [cand(cid, 2.0, 0.5, ("x",)) for cid in ("b", "c", "a")] + [cand("z", 4.0, 0.5, ("x",))]
     first = hybrid_scores(cands, 0.3)

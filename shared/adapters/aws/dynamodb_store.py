@@ -386,14 +386,18 @@ class DynamoMetadataStore(MetadataStore):
             except self._model.DoesNotExist:
                 return None
 
-    def batch_get(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
+    def batch_get(self, keys: Sequence[tuple[str, str]], attributes: Sequence[str] | None = None) -> list[Item]:
         if not keys:
             return []
+        # A projection (ProjectionExpression) always names the key, which the answer is matched by.
+        projected = None if attributes is None else list(dict.fromkeys(["pk", "sk", *attributes]))
         with _translated_errors():
             # pynamodb pages the keys (100 per call) and resends unprocessed ones.
             found = {
                 (model.pk, model.sk): self._to_item(model)
-                for model in self._model.batch_get(list(dict.fromkeys(keys)), consistent_read=True)
+                for model in self._model.batch_get(
+                    list(dict.fromkeys(keys)), consistent_read=True, attributes_to_get=projected
+                )
             }
         return [found[key] for key in keys if key in found]
 

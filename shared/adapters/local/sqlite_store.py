@@ -50,6 +50,22 @@ _PREFIX_END = "\U0010ffff"
 _BATCH_GET = 400
 
 
+def _json_path(name: str) -> str:
+    """The JSON path of a top-level attribute (quoted: names may hold dots or other punctuation)."""
+    if '"' in name:
+        raise ValueError(f"Attribute names with a double quote cannot be projected: {name!r}")
+    return f'$."{name}"'
+
+
+def _extracted(kind: str, value: Any) -> Any:
+    """An attribute's value from SQLite's ``json_type`` and ``json_extract`` of it."""
+    if kind in ("array", "object"):
+        return json.loads(value)
+    if kind in ("true", "false"):
+        return kind == "true"
+    return value  # text, integer, real; None for JSON null
+
+
 def _holds(condition: Condition | None, current: Item | None) -> bool:
     if condition is None:
         return True
@@ -144,18 +160,42 @@ class SqliteMetadataStore(MetadataStore):
     def get(self, pk: str, sk: str) -> Item | None:
         return self._load(self._conn(), pk, sk)
 
-    def batch_get(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
-        # One query per few hundred keys (row-value IN), not one per key: retrieval fetches ~1,000 at a time.
+    def batch_get(self, keys: Sequence[tuple[str, str]], attributes: Sequence[str] | None = None) -> list[Item]:
+        # One query per few hundred keys, not one per key: retrieval fetches ~1,000 at a time. The keys are a
+        # VALUES table joined to the primary key: SQLite (3.40) answers the row-value ``(pk, sk) IN (VALUES …)``
+        # with a scan of the whole table (~0.2 s per batch at 100k chunks), the join with one key search per row.
         conn = self._conn()
         by_key: dict[tuple[str, str], Item] = {}
         unique = list(dict.fromkeys(keys))
+        # A projection decodes only the named attributes, in SQLite: json_type tells a missing attribute
+        # (NULL) from a null one and a string from an array or object, which json_extract returns as JSON text.
+        names = [a for a in dict.fromkeys(attributes or ()) if a not in ("pk", "sk")]
+        paths = [part for name in names for part in (_json_path(name), _json_path(name))]
+        projection = ", json_type(i.data, ?), json_extract(i.data, ?)" * len(names)
         for start in range(0, len(unique), _BATCH_GET):
             batch = unique[start : start + _BATCH_GET]
             placeholders = ",".join("(?,?)" for _ in batch)
             params = [part for key in batch for part in key]
-            rows = conn.execute(f"SELECT pk, sk, data FROM items WHERE (pk, sk) IN (VALUES {placeholders})", params)
-            for pk, sk, data in rows:
-                by_key[(pk, sk)] = json.loads(data)
+            if attributes is None:
+                rows = conn.execute(
+                    f"SELECT i.pk, i.sk, i.data FROM (VALUES {placeholders}) AS k "
+                    "CROSS JOIN items AS i ON i.pk = k.column1 AND i.sk = k.column2",
+                    params,
+                )
+                for pk, sk, data in rows:
+                    by_key[(pk, sk)] = json.loads(data)
+                continue
+            rows = conn.execute(
+                f"SELECT i.pk, i.sk{projection} FROM (VALUES {placeholders}) AS k "
+                "CROSS JOIN items AS i ON i.pk = k.column1 AND i.sk = k.column2",
+                [*paths, *params],
+            )
+            for pk, sk, *values in rows:
+                item: Item = {"pk": pk, "sk": sk}
+                for name, kind, value in zip(names, values[0::2], values[1::2], strict=True):
+                    if kind is not None:  # NULL type: the item lacks the attribute
+                        item[name] = _extracted(kind, value)
+                by_key[(pk, sk)] = item
         return [by_key[key] for key in keys if key in by_key]
 
     def put(self, item: Item, condition: Condition | None = None) -> None:
