@@ -13,7 +13,7 @@ once configured they answer a clear error when used.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 #: Factories whose chat (and vision) models speak OpenAI's ``/chat/completions``, with their documented
 #: base URLs (RAGFlow's rag/llm defaults where it has one, else the provider's documentation).
@@ -170,3 +170,20 @@ def required_endpoint(
     if not key:
         raise error(f"No API key is configured for {model}.")
     return base_url, key
+
+
+def openai_endpoint(
+    defaults: Mapping[str, str | None],
+    factory: str,
+    api_base: str | None,
+    api_key: str | None,
+    *,
+    model: str,
+    error: Callable[[str], Exception],
+) -> tuple[str, str]:
+    """:func:`required_endpoint` of an OpenAI-compatible model: the factory's default base URL from ``defaults``,
+    and the OpenAI environment for the factories it stands in for."""
+    env_base, env_key = openai_environment(factory)
+    return required_endpoint(
+        defaults[factory], api_base, api_key, model=model, error=error, env_base=env_base, env_key=env_key
+    )

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from shared.catalog import get_catalog
 from shared.config import get_settings
 from shared.ports.chat_model import ChatModel, ChatModelConfigError
-from shared.providers import BEDROCK_FACTORY, OPENAI_COMPATIBLE_CHAT, openai_environment, required_endpoint
+from shared.providers import BEDROCK_FACTORY, OPENAI_COMPATIBLE_CHAT, openai_endpoint
 from shared.rag.model_cache import ModelCache
 
 if TYPE_CHECKING:
@@ -60,15 +60,13 @@ def _create(model_id: str, *, api_base: str | None, api_key: str | None) -> Chat
     if info.factory in OPENAI_COMPATIBLE_CHAT:
         from shared.adapters.openai_chat import OpenAIChatModel
 
-        env_base, env_key = openai_environment(info.factory)
-        base_url, key = required_endpoint(
-            OPENAI_COMPATIBLE_CHAT[info.factory],
+        base_url, key = openai_endpoint(
+            OPENAI_COMPATIBLE_CHAT,
+            info.factory,
             api_base,
             api_key,
             model=f"the chat model {model_id}",
             error=ChatModelConfigError,
-            env_base=env_base,
-            env_key=env_key,
         )
         return OpenAIChatModel(info.name, model_id=info.id, api_key=key, base_url=base_url)
     if info.factory == BEDROCK_FACTORY:

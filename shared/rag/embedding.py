@@ -9,7 +9,7 @@ from __future__ import annotations
 from shared.catalog import BUILTIN_FACTORY, get_catalog, split_model_id
 from shared.config import get_settings
 from shared.ports.embedder import Embedder, EmbeddingConfigError, Vectors
-from shared.providers import BEDROCK_FACTORY, OPENAI_COMPATIBLE_EMBEDDING, openai_environment, required_endpoint
+from shared.providers import BEDROCK_FACTORY, OPENAI_COMPATIBLE_EMBEDDING, openai_endpoint
 from shared.rag.model_cache import ModelCache
 
 _embedders: ModelCache[Embedder] = ModelCache()
@@ -49,15 +49,9 @@ def _create(model_id: str, *, api_base: str | None, api_key: str | None) -> Embe
     if info.factory in OPENAI_COMPATIBLE_EMBEDDING:
         from shared.adapters.openai_embedder import OpenAIEmbedder
 
-        env_base, env_key = openai_environment(info.factory)
-        base_url, key = required_endpoint(
-            OPENAI_COMPATIBLE_EMBEDDING[info.factory],
-            api_base,
-            api_key,
-            model=f"the embedding model {model_id}",
-            error=EmbeddingConfigError,
-            env_base=env_base,
-            env_key=env_key,
+        model = f"the embedding model {model_id}"
+        base_url, key = openai_endpoint(
+            OPENAI_COMPATIBLE_EMBEDDING, info.factory, api_base, api_key, model=model, error=EmbeddingConfigError
         )
         return OpenAIEmbedder(info.name, model_id=info.id, api_key=key, base_url=base_url, dimension=info.dimension)
     if info.factory == BEDROCK_FACTORY:
