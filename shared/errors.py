@@ -32,40 +32,36 @@ class FlowlessError(Exception):
 
     code: RetCode = RetCode.EXCEPTION_ERROR
 
+    def __init_subclass__(cls, *, code: RetCode | None = None, **kwargs: Any) -> None:
+        """``class X(FlowlessError, code=RetCode.Y)`` names the code a subclass answers."""
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
+
     def __init__(self, message: str, *, data: Any = None) -> None:
         super().__init__(message)
         self.message = message
         self.data = data
 
 
-class ArgumentError(FlowlessError):
+class ArgumentError(FlowlessError, code=RetCode.ARGUMENT_ERROR):
     """Bad request parameters (code 101)."""
 
-    code = RetCode.ARGUMENT_ERROR
 
-
-class DataError(FlowlessError):
+class DataError(FlowlessError, code=RetCode.DATA_ERROR):
     """The request is well-formed but conflicts with stored data (code 102)."""
 
-    code = RetCode.DATA_ERROR
 
-
-class OperatingError(FlowlessError):
+class OperatingError(FlowlessError, code=RetCode.OPERATING_ERROR):
     """The operation cannot run in the current state (code 103)."""
 
-    code = RetCode.OPERATING_ERROR
 
-
-class PermissionDenied(FlowlessError):
+class PermissionDenied(FlowlessError, code=RetCode.PERMISSION_ERROR):
     """The resource is missing or belongs to someone else; both look the same (code 108)."""
 
-    code = RetCode.PERMISSION_ERROR
 
-
-class AuthenticationError(FlowlessError):
+class AuthenticationError(FlowlessError, code=RetCode.AUTHENTICATION_ERROR):
     """Unknown API key (code 109)."""
-
-    code = RetCode.AUTHENTICATION_ERROR
 
 
 class AuthorizationHeaderError(AuthenticationError):
@@ -73,38 +69,28 @@ class AuthorizationHeaderError(AuthenticationError):
     (and ``data: false``), which clients read as success: a bug not to copy, so code 109 as for a bad key."""
 
 
-class RequestTooLarge(FlowlessError):
+class RequestTooLarge(FlowlessError, code=RetCode.EXCEPTION_ERROR):
     """A body larger than the route accepts, refused before it is read whole; RAGFlow's (werkzeug's) message."""
-
-    code = RetCode.EXCEPTION_ERROR
 
     def __init__(self, limit_bytes: int, *, data: Any = None) -> None:
         super().__init__("<RequestEntityTooLarge '413: Request Entity Too Large'>", data=data)
         self.limit_bytes = limit_bytes
 
 
-class BadRequest(FlowlessError):
+class BadRequest(FlowlessError, code=RetCode.BAD_REQUEST):
     """RAGFlow's HTTP-style code 400 in the envelope (the file manager answers these; HTTP stays 200)."""
 
-    code = RetCode.BAD_REQUEST
 
-
-class NotFound(FlowlessError):
+class NotFound(FlowlessError, code=RetCode.NOT_FOUND):
     """RAGFlow's HTTP-style code 404 in the envelope (file manager lookups; HTTP stays 200)."""
 
-    code = RetCode.NOT_FOUND
 
-
-class Conflict(FlowlessError):
+class Conflict(FlowlessError, code=RetCode.CONFLICT):
     """RAGFlow's HTTP-style code 409 in the envelope (a name already taken in a folder; HTTP stays 200)."""
 
-    code = RetCode.CONFLICT
 
-
-class BackendUnavailable(FlowlessError):
+class BackendUnavailable(FlowlessError, code=RetCode.EXCEPTION_ERROR):
     """A storage backend failed; the message never carries internals."""
-
-    code = RetCode.EXCEPTION_ERROR
 
 
 _BY_CODE: dict[int, type[FlowlessError]] = {

@@ -9,16 +9,22 @@ JSON states that point at artifacts in blob storage, never big payloads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
-class PipelineStep:
+class StepFunction:
+    """A workflow step run by a Lambda function of its own: its name, timeout and memory."""
+
     name: str
-    #: Runs once per page range (a Map state on AWS) rather than once per document.
-    per_range: bool
     timeout_s: int = 300
     memory_mb: int = 1024
+
+
+@dataclass(frozen=True)
+class PipelineStep(StepFunction):
+    #: Runs once per page range (a Map state on AWS) rather than once per document.
+    per_range: bool = field(kw_only=True)
 
 
 PREPARE = PipelineStep("prepare", per_range=False, timeout_s=120, memory_mb=512)
@@ -48,12 +54,9 @@ INGEST_PREFIX = "ingest/"
 
 
 @dataclass(frozen=True)
-class BuildStep:
-    name: str
+class BuildStep(StepFunction):
     #: Runs once per document (a Map state on AWS) rather than once per build.
-    per_document: bool
-    timeout_s: int = 300
-    memory_mb: int = 1024
+    per_document: bool = field(kw_only=True)
     #: Calls the chat and embedding models (its function carries the embedding layer).
     uses_models: bool = False
     #: Computes the graph's communities (its function carries networkx).

@@ -1,6 +1,6 @@
 """Which adapter serves each factory of RAGFlow's catalog, and where its API lives by default.
 
-Light on purpose (no imports): read by the model factories in ``shared/rag`` and by the CLI.
+Light on purpose (the standard library only): read by the model factories in ``shared/rag`` and by the CLI.
 
 Most providers speak OpenAI's HTTP API, so one adapter (``shared/adapters/openai_chat.py``,
 ``openai_embedder.py``) serves them all; a tenant's ``api_base`` for the factory (or the model) overrides the
@@ -11,6 +11,9 @@ once configured they answer a clear error when used.
 """
 
 from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
 
 #: Factories whose chat (and vision) models speak OpenAI's ``/chat/completions``, with their documented
 #: base URLs (RAGFlow's rag/llm defaults where it has one, else the provider's documentation).
@@ -140,3 +143,47 @@ def endpoint(
     if not key and base and (base != default_base or not base.startswith("https://")):
         key = NO_KEY
     return base or None, key or None
+
+
+def openai_environment(factory: str) -> tuple[str | None, str | None]:
+    """``(OPENAI_BASE_URL, OPENAI_API_KEY)`` for the factories they stand in for, else ``(None, None)``."""
+    if factory not in OPENAI_ENVIRONMENT_FACTORIES:
+        return None, None
+    return os.environ.get("OPENAI_BASE_URL"), os.environ.get("OPENAI_API_KEY")
+
+
+def required_endpoint(
+    default_base: str | None,
+    api_base: str | None,
+    api_key: str | None,
+    *,
+    model: str,
+    error: Callable[[str], Exception],
+    env_base: str | None = None,
+    env_key: str | None = None,
+) -> tuple[str, str]:
+    """:func:`endpoint` for a model that cannot be called without both: ``error`` says which is missing for
+    ``model`` (named with its kind: "the chat model gpt-4o@OpenAI")."""
+    base_url, key = endpoint(default_base, api_base, api_key, env_base=env_base, env_key=env_key)
+    if not base_url:
+        raise error(f"No API base URL is configured for {model}.")
+    if not key:
+        raise error(f"No API key is configured for {model}.")
+    return base_url, key
+
+
+def openai_endpoint(
+    defaults: Mapping[str, str | None],
+    factory: str,
+    api_base: str | None,
+    api_key: str | None,
+    *,
+    model: str,
+    error: Callable[[str], Exception],
+) -> tuple[str, str]:
+    """:func:`required_endpoint` of an OpenAI-compatible model: the factory's default base URL from ``defaults``,
+    and the OpenAI environment for the factories it stands in for."""
+    env_base, env_key = openai_environment(factory)
+    return required_endpoint(
+        defaults[factory], api_base, api_key, model=model, error=error, env_base=env_base, env_key=env_key
+    )

@@ -43,24 +43,28 @@ class RouteGroup:
     """One Lambda function on AWS; one router in the local server.
 
     ``module`` is the importable package under ``functions/`` holding ``router.py`` (FastAPI router
-    factory ``build_router``) and ``handler.py`` (the Lambda entry point ``handler``).
+    factory ``build_router``) and ``handler.py`` (the Lambda entry point ``handler``): ``functions.<name>``
+    unless given.
     ``needs`` lists the backends the function is granted access to (``workflow``: starting parses;
     ``builds``: starting knowledge-graph / RAPTOR builds).
     """
 
     name: str
-    module: str
     routes: tuple[Route, ...]
     streaming: bool = False
     authenticated: bool = True
     needs: tuple[Backend, ...] = ()
     memory_mb: int = 512
     timeout_s: int = 29
+    module: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.module:
+            object.__setattr__(self, "module", f"functions.{self.name}")
 
 
 SYSTEM = RouteGroup(
     name="system",
-    module="functions.system",
     routes=(
         Route("/v1/system/healthz", ("GET",)),
         Route("/v1/system/ping", ("GET",)),
@@ -72,7 +76,6 @@ SYSTEM = RouteGroup(
 
 DATASETS = RouteGroup(
     name="datasets",
-    module="functions.datasets",
     routes=(
         Route("/api/v1/datasets", ("GET", "POST", "DELETE")),
         Route("/api/v1/datasets/{dataset_id}", ("PUT",)),
@@ -84,7 +87,6 @@ DATASETS = RouteGroup(
 
 DOCUMENTS = RouteGroup(
     name="documents",
-    module="functions.documents",
     routes=(
         Route("/api/v1/datasets/{dataset_id}/documents", ("GET", "POST", "DELETE")),
         Route("/api/v1/datasets/{dataset_id}/documents/{document_id}", ("GET", "PUT")),
@@ -99,7 +101,6 @@ DOCUMENTS = RouteGroup(
 
 CHUNKS = RouteGroup(
     name="chunks",
-    module="functions.chunks",
     routes=(
         Route("/api/v1/datasets/{dataset_id}/documents/{document_id}/chunks", ("GET", "POST", "DELETE")),
         Route("/api/v1/datasets/{dataset_id}/documents/{document_id}/chunks/{chunk_id}", ("PUT",)),
@@ -110,7 +111,6 @@ CHUNKS = RouteGroup(
 
 RETRIEVAL = RouteGroup(
     name="retrieval",
-    module="functions.retrieval",
     routes=(Route("/api/v1/retrieval", ("POST",), reads=("POST",)),),
     # blobs: use_kg reads the datasets' knowledge graphs.
     needs=("metadata", "blobs", "search", "models"),
@@ -119,7 +119,6 @@ RETRIEVAL = RouteGroup(
 
 KNOWLEDGE = RouteGroup(
     name="knowledge",
-    module="functions.knowledge",
     routes=(
         Route("/api/v1/datasets/{dataset_id}/knowledge_graph", ("GET", "DELETE")),
         Route("/api/v1/datasets/{dataset_id}/run_graphrag", ("POST",)),
@@ -135,7 +134,6 @@ KNOWLEDGE = RouteGroup(
 
 CHATS = RouteGroup(
     name="chats",
-    module="functions.chats",
     routes=(
         Route("/api/v1/chats", ("GET", "POST", "DELETE")),
         Route("/api/v1/chats/{chat_id}", ("PUT",)),
@@ -148,7 +146,6 @@ CHATS = RouteGroup(
 
 AGENTS = RouteGroup(
     name="agents",
-    module="functions.agents",
     routes=(
         Route("/api/v1/agents", ("GET", "POST")),
         Route("/api/v1/agents/{agent_id}", ("PUT", "DELETE")),
@@ -160,7 +157,6 @@ AGENTS = RouteGroup(
 
 COMPLETIONS = RouteGroup(
     name="completions",
-    module="functions.completions",
     routes=(
         # Answers are reads for scoped API keys (they store the turn in the session, as RAGFlow does).
         Route("/api/v1/chats/{chat_id}/completions", ("POST",), reads=("POST",)),
@@ -180,7 +176,6 @@ COMPLETIONS = RouteGroup(
 
 FILES = RouteGroup(
     name="files",
-    module="functions.files",
     routes=(
         Route("/api/v1/file/upload", ("POST",)),
         Route("/api/v1/file/create", ("POST",)),
@@ -202,7 +197,6 @@ FILES = RouteGroup(
 # -- beyond RAGFlow: flowless's own routes, under /api/v1/flowless ------------------------------------
 WEBHOOKS = RouteGroup(
     name="webhooks",
-    module="functions.webhooks",
     routes=(
         Route("/api/v1/flowless/webhooks", ("GET", "POST")),
         Route("/api/v1/flowless/webhooks/{webhook_id}", ("GET", "PUT", "DELETE")),
@@ -215,7 +209,6 @@ WEBHOOKS = RouteGroup(
 
 UPLOADS = RouteGroup(
     name="uploads",
-    module="functions.uploads",
     routes=(
         Route("/api/v1/flowless/datasets/{dataset_id}/uploads", ("POST",)),
         Route("/api/v1/flowless/datasets/{dataset_id}/uploads/{upload_id}", ("GET", "DELETE")),

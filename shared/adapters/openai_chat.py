@@ -13,7 +13,7 @@ from typing import Any
 import openai
 
 from shared.adapters.chat_streaming import PartialCall, estimate_usage, guarded_reads, last_delta
-from shared.adapters.openai_common import endpoint_label, provider_message
+from shared.adapters.openai_common import endpoint_label, provider_message, request_error
 from shared.ports.chat_model import (
     ChatDelta,
     ChatMessage,
@@ -182,26 +182,21 @@ class OpenAIChatModel(ChatModel):
 
     def _error(self, exc: openai.APIError, *, midstream: bool) -> ChatModelError:
         """A user-facing error for a failed request; the API key never appears in it."""
-        where = f"the chat service at {self._endpoint}"
-        if isinstance(exc, openai.APITimeoutError):
-            return ChatModelTimeout(f"The chat model {self.model_id} timed out after {self._read_timeout:g}s.")
-        if isinstance(exc, openai.APIConnectionError):
-            if midstream:
-                return ChatModelServiceError(
-                    f"The connection to {where} broke off in the middle of the answer of {self.model_id}."
-                )
-            return ChatModelServiceError(f"Could not connect to {where} for model {self.model_id}.")
-        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-            # OpenAI's own message echoes part of the key, so it is not passed on.
-            return ChatModelConfigError(f"The API key was rejected by {where} for model {self.model_id}.")
-        if isinstance(exc, openai.NotFoundError):
-            return ChatModelConfigError(f"The chat model {self.model} was not found at {where}.")
-        if isinstance(exc, openai.RateLimitError):
-            return ChatModelServiceError(f"The chat model {self.model_id} is rate limited; try again later.")
-        if isinstance(exc, openai.APIStatusError):
-            return ChatModelServiceError(
-                f"The chat model {self.model_id} failed (HTTP {exc.status_code}): {self._detail(exc)}"
-            )
+        known = request_error(
+            exc,
+            noun="chat model",
+            model=self.model,
+            model_id=self.model_id,
+            where=f"the chat service at {self._endpoint}",
+            timeout_s=self._read_timeout,
+            detail=self._detail(exc),
+            config=ChatModelConfigError,
+            service=ChatModelServiceError,
+            timeout=ChatModelTimeout,
+            midstream=midstream,
+        )
+        if known is not None:
+            return known
         if isinstance(exc, openai.APIResponseValidationError):
             return self._unreadable()
         # An error event inside the stream (``data: {"error": {...}}``).

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import openai
 
-from shared.adapters.openai_common import endpoint_label, provider_message
+from shared.adapters.openai_common import endpoint_label, provider_message, request_error
 from shared.ports.embedder import (
     Embedder,
     EmbeddingConfigError,
@@ -108,19 +108,18 @@ class OpenAIEmbedder(Embedder):
 
     def _error(self, exc: openai.APIError) -> EmbeddingError:
         """A user-facing error for a failed request; the API key never appears in it."""
-        where = f"the embedding service at {self._endpoint}"
-        if isinstance(exc, openai.APITimeoutError):
-            return EmbeddingServiceError(f"The embedding model {self.model_id} timed out after {self._timeout:g}s.")
-        if isinstance(exc, openai.APIConnectionError):
-            return EmbeddingServiceError(f"Could not connect to {where} for model {self.model_id}.")
-        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-            return EmbeddingConfigError(f"The API key was rejected by {where} for model {self.model_id}.")
-        if isinstance(exc, openai.NotFoundError):
-            return EmbeddingConfigError(f"The embedding model {self.model} was not found at {where}.")
-        if isinstance(exc, openai.RateLimitError):
-            return EmbeddingServiceError(f"The embedding model {self.model_id} is rate limited; try again later.")
-        if isinstance(exc, openai.APIStatusError):
-            return EmbeddingServiceError(
-                f"The embedding model {self.model_id} failed (HTTP {exc.status_code}): {provider_message(exc)}"
-            )
+        known = request_error(
+            exc,
+            noun="embedding model",
+            model=self.model,
+            model_id=self.model_id,
+            where=f"the embedding service at {self._endpoint}",
+            timeout_s=self._timeout,
+            detail=provider_message(exc),
+            config=EmbeddingConfigError,
+            service=EmbeddingServiceError,
+            timeout=EmbeddingServiceError,
+        )
+        if known is not None:
+            return known
         return EmbeddingServiceError(f"The embedding model {self.model_id} gave an unreadable answer.")

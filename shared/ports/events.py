@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 #: EventBridge ``source`` of every event the service publishes.
 EVENT_SOURCE: Final = "flowless"
@@ -24,15 +24,7 @@ EventType = Literal[
     "dataset.raptor.done",
     "dataset.raptor.failed",
 ]
-EVENT_TYPES: tuple[EventType, ...] = (
-    "document.parse.done",
-    "document.parse.failed",
-    "document.parse.canceled",
-    "dataset.graphrag.done",
-    "dataset.graphrag.failed",
-    "dataset.raptor.done",
-    "dataset.raptor.failed",
-)
+EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 
 
 @dataclass(frozen=True)

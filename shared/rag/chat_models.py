@@ -6,14 +6,13 @@ chats never loads openai or builds a Bedrock client.
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from shared.catalog import get_catalog
 from shared.config import get_settings
 from shared.ports.chat_model import ChatModel, ChatModelConfigError
-from shared.providers import BEDROCK_FACTORY, OPENAI_COMPATIBLE_CHAT, OPENAI_ENVIRONMENT_FACTORIES, endpoint
+from shared.providers import BEDROCK_FACTORY, OPENAI_COMPATIBLE_CHAT, openai_endpoint
 from shared.rag.model_cache import ModelCache
 
 if TYPE_CHECKING:
@@ -61,18 +60,14 @@ def _create(model_id: str, *, api_base: str | None, api_key: str | None) -> Chat
     if info.factory in OPENAI_COMPATIBLE_CHAT:
         from shared.adapters.openai_chat import OpenAIChatModel
 
-        environment = info.factory in OPENAI_ENVIRONMENT_FACTORIES
-        base_url, key = endpoint(
-            OPENAI_COMPATIBLE_CHAT[info.factory],
+        base_url, key = openai_endpoint(
+            OPENAI_COMPATIBLE_CHAT,
+            info.factory,
             api_base,
             api_key,
-            env_base=os.environ.get("OPENAI_BASE_URL") if environment else None,
-            env_key=os.environ.get("OPENAI_API_KEY") if environment else None,
+            model=f"the chat model {model_id}",
+            error=ChatModelConfigError,
         )
-        if not base_url:
-            raise ChatModelConfigError(f"No API base URL is configured for the chat model {model_id}.")
-        if not key:
-            raise ChatModelConfigError(f"No API key is configured for the chat model {model_id}.")
         return OpenAIChatModel(info.name, model_id=info.id, api_key=key, base_url=base_url)
     if info.factory == BEDROCK_FACTORY:
         from shared.adapters.aws.bedrock_chat import BedrockChatModel

@@ -6,12 +6,10 @@ embeds never loads onnxruntime, openai or the Bedrock client.
 
 from __future__ import annotations
 
-import os
-
 from shared.catalog import BUILTIN_FACTORY, get_catalog, split_model_id
 from shared.config import get_settings
 from shared.ports.embedder import Embedder, EmbeddingConfigError, Vectors
-from shared.providers import BEDROCK_FACTORY, OPENAI_COMPATIBLE_EMBEDDING, OPENAI_ENVIRONMENT_FACTORIES, endpoint
+from shared.providers import BEDROCK_FACTORY, OPENAI_COMPATIBLE_EMBEDDING, openai_endpoint
 from shared.rag.model_cache import ModelCache
 
 _embedders: ModelCache[Embedder] = ModelCache()
@@ -51,18 +49,10 @@ def _create(model_id: str, *, api_base: str | None, api_key: str | None) -> Embe
     if info.factory in OPENAI_COMPATIBLE_EMBEDDING:
         from shared.adapters.openai_embedder import OpenAIEmbedder
 
-        environment = info.factory in OPENAI_ENVIRONMENT_FACTORIES
-        base_url, key = endpoint(
-            OPENAI_COMPATIBLE_EMBEDDING[info.factory],
-            api_base,
-            api_key,
-            env_base=os.environ.get("OPENAI_BASE_URL") if environment else None,
-            env_key=os.environ.get("OPENAI_API_KEY") if environment else None,
+        model = f"the embedding model {model_id}"
+        base_url, key = openai_endpoint(
+            OPENAI_COMPATIBLE_EMBEDDING, info.factory, api_base, api_key, model=model, error=EmbeddingConfigError
         )
-        if not base_url:
-            raise EmbeddingConfigError(f"No API base URL is configured for the embedding model {model_id}.")
-        if not key:
-            raise EmbeddingConfigError(f"No API key is configured for the embedding model {model_id}.")
         return OpenAIEmbedder(info.name, model_id=info.id, api_key=key, base_url=base_url, dimension=info.dimension)
     if info.factory == BEDROCK_FACTORY:
         from shared.adapters.aws.bedrock_embedder import BedrockEmbedder, bedrock_runtime_client

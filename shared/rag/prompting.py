@@ -94,28 +94,26 @@ def insert_citations(
     return "".join(pieces), sorted(cited)
 
 
+def _about(content: str, instruction: str) -> list[ChatMessage]:
+    return [ChatMessage("system", instruction), ChatMessage("user", content)]
+
+
 def keyword_messages(content: str, count: int) -> list[ChatMessage]:
     """Ask for the ``count`` most important keywords of a chunk (RAGFlow's auto_keywords)."""
-    return [
-        ChatMessage(
-            "system",
-            f"Extract the {count} most important keywords or short phrases of the text the user gives. "
-            "Answer with the keywords only, separated by commas, in the language of the text.",
-        ),
-        ChatMessage("user", content),
-    ]
+    return _about(
+        content,
+        f"Extract the {count} most important keywords or short phrases of the text the user gives. "
+        "Answer with the keywords only, separated by commas, in the language of the text.",
+    )
 
 
 def question_messages(content: str, count: int) -> list[ChatMessage]:
     """Ask for ``count`` questions the chunk answers (RAGFlow's auto_questions)."""
-    return [
-        ChatMessage(
-            "system",
-            f"Write {count} questions that the text the user gives answers. Answer with the questions only, "
-            "one per line, in the language of the text.",
-        ),
-        ChatMessage("user", content),
-    ]
+    return _about(
+        content,
+        f"Write {count} questions that the text the user gives answers. Answer with the questions only, "
+        "one per line, in the language of the text.",
+    )
 
 
 def parse_keywords(text: str, count: int) -> list[str]:

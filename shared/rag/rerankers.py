@@ -16,9 +16,9 @@ from shared.providers import (
     BEDROCK_FACTORY,
     HTTP_RERANK,
     NO_KEY,
-    OPENAI_ENVIRONMENT_FACTORIES,
     RERANK_KEY_VARIABLES,
-    endpoint,
+    openai_environment,
+    required_endpoint,
 )
 from shared.rag.model_cache import ModelCache
 
@@ -61,17 +61,15 @@ def _create(model_id: str, *, api_base: str | None, api_key: str | None) -> Rera
 
         default_base, top_n_field = HTTP_RERANK[info.factory]
         key_variable = RERANK_KEY_VARIABLES.get(info.factory)
-        base_url, key = endpoint(
+        base_url, key = required_endpoint(
             default_base,
             api_base,
             api_key,
-            env_base=os.environ.get("OPENAI_BASE_URL") if info.factory in OPENAI_ENVIRONMENT_FACTORIES else None,
+            model=f"the rerank model {model_id}",
+            error=RerankError,
+            env_base=openai_environment(info.factory)[0],
             env_key=os.environ.get(key_variable) if key_variable else None,
         )
-        if not base_url:
-            raise RerankError(f"No API base URL is configured for the rerank model {model_id}.")
-        if not key:
-            raise RerankError(f"No API key is configured for the rerank model {model_id}.")
         return HttpReranker(
             info.name,
             base_url=base_url,

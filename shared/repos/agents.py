@@ -24,7 +24,7 @@ from shared.ports.metadata import (
 from shared.repos.keys import STORAGE_ATTRS, OrderBy, ordered, time_sort_key
 from shared.repos.named import TenantNamedRecords
 from shared.repos.names import NameGuard, NameTaken
-from shared.repos.sessions import ParentSessions
+from shared.repos.sessions import ParentSessions, SessionNotFound
 from shared.repos.writes import transact_in_batches
 
 Record = dict[str, Any]
@@ -51,8 +51,8 @@ class DuplicateAgentTitle(NameTaken):
     """Another agent of the tenant already has this title (compared case-insensitively)."""
 
 
-class AgentSessionNotFound(LookupError):
-    """The session is gone (deleted with its agent, or by id) while a turn was being saved."""
+#: A session gone (deleted with its agent, or by id) while a turn was being saved.
+AgentSessionNotFound = SessionNotFound
 
 
 def agent_pk(agent_id: str) -> str:
@@ -120,7 +120,6 @@ class AgentRepository(TenantNamedRecords):
 class AgentSessionRepository(ParentSessions):
     parent_kind = _AGENT
     parent_attr = "agent_id"
-    missing = AgentSessionNotFound
 
     def save_turn(
         self,

@@ -20,7 +20,7 @@ from shared.ports.metadata import (
 from shared.repos.keys import STORAGE_ATTRS, OrderBy, time_sort_key
 from shared.repos.named import TenantNamedRecords
 from shared.repos.names import NameGuard, NameTaken
-from shared.repos.sessions import ParentSessions, session_sk
+from shared.repos.sessions import ParentSessions, SessionNotFound, session_sk
 
 Record = dict[str, Any]
 _CHAT = "CHAT"
@@ -33,10 +33,6 @@ __all__ = ["STORAGE_ATTRS", "ChatRepository", "DuplicateChatName", "Record", "Se
 
 class DuplicateChatName(NameTaken):
     """Another chat of the tenant already has this name (compared case-insensitively)."""
-
-
-class SessionNotFound(LookupError):
-    """The session is gone (deleted with its chat, or by id) while it was being written."""
 
 
 def chat_pk(chat_id: str) -> str:
@@ -77,7 +73,6 @@ class ChatRepository(TenantNamedRecords):
 class SessionRepository(ParentSessions):
     parent_kind = _CHAT
     parent_attr = "chat_id"
-    missing = SessionNotFound
 
     def update(self, current: Record, changes: Record) -> Record:
         """Set plain attributes (name, user_id); ``changes`` must include ``update_time``."""

@@ -22,6 +22,10 @@ def session_sk(session_id: str) -> str:
     return f"{_SESSION}#{session_id}"
 
 
+class SessionNotFound(LookupError):
+    """The session is gone (deleted with its parent, or by id) while it was being written."""
+
+
 class ParentSessions:
     """The sessions of one kind of parent; subclasses name it and add their own writes."""
 
@@ -29,8 +33,6 @@ class ParentSessions:
     parent_kind: ClassVar[str]
     #: The session attribute holding its parent's id.
     parent_attr: ClassVar[str]
-    #: Raised with the session id when an append finds the session gone.
-    missing: ClassVar[type[LookupError]]
 
     def __init__(self, store: MetadataStore) -> None:
         self._store = store
@@ -63,7 +65,7 @@ class ParentSessions:
             kind=_SESSION,
             changes=changes,
             reread=lambda: self.get(parent_id, session_id),
-            missing=self.missing,
+            missing=SessionNotFound,
             gave_up=f"session {session_id} kept changing; {gave_up}",
         )
 

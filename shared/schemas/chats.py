@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from shared.errors import RetCode
-from shared.schemas.common import PAGING_LIMIT, LenientBody, QueryArgs, StrictBody, delete_scope, refuse
+from shared.schemas.common import PAGING_LIMIT, DeleteByIds, LenientBody, QueryArgs, StrictBody, refuse
 from shared.schemas.fields import EmptyIsNone
 
 CHAT_NAME_LIMIT = 255
@@ -133,7 +133,7 @@ class UpdateChatRequest(CreateChatRequest):
     """Every field optional; ``llm`` and ``prompt`` are merged into the stored ones."""
 
 
-class DeleteByIdsRequest(StrictBody):
+class DeleteByIdsRequest(DeleteByIds, StrictBody):
     """``ids`` missing, null or empty means every one (RAGFlow v0.23.1's rule for chats and sessions). The
     body may be absent altogether (a body-less DELETE).
 
@@ -142,16 +142,6 @@ class DeleteByIdsRequest(StrictBody):
     is true. Strict, unlike RAGFlow (which ignores unknown keys here): under the old rule a misspelt key
     (``{"id": [...]}``) would delete every chat or session; an unknown key is refused instead.
     """
-
-    body_optional = True
-
-    ids: list[str] | None = None
-    delete_all: bool | None = None
-
-    def targets_everything(self) -> bool:
-        """No ids given, and the request means "all of them" under the rule it speaks."""
-        newer_rules = "delete_all" in self.model_fields_set
-        return delete_scope(self.ids, self.delete_all, newer_rules=newer_rules, empty_means_all=True) == "all"
 
 
 class _ListQuery(QueryArgs):

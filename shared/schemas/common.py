@@ -164,6 +164,21 @@ def delete_scope(
     return "all" if ids is None or empty_means_all else "none"
 
 
+class DeleteByIds(RequestModel):
+    """The fields of a delete by ids whose body may be absent, where no ids means every one (v0.23.1) unless
+    the body carries ``delete_all`` (v0.25+): see :func:`delete_scope`. Mixed with the body's strictness."""
+
+    body_optional: ClassVar[bool] = True
+
+    ids: list[str] | None = None
+    delete_all: bool | None = None
+
+    def targets_everything(self) -> bool:
+        """No ids given, and the request means "all of them" under the rule it speaks."""
+        newer_rules = "delete_all" in self.model_fields_set
+        return delete_scope(self.ids, self.delete_all, newer_rules=newer_rules, empty_means_all=True) == "all"
+
+
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """``override`` laid over ``base``, merging nested dicts instead of replacing them."""
     merged = dict(base)

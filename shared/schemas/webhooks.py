@@ -51,22 +51,13 @@ class CreateWebhookRequest(StrictBody):
         return unique_uuid1_list(value)
 
 
-class UpdateWebhookRequest(StrictBody):
+class UpdateWebhookRequest(CreateWebhookRequest):
     """``PUT /api/v1/flowless/webhooks/{webhook_id}``: the fields given change; ``secret`` replaces the secret."""
 
-    url: Url | None = None
-    events: list[EventType] | None = None
-    dataset_ids: list[str] | None = None
-    secret: Secret | None = None
-    description: Description | None = None
-    enabled: bool | None = None
-
-    _events = field_validator("events", mode="after")(_unique_events)
-
-    @field_validator("dataset_ids", mode="after")
-    @classmethod
-    def _check_dataset_ids(cls, value: list[str] | None) -> list[str] | None:
-        return unique_uuid1_list(value)
+    # Checked as on creation; none is required and none has a default.
+    url: Url | None = None  # type: ignore[assignment]
+    description: Description | None = None  # type: ignore[assignment]
+    enabled: bool | None = None  # type: ignore[assignment]
 
 
 class ListWebhooksQuery(QueryArgs):
@@ -74,9 +65,7 @@ class ListWebhooksQuery(QueryArgs):
     page_size: Annotated[int, Field(ge=1, le=PAGING_LIMIT)] = 30
 
 
-class ListDeliveriesQuery(QueryArgs):
-    page: Annotated[int, Field(ge=1, le=PAGING_LIMIT)] = 1
-    page_size: Annotated[int, Field(ge=1, le=PAGING_LIMIT)] = 30
+class ListDeliveriesQuery(ListWebhooksQuery):
     status: DeliveryStatus | None = None
 
     @field_validator("status", mode="before")

@@ -179,12 +179,7 @@ class WebhookService:
             changes["events"] = list(request.events)
         if request.dataset_ids is not None:
             changes["dataset_ids"] = self._check_datasets(tenant_id, request.dataset_ids)
-        if request.description is not None:
-            changes["description"] = request.description
-        if request.enabled is not None:
-            changes["enabled"] = request.enabled
-        if request.secret is not None:
-            changes["secret"] = request.secret
+        changes.update(request.model_dump(include={"description", "enabled", "secret"}, exclude_none=True))
         if not changes:
             return webhook_view(current)
         changes["update_time"] = now_ms()

@@ -173,16 +173,11 @@ class BedrockChatModel(ChatModel):
         request: dict[str, Any] = {"modelId": self.model, "messages": turns}
         if system:
             request["system"] = system
-        inference: dict[str, Any] = {}
         if options is not None:
-            if options.temperature is not None:
-                inference["temperature"] = options.temperature
-            if options.top_p is not None:
-                inference["topP"] = options.top_p
-            if options.max_tokens is not None:
-                inference["maxTokens"] = options.max_tokens
-        if inference:
-            request["inferenceConfig"] = inference
+            settings = {"temperature": options.temperature, "topP": options.top_p, "maxTokens": options.max_tokens}
+            inference = {name: value for name, value in settings.items() if value is not None}
+            if inference:
+                request["inferenceConfig"] = inference
         return request
 
     def _error(self, exc: Exception) -> ChatModelError:

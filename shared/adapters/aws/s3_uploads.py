@@ -3,7 +3,8 @@ to S3, never through Lambda), and the object catalog imports read (list, HEAD, G
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
@@ -55,6 +56,40 @@ def _etag(value: str) -> str:
     return value.strip('"')
 
 
+#: What an S3 error code means to a call (an exception of the port), or None: the store is unavailable.
+Refusal = Callable[[str], Exception | None]
+
+
+def _unavailable(code: str) -> None:
+    return None
+
+
+@contextmanager
+def _failures(operation: str, refusal: Refusal = _unavailable, *, done: frozenset[str] = frozenset()) -> Iterator[None]:
+    """S3's failures in the port's terms: a code ``refusal`` recognizes raises its exception, a code in ``done``
+    means there is nothing left to do, any other failure is :class:`StoreUnavailable` naming ``operation``."""
+    try:
+        yield
+    except ClientError as exc:
+        code = _code(exc)
+        if code in done:
+            return
+        refused = refusal(code)
+        if refused is not None:
+            raise refused from exc
+        raise StoreUnavailable(f"S3 {operation} failed: {exc}") from exc
+    except BotoCoreError as exc:
+        raise StoreUnavailable(f"S3 {operation} failed: {exc}") from exc
+
+
+def _no_upload(upload_id: str) -> Refusal:
+    return lambda code: UploadNotFound(upload_id) if code == "NoSuchUpload" else None
+
+
+def _missing(uri: str) -> Refusal:
+    return lambda code: ObjectNotFound(uri) if code in _MISSING_CODES else None
+
+
 class S3UploadStore(UploadStore):
     """Multipart uploads to ``bucket`` (SSE-S3). Unfinished uploads are removed by the bucket's lifecycle rule
     (AbortIncompleteMultipartUpload on the uploads prefix), so ``remove_expired`` has nothing to do."""
@@ -64,12 +99,10 @@ class S3UploadStore(UploadStore):
         self._client = client
 
     def create(self, key: str, content_type: str, *, expires_at_ms: int) -> str:
-        try:
+        with _failures("create_multipart_upload"):
             answer = self._client.create_multipart_upload(
                 Bucket=self._bucket, Key=key, ContentType=content_type, ServerSideEncryption="AES256"
             )
-        except (BotoCoreError, ClientError) as exc:
-            raise StoreUnavailable(f"S3 create_multipart_upload failed: {exc}") from exc
         return answer["UploadId"]
 
     def part_urls(
@@ -89,7 +122,7 @@ class S3UploadStore(UploadStore):
     def parts(self, key: str, upload_id: str) -> list[UploadedPart]:
         parts: list[UploadedPart] = []
         marker = 0
-        try:
+        with _failures("list_parts", _no_upload(upload_id)):
             while True:
                 page: Any = self._client.list_parts(
                     Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker, MaxParts=_PARTS_PAGE
@@ -100,39 +133,25 @@ class S3UploadStore(UploadStore):
                 if not page.get("IsTruncated"):
                     return parts
                 marker = int(page["NextPartNumberMarker"])
-        except ClientError as exc:
-            if _code(exc) == "NoSuchUpload":
-                raise UploadNotFound(upload_id) from exc
-            raise StoreUnavailable(f"S3 list_parts failed: {exc}") from exc
-        except BotoCoreError as exc:
-            raise StoreUnavailable(f"S3 list_parts failed: {exc}") from exc
 
     def complete(self, key: str, upload_id: str, parts: Sequence[UploadedPart]) -> None:
-        try:
+        def refusal(code: str) -> Exception | None:
+            if code in _REJECTED_CODES:
+                return UploadRejected(f"S3 refused the parts: {code}")
+            return _no_upload(upload_id)(code)
+
+        with _failures("complete_multipart_upload", refusal):
             self._client.complete_multipart_upload(
                 Bucket=self._bucket,
                 Key=key,
                 UploadId=upload_id,
                 MultipartUpload={"Parts": [{"PartNumber": p.number, "ETag": f'"{p.etag}"'} for p in parts]},
             )
-        except ClientError as exc:
-            code = _code(exc)
-            if code == "NoSuchUpload":
-                raise UploadNotFound(upload_id) from exc
-            if code in _REJECTED_CODES:
-                raise UploadRejected(f"S3 refused the parts: {code}") from exc
-            raise StoreUnavailable(f"S3 complete_multipart_upload failed: {exc}") from exc
-        except BotoCoreError as exc:
-            raise StoreUnavailable(f"S3 complete_multipart_upload failed: {exc}") from exc
 
     def abort(self, key: str, upload_id: str) -> None:
-        try:
+        # An upload S3 no longer knows is already aborted (or completed).
+        with _failures("abort_multipart_upload", done=frozenset({"NoSuchUpload"})):
             self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
-        except ClientError as exc:
-            if _code(exc) != "NoSuchUpload":
-                raise StoreUnavailable(f"S3 abort_multipart_upload failed: {exc}") from exc
-        except BotoCoreError as exc:
-            raise StoreUnavailable(f"S3 abort_multipart_upload failed: {exc}") from exc
 
     def remove_expired(self, now_ms: int) -> int:
         return 0
@@ -146,29 +165,17 @@ class S3ObjectCatalog(ObjectCatalog):
         self._client = client
 
     def head(self, bucket: str, key: str) -> StoredObject:
-        try:
+        with _failures("head_object", _missing(f"s3://{bucket}/{key}")):
             answer = self._client.head_object(Bucket=bucket, Key=key)
-        except ClientError as exc:
-            if _code(exc) in _MISSING_CODES:
-                raise ObjectNotFound(f"s3://{bucket}/{key}") from exc
-            raise StoreUnavailable(f"S3 head_object failed: {exc}") from exc
-        except BotoCoreError as exc:
-            raise StoreUnavailable(f"S3 head_object failed: {exc}") from exc
         return StoredObject(bucket, key, int(answer["ContentLength"]), _etag(answer.get("ETag", "")))
 
     def list_objects(
         self, bucket: str, prefix: str, *, start_after: str = "", limit: int = 1000
     ) -> tuple[list[StoredObject], bool]:
-        try:
+        with _failures("list_objects_v2", _missing(f"s3://{bucket}/")):
             answer: Any = self._client.list_objects_v2(
                 Bucket=bucket, Prefix=prefix, StartAfter=start_after, MaxKeys=limit
             )
-        except ClientError as exc:
-            if _code(exc) in _MISSING_CODES:
-                raise ObjectNotFound(f"s3://{bucket}/") from exc
-            raise StoreUnavailable(f"S3 list_objects_v2 failed: {exc}") from exc
-        except BotoCoreError as exc:
-            raise StoreUnavailable(f"S3 list_objects_v2 failed: {exc}") from exc
         objects = [
             StoredObject(bucket, entry["Key"], int(entry["Size"]), _etag(entry.get("ETag", "")))
             for entry in answer.get("Contents", [])
@@ -176,16 +183,10 @@ class S3ObjectCatalog(ObjectCatalog):
         return objects, bool(answer.get("IsTruncated"))
 
     def read(self, bucket: str, key: str) -> bytes:
-        try:
+        with _failures("get_object", _missing(f"s3://{bucket}/{key}")):
             answer = self._client.get_object(Bucket=bucket, Key=key)
             body = answer["Body"]
             try:
                 return body.read()
             finally:
                 body.close()
-        except ClientError as exc:
-            if _code(exc) in _MISSING_CODES:
-                raise ObjectNotFound(f"s3://{bucket}/{key}") from exc
-            raise StoreUnavailable(f"S3 get_object failed: {exc}") from exc
-        except BotoCoreError as exc:
-            raise StoreUnavailable(f"S3 get_object failed: {exc}") from exc

@@ -16,9 +16,10 @@ same steps run per document, a Lambda each (shared.pipeline).
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, Protocol, TypeVar
 
@@ -40,6 +41,32 @@ class Work(Protocol):
 
 
 W = TypeVar("W", bound=Work)
+T = TypeVar("T")
+
+
+def _batches(
+    source: queue.Queue[T | None], limit: float = math.inf, size: Callable[[T], float] = lambda _: 0
+) -> Iterator[list[T]]:
+    """What ``source`` receives, a batch at a time: the first item waited for, then what is already queued
+    while the batch's ``size`` is under ``limit``. None ends it (after the batch it closes)."""
+    while True:
+        first = source.get()
+        if first is None:
+            return
+        batch, total, stopping = [first], size(first), False
+        while total < limit:
+            try:
+                item = source.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                stopping = True
+                break
+            batch.append(item)
+            total += size(item)
+        yield batch
+        if stopping:
+            return
 
 
 class RangePipeline(Protocol[W]):
@@ -98,23 +125,8 @@ class PipelineWorkflow(Workflow, Generic[W]):
             logger.exception("parsing task %s failed", task.get("task_id"))
 
     def _embed_loop(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._to_embed.get()
-            if first is None:
-                break
-            batch, texts = [first], first.size
-            # Everything parsed meanwhile joins the call (the model sorts it by length), up to a batch.
-            while texts < self._batch_texts:
-                try:
-                    work = self._to_embed.get_nowait()
-                except queue.Empty:
-                    break
-                if work is None:
-                    stopping = True
-                    break
-                batch.append(work)
-                texts += work.size
+        # Everything parsed meanwhile joins the call (the model sorts it by length), up to a batch.
+        for batch in _batches(self._to_embed, self._batch_texts, lambda work: work.size):
             try:
                 embedded = self._pipeline.embed_ranges(batch)
             except Exception:
@@ -125,21 +137,9 @@ class PipelineWorkflow(Workflow, Generic[W]):
         self._to_store.put(None)
 
     def _store_loop(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._to_store.get()
-            if first is None:
-                break
-            batch = list(first)
-            while True:  # batches that queued while the last one was written go together
-                try:
-                    more = self._to_store.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stopping = True
-                    break
-                batch.extend(more)
+        # Batches that queued while the last one was written go together.
+        for batches in _batches(self._to_store):
+            batch = [work for embedded in batches for work in embedded]
             try:
                 self._pipeline.store_ranges(batch)
             except Exception:

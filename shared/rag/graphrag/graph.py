@@ -10,9 +10,9 @@ a re-run skips them. Serialized as networkx's node-link form, which is also what
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -23,6 +23,7 @@ SHOWN_EDGES = 128
 
 Attrs = dict[str, Any]
 EdgeKey = tuple[str, str]
+K = TypeVar("K", str, EdgeKey)
 
 
 def edge_key(a: str, b: str) -> EdgeKey:
@@ -53,6 +54,34 @@ def join_descriptions(*descriptions: str) -> str:
 
 def description_parts(description: str) -> list[str]:
     return [part for part in description.split(GRAPH_FIELD_SEP) if part.strip()]
+
+
+def _merge_into(
+    mine: dict[K, Attrs], theirs: Mapping[K, Attrs], changed: set[K], merge: Callable[[Attrs, Attrs], None]
+) -> None:
+    """Add ``theirs`` to ``mine`` (RAGFlow's graph_merge, for nodes or edges): a key new to ``mine`` gets a copy,
+    a known one is merged; every key is noted in ``changed``."""
+    for key, attrs in theirs.items():
+        changed.add(key)
+        current = mine.get(key)
+        if current is None:
+            mine[key] = dict(attrs)
+        else:
+            merge(current, attrs)
+
+
+def _merge_node(node: Attrs, attrs: Attrs) -> None:
+    node["description"] = join_descriptions(node.get("description", ""), attrs.get("description", ""))
+    node["source_id"] = _merge_sources(node.get("source_id", []), attrs.get("source_id", []))
+    if not node.get("entity_type") or node["entity_type"] == "UNKNOWN":
+        node["entity_type"] = attrs.get("entity_type", node.get("entity_type", ""))
+
+
+def _merge_edge(edge: Attrs, attrs: Attrs) -> None:
+    edge["weight"] = float(edge.get("weight") or 0.0) + float(attrs.get("weight") or 0.0)
+    edge["description"] = join_descriptions(edge.get("description", ""), attrs.get("description", ""))
+    edge["keywords"] = list(dict.fromkeys([*edge.get("keywords", []), *attrs.get("keywords", [])]))
+    edge["source_id"] = _merge_sources(edge.get("source_id", []), attrs.get("source_id", []))
 
 
 def _merge_sources(*lists: Iterable[str]) -> list[str]:
@@ -104,26 +133,8 @@ class KnowledgeGraph:
         """Merge ``other`` into this graph in place (RAGFlow's graph_merge): descriptions joined, sources and
         keywords gathered, edge weights added. Ranks are not updated here (``update_ranks``)."""
         change = GraphChange()
-        for name, attrs in other.nodes.items():
-            change.nodes.add(name)
-            node = self.nodes.get(name)
-            if node is None:
-                self.nodes[name] = dict(attrs)
-                continue
-            node["description"] = join_descriptions(node.get("description", ""), attrs.get("description", ""))
-            node["source_id"] = _merge_sources(node.get("source_id", []), attrs.get("source_id", []))
-            if not node.get("entity_type") or node["entity_type"] == "UNKNOWN":
-                node["entity_type"] = attrs.get("entity_type", node.get("entity_type", ""))
-        for key, attrs in other.edges.items():
-            change.edges.add(key)
-            edge = self.edges.get(key)
-            if edge is None:
-                self.edges[key] = dict(attrs)
-                continue
-            edge["weight"] = float(edge.get("weight") or 0.0) + float(attrs.get("weight") or 0.0)
-            edge["description"] = join_descriptions(edge.get("description", ""), attrs.get("description", ""))
-            edge["keywords"] = list(dict.fromkeys([*edge.get("keywords", []), *attrs.get("keywords", [])]))
-            edge["source_id"] = _merge_sources(edge.get("source_id", []), attrs.get("source_id", []))
+        _merge_into(self.nodes, other.nodes, change.nodes, _merge_node)
+        _merge_into(self.edges, other.edges, change.edges, _merge_edge)
         self.source_id = _merge_sources(self.source_id, other.source_id)
         return change
 
