@@ -61,5 +61,5 @@ def prod(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 
 @pytest.fixture(scope="package")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return synthesize("dev", tmp_path_factory.mktemp("cdk-dev"))
+def dev(synthesized_dev: Synthesized) -> Synthesized:
+    return synthesized_dev  # the session's (the AWS backend of the API suite runs its state machine)

@@ -9,9 +9,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
+from starlette.types import ASGIApp
 
 from functions.local.server import build_local_app, local_container
 from shared.container import Container
@@ -49,8 +51,16 @@ def run_local_server(
         container.overrides["search_index"] = search_index
     for name, service in (replace or {}).items():
         container.__dict__[name] = service  # the container's services are cached properties
+    with serve_asgi(build_local_app(container)) as base_url:
+        yield RunningServer(base_url, data_dir, container)
+
+
+@contextmanager
+def serve_asgi(app: ASGIApp, **options: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port in a background thread; yields its base URL.
+    ``options`` go to ``uvicorn.Config`` (e.g. the keep-alive the Lambda Web Adapter's uvicorn runs with)."""
     port = free_port()
-    config = uvicorn.Config(build_local_app(container), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -60,7 +70,7 @@ def run_local_server(
             raise RuntimeError("local server did not start")
         time.sleep(0.02)
     try:
-        yield RunningServer(f"http://127.0.0.1:{port}", data_dir, container)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
