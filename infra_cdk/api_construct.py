@@ -36,12 +36,15 @@ def _ragflow_body(**fields: object) -> str:
 # RAGFlow answers these with HTTP 200 and a JSON envelope (werkzeug's exception repr as the message);
 # the local server gives the same answers (functions/api/errors.py).
 NOT_FOUND_BODY = _ragflow_body(code=100, message="<NotFound '404: Not Found'>")
+METHOD_NOT_ALLOWED_BODY = _ragflow_body(code=100, message="<MethodNotAllowed '405: Method Not Allowed'>")
 TOO_LARGE_BODY = _ragflow_body(code=100, message="<RequestEntityTooLarge '413: Request Entity Too Large'>")
 MISSING_KEY_BODY = _ragflow_body(code=0, data=False, message="`Authorization` can't be empty")
 # A key the authorizer refuses: it denies with RAGFlow's code and message in its context
 # (functions/authorizer/handler.py): 109 "Authentication error: API key is invalid!" for an unknown
-# key, 0 "Please check your authorization format." for a header without one.
-REFUSED_KEY_BODY = '{"code": $context.authorizer.code, "message": "$context.authorizer.message"}'
+# key, 0 "Please check your authorization format." with ``"data": false`` for a header without one.
+REFUSED_KEY_BODY = (
+    '{"code": $context.authorizer.code, "message": "$context.authorizer.message"$context.authorizer.data_field}'
+)
 # Everything else API Gateway answers itself: the envelope around its own message, status kept.
 GATEWAY_ERROR_BODY = '{"code": 100, "message": $context.error.messageString}'
 
@@ -54,9 +57,11 @@ class GatewayAnswer:
 
 
 # What API Gateway can and cannot tell apart, and so which RAGFlow answer each case gets:
-# * Unknown path, and unknown method on a known path: a REST API answers both with
-#   MISSING_AUTHENTICATION_TOKEN (403) before any authorizer runs; it has no 405. Both get RAGFlow's
-#   404 envelope (RAGFlow itself would say MethodNotAllowed for the second).
+# * Unknown path: a REST API answers MISSING_AUTHENTICATION_TOKEN (403) before any authorizer runs:
+#   RAGFlow's 404 envelope.
+# * Unknown method on a known path: every resource that serves methods also has an ANY method, which API
+#   Gateway picks when no explicit method matches. It is a mock integration (no authorizer, no function)
+#   answering RAGFlow's 405 envelope (``METHOD_NOT_ALLOWED``).
 # * No Authorization header: the REQUEST authorizer's identity source is missing, so API Gateway
 #   answers UNAUTHORIZED (401) without calling the authorizer: RAGFlow's "can't be empty" answer.
 #   UNAUTHORIZED is also what an authorizer raising "Unauthorized" produces, so the authorizer must
@@ -75,6 +80,30 @@ GATEWAY_ANSWERS: Mapping[apigw.ResponseType, GatewayAnswer] = {
     apigw.ResponseType.DEFAULT_4_XX: GatewayAnswer(GATEWAY_ERROR_BODY, None),
     apigw.ResponseType.DEFAULT_5_XX: GatewayAnswer(GATEWAY_ERROR_BODY, None),
 }
+
+#: The mock integration behind each resource's ANY method. Its request template only sets the mock's status;
+#: bodies of the content types clients send select it (with passthrough NEVER, others get API Gateway's 415).
+METHOD_NOT_ALLOWED_CONTENT_TYPES = (
+    "application/json",
+    "multipart/form-data",
+    "application/x-www-form-urlencoded",
+    "text/plain",
+    "application/octet-stream",
+)
+
+
+def method_not_allowed_integration() -> apigw.MockIntegration:
+    """RAGFlow's 405 envelope with HTTP 200, answered by API Gateway itself."""
+    return apigw.MockIntegration(
+        request_templates={content_type: '{"statusCode": 200}' for content_type in METHOD_NOT_ALLOWED_CONTENT_TYPES},
+        passthrough_behavior=apigw.PassthroughBehavior.NEVER,
+        integration_responses=[
+            apigw.IntegrationResponse(
+                status_code="200", response_templates={"application/json": METHOD_NOT_ALLOWED_BODY}
+            )
+        ],
+    )
+
 
 # Fields of the JSON access log; error fields say which gateway answer a request got and why.
 _ACCESS_LOG_FIELDS = {
@@ -147,8 +176,10 @@ class RestApiConstruct(Construct):
                 templates={"application/json": answer.body},
             )
         self._seen: dict[tuple[str, str], str] = {}
+        self._served: dict[str, apigw.Resource] = {}
         for group in groups:
             self._add_group(group, functions[group.name], authorizer)
+        self._answer_other_methods()
         self._suppress_findings()
 
     def _add_group(self, group: RouteGroup, function: lambda_.IFunction, authorizer: apigw.IAuthorizer) -> None:
@@ -167,6 +198,7 @@ class RestApiConstruct(Construct):
         )
         for route in group.routes:
             resource = self.rest_api.root.resource_for_path(route.path)
+            self._served[route.path] = resource
             for method in route.methods:
                 owner = self._seen.setdefault((route.path, method), group.name)
                 if owner != group.name:
@@ -192,6 +224,24 @@ class RestApiConstruct(Construct):
                         f"Route group '{group.name}' is public by RAGFlow's contract (health checks "
                         "answer without an API key).",
                     )
+
+    def _answer_other_methods(self) -> None:
+        """An ANY method on every served resource: the methods it does not serve get RAGFlow's 405 answer."""
+        integration = method_not_allowed_integration()
+        for resource in self._served.values():
+            method = resource.add_method(
+                "ANY",
+                integration,
+                authorization_type=apigw.AuthorizationType.NONE,
+                method_responses=[apigw.MethodResponse(status_code="200")],
+            )
+            for rule in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
+                acknowledge(
+                    cfn_resource(method),
+                    rule,
+                    "The catch-all for methods the resource does not serve: a mock integration answering RAGFlow's "
+                    "405 envelope; it reaches no function and no data, so there is nothing to authorize.",
+                )
 
     def _suppress_findings(self) -> None:
         cloud_watch_role = self.rest_api.node.find_child("CloudWatchRole")

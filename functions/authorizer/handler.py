@@ -6,6 +6,7 @@ A refused key carries RAGFlow's message in the context, which the gateway respon
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -37,6 +38,14 @@ def _policy(effect: str, resource: str, principal: str, context: dict[str, Any])
     }
 
 
+def refusal_context(refused: FlowlessError) -> dict[str, Any]:
+    """What the ACCESS_DENIED gateway response renders RAGFlow's answer from (infra_cdk/api_construct.py):
+    code, message, and ``data_field`` — the envelope's ``data`` member as JSON text, or nothing (a context
+    holds only strings, numbers and booleans, and RAGFlow's answer has ``data`` for some refusals only)."""
+    data_field = "" if refused.data is None else f', "data": {json.dumps(refused.data)}'
+    return {"code": int(refused.code), "message": refused.message, "data_field": data_field}
+
+
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
@@ -45,5 +54,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         tenant_id = container.authenticator.tenant_for_header(headers.get("authorization"))
     except FlowlessError as refused:
         logger.info("api key refused", extra={"code": int(refused.code)})
-        return _policy("Deny", resource, "anonymous", {"code": int(refused.code), "message": refused.message})
+        return _policy("Deny", resource, "anonymous", refusal_context(refused))
     return _policy("Allow", resource, tenant_id, {"tenant_id": tenant_id})

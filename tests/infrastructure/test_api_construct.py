@@ -64,7 +64,7 @@ def test_streaming_groups_get_a_streaming_integration() -> None:
     methods = [
         r["Properties"]
         for r in _api_template(completions, datasets)["Resources"].values()
-        if r["Type"] == "AWS::ApiGateway::Method"
+        if r["Type"] == "AWS::ApiGateway::Method" and r["Properties"]["HttpMethod"] != "ANY"  # ANY: the 405 mock
     ]
     modes = sorted(m["Integration"].get("ResponseTransferMode", "BUFFERED") for m in methods)
     assert modes == ["BUFFERED", "STREAM"]
