@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, cast
 
-from shared.catalog import ModelCatalog, get_catalog, split_model_id
+from shared.catalog import ModelCatalog, get_catalog
 from shared.config import Settings, get_settings
 from shared.constants import LOCAL_BLOB_DIR, LOCAL_DB_FILE, LOCAL_INDEX_DIR
 from shared.ports.blobs import BlobStore
@@ -25,10 +25,15 @@ if TYPE_CHECKING:  # imported where built: a function loads only the services it
     from shared.ports.chat_model import ChatModel
     from shared.ports.embedder import Embedder
     from shared.repos.documents import DocumentRepository
+    from shared.repos.files import FileRepository
+    from shared.services.agent_completions import AgentCompletionService
+    from shared.services.agents import AgentService
     from shared.services.chats import ChatService
     from shared.services.chunks import ChunkService
     from shared.services.completions import CompletionService
     from shared.services.documents import DocumentService
+    from shared.services.file_mirror import KnowledgebaseMirror
+    from shared.services.files import FileService
     from shared.services.ingestion import IngestionService
     from shared.services.retrieval import RetrievalService
 
@@ -148,6 +153,33 @@ class Container:
             self.blobs,
             lambda: self.search_index,
             max_file_bytes=self.settings.max_upload_bytes,
+            mirror=self.file_mirror,
+        )
+
+    @cached_property
+    def file_repo(self) -> FileRepository:
+        from shared.repos.files import FileRepository
+
+        return FileRepository(self.metadata)
+
+    @cached_property
+    def file_mirror(self) -> KnowledgebaseMirror:
+        from shared.services.file_mirror import KnowledgebaseMirror
+
+        return KnowledgebaseMirror(self.file_repo, self.dataset_repo, self.document_repo)
+
+    @cached_property
+    def files(self) -> FileService:
+        from shared.services.files import FileService
+
+        return FileService(
+            self.file_repo,
+            self.file_mirror,
+            self.dataset_repo,
+            self.document_repo,
+            lambda record: self.documents.remove_document(record),
+            self.blobs,
+            max_file_bytes=self.settings.max_upload_bytes,
         )
 
     @cached_property
@@ -205,6 +237,27 @@ class Container:
         )
 
     @cached_property
+    def agents(self) -> AgentService:
+        from shared.repos.agents import AgentRepository, AgentSessionRepository
+        from shared.services.agents import AgentService
+
+        return AgentService(AgentRepository(self.metadata), AgentSessionRepository(self.metadata))
+
+    @cached_property
+    def agent_completions(self) -> AgentCompletionService:
+        from shared.repos.agents import AgentRepository, AgentSessionRepository
+        from shared.services.agent_completions import AgentCompletionService
+
+        return AgentCompletionService(
+            agents=AgentRepository(self.metadata),
+            sessions=AgentSessionRepository(self.metadata),
+            datasets=self.dataset_repo,
+            tenants=self.tenants,
+            retrieval=self.retrieval,
+            chat_model_for=tenant_chat_model,
+        )
+
+    @cached_property
     def ingestion(self) -> IngestionService:
         from shared.services.ingestion import IngestionService
 
@@ -243,11 +296,7 @@ def tenant_embedder(model_id: str, tenant: Tenant) -> Embedder:
     """The embedder for ``model_id`` with the tenant's endpoint and key for it (if configured)."""
     from shared.rag.embedding import build_embedder
 
-    name, factory = split_model_id(model_id)
-    setting = next(
-        (m for m in tenant.models if m.llm_name == name and m.llm_factory == factory and m.model_type == "embedding"),
-        None,
-    )
+    setting = tenant.model_setting(model_id, "embedding")
     if setting is None:
         return build_embedder(model_id)
     return build_embedder(model_id, api_base=setting.api_base, api_key=setting.api_key)

@@ -21,8 +21,10 @@ class RetCode(IntEnum):
     AUTHENTICATION_ERROR = 109
     UNAUTHORIZED = 401
     SERVER_ERROR = 500
+    BAD_REQUEST = 400
     FORBIDDEN = 403
     NOT_FOUND = 404
+    CONFLICT = 409
 
 
 class FlowlessError(Exception):
@@ -83,6 +85,24 @@ class RequestTooLarge(FlowlessError):
     def __init__(self, limit_bytes: int) -> None:
         super().__init__("<RequestEntityTooLarge '413: Request Entity Too Large'>")
         self.limit_bytes = limit_bytes
+
+
+class BadRequest(FlowlessError):
+    """RAGFlow's HTTP-style code 400 in the envelope (the file manager answers these; HTTP stays 200)."""
+
+    code = RetCode.BAD_REQUEST
+
+
+class NotFound(FlowlessError):
+    """RAGFlow's HTTP-style code 404 in the envelope (file manager lookups; HTTP stays 200)."""
+
+    code = RetCode.NOT_FOUND
+
+
+class Conflict(FlowlessError):
+    """RAGFlow's HTTP-style code 409 in the envelope (a name already taken in a folder; HTTP stays 200)."""
+
+    code = RetCode.CONFLICT
 
 
 class BackendUnavailable(FlowlessError):

@@ -109,6 +109,18 @@ CHATS = RouteGroup(
     needs=("metadata",),
 )
 
+AGENTS = RouteGroup(
+    name="agents",
+    module="functions.agents",
+    routes=(
+        Route("/api/v1/agents", ("GET", "POST")),
+        Route("/api/v1/agents/{agent_id}", ("PUT", "DELETE")),
+        Route("/api/v1/agents/{agent_id}/sessions", ("GET", "POST", "DELETE")),
+    ),
+    # Agents, their versions and sessions live in the table; a DSL is checked without calling any model.
+    needs=("metadata",),
+)
+
 COMPLETIONS = RouteGroup(
     name="completions",
     module="functions.completions",
@@ -116,6 +128,9 @@ COMPLETIONS = RouteGroup(
         Route("/api/v1/chats/{chat_id}/completions", ("POST",)),
         Route("/api/v1/chats_openai/{chat_id}/chat/completions", ("POST",)),
         Route("/api/v1/sessions/related_questions", ("POST",)),
+        # Agent runs: the agent store (the table) and the retrieval backends the chats already need.
+        Route("/api/v1/agents/{agent_id}/completions", ("POST",)),
+        Route("/api/v1/agents_openai/{agent_id}/chat/completions", ("POST",)),
     ),
     # Answers stream: Lambda Web Adapter + uvicorn, REST integration with responseTransferMode STREAM.
     streaming=True,
@@ -124,7 +139,38 @@ COMPLETIONS = RouteGroup(
     timeout_s=900,
 )
 
-ROUTE_GROUPS: tuple[RouteGroup, ...] = (SYSTEM, DATASETS, DOCUMENTS, CHUNKS, RETRIEVAL, CHATS, COMPLETIONS)
+FILES = RouteGroup(
+    name="files",
+    module="functions.files",
+    routes=(
+        Route("/api/v1/file/upload", ("POST",)),
+        Route("/api/v1/file/create", ("POST",)),
+        Route("/api/v1/file/list", ("GET",)),
+        Route("/api/v1/file/root_folder", ("GET",)),
+        Route("/api/v1/file/parent_folder", ("GET",)),
+        Route("/api/v1/file/all_parent_folder", ("GET",)),
+        Route("/api/v1/file/rm", ("POST",)),
+        Route("/api/v1/file/rename", ("POST",)),
+        Route("/api/v1/file/get/{file_id}", ("GET",)),
+        Route("/api/v1/file/mv", ("POST",)),
+        Route("/api/v1/file/convert", ("POST",)),
+    ),
+    # Files keep their bytes in the blob store; rm and convert remove documents' chunks and index entries.
+    needs=("metadata", "blobs", "search"),
+    memory_mb=1024,
+)
+
+ROUTE_GROUPS: tuple[RouteGroup, ...] = (
+    SYSTEM,
+    DATASETS,
+    DOCUMENTS,
+    CHUNKS,
+    RETRIEVAL,
+    CHATS,
+    AGENTS,
+    COMPLETIONS,
+    FILES,
+)
 
 
 def group_by_name(name: str) -> RouteGroup:

@@ -41,6 +41,12 @@ ON_EVERY_BACKEND = frozenset(
         "ragflow_sdk",
         "rerank_retrieval",
         "robustness",
+        "agents_api",
+        "agent_completions_api",
+        "files_api",
+        "files_conversion",
+        "chat_robustness",
+        "robustness_documents",
     )
 )
 #: Tests that cannot pass on a backend, by node id (without parameters) and backend, with the reason.

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from functools import cache
 from types import UnionType
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
@@ -11,11 +12,15 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.types import Message
 
 from shared.container import Container, get_container
-from shared.errors import ArgumentError, RequestTooLarge
+from shared.errors import ArgumentError, FlowlessError, RequestTooLarge
 from shared.schemas.common import DEFAULT_MAX_JSON_BYTES, RequestModel, parse_model
-from shared.schemas.reading import MALFORMED_JSON, check_text, load_json
+from shared.schemas.reading import MalformedJson, check_text, load_json
 
 
 async def container(request: Request) -> Container:
@@ -40,11 +45,15 @@ async def tenant_id(request: Request, services: ContainerDep) -> str:
 TenantId = Annotated[str, Depends(tenant_id)]
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The raw body, refused unread beyond ``max_bytes`` (by its Content-Length, or while it streams in)."""
+def _refuse_declared_size(request: Request, max_bytes: int) -> None:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise RequestTooLarge(max_bytes)
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body, refused unread beyond ``max_bytes`` (by its Content-Length, or while it streams in)."""
+    _refuse_declared_size(request, max_bytes)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -72,8 +81,52 @@ async def json_object(
     return payload
 
 
+@asynccontextmanager
+async def multipart_form(
+    request: Request, *, max_bytes: int, max_files: int, malformed: FlowlessError | None = None
+) -> AsyncIterator[FormData]:
+    """The parts of a multipart body, file parts open for reading while the context lasts.
+
+    The body is streamed to spooled temporary files (in memory up to 1 MB each, on disk beyond) and counted
+    as it arrives: past ``max_bytes`` it is refused with RequestTooLarge (RAGFlow's 413 message) before any
+    more is read. A body that isn't multipart has no parts; a malformed one raises ``malformed`` (by default
+    ArgumentError "No file part!", as RAGFlow answers); file names and text fields with a lone surrogate are
+    refused like any text."""
+    _refuse_declared_size(request, max_bytes)
+    received = 0
+
+    async def counted() -> Message:
+        nonlocal received
+        message = await request.receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_bytes:
+                raise RequestTooLarge(max_bytes)
+        return message
+
+    try:
+        form = await Request(request.scope, counted).form(max_files=max_files)
+    except (MultiPartException, HTTPException):
+        raise (malformed or ArgumentError("No file part!")) from None
+    try:
+        for _, value in form.multi_items():
+            check_text(value.filename or "" if isinstance(value, UploadFile) else value)
+        yield form
+    finally:
+        await form.close()
+
+
+@asynccontextmanager
+async def multipart_files(
+    request: Request, field: str, *, max_bytes: int, max_files: int
+) -> AsyncIterator[list[UploadFile]]:
+    """The file parts named ``field`` of a multipart body (``multipart_form``'s limits and answers)."""
+    async with multipart_form(request, max_bytes=max_bytes, max_files=max_files) as form:
+        yield [part for part in form.getlist(field) if isinstance(part, UploadFile)]
+
+
 def _malformed() -> Any:
-    raise ArgumentError(MALFORMED_JSON)
+    raise MalformedJson()
 
 
 @cache

@@ -13,11 +13,63 @@ import anyio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from functions.api.deps import ContainerDep, Envelope, JsonBody, TenantId, ok
+from functions.api.deps import ContainerDep, Envelope, Json, TenantId, ok
 from shared.ports.chat_model import ChatModelError
+from shared.schemas.completions import CompletionRequest, OpenAICompletionRequest, RelatedQuestionsRequest
 from shared.services.completions import CompletionService, Conversation
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+# How the answers are documented (functions.api.openapi): each server-sent event's `data` is JSON — RAGFlow's
+# envelope per frame, or OpenAI's chat.completion.chunk then `[DONE]`; the OpenAI-compatible route answers a
+# whole chat.completion object when it succeeds, RAGFlow's envelope when it refuses.
+_FRAME = {"type": "object", "properties": {"code": {"type": "integer"}, "data": {}}, "required": ["code"]}
+_CHUNK = {
+    "type": "object",
+    "properties": {"object": {"const": "chat.completion.chunk"}, "choices": {"type": "array"}},
+    "required": ["id", "object", "choices"],
+}
+_OPENAI_COMPLETION = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "object": {"const": "chat.completion"},
+        "created": {"type": "integer"},
+        "model": {"type": "string"},
+        "choices": {"type": "array", "items": {"type": "object"}},
+        "usage": {"type": "object"},
+    },
+    "required": ["id", "object", "choices"],
+}
+
+
+def _events(data: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "schema": {"type": "object", "description": description, "properties": {"data": data}, "required": ["data"]}
+    }
+
+
+RAGFLOW_STREAM = {
+    "x-flowless-content": {
+        "text/event-stream": _events(
+            {"type": "string", "contentMediaType": "application/json", "contentSchema": _FRAME},
+            "RAGFlow's frames: the answer so far in each, the last with its references, then `data: true`",
+        )
+    }
+}
+OPENAI_ANSWERS = {
+    "x-flowless-content": {
+        "text/event-stream": _events(
+            {
+                "anyOf": [
+                    {"type": "string", "contentMediaType": "application/json", "contentSchema": _CHUNK},
+                    {"const": "[DONE]"},
+                ]
+            },
+            "OpenAI's chat.completion.chunk events, then `[DONE]`",
+        ),
+        "application/json": {"schema": {"anyOf": [{"$ref": "#/components/schemas/Envelope"}, _OPENAI_COMPLETION]}},
+    }
+}
 _DONE = object()
 
 
@@ -128,28 +180,26 @@ def openai_chunks(
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
-    @router.post("/chats/{chat_id}/completions", response_model=None)
+    @router.post("/chats/{chat_id}/completions", response_model=None, openapi_extra=RAGFLOW_STREAM)
     def chat_completion(
-        chat_id: str, tenant_id: TenantId, body: JsonBody, services: ContainerDep
+        chat_id: str, tenant_id: TenantId, body: Json[CompletionRequest], services: ContainerDep
     ) -> StreamingResponse | Envelope:
         service = services.completions
         conv = service.prepare(tenant_id, chat_id, body)
-        if body.get("stream", True) is False:
+        if not body.stream:
             return ok(service.answer(conv))
         return StreamingResponse(
             _in_thread(ragflow_frames(service, conv)), media_type="text/event-stream", headers=SSE_HEADERS
         )
 
-    @router.post("/chats_openai/{chat_id}/chat/completions", response_model=None)
+    @router.post("/chats_openai/{chat_id}/chat/completions", response_model=None, openapi_extra=OPENAI_ANSWERS)
     def openai_completion(
-        chat_id: str, tenant_id: TenantId, body: JsonBody, services: ContainerDep
+        chat_id: str, tenant_id: TenantId, body: Json[OpenAICompletionRequest], services: ContainerDep
     ) -> StreamingResponse | JSONResponse:
         service = services.completions
         conv = service.prepare_openai(tenant_id, chat_id, body)
-        model = str(body.get("model") or "model")
-        extra = body.get("extra_body") or {}
-        with_reference = bool(extra.get("reference"))
-        if body.get("stream", True) is False:
+        model, with_reference = body.model, body.extra_body.reference
+        if not body.stream:
             final = service.answer(conv)
             usage = conv.usage
             message: dict[str, Any] = {"content": final["answer"], "role": "assistant"}
@@ -181,7 +231,10 @@ def build_router() -> APIRouter:
         )
 
     @router.post("/sessions/related_questions")
-    def related_questions(tenant_id: TenantId, body: JsonBody, services: ContainerDep) -> Envelope:
+    def related_questions(tenant_id: TenantId, body: Json[RelatedQuestionsRequest], services: ContainerDep) -> Envelope:
         return ok(services.completions.related_questions(tenant_id, body), message="success")
 
+    from functions.completions.agents import add_agent_routes  # it reuses this module's SSE helpers
+
+    add_agent_routes(router)
     return router

@@ -6,21 +6,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
-from shared.ports.reranker import Reranker, RerankError, scores_in_order
+from shared.ports.reranker import BatchedReranker, RerankError, scores_in_order
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
-#: Most rerank services accept up to 1,000 documents per call.
-MAX_DOCUMENTS = 1000
 _MAX_DETAIL = 300
 
 
-class HttpReranker(Reranker):
+class HttpReranker(BatchedReranker):
     """One model behind a ``/rerank`` endpoint. ``api_key`` (if any) goes in a bearer header, nowhere else."""
+
+    #: Most rerank services accept up to 1,000 documents per call.
+    batch_size = 1000
 
     def __init__(
         self,
@@ -40,16 +40,7 @@ class HttpReranker(Reranker):
             headers["Authorization"] = f"Bearer {api_key}"
         self._client = httpx.Client(headers=headers, timeout=timeout, transport=transport)
 
-    def rerank(self, query: str, texts: Sequence[str]) -> list[float]:
-        if isinstance(texts, str):
-            raise TypeError("rerank takes a sequence of texts, not one string")
-        texts = list(texts)
-        scores: list[float] = []
-        for start in range(0, len(texts), MAX_DOCUMENTS):
-            scores.extend(self._call(query, texts[start : start + MAX_DOCUMENTS]))
-        return scores
-
-    def _call(self, query: str, texts: list[str]) -> list[float]:
+    def _score_batch(self, query: str, texts: list[str]) -> list[float]:
         what = f"The rerank model {self.model_id}"
         body = {"model": self.model, "query": query, "documents": [t or " " for t in texts], "top_n": len(texts)}
         try:

@@ -24,7 +24,10 @@ from shared.ports.chat_model import (
     ChatOptions,
     ChatResult,
     ChatStream,
+    ChatToolsUnsupported,
     ChatUsage,
+    ToolCall,
+    ToolSpec,
     image_mime,
 )
 from shared.rag.tokens import count_tokens
@@ -110,15 +113,40 @@ class OpenAIChatModel(ChatModel):
         return ChatResult(text=text, usage=usage)
 
     def stream(self, messages: Sequence[ChatMessage], options: ChatOptions | None = None) -> ChatStream:
+        # A generator itself, so even a request that cannot be built fails at the first next().
+        yield from self._stream(self._request(messages, options), messages)
+
+    def stream_with_tools(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], options: ChatOptions | None = None
+    ) -> ChatStream:
         request = self._request(messages, options)
+        request["tools"] = [
+            {
+                "type": "function",
+                "function": {"name": t.name, "description": t.description, "parameters": dict(t.parameters)},
+            }
+            for t in tools
+        ]
+        yield from self._stream(request, messages)
+
+    def _stream(self, request: dict[str, Any], messages: Sequence[ChatMessage]) -> ChatStream:
         request["stream"] = True
         request["stream_options"] = {"include_usage": True}
         try:
             chunks = self._client.chat.completions.create(**request)
+        except openai.BadRequestError as exc:
+            if "tools" in request and "tool" in self._detail(exc).lower():
+                # Servers without function calling (Ollama's older models, vLLM without a tool parser) say so
+                # with a 400 naming tools: the caller falls back to describing the tools in the prompt.
+                raise ChatToolsUnsupported(
+                    f"The chat model {self.model_id} does not support tool calling: {self._detail(exc)}"
+                ) from exc
+            raise self._error(exc, midstream=False) from exc
         except openai.APIError as exc:
             raise self._error(exc, midstream=False) from exc
         parts: list[str] = []
         usage: ChatUsage | None = None
+        calls: dict[int, dict[str, str]] = {}
         iterator = iter(chunks)
         try:
             while True:
@@ -135,7 +163,10 @@ class OpenAIChatModel(ChatModel):
                 try:
                     if chunk.usage is not None:  # the last chunk when include_usage is honoured
                         usage = _usage(chunk.usage)
-                    text = chunk.choices[0].delta.content if chunk.choices else None
+                    delta = chunk.choices[0].delta if chunk.choices else None
+                    text = delta.content if delta is not None else None
+                    for piece in (getattr(delta, "tool_calls", None) or []) if delta is not None else []:
+                        _merge_tool_call(calls, piece)
                 except (AttributeError, TypeError) as exc:
                     raise self._unreadable() from exc
                 if text:
@@ -143,7 +174,12 @@ class OpenAIChatModel(ChatModel):
                     yield ChatDelta(text)
         finally:
             chunks.close()  # on close() mid-answer: the connection is dropped, so the server stops generating
-        yield ChatDelta("", usage or estimate_usage(messages, "".join(parts)))
+        tool_calls = tuple(
+            ToolCall(id=c["id"] or f"call_{index}", name=c["name"], arguments=c["arguments"] or "{}")
+            for index, c in sorted(calls.items())
+            if c["name"]
+        )
+        yield ChatDelta("", usage or estimate_usage(messages, "".join(parts)), tool_calls)
 
     def _request(self, messages: Sequence[ChatMessage], options: ChatOptions | None) -> dict[str, Any]:
         request: dict[str, Any] = {
@@ -214,8 +250,33 @@ def _usage(reported: Any) -> ChatUsage:
     return ChatUsage(prompt, completion, int(total) if total is not None else prompt + completion)
 
 
+def _merge_tool_call(calls: dict[int, dict[str, str]], piece: Any) -> None:
+    """Fold one streamed tool-call fragment into the calls being assembled (keyed by the call's index):
+    the id and name come once, the arguments' JSON text arrives in pieces."""
+    call = calls.setdefault(int(piece.index or 0), {"id": "", "name": "", "arguments": ""})
+    if piece.id:
+        call["id"] = str(piece.id)
+    function = piece.function
+    if function is not None:
+        if function.name:
+            call["name"] += str(function.name)
+        if function.arguments:
+            call["arguments"] += str(function.arguments)
+
+
 def _openai_message(message: ChatMessage) -> dict[str, Any]:
     """A message in OpenAI's shape; images become ``image_url`` parts with data URIs (vision models)."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id or "", "content": message.content}
+    if message.tool_calls:
+        return {
+            "role": "assistant",
+            "content": message.content or None,
+            "tool_calls": [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in message.tool_calls
+            ],
+        }
     if not message.images:
         return {"role": message.role, "content": message.content}
     parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]

@@ -9,20 +9,44 @@ at once, so an abandoned answer stops costing tokens.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-ChatRole = Literal["system", "user", "assistant"]
+ChatRole = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A function the model may call: its name, what it does, and its arguments as a JSON schema object."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call the model asked for; ``arguments`` is the JSON text the model wrote (it may not parse)."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 @dataclass(frozen=True)
 class ChatMessage:
-    """One turn of the conversation; ``images`` (PNG/JPEG/GIF/WebP bytes) go to image2text models."""
+    """One turn of the conversation; ``images`` (PNG/JPEG/GIF/WebP bytes) go to image2text models.
+
+    An assistant turn that called tools carries ``tool_calls``; each result comes back as a ``tool`` turn
+    naming the call it answers in ``tool_call_id``.
+    """
 
     role: ChatRole
     content: str
     images: tuple[bytes, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
 
 
 def image_mime(data: bytes) -> str:
@@ -76,11 +100,13 @@ class ChatDelta:
     """A piece of a streamed answer.
 
     Every delta but the last carries non-empty ``text`` and no usage; the last one carries ``usage`` and
-    empty text, and arrives only when the answer completed.
+    empty text, and arrives only when the answer completed. With tools (:meth:`ChatModel.stream_with_tools`)
+    the last delta also carries the ``tool_calls`` the model made, if any.
     """
 
     text: str
     usage: ChatUsage | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 #: What :meth:`ChatModel.stream` returns: a generator, so the consumer can ``close()`` it.
@@ -97,6 +123,10 @@ class ChatModelError(Exception):
 
 class ChatModelConfigError(ChatModelError):
     """The model is unknown, has no provider in this deployment, or lacks its endpoint or a valid key."""
+
+
+class ChatToolsUnsupported(ChatModelConfigError):
+    """The model takes no tool definitions (no native function calling); describe the tools in the prompt."""
 
 
 class ChatModelServiceError(ChatModelError):
@@ -126,3 +156,15 @@ class ChatModel(ABC):
         already arrived. ``close()`` (from the thread iterating it, between deltas) drops the upstream
         request at once.
         """
+
+    def stream_with_tools(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], options: ChatOptions | None = None
+    ) -> ChatStream:
+        """As :meth:`stream`, offering ``tools`` through the provider's native function calling; the last delta
+        carries the calls the model made (none when it answered in text).
+
+        Raises :class:`ChatToolsUnsupported` (at the call, or from the first ``next()``, before any delta) when
+        the model or its provider takes no tool definitions; adapters without function calling keep this
+        default. Other failures are raised as :meth:`stream` raises them.
+        """
+        raise ChatToolsUnsupported(f"The chat model {self.model_id} does not support tool calling.")

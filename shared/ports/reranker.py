@@ -33,6 +33,26 @@ class Reranker(ABC):
         """
 
 
+class BatchedReranker(Reranker):
+    """A rerank API that takes at most ``batch_size`` texts a call: the texts go in batches, scores come back
+    in order. Subclasses score one batch."""
+
+    batch_size: int = 1000
+
+    def rerank(self, query: str, texts: Sequence[str]) -> list[float]:
+        if isinstance(texts, str):
+            raise TypeError("rerank takes a sequence of texts, not one string")
+        texts = list(texts)
+        scores: list[float] = []
+        for start in range(0, len(texts), self.batch_size):
+            scores.extend(self._score_batch(query, texts[start : start + self.batch_size]))
+        return scores
+
+    @abstractmethod
+    def _score_batch(self, query: str, texts: list[str]) -> list[float]:
+        """Scores of at most ``batch_size`` texts, in their order."""
+
+
 def scores_in_order(results: object, count: int, *, what: str) -> list[float]:
     """Cohere-style ``[{"index", "relevance_score"}]`` as one score per text in input order (0 when absent).
 

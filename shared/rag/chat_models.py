@@ -7,13 +7,13 @@ chats never loads openai or builds a Bedrock client.
 from __future__ import annotations
 
 import os
-import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from shared.catalog import get_catalog, split_model_id
+from shared.catalog import get_catalog
 from shared.config import get_settings
 from shared.ports.chat_model import ChatModel, ChatModelConfigError
+from shared.rag.model_cache import ModelCache
 
 if TYPE_CHECKING:
     from shared.repos.tenants import Tenant
@@ -21,9 +21,7 @@ if TYPE_CHECKING:
 OPENAI_FACTORIES = frozenset({"OpenAI", "OpenAI-API-Compatible"})
 BEDROCK_FACTORY = "Bedrock"
 
-_CacheKey = tuple[str, str | None, str | None]
-_models: dict[_CacheKey, ChatModel] = {}
-_lock = threading.Lock()
+_models: ModelCache[ChatModel] = ModelCache()
 
 
 def build_chat_model(model_id: str, *, api_base: str | None = None, api_key: str | None = None) -> ChatModel:
@@ -35,20 +33,12 @@ def build_chat_model(model_id: str, *, api_base: str | None = None, api_key: str
     come from the AWS environment). Raises :class:`ChatModelConfigError` for an unknown model, a factory
     this deployment has no provider for, or a missing API key.
     """
-    key: _CacheKey = (model_id, api_base, api_key)
-    model = _models.get(key)
-    if model is None:
-        with _lock:
-            model = _models.get(key)
-            if model is None:
-                model = _models[key] = _create(model_id, api_base=api_base, api_key=api_key)
-    return model
+    return _models.get(model_id, api_base, api_key, _create)
 
 
 def clear_chat_model_cache() -> None:
     """Forget every built chat model (tests; changed credentials)."""
-    with _lock:
-        _models.clear()
+    _models.clear()
 
 
 def chat_model_for_tenant(tenant: Tenant, model_id: str | None = None) -> ChatModel:
@@ -59,10 +49,8 @@ def chat_model_for_tenant(tenant: Tenant, model_id: str | None = None) -> ChatMo
     model_id = model_id or tenant.llm_id
     if not model_id:
         raise ChatModelConfigError("No chat model is configured for this tenant")
-    name, factory = split_model_id(model_id)
-    settings = [m for m in tenant.models if m.llm_name == name and m.llm_factory == factory]
     # A model set up for image2text serves chat too; a chat entry wins when both exist.
-    setting = next((m for m in settings if m.model_type == "chat"), settings[0] if settings else None)
+    setting = tenant.model_setting(model_id, "chat", "image2text")
     if setting is None:
         return build_chat_model(model_id)
     return build_chat_model(model_id, api_base=setting.api_base or None, api_key=setting.api_key or None)

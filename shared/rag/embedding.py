@@ -7,18 +7,16 @@ embeds never loads onnxruntime, openai or the Bedrock client.
 from __future__ import annotations
 
 import os
-import threading
 
 from shared.catalog import BUILTIN_FACTORY, get_catalog, split_model_id
 from shared.config import get_settings
 from shared.ports.embedder import Embedder, EmbeddingConfigError, Vectors
+from shared.rag.model_cache import ModelCache
 
 OPENAI_FACTORIES = frozenset({"OpenAI", "OpenAI-API-Compatible"})
 BEDROCK_FACTORY = "Bedrock"
 
-_CacheKey = tuple[str, str | None, str | None]
-_embedders: dict[_CacheKey, Embedder] = {}
-_lock = threading.Lock()
+_embedders: ModelCache[Embedder] = ModelCache()
 
 
 def build_embedder(model_id: str, *, api_base: str | None = None, api_key: str | None = None) -> Embedder:
@@ -29,22 +27,14 @@ def build_embedder(model_id: str, *, api_base: str | None = None, api_key: str |
     :class:`EmbeddingConfigError` for an unknown or unsupported model or a missing API key.
     """
     _, factory = split_model_id(model_id)
-    # Builtin: one instance whatever the caller passed. Others: one per endpoint and key, so tenants with
-    # different keys for the same endpoint never share a client (nor each other's credentials).
-    key: _CacheKey = (model_id, None, None) if factory == BUILTIN_FACTORY else (model_id, api_base, api_key)
-    embedder = _embedders.get(key)
-    if embedder is None:
-        with _lock:
-            embedder = _embedders.get(key)
-            if embedder is None:
-                embedder = _embedders[key] = _create(model_id, api_base=api_base, api_key=api_key)
-    return embedder
+    if factory == BUILTIN_FACTORY:  # one instance whatever the caller passed
+        api_base = api_key = None
+    return _embedders.get(model_id, api_base, api_key, _create)
 
 
 def clear_embedder_cache() -> None:
     """Forget every built embedder (tests; changed credentials)."""
-    with _lock:
-        _embedders.clear()
+    _embedders.clear()
 
 
 def _create(model_id: str, *, api_base: str | None, api_key: str | None) -> Embedder:

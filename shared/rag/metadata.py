@@ -22,7 +22,6 @@ same rules are applied to one document's ``meta_fields`` at a time, so any store
 from __future__ import annotations
 
 import copy
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeGuard
 
 from shared.errors import DataError
+from shared.schemas.reading import MalformedJson, load_json
 
 __all__ = [
     "MAX_META_KEY_LENGTH",
@@ -158,14 +158,16 @@ def parse_metadata_condition(raw: object) -> MetadataCondition | None:
 def parse_metadata_condition_json(text: str | None) -> MetadataCondition | None:
     """Parse the JSON ``metadata_condition`` query parameter of the document listing.
 
-    A blank parameter means no condition. Raises ``MetadataConditionError("metadata_condition must be
-    valid JSON.")`` for malformed JSON and "must be an object." for JSON that isn't one.
+    A blank parameter means no condition. The text is read by the bounded JSON reader, so nesting, size,
+    numbers and Unicode beyond its limits raise its ``ArgumentError`` (code 101). Raises
+    ``MetadataConditionError("metadata_condition must be valid JSON.")`` for malformed JSON and
+    "must be an object." for JSON that isn't one.
     """
     if text is None or not text.strip():
         return None
     try:
-        raw = json.loads(text)
-    except ValueError as exc:
+        raw = load_json(text)
+    except MalformedJson as exc:
         raise MetadataConditionError("metadata_condition must be valid JSON.") from exc
     if not isinstance(raw, dict):
         raise MetadataConditionError("metadata_condition must be an object.")
@@ -296,7 +298,10 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float (the JSON reader keeps requests to 64 bits)
+            return None
     elif isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
         number = float(value.strip())
     else:
@@ -365,7 +370,9 @@ def _summary_key(value: Any) -> tuple[int, Any] | None:
     """A hashable, type-aware identity for a metadata value (``True`` and ``1`` stay apart)."""
     if isinstance(value, bool):
         return (1, value)
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        return (0, value)
+    if isinstance(value, float):
         return (0, value) if math.isfinite(value) else None
     if isinstance(value, str):
         return (2, value) if value.strip() else None

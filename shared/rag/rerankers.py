@@ -6,13 +6,13 @@ Adapters are imported only when a model of their factory is first asked for.
 from __future__ import annotations
 
 import os
-import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from shared.catalog import get_catalog, split_model_id
+from shared.catalog import get_catalog
 from shared.config import get_settings
 from shared.ports.reranker import Reranker, RerankError
+from shared.rag.model_cache import ModelCache
 
 if TYPE_CHECKING:
     from shared.repos.tenants import Tenant
@@ -22,9 +22,7 @@ COHERE_BASE_URL = "https://api.cohere.com/v2"
 OPENAI_COMPATIBLE_FACTORY = "OpenAI-API-Compatible"
 BEDROCK_FACTORY = "Bedrock"
 
-_CacheKey = tuple[str, str | None, str | None]
-_rerankers: dict[_CacheKey, Reranker] = {}
-_lock = threading.Lock()
+_rerankers: ModelCache[Reranker] = ModelCache()
 
 
 def build_reranker(model_id: str, *, api_base: str | None = None, api_key: str | None = None) -> Reranker:
@@ -36,29 +34,17 @@ def build_reranker(model_id: str, *, api_base: str | None = None, api_key: str |
     is the endpoint URL, credentials come from the AWS environment. Raises :class:`RerankError` for an
     unknown model, a factory this deployment has no provider for, or a missing endpoint or key.
     """
-    key: _CacheKey = (model_id, api_base, api_key)
-    reranker = _rerankers.get(key)
-    if reranker is None:
-        with _lock:
-            reranker = _rerankers.get(key)
-            if reranker is None:
-                reranker = _rerankers[key] = _create(model_id, api_base=api_base, api_key=api_key)
-    return reranker
+    return _rerankers.get(model_id, api_base, api_key, _create)
 
 
 def clear_reranker_cache() -> None:
     """Forget every built rerank model (tests; changed credentials)."""
-    with _lock:
-        _rerankers.clear()
+    _rerankers.clear()
 
 
 def reranker_for_tenant(tenant: Tenant, model_id: str) -> Reranker:
     """``model_id`` with the tenant's endpoint and key for it (if the tenant configured them)."""
-    name, factory = split_model_id(model_id)
-    setting = next(
-        (m for m in tenant.models if m.llm_name == name and m.llm_factory == factory and m.model_type == "rerank"),
-        None,
-    )
+    setting = tenant.model_setting(model_id, "rerank")
     if setting is None:
         return build_reranker(model_id)
     return build_reranker(model_id, api_base=setting.api_base or None, api_key=setting.api_key or None)

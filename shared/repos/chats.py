@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 from shared.ids import http_date, now_ms
 from shared.ports.metadata import (
@@ -28,23 +28,24 @@ from shared.ports.metadata import (
     MetadataStore,
     Put,
     Update,
-    WriteOp,
 )
-from shared.repos.keys import tenant_pk, time_sort_key
+from shared.repos.keys import STORAGE_ATTRS, OrderBy, ordered, tenant_pk, time_sort_key, time_sorted_item
+from shared.repos.names import NameGuard, NameTaken
 
 Record = dict[str, Any]
-OrderBy = Literal["create_time", "update_time"]
 _CHAT = "CHAT"
 _SESSION = "SESSION"
-# Attributes a repository owns; never copied into responses.
-STORAGE_ATTRS = frozenset({"pk", "sk", "ct_sk", "ut_sk", "gsi1pk", "gsi1sk"})
+_NAMES = NameGuard("CHATNAME", "chat_id")
 # DynamoDB transactions hold at most 100 items; deletions go in batches well below that.
 _BATCH = 25
 _APPEND_ATTEMPTS = 16
 _APPEND_BACKOFF_CAP_S = 0.1
 
 
-class DuplicateChatName(Exception):
+__all__ = ["STORAGE_ATTRS", "ChatRepository", "DuplicateChatName", "Record", "SessionNotFound", "SessionRepository"]
+
+
+class DuplicateChatName(NameTaken):
     """Another chat of the tenant already has this name (compared case-insensitively)."""
 
 
@@ -56,10 +57,6 @@ def _chat_sk(chat_id: str) -> str:
     return f"{_CHAT}#{chat_id}"
 
 
-def _name_sk(name: str) -> str:
-    return f"CHATNAME#{name.lower()}"
-
-
 def chat_pk(chat_id: str) -> str:
     """Partition holding a chat's sessions."""
     return f"{_CHAT}#{chat_id}"
@@ -67,10 +64,6 @@ def chat_pk(chat_id: str) -> str:
 
 def _session_sk(session_id: str) -> str:
     return f"{_SESSION}#{session_id}"
-
-
-def _index(orderby: OrderBy) -> Literal["by_create", "by_update"]:
-    return "by_create" if orderby == "create_time" else "by_update"
 
 
 class ChatRepository:
@@ -81,30 +74,15 @@ class ChatRepository:
         return self._store.get(tenant_pk(tenant_id), _chat_sk(chat_id))
 
     def get_by_name(self, tenant_id: str, name: str) -> Record | None:
-        guard = self._store.get(tenant_pk(tenant_id), _name_sk(name))
-        return None if guard is None else self.get(tenant_id, guard["chat_id"])
+        owner = _NAMES.owner(self._store, tenant_pk(tenant_id), name)
+        return None if owner is None else self.get(tenant_id, owner)
 
     def create(self, record: Record) -> None:
         """Insert a chat and its name guard atomically; DuplicateChatName when the name is taken."""
         pk = tenant_pk(record["tenant_id"])
-        item = {
-            **record,
-            "pk": pk,
-            "sk": _chat_sk(record["id"]),
-            "ct_sk": time_sort_key(_CHAT, record["create_time"], record["id"]),
-            "ut_sk": time_sort_key(_CHAT, record["update_time"], record["id"]),
-        }
-        try:
-            self._store.transact(
-                [
-                    Put({"pk": pk, "sk": _name_sk(record["name"]), "chat_id": record["id"]}, ITEM_NOT_EXISTS),
-                    Put(item, ITEM_NOT_EXISTS),
-                ]
-            )
-        except ConditionFailed as exc:
-            if exc.index == 0:
-                raise DuplicateChatName(record["name"]) from exc
-            raise
+        item = time_sorted_item(record, pk=pk, sk=_chat_sk(record["id"]), kind=_CHAT)
+        claim = _NAMES.claim(pk, record["name"], record["id"])
+        _NAMES.write(self._store, [claim, Put(item, ITEM_NOT_EXISTS)], record["name"], DuplicateChatName)
 
     def update(self, current: Record, changes: Record) -> Record:
         """Apply ``changes`` (must include ``update_time``); a rename moves the name guard atomically.
@@ -114,23 +92,11 @@ class ChatRepository:
         """
         pk = tenant_pk(current["tenant_id"])
         chat_id = current["id"]
-        fields = dict(changes)
-        fields["ut_sk"] = time_sort_key(_CHAT, fields["update_time"], chat_id)
-        ops: list[WriteOp] = []
-        condition: Condition = ITEM_EXISTS
-        new_name = fields.get("name")
-        renamed = isinstance(new_name, str) and new_name.lower() != current["name"].lower()
-        if isinstance(new_name, str) and renamed:
-            ops.append(Put({"pk": pk, "sk": _name_sk(new_name), "chat_id": chat_id}, ITEM_NOT_EXISTS))
-            ops.append(Delete(pk, _name_sk(current["name"])))
-            condition = Condition("equals", "name", current["name"])
-        ops.append(Update(pk, _chat_sk(chat_id), set=fields, condition=condition))
-        try:
-            self._store.transact(ops)
-        except ConditionFailed as exc:
-            if renamed and exc.index == 0:
-                raise DuplicateChatName(str(new_name)) from exc
-            raise
+        fields = {**changes, "ut_sk": time_sort_key(_CHAT, changes["update_time"], chat_id)}
+        renaming = _NAMES.renaming(pk, current, fields)
+        condition = Condition("equals", "name", current["name"]) if renaming else ITEM_EXISTS
+        ops = [*renaming, Update(pk, _chat_sk(chat_id), set=fields, condition=condition)]
+        _NAMES.write(self._store, ops, str(fields.get("name")), DuplicateChatName)
         updated = self.get(current["tenant_id"], chat_id)
         assert updated is not None
         return updated
@@ -147,7 +113,7 @@ class ChatRepository:
                 self._store.transact(
                     [
                         Delete(pk, _chat_sk(current["id"]), Condition("equals", "name", current["name"])),
-                        Delete(pk, _name_sk(current["name"])),
+                        _NAMES.release(pk, current["name"]),
                     ]
                 )
                 return
@@ -156,14 +122,7 @@ class ChatRepository:
 
     def page(self, tenant_id: str, *, orderby: OrderBy, desc: bool, offset: int, limit: int) -> list[Record]:
         """One page of the tenant's chats in creation or update order."""
-        return self._store.query(
-            tenant_pk(tenant_id),
-            index=_index(orderby),
-            sk_prefix=f"{_CHAT}#",
-            ascending=not desc,
-            limit=limit,
-            offset=offset,
-        )
+        return ordered(self._store, tenant_pk(tenant_id), _CHAT, orderby=orderby, desc=desc, offset=offset, limit=limit)
 
     def all_of_tenant(self, tenant_id: str) -> list[Record]:
         return self._store.query(tenant_pk(tenant_id), sk_prefix=f"{_CHAT}#")
@@ -179,14 +138,9 @@ class SessionRepository:
 
     def create(self, record: Record) -> None:
         """Insert a session (``version`` 0) while its chat exists; ConditionFailed when the chat is gone."""
-        item = {
-            **record,
-            "version": 0,
-            "pk": chat_pk(record["chat_id"]),
-            "sk": _session_sk(record["id"]),
-            "ct_sk": time_sort_key(_SESSION, record["create_time"], record["id"]),
-            "ut_sk": time_sort_key(_SESSION, record["update_time"], record["id"]),
-        }
+        item = time_sorted_item(
+            {**record, "version": 0}, pk=chat_pk(record["chat_id"]), sk=_session_sk(record["id"]), kind=_SESSION
+        )
         self._store.transact(
             [
                 Check(tenant_pk(record["tenant_id"]), _chat_sk(record["chat_id"]), ITEM_EXISTS),
@@ -239,17 +193,10 @@ class SessionRepository:
 
     def page(self, chat_id: str, *, orderby: OrderBy, desc: bool, offset: int, limit: int) -> list[Record]:
         """One page of the chat's sessions in creation or update order."""
-        return self._store.query(
-            chat_pk(chat_id),
-            index=_index(orderby),
-            sk_prefix=f"{_SESSION}#",
-            ascending=not desc,
-            limit=limit,
-            offset=offset,
-        )
+        return ordered(self._store, chat_pk(chat_id), _SESSION, orderby=orderby, desc=desc, offset=offset, limit=limit)
 
     def all_of_chat(self, chat_id: str, *, orderby: OrderBy = "create_time", desc: bool = True) -> list[Record]:
-        return self._store.query(chat_pk(chat_id), index=_index(orderby), sk_prefix=f"{_SESSION}#", ascending=not desc)
+        return ordered(self._store, chat_pk(chat_id), _SESSION, orderby=orderby, desc=desc)
 
     def delete(self, records: Sequence[Record]) -> None:
         """Remove sessions (already-gone ones are no error)."""

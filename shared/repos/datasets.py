@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from shared.ports.metadata import (
-    ITEM_EXISTS,
-    ITEM_NOT_EXISTS,
-    ConditionFailed,
-    Delete,
-    MetadataStore,
-    Put,
-    Update,
-    WriteOp,
-)
-from shared.repos.keys import tenant_pk, time_sort_key
+from shared.ports.metadata import ITEM_EXISTS, ITEM_NOT_EXISTS, Condition, Delete, MetadataStore, Put, Update
+from shared.repos.keys import STORAGE_ATTRS, OrderBy, ordered, tenant_pk, time_sort_key, time_sorted_item
+from shared.repos.names import NameGuard, NameTaken
 
 Record = dict[str, Any]
 _KIND = "DS"
-# Attributes a repository owns; never copied into responses.
-STORAGE_ATTRS = frozenset({"pk", "sk", "ct_sk", "ut_sk", "gsi1pk", "gsi1sk"})
+_NAMES = NameGuard("DSNAME", "dataset_id")
+
+__all__ = ["STORAGE_ATTRS", "DatasetRepository", "DuplicateName", "Record", "counters_update"]
 
 
-class DuplicateName(Exception):
+class DuplicateName(NameTaken):
     """Another dataset of the tenant already has this name (compared case-insensitively)."""
 
 
@@ -30,8 +23,12 @@ def _sk(dataset_id: str) -> str:
     return f"{_KIND}#{dataset_id}"
 
 
-def _name_sk(name: str) -> str:
-    return f"DSNAME#{name.lower()}"
+def counters_update(
+    tenant_id: str, dataset_id: str, deltas: dict[str, int], condition: Condition | None = None
+) -> Update:
+    """The write adding ``deltas`` to a dataset's document_count / chunk_count / token_num, for transactions
+    that change documents or chunks together with their dataset's counts."""
+    return Update(tenant_pk(tenant_id), _sk(dataset_id), add=deltas, condition=condition)
 
 
 class DatasetRepository:
@@ -42,50 +39,23 @@ class DatasetRepository:
         return self._store.get(tenant_pk(tenant_id), _sk(dataset_id))
 
     def get_by_name(self, tenant_id: str, name: str) -> Record | None:
-        guard = self._store.get(tenant_pk(tenant_id), _name_sk(name))
-        return None if guard is None else self.get(tenant_id, guard["dataset_id"])
+        owner = _NAMES.owner(self._store, tenant_pk(tenant_id), name)
+        return None if owner is None else self.get(tenant_id, owner)
 
     def create(self, record: Record) -> None:
         """Insert a dataset and its name guard atomically; DuplicateName when the name is taken."""
         pk = tenant_pk(record["tenant_id"])
-        item = {
-            **record,
-            "pk": pk,
-            "sk": _sk(record["id"]),
-            "ct_sk": time_sort_key(_KIND, record["create_time"], record["id"]),
-            "ut_sk": time_sort_key(_KIND, record["update_time"], record["id"]),
-        }
-        try:
-            self._store.transact(
-                [
-                    Put(
-                        {"pk": pk, "sk": _name_sk(record["name"]), "dataset_id": record["id"]},
-                        ITEM_NOT_EXISTS,
-                    ),
-                    Put(item, ITEM_NOT_EXISTS),
-                ]
-            )
-        except ConditionFailed as exc:
-            raise DuplicateName(record["name"]) from exc
+        item = time_sorted_item(record, pk=pk, sk=_sk(record["id"]), kind=_KIND)
+        claim = _NAMES.claim(pk, record["name"], record["id"])
+        _NAMES.write(self._store, [claim, Put(item, ITEM_NOT_EXISTS)], record["name"], DuplicateName)
 
     def update(self, current: Record, changes: Record) -> Record:
         """Apply ``changes`` (must include ``update_time``); a rename moves the name guard atomically."""
         pk = tenant_pk(current["tenant_id"])
         dataset_id = current["id"]
-        fields = dict(changes)
-        fields["ut_sk"] = time_sort_key(_KIND, fields["update_time"], dataset_id)
-        ops: list[WriteOp] = []
-        new_name = fields.get("name")
-        if new_name is not None and new_name.lower() != current["name"].lower():
-            ops.append(Put({"pk": pk, "sk": _name_sk(new_name), "dataset_id": dataset_id}, ITEM_NOT_EXISTS))
-            ops.append(Delete(pk, _name_sk(current["name"])))
-        ops.append(Update(pk, _sk(dataset_id), set=fields, condition=ITEM_EXISTS))
-        try:
-            self._store.transact(ops)
-        except ConditionFailed as exc:
-            if new_name is not None and exc.index == 0 and len(ops) > 1:
-                raise DuplicateName(new_name) from exc
-            raise
+        fields = {**changes, "ut_sk": time_sort_key(_KIND, changes["update_time"], dataset_id)}
+        ops = [*_NAMES.renaming(pk, current, fields), Update(pk, _sk(dataset_id), set=fields, condition=ITEM_EXISTS)]
+        _NAMES.write(self._store, ops, str(fields.get("name")), DuplicateName)
         updated = self.get(current["tenant_id"], dataset_id)
         assert updated is not None
         return updated
@@ -93,23 +63,21 @@ class DatasetRepository:
     def delete(self, record: Record) -> None:
         """Remove a dataset and its name guard together."""
         pk = tenant_pk(record["tenant_id"])
-        self._store.transact([Delete(pk, _sk(record["id"])), Delete(pk, _name_sk(record["name"]))])
+        self._store.transact([Delete(pk, _sk(record["id"])), _NAMES.release(pk, record["name"])])
 
     def page(
         self,
         tenant_id: str,
         *,
-        orderby: Literal["create_time", "update_time"],
+        orderby: OrderBy,
         desc: bool,
         offset: int,
         limit: int,
     ) -> tuple[list[Record], int]:
         """One page of the tenant's datasets and the total count."""
-        index: Literal["by_create", "by_update"] = "by_create" if orderby == "create_time" else "by_update"
         pk = tenant_pk(tenant_id)
-        prefix = f"{_KIND}#"
-        items = self._store.query(pk, index=index, sk_prefix=prefix, ascending=not desc, limit=limit, offset=offset)
-        return items, self._store.count(pk, index=index, sk_prefix=prefix)
+        items = ordered(self._store, pk, _KIND, orderby=orderby, desc=desc, offset=offset, limit=limit)
+        return items, self._store.count(pk, sk_prefix=f"{_KIND}#")
 
     def all_of_tenant(self, tenant_id: str) -> list[Record]:
         return self._store.query(tenant_pk(tenant_id), sk_prefix=f"{_KIND}#")

@@ -10,29 +10,23 @@ Layout (single table):
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal
+from typing import Any
 
-from shared.ports.metadata import (
-    ITEM_EXISTS,
-    ITEM_NOT_EXISTS,
-    Condition,
-    ConditionFailed,
-    Delete,
-    MetadataStore,
-    Put,
-    Update,
-    WriteOp,
-)
-from shared.repos.keys import tenant_pk, time_sort_key
+from shared.ports.metadata import ITEM_EXISTS, ITEM_NOT_EXISTS, Condition, Delete, MetadataStore, Put, Update, WriteOp
+from shared.repos.datasets import counters_update
+from shared.repos.keys import STORAGE_ATTRS, OrderBy, ordered, time_sort_key, time_sorted_item
+from shared.repos.names import NameGuard, NameTaken
 
 Record = dict[str, Any]
 _DOC = "DOC"
-STORAGE_ATTRS = frozenset({"pk", "sk", "ct_sk", "ut_sk", "gsi1pk", "gsi1sk"})
+_NAMES = NameGuard("DOCNAME", "document_id")
+
+__all__ = ["STORAGE_ATTRS", "DocumentRepository", "DuplicateDocumentName", "Record", "dataset_pk", "document_pk"]
 # DynamoDB transactions hold at most 100 items; chunk writes go in batches well below that.
 _BATCH = 25
 
 
-class DuplicateDocumentName(Exception):
+class DuplicateDocumentName(NameTaken):
     """Another document of the dataset already has this name."""
 
 
@@ -48,10 +42,6 @@ def _doc_sk(document_id: str) -> str:
     return f"{_DOC}#{document_id}"
 
 
-def _name_sk(name: str) -> str:
-    return f"DOCNAME#{name.lower()}"
-
-
 def _run_keys(run: str, update_time: int, document_id: str) -> dict[str, str]:
     return {"gsi1pk": f"RUN#{run}", "gsi1sk": f"{update_time:015d}#{document_id}"}
 
@@ -65,36 +55,48 @@ class DocumentRepository:
         return self._store.get(dataset_pk(dataset_id), _doc_sk(document_id))
 
     def name_taken(self, dataset_id: str, name: str) -> bool:
-        return self._store.get(dataset_pk(dataset_id), _name_sk(name)) is not None
+        return _NAMES.owner(self._store, dataset_pk(dataset_id), name) is not None
+
+    def create_ops(self, record: Record) -> list[WriteOp]:
+        """The writes inserting a document: its name claim (first: its failure means the name is taken), the
+        item, and its count on the dataset. For callers joining them to writes of their own."""
+        pk = dataset_pk(record["dataset_id"])
+        item = {
+            **time_sorted_item(record, pk=pk, sk=_doc_sk(record["id"]), kind=_DOC),
+            **_run_keys(record["run"], record["update_time"], record["id"]),
+        }
+        return [
+            _NAMES.claim(pk, record["name"], record["id"]),
+            Put(item, ITEM_NOT_EXISTS),
+            counters_update(record["tenant_id"], record["dataset_id"], {"document_count": 1}, ITEM_EXISTS),
+        ]
 
     def create(self, record: Record) -> None:
         """Insert a document with its name guard and count it on its dataset, atomically."""
-        pk = dataset_pk(record["dataset_id"])
-        item = {
-            **record,
-            "pk": pk,
-            "sk": _doc_sk(record["id"]),
-            "ct_sk": time_sort_key(_DOC, record["create_time"], record["id"]),
-            "ut_sk": time_sort_key(_DOC, record["update_time"], record["id"]),
-            **_run_keys(record["run"], record["update_time"], record["id"]),
-        }
-        try:
-            self._store.transact(
-                [
-                    Put({"pk": pk, "sk": _name_sk(record["name"]), "document_id": record["id"]}, ITEM_NOT_EXISTS),
-                    Put(item, ITEM_NOT_EXISTS),
-                    Update(
-                        tenant_pk(record["tenant_id"]),
-                        f"DS#{record['dataset_id']}",
-                        add={"document_count": 1},
-                        condition=ITEM_EXISTS,
-                    ),
-                ]
-            )
-        except ConditionFailed as exc:
-            if exc.index == 0:
-                raise DuplicateDocumentName(record["name"]) from exc
-            raise
+        _NAMES.write(self._store, self.create_ops(record), record["name"], DuplicateDocumentName)
+
+    def update_ops(
+        self,
+        current: Record,
+        changes: Record,
+        *,
+        condition: Condition | None = None,
+        dataset_deltas: dict[str, int] | None = None,
+    ) -> tuple[list[WriteOp], bool]:
+        """The writes of ``update``, and whether they rename (then the first op claims the new name)."""
+        pk = dataset_pk(current["dataset_id"])
+        document_id = current["id"]
+        fields = dict(changes)
+        fields["ut_sk"] = time_sort_key(_DOC, fields["update_time"], document_id)
+        fields.update(_run_keys(str(fields.get("run", current["run"])), fields["update_time"], document_id))
+        renaming = _NAMES.renaming(pk, current, fields)
+        ops: list[WriteOp] = [
+            *renaming,
+            Update(pk, _doc_sk(document_id), set=fields, condition=condition or ITEM_EXISTS),
+        ]
+        if dataset_deltas:
+            ops.append(counters_update(current["tenant_id"], current["dataset_id"], dataset_deltas))
+        return ops, bool(renaming)
 
     def update(
         self,
@@ -106,27 +108,9 @@ class DocumentRepository:
     ) -> Record:
         """Apply ``changes`` (must include ``update_time``); renames move the name guard; ``dataset_deltas``
         are added to the dataset's counters in the same transaction."""
-        pk = dataset_pk(current["dataset_id"])
-        document_id = current["id"]
-        fields = dict(changes)
-        fields["ut_sk"] = time_sort_key(_DOC, fields["update_time"], document_id)
-        fields.update(_run_keys(str(fields.get("run", current["run"])), fields["update_time"], document_id))
-        ops: list[WriteOp] = []
-        new_name = fields.get("name")
-        renamed = isinstance(new_name, str) and new_name.lower() != current["name"].lower()
-        if isinstance(new_name, str) and renamed:
-            ops.append(Put({"pk": pk, "sk": _name_sk(new_name), "document_id": document_id}, ITEM_NOT_EXISTS))
-            ops.append(Delete(pk, _name_sk(current["name"])))
-        ops.append(Update(pk, _doc_sk(document_id), set=fields, condition=condition or ITEM_EXISTS))
-        if dataset_deltas:
-            ops.append(Update(tenant_pk(current["tenant_id"]), f"DS#{current['dataset_id']}", add=dataset_deltas))
-        try:
-            self._store.transact(ops)
-        except ConditionFailed as exc:
-            if renamed and exc.index == 0:
-                raise DuplicateDocumentName(str(new_name)) from exc
-            raise
-        updated = self.get(current["dataset_id"], document_id)
+        ops, _ = self.update_ops(current, changes, condition=condition, dataset_deltas=dataset_deltas)
+        _NAMES.write(self._store, ops, str(changes.get("name")), DuplicateDocumentName)
+        updated = self.get(current["dataset_id"], current["id"])
         assert updated is not None
         return updated
 
@@ -137,11 +121,11 @@ class DocumentRepository:
         self._store.transact(
             [
                 Delete(pk, _doc_sk(record["id"]), ITEM_EXISTS),
-                Delete(pk, _name_sk(record["name"])),
-                Update(
-                    tenant_pk(record["tenant_id"]),
-                    f"DS#{record['dataset_id']}",
-                    add={
+                _NAMES.release(pk, record["name"]),
+                counters_update(
+                    record["tenant_id"],
+                    record["dataset_id"],
+                    {
                         "document_count": -1,
                         "chunk_count": -int(record.get("chunk_count", 0)),
                         "token_num": -int(record.get("token_count", 0)),
@@ -150,11 +134,8 @@ class DocumentRepository:
             ]
         )
 
-    def list_all(
-        self, dataset_id: str, *, orderby: Literal["create_time", "update_time"] = "create_time", desc: bool = True
-    ) -> list[Record]:
-        index: Literal["by_create", "by_update"] = "by_create" if orderby == "create_time" else "by_update"
-        return self._store.query(dataset_pk(dataset_id), index=index, sk_prefix=f"{_DOC}#", ascending=not desc)
+    def list_all(self, dataset_id: str, *, orderby: OrderBy = "create_time", desc: bool = True) -> list[Record]:
+        return ordered(self._store, dataset_pk(dataset_id), _DOC, orderby=orderby, desc=desc)
 
     def count(self, dataset_id: str) -> int:
         return self._store.count(dataset_pk(dataset_id), sk_prefix=f"{_DOC}#")
@@ -206,10 +187,8 @@ class DocumentRepository:
                     add={"chunk_count": 1, "token_count": chunk["token_count"]},
                     condition=ITEM_EXISTS,
                 ),
-                Update(
-                    tenant_pk(document["tenant_id"]),
-                    f"DS#{document['dataset_id']}",
-                    add={"chunk_count": 1, "token_num": chunk["token_count"]},
+                counters_update(
+                    document["tenant_id"], document["dataset_id"], {"chunk_count": 1, "token_num": chunk["token_count"]}
                 ),
             ]
         )
@@ -220,9 +199,7 @@ class DocumentRepository:
         ops: list[WriteOp] = [Put(self._chunk_item(new), ITEM_EXISTS)]
         if delta:
             ops.append(Update(dataset_pk(document["dataset_id"]), _doc_sk(document["id"]), add={"token_count": delta}))
-            ops.append(
-                Update(tenant_pk(document["tenant_id"]), f"DS#{document['dataset_id']}", add={"token_num": delta})
-            )
+            ops.append(counters_update(document["tenant_id"], document["dataset_id"], {"token_num": delta}))
         self._store.transact(ops)
 
     def remove_chunks(self, document: Record, chunks: Sequence[Record]) -> None:
@@ -239,10 +216,10 @@ class DocumentRepository:
                         _doc_sk(document["id"]),
                         add={"chunk_count": -len(batch), "token_count": -tokens},
                     ),
-                    Update(
-                        tenant_pk(document["tenant_id"]),
-                        f"DS#{document['dataset_id']}",
-                        add={"chunk_count": -len(batch), "token_num": -tokens},
+                    counters_update(
+                        document["tenant_id"],
+                        document["dataset_id"],
+                        {"chunk_count": -len(batch), "token_num": -tokens},
                     ),
                 ]
             )

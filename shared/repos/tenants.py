@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.catalog import split_model_id
 from shared.constants import API_KEY_PREFIX
 from shared.ids import new_id, now_ms
 from shared.ports.metadata import ITEM_NOT_EXISTS, ConditionFailed, MetadataStore, Put
@@ -56,7 +57,16 @@ class Tenant:
     models: list[TenantModel] = field(default_factory=list)
 
     def has_model(self, name: str, factory: str, model_type: str) -> bool:
-        return any(m.llm_name == name and m.llm_factory == factory and m.model_type == model_type for m in self.models)
+        return self.model_setting(f"{name}@{factory}", model_type) is not None
+
+    def model_setting(self, model_id: str, *model_types: str) -> TenantModel | None:
+        """The tenant's entry (endpoint, key) for ``model_id`` (``name@factory``), trying ``model_types`` in order."""
+        name, factory = split_model_id(model_id)
+        for model_type in model_types:
+            for model in self.models:
+                if model.llm_name == name and model.llm_factory == factory and model.model_type == model_type:
+                    return model
+        return None
 
     def to_item(self) -> dict[str, Any]:
         return {

@@ -1,17 +1,19 @@
 """Request models of the chat assistant and session endpoints.
 
-Types are strict (a wrong type is code 101 with pydantic's text, as for datasets); the rules RAGFlow
-answers with its own messages (a missing name, unknown models, unusable datasets) are checked by the
-service, so they keep RAGFlow's code 102 and wording.
+RAGFlow reads these bodies key by key (``req.get``), so unknown keys are ignored; the types of the keys it
+knows are strict (a wrong type is code 101 with pydantic's text, as for datasets). The rules RAGFlow
+answers with its own messages and code 102 are checked here when they need only the request (editing a
+session's messages), by the service when they need stored data (names, models, datasets).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from shared.schemas.common import QueryArgs, StrictBody
+from shared.errors import RetCode
+from shared.schemas.common import PAGING_LIMIT, LenientBody, QueryArgs, StrictBody, refuse
 
 CHAT_NAME_LIMIT = 255
 SESSION_NAME_LIMIT = 255
@@ -38,7 +40,7 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Penalty = Annotated[float, Field(ge=-2.0, le=2.0)]
 
 
-class Variable(StrictBody):
+class Variable(LenientBody):
     """A ``{key}`` placeholder of the system prompt; a non-optional one must appear in it."""
 
     key: Annotated[str, StringConstraints(min_length=1)]
@@ -49,7 +51,7 @@ def _default_variables() -> list[Variable]:
     return [Variable(key=KNOWLEDGE_VARIABLE, optional=True)]
 
 
-class LlmSettings(StrictBody):
+class LlmSettings(LenientBody):
     """The ``llm`` object. ``model_name`` null means the tenant's default chat model."""
 
     model_name: str | None = None
@@ -76,7 +78,7 @@ class LlmSettings(StrictBody):
         return self.model_dump(exclude={"max_tokens"} if self.max_tokens is None else set())
 
 
-class PromptSettings(StrictBody):
+class PromptSettings(LenientBody):
     """The ``prompt`` object: retrieval settings and the system prompt with its variables."""
 
     similarity_threshold: Probability = 0.2
@@ -109,7 +111,7 @@ class PromptSettings(StrictBody):
         return value.strip()
 
 
-class CreateChatRequest(StrictBody):
+class CreateChatRequest(LenientBody):
     name: Name | None = None
     avatar: str | None = None
     description: str | None = None
@@ -118,7 +120,7 @@ class CreateChatRequest(StrictBody):
     prompt: PromptSettings | None = None
 
 
-class UpdateChatRequest(StrictBody):
+class UpdateChatRequest(LenientBody):
     """Every field optional; ``llm`` and ``prompt`` are merged into the stored ones."""
 
     name: Name | None = None
@@ -130,7 +132,14 @@ class UpdateChatRequest(StrictBody):
 
 
 class DeleteByIdsRequest(StrictBody):
-    """``ids`` missing, null or empty means every one (RAGFlow's rule for chats and sessions)."""
+    """``ids`` missing, null or empty means every one (RAGFlow's rule for chats and sessions). The body may
+    be absent altogether (a body-less DELETE).
+
+    Strict, unlike RAGFlow (which ignores unknown keys here): under its rule a misspelt key (``{"id": [...]}``)
+    would delete every chat or session; an unknown key is refused instead.
+    """
+
+    body_optional = True
 
     ids: list[str] | None = None
 
@@ -141,8 +150,8 @@ class _ListQuery(QueryArgs):
 
     id: str | None = None
     name: str | None = None
-    page: Annotated[int, Field(ge=1)] = 1
-    page_size: Annotated[int, Field(ge=0)] = 30
+    page: Annotated[int, Field(ge=1, le=PAGING_LIMIT)] = 1
+    page_size: Annotated[int, Field(ge=0, le=PAGING_LIMIT)] = 30
     orderby: Literal["create_time", "update_time"] = "create_time"
     desc: bool = True
 
@@ -165,11 +174,26 @@ class ListSessionsQuery(_ListQuery):
         return None if value == "" else value
 
 
-class CreateSessionRequest(StrictBody):
+class CreateSessionRequest(LenientBody):
+    """A body-less POST starts a session with the default name."""
+
+    body_optional = True
+
     name: SessionName | None = DEFAULT_SESSION_NAME
     user_id: str | None = None
 
 
-class UpdateSessionRequest(StrictBody):
+class UpdateSessionRequest(LenientBody):
     name: SessionName | None = None
     user_id: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _history_is_read_only(cls, data: Any) -> Any:
+        # RAGFlow's own refusals, before any field is looked at.
+        if isinstance(data, dict):
+            if "message" in data or "messages" in data:
+                raise refuse(RetCode.DATA_ERROR, "`message` can not be change")
+            if "reference" in data:
+                raise refuse(RetCode.DATA_ERROR, "`reference` can not be change")
+        return data

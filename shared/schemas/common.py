@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import PydanticCustomError
 
-from shared.errors import ArgumentError, RetCode, error_for_code
+from shared.errors import ArgumentError, FlowlessError, RetCode, error_for_code
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -57,6 +57,11 @@ def refuse(code: RetCode, message: str) -> PydanticCustomError:
     "`dataset_ids` is required."; ``parse_model`` turns it into the matching domain error.
     """
     return PydanticCustomError("ragflow", "{message}", {"message": message, "code": int(code)})
+
+
+def refused(error: FlowlessError) -> PydanticCustomError:
+    """A domain error raised by a checker a validator calls, answered with its own code and message."""
+    return refuse(error.code, error.message)
 
 
 def format_validation_error(error: ValidationError) -> str:
@@ -113,6 +118,25 @@ def unique_uuid1_list(values: list[str] | None) -> list[str] | None:
             "duplicate_uuids", "Duplicate ids: '{duplicate_ids}'", {"duplicate_ids": ", ".join(duplicates)}
         )
     return ids
+
+
+def id_list_or_refuse(code: RetCode, message: str) -> Callable[[Any], Any]:
+    """A before-validator for an id list: null or a list of strings passes, anything else is refused with
+    RAGFlow's own code and message (its ``isinstance(ids, list)`` checks)."""
+
+    def check(value: Any) -> Any:
+        if value is not None and not (isinstance(value, list) and all(isinstance(i, str) for i in value)):
+            raise refuse(code, message)
+        return value
+
+    return check
+
+
+def unique_with_duplicates(ids: list[str], kind: str) -> tuple[list[str], list[str]]:
+    """RAGFlow's ``check_duplicate_ids``: the ids once each (in order), and ``Duplicate <kind> ids: <id>``
+    for each id given more than once."""
+    counts = Counter(ids)
+    return list(counts), [f"Duplicate {kind} ids: {i}" for i, n in counts.items() if n > 1]
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -142,6 +142,11 @@ def _strip_lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
+def empty_is_none(value: Any) -> Any:
+    """``{}`` reads as absent (RAGFlow treats an empty parser_config as none given)."""
+    return None if value == {} else value
+
+
 def _check_parser_config_size(value: ParserConfig | None) -> ParserConfig | None:
     if value is not None and len(json.dumps(value.model_dump(exclude_unset=True))) > 65535:
         raise PydanticCustomError("string_too_long", "Parser config exceeds size limit (max 65,535 characters).")
@@ -182,10 +187,7 @@ class _DatasetFields(StrictBody):
             raise PydanticCustomError("literal_error", _CHUNK_METHOD_MESSAGE)
         return result
 
-    @field_validator("parser_config", mode="before")
-    @classmethod
-    def _empty_parser_config(cls, value: Any) -> Any:
-        return None if value == {} else value
+    _empty_parser_config = field_validator("parser_config", mode="before")(empty_is_none)
 
     def parser_config_overrides(self) -> dict[str, Any]:
         """Only what the client set in parser_config (nested objects included)."""

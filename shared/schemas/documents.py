@@ -1,13 +1,26 @@
-"""Request models of the documents endpoints."""
+"""Request models of the documents endpoints (upload, list, update, delete, parse and stop)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from shared.schemas.common import QueryArgs, StrictBody
-from shared.schemas.datasets import ParserConfig
+from shared.errors import RetCode
+from shared.rag.metadata import MetadataConditionError, validate_meta_fields
+from shared.schemas.common import (
+    PAGING_LIMIT,
+    LenientBody,
+    QueryArgs,
+    StrictBody,
+    id_list_or_refuse,
+    refuse,
+    refused,
+    unique_with_duplicates,
+)
+from shared.schemas.datasets import ParserConfig, empty_is_none
+from shared.schemas.metadata import QueryMetadataCondition
+from shared.schemas.reading import INT64_MAX
 
 FILE_NAME_LEN_LIMIT = 255
 DOCUMENT_CHUNK_METHODS = (
@@ -28,36 +41,63 @@ RUN_STATES = ("UNSTART", "RUNNING", "CANCEL", "DONE", "FAIL")
 RUN_NUMBERS = {str(i): state for i, state in enumerate(RUN_STATES)}
 
 
+Timestamp = Annotated[int, Field(ge=0, le=INT64_MAX)]
+
+
 class UpdateDocumentRequest(StrictBody):
+    """``PUT /datasets/{id}/documents/{id}``. Rules that need the stored document (the extension, read-only
+    counters, a name already taken) are the service's."""
+
     name: str | None = None
-    meta_fields: Any = None
-    chunk_method: Any = None
+    meta_fields: dict[str, Any] | None = None
+    chunk_method: str | None = None
     parser_config: ParserConfig | None = None
     enabled: Annotated[int, Field(ge=0, le=1)] | None = None
-    # RAGFlow answers attempts to change these read-only counters with a specific message.
+    # Read-only: RAGFlow answers a value different from the stored one with "Can't change `<field>`.".
     chunk_count: Any = None
     token_count: Any = None
     progress: Any = None
 
-    @field_validator("parser_config", mode="before")
+    @field_validator("name", mode="before")
     @classmethod
-    def _empty_parser_config(cls, value: Any) -> Any:
-        return None if value == {} else value
+    def _check_name(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise refuse(RetCode.ARGUMENT_ERROR, "File name can't be empty.")
+        if isinstance(value, str) and len(value.encode("utf-8")) > FILE_NAME_LEN_LIMIT:
+            raise refuse(RetCode.ARGUMENT_ERROR, f"File name must be {FILE_NAME_LEN_LIMIT} bytes or less.")
+        return value
+
+    @field_validator("meta_fields", mode="before")
+    @classmethod
+    def _check_meta_fields(cls, value: Any) -> Any:
+        try:
+            return validate_meta_fields(value)
+        except MetadataConditionError as exc:
+            raise refused(exc) from None
+
+    @field_validator("chunk_method", mode="before")
+    @classmethod
+    def _check_chunk_method(cls, value: Any) -> Any:
+        if value not in DOCUMENT_CHUNK_METHODS:
+            raise refuse(RetCode.DATA_ERROR, f"`chunk_method` {value} doesn't exist")
+        return value
+
+    _empty_parser_config = field_validator("parser_config", mode="before")(empty_is_none)
 
 
 class ListDocumentsQuery(QueryArgs):
     id: str | None = None
     name: str | None = None
     keywords: str = ""
-    page: Annotated[int, Field(ge=1)] = 1
-    page_size: Annotated[int, Field(ge=1)] = 30
+    page: Annotated[int, Field(ge=1, le=PAGING_LIMIT)] = 1
+    page_size: Annotated[int, Field(ge=1, le=PAGING_LIMIT)] = 30
     orderby: Literal["create_time", "update_time"] = "create_time"
     desc: bool = True
-    create_time_from: Annotated[int, Field(ge=0)] = 0
-    create_time_to: Annotated[int, Field(ge=0)] = 0
+    create_time_from: Timestamp = 0
+    create_time_to: Timestamp = 0
     suffix: list[str] = Field(default_factory=list)
     run: list[str] = Field(default_factory=list)
-    metadata_condition: str | None = None
+    metadata_condition: QueryMetadataCondition = None
 
     @field_validator("run", mode="after")
     @classmethod
@@ -69,3 +109,37 @@ class ListDocumentsQuery(QueryArgs):
                 raise ValueError(f"Invalid run status '{value}'; use {', '.join(RUN_STATES)} or 0-4")
             states.append(state)
         return states
+
+
+class DeleteDocumentsRequest(LenientBody):
+    """``DELETE /datasets/{id}/documents``: no body, no ``ids`` or ``[]`` means every document (v0.23.1)."""
+
+    body_optional = True
+
+    ids: list[str] | None = None
+
+    _check_ids = field_validator("ids", mode="before")(
+        id_list_or_refuse(RetCode.ARGUMENT_ERROR, "`ids` should be a list of document ids")
+    )
+
+
+_id_list = id_list_or_refuse(RetCode.DATA_ERROR, "`document_ids` should be a list of document ids")
+
+
+class DocumentIdsRequest(LenientBody):
+    """Parse (``POST /datasets/{id}/chunks``) and stop (``DELETE``): ``document_ids`` is required."""
+
+    document_ids: list[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_document_ids(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            if not data.get("document_ids"):
+                raise refuse(RetCode.DATA_ERROR, "`document_ids` is required")
+            _id_list(data["document_ids"])
+        return data
+
+    def unique_ids(self) -> tuple[list[str], list[str]]:
+        """The ids once each, in order, and RAGFlow's message for each repeated one."""
+        return unique_with_duplicates(self.document_ids, "document")

@@ -41,6 +41,14 @@ class JsonLimits:
 DEFAULT_LIMITS = JsonLimits()
 
 
+class MalformedJson(ArgumentError):
+    """The text is not JSON at all (as opposed to JSON beyond the limits); callers with their own message for
+    unparsable JSON (RAGFlow's ``metadata_condition must be valid JSON.``) catch this one."""
+
+    def __init__(self) -> None:
+        super().__init__(MALFORMED_JSON)
+
+
 def _refuse_constant(token: str) -> Any:
     raise ArgumentError(f"Invalid JSON number: {token} (NaN and Infinity are not allowed)")
 
@@ -68,7 +76,7 @@ def load_json(raw: bytes | str, limits: JsonLimits = DEFAULT_LIMITS) -> Any:
         try:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise ArgumentError(MALFORMED_JSON) from None
+            raise MalformedJson() from None
     try:
         value = json.loads(raw, parse_constant=_refuse_constant, parse_int=_checked_int, parse_float=_checked_float)
     except RecursionError:
@@ -76,7 +84,7 @@ def load_json(raw: bytes | str, limits: JsonLimits = DEFAULT_LIMITS) -> Any:
     except ArgumentError:
         raise
     except ValueError:
-        raise ArgumentError(MALFORMED_JSON) from None
+        raise MalformedJson() from None
     check_json_value(value, limits)
     return value
 

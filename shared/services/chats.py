@@ -29,7 +29,6 @@ from shared.schemas.chats import (
     UpdateChatRequest,
     UpdateSessionRequest,
 )
-from shared.schemas.common import parse_model
 from shared.services.datasets import dataset_view
 from shared.services.models import ModelAccess
 
@@ -159,9 +158,8 @@ class ChatService:
             raise DataError(f"`rerank_model` {model_id} doesn't exist") from None
 
     # -- chats -------------------------------------------------------------------------------------
-    def create_chat(self, tenant_id: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    def create_chat(self, tenant_id: str, request: CreateChatRequest) -> dict[str, Any]:
         """Create a chat assistant; its name is unique per tenant, compared case-insensitively."""
-        request = parse_model(CreateChatRequest, payload)
         if not request.name:
             raise DataError(NAME_REQUIRED)
         tenant = self._tenant(tenant_id)
@@ -202,9 +200,8 @@ class ChatService:
             raise DataError(DUPLICATE_NAME_ON_CREATE) from None
         return chat_view(record)
 
-    def list_chats(self, tenant_id: str, args: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def list_chats(self, tenant_id: str, query: ListChatsQuery) -> list[dict[str, Any]]:
         """One page of the tenant's chats, or the one matching ``id`` and/or ``name``."""
-        query = parse_model(ListChatsQuery, args)
         offset = (query.page - 1) * query.page_size
         if query.id is None and query.name is None:
             items = (
@@ -241,10 +238,9 @@ class ChatService:
             shown.append(view)
         return shown
 
-    def update_chat(self, tenant_id: str, chat_id: str, payload: Mapping[str, Any]) -> None:
+    def update_chat(self, tenant_id: str, chat_id: str, request: UpdateChatRequest) -> None:
         """Change a chat's settings; ``llm`` and ``prompt`` are merged field by field into the stored ones."""
         current = self._owned_chat(tenant_id, chat_id, "You do not own the chat")
-        request = parse_model(UpdateChatRequest, payload)
         given = request.model_fields_set
         tenant = self._tenant(tenant_id)
         changes: Record = {}
@@ -287,12 +283,11 @@ class ChatService:
             self._check_chat_model(tenant, merged["model_name"], merged.get("model_type", "chat"))
         return merged
 
-    def delete_chats(self, tenant_id: str, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+    def delete_chats(self, tenant_id: str, request: DeleteByIdsRequest) -> dict[str, Any] | None:
         """Delete the listed chats and their sessions (every chat when ``ids`` is missing, null or empty).
 
         An unknown id deletes nothing; repeated ids are deleted once and reported.
         """
-        request = parse_model(DeleteByIdsRequest, payload)
         duplicates: list[str] = []
         if not request.ids:
             targets = self._chats.all_of_tenant(tenant_id)
@@ -312,10 +307,9 @@ class ChatService:
         return None
 
     # -- sessions ----------------------------------------------------------------------------------
-    def create_session(self, tenant_id: str, chat_id: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    def create_session(self, tenant_id: str, chat_id: str, request: CreateSessionRequest) -> dict[str, Any]:
         """Start a session; the chat's opener is its first (assistant) message."""
         chat = self._owned_chat(tenant_id, chat_id, "You do not own the assistant.")
-        request = parse_model(CreateSessionRequest, payload)
         if not request.name:
             raise DataError(SESSION_NAME_EMPTY)
         now = now_ms()
@@ -338,10 +332,9 @@ class ChatService:
             raise DataError("You do not own the assistant.") from None
         return session_view(record)
 
-    def list_sessions(self, tenant_id: str, chat_id: str, args: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def list_sessions(self, tenant_id: str, chat_id: str, query: ListSessionsQuery) -> list[dict[str, Any]]:
         """One page of a chat's sessions, narrowed by ``id``, ``name`` and ``user_id`` (no match: empty)."""
         self._owned_chat(tenant_id, chat_id, f"You don't own the assistant {chat_id}.")
-        query = parse_model(ListSessionsQuery, args)
         offset = (query.page - 1) * query.page_size
         if query.page_size == 0:
             return []
@@ -364,17 +357,12 @@ class ChatService:
             items = matches[offset : offset + query.page_size]
         return [session_view(session, with_references=True) for session in items]
 
-    def update_session(self, tenant_id: str, chat_id: str, session_id: str, payload: Mapping[str, Any]) -> None:
-        """Rename a session or change its ``user_id``; its messages and references are not editable."""
+    def update_session(self, tenant_id: str, chat_id: str, session_id: str, request: UpdateSessionRequest) -> None:
+        """Rename a session or change its ``user_id`` (its messages and references are not editable)."""
         self._owned_chat(tenant_id, chat_id, "You do not own the session")
         session = self._sessions.get(chat_id, session_id)
         if session is None:
             raise DataError("Session does not exist")
-        if "message" in payload or "messages" in payload:
-            raise DataError("`message` can not be change")
-        if "reference" in payload:
-            raise DataError("`reference` can not be change")
-        request = parse_model(UpdateSessionRequest, payload)
         changes: Record = {}
         if "name" in request.model_fields_set:
             if not request.name:
@@ -389,13 +377,12 @@ class ChatService:
         except ConditionFailed:  # deleted meanwhile
             raise DataError("Session does not exist") from None
 
-    def delete_sessions(self, tenant_id: str, chat_id: str, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+    def delete_sessions(self, tenant_id: str, chat_id: str, request: DeleteByIdsRequest) -> dict[str, Any] | None:
         """Delete the listed sessions (all of the chat's when ``ids`` is missing, null or empty).
 
         An unknown id deletes nothing; repeated ids are deleted once and reported.
         """
         self._owned_chat(tenant_id, chat_id, "You don't own the chat")
-        request = parse_model(DeleteByIdsRequest, payload)
         duplicates: list[str] = []
         if not request.ids:
             targets = self._sessions.all_of_chat(chat_id)

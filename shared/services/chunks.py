@@ -16,10 +16,9 @@ from shared.rag.embedding import embed_with_title
 from shared.repos.datasets import DatasetRepository
 from shared.repos.documents import DocumentRepository, Record
 from shared.repos.tenants import TenantRepository
+from shared.schemas.chunks import AddChunkRequest, DeleteChunksRequest, ListChunksQuery, UpdateChunkRequest
 from shared.services.documents import document_view
 from shared.services.ingestion import EmbedderFactory, embedding_text, encode_vector, title_weight, to_indexed
-
-DEFAULT_PAGE_SIZE = 1024
 
 
 class ChunkNotFound(FlowlessError):
@@ -40,26 +39,6 @@ def chunk_view(chunk: Mapping[str, Any], document_name: str) -> dict[str, Any]:
         "available": bool(chunk.get("available", True)),
         "positions": list(chunk.get("positions") or []),
     }
-
-
-def _string_list(payload: Mapping[str, Any], field: str, message: str) -> list[str] | None:
-    if field not in payload:
-        return None
-    value = payload[field]
-    if not isinstance(value, list):
-        raise DataError(message)
-    return [str(item).strip() for item in value if str(item).strip()]
-
-
-def _page_number(args: Mapping[str, Any], name: str, default: int) -> int:
-    raw = args.get(name, default)
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise DataError(f"`{name}` should be an integer") from None
-    if value < 1:
-        raise DataError(f"`{name}` should be greater than or equal to 1")
-    return value
 
 
 class ChunkService:
@@ -100,16 +79,12 @@ class ChunkService:
             raise DataError(f"Embedding failed: {exc.message}") from exc
         return [float(x) for x in vectors[0]]
 
-    def add(self, tenant_id: str, dataset_id: str, document_id: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    def add(self, tenant_id: str, dataset_id: str, document_id: str, request: AddChunkRequest) -> dict[str, Any]:
         """Add a chunk by hand; its vector is computed from its questions when given, else its content."""
         from shared.rag.tokens import count_tokens
 
         dataset, document = self._owned(tenant_id, dataset_id, document_id)
-        content = payload.get("content")
-        if not isinstance(content, str) or not content.strip():
-            raise DataError("`content` is required")
-        keywords = _string_list(payload, "important_keywords", "`important_keywords` is required to be a list") or []
-        questions = _string_list(payload, "questions", "`questions` is required to be a list") or []
+        content, keywords, questions = request.content, request.important_keywords, request.questions
         vector = self._vector(dataset, document, content, questions)
         now = datetime.now()
         chunk: Record = {
@@ -150,21 +125,20 @@ class ChunkService:
             }
         }
 
-    def list_chunks(self, tenant_id: str, dataset_id: str, document_id: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    def list_chunks(self, tenant_id: str, dataset_id: str, document_id: str, query: ListChunksQuery) -> dict[str, Any]:
         """A page of a document's chunks in document order, with the document and the total."""
         _, document = self._owned(tenant_id, dataset_id, document_id)
-        page = _page_number(args, "page", 1)
-        size = _page_number(args, "page_size", DEFAULT_PAGE_SIZE)
+        page, size = query.page, query.page_size
         result: dict[str, Any] = {"total": 0, "chunks": [], "doc": document_view(document)}
-        chunk_id = args.get("id")
+        chunk_id = query.id
         if chunk_id:
-            chunk = self._documents.get_chunk(document_id, str(chunk_id))
+            chunk = self._documents.get_chunk(document_id, chunk_id)
             if chunk is None:
                 raise ChunkNotFound(f"Chunk not found: {dataset_id}/{chunk_id}")
             result.update(total=1, chunks=[chunk_view(chunk, document["name"])])
             return result
         chunks = self._documents.chunks_of(document_id)
-        keywords = str(args.get("keywords") or "").strip().lower()
+        keywords = query.keywords.strip().lower()
         if keywords:
             words = keywords.split()
             chunks = [
@@ -180,34 +154,16 @@ class ChunkService:
         return result
 
     def update(
-        self, tenant_id: str, dataset_id: str, document_id: str, chunk_id: str, payload: Mapping[str, Any]
+        self, tenant_id: str, dataset_id: str, document_id: str, chunk_id: str, request: UpdateChunkRequest
     ) -> None:
-        """Change a chunk's content (re-embedded), keywords, questions or availability."""
+        """Change a chunk's content (re-embedded), keywords, questions, positions or availability."""
         from shared.rag.tokens import count_tokens
 
         dataset, document = self._owned(tenant_id, dataset_id, document_id)
         current = self._documents.get_chunk(document_id, chunk_id)
         if current is None:
             raise DataError(f"Can't find this chunk {chunk_id}")
-        new = dict(current)
-        if payload.get("content") is not None:
-            if not isinstance(payload["content"], str) or not payload["content"].strip():
-                raise DataError("`content` should be a non-empty string")
-            new["content"] = payload["content"]
-        keywords = _string_list(payload, "important_keywords", "`important_keywords` should be a list")
-        if keywords is not None:
-            new["important_keywords"] = keywords
-        questions = _string_list(payload, "questions", "`questions` should be a list")
-        if questions is not None:
-            new["questions"] = questions
-        if "available" in payload:
-            if not isinstance(payload["available"], bool | int):
-                raise DataError("`available` should be a boolean")
-            new["available"] = bool(payload["available"])
-        if "positions" in payload:
-            if not isinstance(payload["positions"], list):
-                raise DataError("`positions` should be a list")
-            new["positions"] = payload["positions"]
+        new = {**current, **request.changes()}
         if document["chunk_method"] == "qa" and new["content"] != current["content"]:
             parts = [p for p in new["content"].replace("\t", "\n").split("\n") if len(p) > 1]
             if len(parts) != 2:
@@ -226,18 +182,14 @@ class ChunkService:
         self._index().upsert([to_indexed(new, document["name"], vector, enabled=document["status"] == "1")])
 
     def delete(
-        self, tenant_id: str, dataset_id: str, document_id: str, payload: Mapping[str, Any]
+        self, tenant_id: str, dataset_id: str, document_id: str, request: DeleteChunksRequest
     ) -> dict[str, Any] | None:
         """Delete chunks by id, or every chunk of the document when ``chunk_ids`` is absent."""
         _, document = self._owned(tenant_id, dataset_id, document_id)
         existing = {c["id"]: c for c in self._documents.chunks_of(document_id)}
         duplicates: list[str] = []
-        if "chunk_ids" in payload and payload["chunk_ids"] is not None:
-            ids = payload["chunk_ids"]
-            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-                raise DataError("`chunk_ids` should be a list")
-            unique = list(dict.fromkeys(ids))
-            duplicates = [f"Duplicate chunk ids: {i}" for i in unique if ids.count(i) > 1]
+        if request.chunk_ids is not None:
+            unique, duplicates = request.unique_ids()
             targets = [existing[i] for i in unique if i in existing]
             if len(targets) != len(unique):
                 raise DataError(f"rm_chunk deleted chunks {0}, expect {len(unique)}")

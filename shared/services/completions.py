@@ -13,13 +13,16 @@ from typing import Any
 
 from shared.catalog import get_catalog
 from shared.errors import DataError
-from shared.ids import new_id
+from shared.ids import http_date, new_id, now_ms
 from shared.ports.chat_model import ChatMessage, ChatModel, ChatModelError, ChatOptions, ChatUsage
+from shared.rag.metadata import MetadataCondition
 from shared.rag.prompting import fit_history, format_knowledge, insert_citations, system_prompt
 from shared.rag.tokens import count_tokens
 from shared.repos.chats import ChatRepository, Record, SessionNotFound, SessionRepository
 from shared.repos.datasets import DatasetRepository
 from shared.repos.tenants import Tenant, TenantRepository
+from shared.schemas.completions import CompletionRequest, OpenAICompletionRequest, RelatedQuestionsRequest
+from shared.schemas.retrieval import MAX_PAGE_SIZE, MAX_TOP_K, RetrievalRequest
 from shared.services.retrieval import RetrievalService
 
 logger = logging.getLogger(__name__)
@@ -101,8 +104,9 @@ class CompletionService:
             raise DataError(exc.message) from exc
 
     def _retrieve(
-        self, tenant_id: str, chat: Record, question: str, metadata_condition: Any
+        self, tenant_id: str, chat: Record, question: str, condition: MetadataCondition | None
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The chunks the chat's datasets hold for ``question``, with the chat's retrieval settings."""
         dataset_ids = list(chat.get("dataset_ids") or [])
         if not dataset_ids:
             return [], {}
@@ -110,21 +114,19 @@ class CompletionService:
         if not alive:
             raise DataError("The datasets of this chat assistant no longer exist; update its `dataset_ids`.")
         prompt = chat.get("prompt") or {}
-        result = self._retrieval.retrieve(
-            tenant_id,
-            {
-                "question": question,
-                "dataset_ids": alive,
-                "page": 1,
-                "page_size": int(prompt.get("top_n", 6)),
-                "similarity_threshold": float(prompt.get("similarity_threshold", 0.2)),
-                "vector_similarity_weight": 1 - float(prompt.get("keywords_similarity_weight", 0.7)),
-                "top_k": int(chat.get("top_k") or prompt.get("top_k") or 1024),
-                "metadata_condition": metadata_condition,
-                "rerank_id": prompt.get("rerank_model") or None,
-            },
+        request = RetrievalRequest(
+            question=question,
+            dataset_ids=alive,
+            page=1,
+            # The chat's settings are bounded more loosely than a retrieval request's: clamp, don't refuse.
+            page_size=min(max(int(prompt.get("top_n", 6)), 1), MAX_PAGE_SIZE),
+            similarity_threshold=float(prompt.get("similarity_threshold", 0.2)),
+            vector_similarity_weight=1 - float(prompt.get("keywords_similarity_weight", 0.7)),
+            top_k=min(max(int(chat.get("top_k") or prompt.get("top_k") or 1024), 1), MAX_TOP_K),
+            metadata_condition=condition,
+            rerank_id=prompt.get("rerank_model") or None,
         )
-        chunks = result["chunks"]
+        chunks = self._retrieval.retrieve(tenant_id, request)["chunks"]
         reference = {
             "total": len(chunks),
             "chunks": [_reference_chunk(c) for c in chunks],
@@ -144,17 +146,15 @@ class CompletionService:
 
     def _assemble(
         self,
-        tenant_id: str,
-        tenant: Tenant,
         chat: Record,
+        model: ChatModel,
+        retrieved: tuple[list[dict[str, Any]], dict[str, Any]],
         history: Sequence[ChatMessage],
         question: str,
-        metadata_condition: Any,
         variables: Mapping[str, Any],
         session: Record | None,
     ) -> Conversation:
-        model = self._model(tenant, chat)
-        chunks, reference = self._retrieve(tenant_id, chat, question, metadata_condition)
+        chunks, reference = retrieved
         prompt_settings = chat.get("prompt") or {}
         cite = bool(prompt_settings.get("show_quote", True))
         system = system_prompt(
@@ -185,19 +185,22 @@ class CompletionService:
             cite=cite,
         )
 
-    def prepare(self, tenant_id: str, chat_id: str, payload: Mapping[str, Any]) -> Conversation:
-        """Check the request, open or create the session, retrieve and build the prompt."""
+    def prepare(self, tenant_id: str, chat_id: str, request: CompletionRequest) -> Conversation:
+        """Open or start the session, retrieve and build the prompt.
+
+        Everything that can be refused (the chat, the session, the model, retrieval) is checked before a
+        new session is stored: a refused request leaves no session behind.
+        """
         tenant, chat = self._chat(tenant_id, chat_id)
-        question = payload.get("question")
-        if not isinstance(question, str) or not question.strip():
-            raise DataError("Please input your question.")
-        session_id = payload.get("session_id")
-        if session_id:
-            session = self._sessions.get(chat_id, str(session_id))
+        session = None
+        if request.session_id is not None:
+            session = self._sessions.get(chat_id, request.session_id)
             if session is None:
                 raise DataError("Session does not exist")
-        else:
-            session = self._new_session(tenant_id, chat, str(payload.get("user_id") or ""))
+        model = self._model(tenant, chat)
+        retrieved = self._retrieve(tenant_id, chat, request.question, request.metadata_condition)
+        if session is None:
+            session = self._new_session(tenant_id, chat, request.user_id or "")
         history = [
             ChatMessage(m["role"], str(m.get("content") or ""))
             for m in session.get("messages", [])
@@ -205,13 +208,9 @@ class CompletionService:
         ]
         while history and history[0].role == "assistant":  # the opener is not part of the dialogue
             history.pop(0)
-        return self._assemble(
-            tenant_id, tenant, chat, history, question, payload.get("metadata_condition"), payload, session
-        )
+        return self._assemble(chat, model, retrieved, history, request.question, request.prompt_values(), session)
 
     def _new_session(self, tenant_id: str, chat: Record, user_id: str) -> Record:
-        from shared.ids import http_date, now_ms
-
         now = now_ms()
         record: Record = {
             "id": new_id(),
@@ -229,31 +228,17 @@ class CompletionService:
         self._sessions.create(record)
         return record
 
-    def prepare_openai(self, tenant_id: str, chat_id: str, payload: Mapping[str, Any]) -> Conversation:
+    def prepare_openai(self, tenant_id: str, chat_id: str, request: OpenAICompletionRequest) -> Conversation:
         """The OpenAI-compatible request: the conversation comes in ``messages``; nothing is stored."""
         tenant, chat = self._chat(tenant_id, chat_id)
-        messages = payload.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise DataError("You have to provide messages.")
-        turns: list[ChatMessage] = []
-        for message in messages:
-            if not isinstance(message, dict) or message.get("role") not in ("system", "user", "assistant"):
-                raise DataError("Each message needs a role of system, user or assistant and a content.")
-            content = message.get("content")
-            if isinstance(content, list):  # OpenAI content parts: keep the text ones
-                content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-            turns.append(ChatMessage(message["role"], str(content or "")))
-        if turns[-1].role != "user":
-            raise DataError("The last content of this conversation is not from user.")
-        extra = payload.get("extra_body") or {}
-        if not isinstance(extra, dict):
-            raise DataError("`extra_body` should be an object")
+        turns = [ChatMessage(turn.role, turn.text()) for turn in request.messages]
         history = [t for t in turns[:-1] if t.role != "system"]
         while history and history[0].role == "assistant":
             history.pop(0)
-        return self._assemble(
-            tenant_id, tenant, chat, history, turns[-1].content, extra.get("metadata_condition"), {}, None
-        )
+        question = turns[-1].content
+        model = self._model(tenant, chat)
+        retrieved = self._retrieve(tenant_id, chat, question, request.extra_body.metadata_condition)
+        return self._assemble(chat, model, retrieved, history, question, {}, None)
 
     # == answering ===================================================================================
     def stream(self, conv: Conversation) -> Iterator[str]:
@@ -310,12 +295,9 @@ class CompletionService:
         text = "".join(self.stream(conv))
         return self.finish(conv, text)
 
-    def related_questions(self, tenant_id: str, payload: Mapping[str, Any]) -> list[str]:
+    def related_questions(self, tenant_id: str, request: RelatedQuestionsRequest) -> list[str]:
         """5 to 10 rephrasings of the question from the tenant's chat model."""
-        question = payload.get("question")
-        if not isinstance(question, str) or not question.strip():
-            raise DataError("`question` is required.")
-        industry = str(payload.get("industry") or "")
+        question, industry = request.question, request.industry or ""
         tenant = self._tenants.get(tenant_id)
         if tenant is None or not tenant.llm_id:
             raise DataError("No chat model is configured for this tenant.")

@@ -4,46 +4,63 @@ from __future__ import annotations
 
 import mimetypes
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from shared.errors import ArgumentError, DataError, FlowlessError, RetCode
 from shared.ids import http_date, new_id, now_ms
 from shared.ports.blobs import BlobStore
 from shared.ports.search import SearchIndex
 from shared.rag.metadata import (
-    MetadataConditionError,
     apply_metadata_changes,
     filter_documents,
-    parse_metadata_condition,
-    parse_metadata_condition_json,
     summarize,
-    validate_meta_fields,
-    validate_metadata_changes,
 )
 from shared.rag.parsers import is_supported
 from shared.repos.datasets import DatasetRepository
 from shared.repos.datasets import Record as DatasetRecord
 from shared.repos.documents import STORAGE_ATTRS, DocumentRepository, DuplicateDocumentName, Record
-from shared.schemas.common import deep_merge, parse_model
+from shared.schemas.common import deep_merge, unique_with_duplicates
 from shared.schemas.datasets import PARSER_CONFIG_DEFAULTS
 from shared.schemas.documents import (
-    DOCUMENT_CHUNK_METHODS,
     FILE_NAME_LEN_LIMIT,
+    DeleteDocumentsRequest,
     ListDocumentsQuery,
     UpdateDocumentRequest,
 )
+from shared.schemas.metadata import MetadataUpdateRequest
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
 # Attributes the pipeline keeps on a document that clients never see.
-_INTERNAL = frozenset({"blob_key", "task_id", "progress_token", "tenant_id", "source_key"})
+_INTERNAL = frozenset({"blob_key", "task_id", "progress_token", "tenant_id", "source_key", "source_file_id"})
 
 
 class ServerError(FlowlessError):
     """RAGFlow answers failed uploads with code 500 in the envelope (HTTP stays 200)."""
 
     code = RetCode.SERVER_ERROR
+
+
+class DocumentMirror(Protocol):
+    """Keeps the file manager's view of dataset documents (``/.knowledgebase/<dataset>/``) in step with them."""
+
+    def added(self, dataset: DatasetRecord, document: Record) -> None:
+        """A document was uploaded or registered."""
+
+    def removed(self, document: Record) -> None:
+        """A document is about to be deleted: drop its links and its file-manager entry."""
+
+    def renamed(self, document: Record) -> None:
+        """A document was renamed: its linked files follow."""
+
+    def dataset_removed(self, dataset: DatasetRecord) -> None:
+        """A dataset is being deleted (after its documents): drop its folder."""
+
+
+def owns_blob(record: Record) -> bool:
+    """False for documents converted from the file manager: they read the file's blob, which the file owns."""
+    return not record.get("source_file_id")
 
 
 @dataclass(frozen=True)
@@ -142,12 +159,14 @@ class DocumentService:
         index: Callable[[], SearchIndex],
         *,
         max_file_bytes: int,
+        mirror: DocumentMirror | None = None,
     ) -> None:
         self._datasets = datasets
         self._documents = documents
         self._blobs = blobs
         self._index = index
         self._max_file_bytes = max_file_bytes
+        self._mirror = mirror
 
     # -- lookups -----------------------------------------------------------------------------------
     def dataset(self, tenant_id: str, dataset_id: str) -> DatasetRecord:
@@ -214,9 +233,11 @@ class DocumentService:
             )
             try:
                 self._documents.create(record)
-                return record
             except DuplicateDocumentName:
                 continue  # a concurrent upload took the name; pick the next free one
+            if self._mirror is not None:
+                self._mirror.added(dataset, record)
+            return record
         if data is not None and existing_blob is None:
             self._blobs.delete(key)
         raise DataError(f"Could not find a free name for {filename}")
@@ -230,11 +251,10 @@ class DocumentService:
 
     # -- list / download ---------------------------------------------------------------------------
     def list_documents(
-        self, tenant_id: str, dataset_id: str, args: Mapping[str, Any]
+        self, tenant_id: str, dataset_id: str, query: ListDocumentsQuery
     ) -> tuple[list[dict[str, Any]], int]:
         """One page of a dataset's documents after every filter the reference lists."""
         self.dataset(tenant_id, dataset_id)
-        query = parse_model(ListDocumentsQuery, args)
         if query.id and self._documents.get(dataset_id, query.id) is None:
             raise DataError(f"You don't own the document {query.id}.")
         docs = self._documents.list_all(dataset_id, orderby=query.orderby, desc=query.desc)
@@ -256,14 +276,9 @@ class DocumentService:
             docs = [d for d in docs if d["create_time"] >= query.create_time_from]
         if query.create_time_to:
             docs = [d for d in docs if d["create_time"] <= query.create_time_to]
-        if query.metadata_condition:
-            try:
-                condition = parse_metadata_condition_json(query.metadata_condition)
-            except MetadataConditionError as exc:
-                raise DataError(str(exc)) from None
-            if condition is not None:
-                keep = set(filter_documents(condition, ((d["id"], d.get("meta_fields") or {}) for d in docs)))
-                docs = [d for d in docs if d["id"] in keep]
+        if query.metadata_condition is not None:
+            keep = set(filter_documents(query.metadata_condition, ((d["id"], d.get("meta_fields")) for d in docs)))
+            docs = [d for d in docs if d["id"] in keep]
         start = (query.page - 1) * query.page_size
         return [document_view(d) for d in docs[start : start + query.page_size]], len(docs)
 
@@ -280,11 +295,10 @@ class DocumentService:
 
     # -- update ------------------------------------------------------------------------------------
     def update(
-        self, tenant_id: str, dataset_id: str, document_id: str, payload: Mapping[str, Any]
+        self, tenant_id: str, dataset_id: str, document_id: str, request: UpdateDocumentRequest
     ) -> dict[str, Any] | bool:
         """Rename, set meta_fields, change chunk method / parser_config, enable or disable a document."""
         dataset = self.dataset(tenant_id, dataset_id)
-        request = parse_model(UpdateDocumentRequest, payload)
         provided = request.model_fields_set
         current = self._documents.get(dataset_id, document_id)
         if current is None:
@@ -295,17 +309,10 @@ class DocumentService:
         changes: dict[str, Any] = {}
         dataset_deltas: dict[str, int] = {}
         reset_chunks = False
-        if "meta_fields" in provided:
-            try:
-                changes["meta_fields"] = validate_meta_fields(request.meta_fields)
-            except MetadataConditionError as exc:
-                raise DataError(str(exc)) from None
-        if "name" in provided and request.name != current["name"]:
-            name = request.name or ""
-            if not name.strip():
-                raise ArgumentError("File name can't be empty.")
-            if len(name.encode("utf-8")) > FILE_NAME_LEN_LIMIT:
-                raise ArgumentError(f"File name must be {FILE_NAME_LEN_LIMIT} bytes or less.")
+        if request.meta_fields is not None:
+            changes["meta_fields"] = request.meta_fields
+        if request.name is not None and request.name != current["name"]:
+            name = request.name
             if os.path.splitext(name.lower())[1] != os.path.splitext(current["name"].lower())[1]:
                 raise ArgumentError("The extension of file can't be changed")
             changes.update(name=name, location=name)
@@ -313,19 +320,17 @@ class DocumentService:
             changes["parser_config"] = deep_merge(
                 current["parser_config"], request.parser_config.model_dump(exclude_unset=True)
             )
-        if "chunk_method" in provided:
+        if request.chunk_method is not None:
             method = request.chunk_method
-            if method not in DOCUMENT_CHUNK_METHODS:
-                raise DataError(f"`chunk_method` {method} doesn't exist")
             if method != current["chunk_method"]:
                 changes.update(chunk_method=method, progress=0.0, progress_msg="", run="UNSTART")
                 if "parser_config" not in changes:
-                    changes["parser_config"] = PARSER_CONFIG_DEFAULTS[str(method)]
+                    changes["parser_config"] = PARSER_CONFIG_DEFAULTS[method]
                 if current["chunk_count"] or current["token_count"]:
                     reset_chunks = True
                     changes.update(chunk_count=0, token_count=0, process_duration=0.0)
                     dataset_deltas = {"chunk_count": -current["chunk_count"], "token_num": -current["token_count"]}
-        enabled_changed = "enabled" in provided and str(request.enabled) != current["status"]
+        enabled_changed = request.enabled is not None and str(request.enabled) != current["status"]
         if enabled_changed:
             changes["status"] = str(request.enabled)
         if changes:
@@ -335,6 +340,8 @@ class DocumentService:
                 current = self._documents.update(current, changes, dataset_deltas=dataset_deltas or None)
             except DuplicateDocumentName:
                 raise DataError("Duplicated document name in the same dataset.") from None
+            if "name" in changes and self._mirror is not None:
+                self._mirror.renamed(current)
         if reset_chunks:
             self._documents.delete_chunks_of(document_id)
             self._index().delete_document(tenant_id, dataset["id"], document_id)
@@ -345,29 +352,33 @@ class DocumentService:
         return document_view(current)
 
     # -- delete ------------------------------------------------------------------------------------
-    def delete(self, tenant_id: str, dataset_id: str, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+    def delete(self, tenant_id: str, dataset_id: str, request: DeleteDocumentsRequest) -> dict[str, Any] | None:
         """Delete the listed documents (all when ``ids`` is missing or empty): blobs, chunks, index entries."""
         self.dataset(tenant_id, dataset_id)
-        ids = payload.get("ids")
-        if ids is not None and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
-            raise ArgumentError("`ids` should be a list of document ids")
-        if not ids:
-            ids = [d["id"] for d in self._documents.list_all(dataset_id)]
-        unique = list(dict.fromkeys(ids))
-        duplicates = [f"Duplicate document ids: {i}" for i in unique if ids.count(i) > 1]
+        ids = request.ids or [d["id"] for d in self._documents.list_all(dataset_id)]
+        unique, duplicates = unique_with_duplicates(ids, "document")
         records = [(i, self._documents.get(dataset_id, i)) for i in unique]
         not_found = [i for i, record in records if record is None]
         if not_found:
             raise DataError(f"Documents not found: {not_found}")
-        index = self._index()
         for _, record in records:
             assert record is not None
-            self._documents.delete(record)
-            index.delete_document(tenant_id, dataset_id, record["id"])
-            self._blobs.delete(record["blob_key"])
+            self.remove_document(record)
         if duplicates:
             return {"success_count": len(unique), "errors": duplicates}
         return None
+
+    def remove_document(self, record: Record) -> None:
+        """Delete one document everywhere: its file-manager entry and links, its row and chunks (the
+        dataset's counts follow), its index entries, and its blob unless a file owns it."""
+        if self._mirror is not None:
+            self._mirror.removed(record)
+        self._documents.delete(record)
+        self._index().delete_document(record["tenant_id"], record["dataset_id"], record["id"])
+        if owns_blob(record):
+            self._blobs.delete(record["blob_key"])
+        # A parse's artifacts go when it ends; a document removed just as its parse ends could keep them.
+        self._blobs.delete_prefix(f"work/{record['tenant_id']}/{record['dataset_id']}/{record['id']}/")
 
     # -- metadata ----------------------------------------------------------------------------------
     def metadata_summary(self, tenant_id: str, dataset_id: str) -> dict[str, list[list[Any]]]:
@@ -375,17 +386,12 @@ class DocumentService:
         self.dataset(tenant_id, dataset_id)
         return summarize(d.get("meta_fields") or {} for d in self._documents.list_all(dataset_id))
 
-    def metadata_update(self, tenant_id: str, dataset_id: str, payload: Mapping[str, Any]) -> dict[str, int]:
+    def metadata_update(self, tenant_id: str, dataset_id: str, request: MetadataUpdateRequest) -> dict[str, int]:
         """Batch update/delete document metadata for the selected documents (ids ∩ condition)."""
         self.dataset(tenant_id, dataset_id)
-        selector = payload.get("selector") or {}
-        if not isinstance(selector, dict):
-            raise DataError("selector must be an object.")
-        updates, deletes = validate_metadata_changes(payload.get("updates"), payload.get("deletes"))
-        condition = parse_metadata_condition(selector.get("metadata_condition"))
-        document_ids = selector.get("document_ids") or []
-        if not isinstance(document_ids, list):
-            raise DataError("document_ids must be a list.")
+        updates, deletes = request.change_lists()
+        condition = request.selector.metadata_condition
+        document_ids = request.selector.document_ids
         docs = {d["id"]: d for d in self._documents.list_all(dataset_id)}
         if document_ids:
             invalid = [i for i in document_ids if i not in docs]
@@ -395,7 +401,7 @@ class DocumentService:
         else:
             selected = list(docs.values())
         if condition is not None and not condition.is_empty:
-            keep = set(filter_documents(condition, ((d["id"], d.get("meta_fields") or {}) for d in selected)))
+            keep = set(filter_documents(condition, ((d["id"], d.get("meta_fields")) for d in selected)))
             selected = [d for d in selected if d["id"] in keep]
         updated = 0
         for record in selected:
@@ -411,10 +417,14 @@ class DocumentService:
     def purge_dataset(self, dataset: DatasetRecord) -> None:
         """Remove everything a dataset holds (used when the dataset itself is deleted)."""
         records = self._documents.list_all(dataset["id"])
+        for record in records:
+            if self._mirror is not None:
+                self._mirror.removed(record)
+            self._documents.delete(record)
+        if self._mirror is not None:
+            self._mirror.dataset_removed(dataset)
         if not records:
             return  # chunks, index entries and artifacts all belong to documents
-        for record in records:
-            self._documents.delete(record)
         self._index().delete_dataset(dataset["tenant_id"], dataset["id"])
         self._blobs.delete_prefix(f"docs/{dataset['tenant_id']}/{dataset['id']}/")
         self._blobs.delete_prefix(f"work/{dataset['tenant_id']}/{dataset['id']}/")

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from shared.rag.types import ChunkDraft, ExtractedDocument, Section
 from shared.repos.datasets import DatasetRepository
 from shared.repos.documents import DocumentRepository, Record
 from shared.repos.tenants import Tenant, TenantRepository
+
+if TYPE_CHECKING:  # the step functions import this module; they never read requests
+    from shared.schemas.documents import DocumentIdsRequest
 
 logger = logging.getLogger(__name__)
 
@@ -116,24 +119,15 @@ class IngestionService:
         self._chat_model_for = chat_model_for
 
     # == API: parse and stop =========================================================================
-    def _document_ids(self, payload: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-        ids = payload.get("document_ids")
-        if not ids:
-            raise DataError("`document_ids` is required")
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise DataError("`document_ids` should be a list of document ids")
-        unique = list(dict.fromkeys(ids))
-        duplicates = [f"Duplicate document ids: {i}" for i in unique if ids.count(i) > 1]
-        return unique, duplicates
-
     def _owned_dataset(self, tenant_id: str, dataset_id: str) -> None:
         if self._datasets.get(tenant_id, dataset_id) is None:
             raise DataError(f"You don't own the dataset {dataset_id}.")
 
-    def parse(self, tenant_id: str, dataset_id: str, payload: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Queue documents for (re-)parsing; old chunks are replaced. Running documents are refused."""
+    def parse(self, tenant_id: str, dataset_id: str, request: DocumentIdsRequest) -> dict[str, Any] | None:
+        """Queue documents for (re-)parsing; old chunks are replaced. Running documents are refused.
+        Every id is checked before any document is queued."""
         self._owned_dataset(tenant_id, dataset_id)
-        ids, duplicates = self._document_ids(payload)
+        ids, duplicates = request.unique_ids()
         records = [(i, self._documents.get(dataset_id, i)) for i in ids]
         not_found = [i for i, record in records if record is None]
         if not_found:
@@ -179,10 +173,10 @@ class IngestionService:
         self._workflow().start_parse(task)
         return task
 
-    def stop(self, tenant_id: str, dataset_id: str, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+    def stop(self, tenant_id: str, dataset_id: str, request: DocumentIdsRequest) -> dict[str, Any] | None:
         """Cancel running parses; their chunks are removed and the document ends in CANCEL."""
         self._owned_dataset(tenant_id, dataset_id)
-        ids, duplicates = self._document_ids(payload)
+        ids, duplicates = request.unique_ids()
         records = []
         for document_id in ids:
             record = self._documents.get(dataset_id, document_id)

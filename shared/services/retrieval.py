@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import DataError
@@ -14,100 +13,21 @@ from shared.ports.metadata import MetadataStore
 from shared.ports.reranker import Reranker, RerankError
 from shared.ports.search import Candidate, SearchIndex, SearchQuery
 from shared.rag.highlight import highlight as highlight_terms
-from shared.rag.metadata import filter_documents, parse_metadata_condition
+from shared.rag.metadata import filter_documents
 from shared.rag.rerankers import reranker_for_tenant
 from shared.rag.scoring import ScoredChunk, hybrid_scores
 from shared.rag.text_analysis import analyze_query
 from shared.repos.datasets import DatasetRepository
 from shared.repos.documents import DocumentRepository, Record, document_pk
 from shared.repos.tenants import Tenant, TenantRepository
+from shared.schemas.retrieval import RetrievalRequest
 from shared.services.ingestion import EmbedderFactory
 from shared.services.models import ModelAccess
 
-MAX_PAGE_SIZE = 1024
-MAX_TOP_K = 2048
 #: RAGFlow reranks only the best candidates by the plain hybrid score; the others keep a rerank score of 0.
 RERANK_LIMIT = 64
 
 RerankerFactory = Callable[[Tenant, str], Reranker]
-
-
-@dataclass(frozen=True)
-class RetrievalRequest:
-    question: str
-    dataset_ids: list[str]
-    document_ids: list[str]
-    page: int
-    page_size: int
-    similarity_threshold: float
-    vector_similarity_weight: float
-    top_k: int
-    rerank_id: str | None
-    keyword: bool
-    highlight: bool
-    cross_languages: list[str]
-    metadata_condition: Any
-
-
-def _number(payload: Mapping[str, Any], name: str, default: float, low: float, high: float, *, integer: bool) -> Any:
-    value = payload.get(name, default)
-    if value is None:
-        value = default
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise DataError(f"`{name}` should be a number")
-    try:
-        number = int(value) if integer else float(value)
-    except (TypeError, ValueError):
-        raise DataError(f"`{name}` should be a number") from None
-    if integer and isinstance(value, float) and not value.is_integer():
-        raise DataError(f"`{name}` should be an integer")
-    if not low <= number <= high:
-        bound = f"between {low:g} and {high:g}"
-        raise DataError(f"`{name}` should be {bound}")
-    return number
-
-
-def _flag(payload: Mapping[str, Any], name: str) -> bool:
-    value = payload.get(name, False)
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes")
-    return bool(value)
-
-
-def parse_request(payload: Mapping[str, Any]) -> RetrievalRequest:
-    """RAGFlow's parameters and messages for /retrieval."""
-    dataset_ids = payload.get("dataset_ids")
-    if not dataset_ids:
-        raise DataError("`dataset_ids` is required.")
-    if not isinstance(dataset_ids, list) or not all(isinstance(i, str) for i in dataset_ids):
-        raise DataError("`dataset_ids` should be a list")
-    question = payload.get("question")
-    if not isinstance(question, str) or not question.strip():
-        raise DataError("`question` is required.")
-    document_ids = payload.get("document_ids") or []
-    if not isinstance(document_ids, list) or not all(isinstance(i, str) for i in document_ids):
-        raise DataError("`documents` should be a list")
-    languages = payload.get("cross_languages") or []
-    if not isinstance(languages, list):
-        raise DataError("`cross_languages` should be a list")
-    rerank_id = payload.get("rerank_id")
-    if rerank_id is not None and not isinstance(rerank_id, str):
-        raise DataError("`rerank_id` should be a string")
-    return RetrievalRequest(
-        question=question,
-        dataset_ids=list(dict.fromkeys(dataset_ids)),
-        document_ids=list(dict.fromkeys(document_ids)),
-        page=_number(payload, "page", 1, 1, 1_000_000, integer=True),
-        page_size=_number(payload, "page_size", 30, 1, MAX_PAGE_SIZE, integer=True),
-        similarity_threshold=_number(payload, "similarity_threshold", 0.2, 0.0, 1.0, integer=False),
-        vector_similarity_weight=_number(payload, "vector_similarity_weight", 0.3, 0.0, 1.0, integer=False),
-        top_k=_number(payload, "top_k", 1024, 1, MAX_TOP_K, integer=True),
-        rerank_id=rerank_id or None,
-        keyword=_flag(payload, "keyword"),
-        highlight=_flag(payload, "highlight"),
-        cross_languages=[str(x) for x in languages],
-        metadata_condition=payload.get("metadata_condition"),
-    )
 
 
 class RetrievalService:
@@ -134,9 +54,8 @@ class RetrievalService:
         self._reranker_for = reranker_for
         self._chat_model_for = chat_model_for
 
-    def retrieve(self, tenant_id: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    def retrieve(self, tenant_id: str, request: RetrievalRequest) -> dict[str, Any]:
         """Chunks of the tenant's datasets most similar to the question, RAGFlow's shape."""
-        request = parse_request(payload)
         datasets = []
         for dataset_id in request.dataset_ids:
             dataset = self._datasets.get(tenant_id, dataset_id)
@@ -265,7 +184,7 @@ class RetrievalService:
                     raise DataError(f"The datasets don't own the document {document_id}")
                 found[document_id] = record
             return found
-        condition = parse_metadata_condition(request.metadata_condition)
+        condition = request.metadata_condition
         if condition is None or condition.is_empty:
             return None
         docs = {r["id"]: r for d in datasets for r in self._documents.list_all(d["id"])}

@@ -224,13 +224,22 @@ def test_concurrent_creates_of_one_name_have_one_winner(api: httpx.Client, serve
     assert len(all_chats(api)) == 1
 
 
-def test_unknown_fields_and_bad_types_are_rejected(api: httpx.Client) -> None:
+def test_unknown_fields_are_ignored_as_ragflow_does(api: httpx.Client) -> None:
+    # RAGFlow reads the keys it knows (req.get); the others never reach what is stored.
+    res = create(api, name="x", tenant_id="someone", id="chosen", llm={"model": "x"}, prompt={"extra": 1})
+    assert res["code"] == 0, res
+    chat = res["data"]
+    assert chat["tenant_id"] != "someone" and chat["id"] != "chosen"
+    assert "model" not in chat["llm"] and "extra" not in chat["prompt"]
+    assert update(api, chat["id"], {"tenant_id": "someone", "created_by": "me"}) == {"code": 0}
+    assert listing(api, id=chat["id"])["data"][0]["tenant_id"] == chat["tenant_id"]
+
+
+def test_bad_types_are_rejected(api: httpx.Client) -> None:
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"name": "x", "tenant_id": "someone"}, "Field: <tenant_id> - Message: <Extra inputs are not permitted>"),
         ({"name": "x", "llm": {"temperature": "hot"}}, "Field: <llm.temperature>"),
         ({"name": "x", "llm": {"temperature": 3}}, "less than or equal to 2"),
         ({"name": "x", "llm": {"top_p": 1.5}}, "Field: <llm.top_p>"),
-        ({"name": "x", "llm": {"model": "x"}}, "Field: <llm.model>"),
         ({"name": "x", "prompt": {"top_n": "6"}}, "Field: <prompt.top_n>"),
         ({"name": "x", "prompt": {"top_n": 0}}, "greater than or equal to 1"),
         ({"name": "x", "prompt": {"similarity_threshold": 2}}, "Field: <prompt.similarity_threshold>"),
@@ -513,7 +522,6 @@ def test_update_datasets(api: httpx.Client) -> None:
 @pytest.mark.parametrize(
     ("payload", "code", "message"),
     [
-        ({"tenant_id": "x"}, 101, "Extra inputs are not permitted"),
         ({"name": 5}, 101, "Input should be a valid string"),
         ({"llm": {"top_p": 2}}, 101, "less than or equal to 1"),
         ({"llm": {"model_name": "nope@Nowhere"}}, 102, "`model_name` nope@Nowhere doesn't exist"),

@@ -264,3 +264,140 @@ def test_documents_chunks_retrieval_and_chats_answer_their_sample_events(served_
     assert [c["id"] for c in invoke(chats, load_event("chats_list.json"))[1]["data"]] == [created["data"]["id"]]
     session = invoke(chats, _with_ids(load_event("chats_session_create.json"), chat_id=created["data"]["id"]))[1]
     assert session["code"] == 0 and session["data"]["name"] == "first questions", session
+
+
+# -- files ------------------------------------------------------------------------------------------------------
+SAMPLE_FILE = "d2b1f3a091ec11efbc510242ac120004"  # the file id the files_* sample events carry
+
+
+def file_event(name: str, *, body: dict[str, Any] | None = None, **query: str) -> dict[str, Any]:
+    """A files_* sample event with its body or query parameters replaced."""
+    event = load_event(f"files_{name}.json")
+    if body is not None:
+        event["body"] = json.dumps(body)
+    if query:
+        event["queryStringParameters"] = query
+        event["multiValueQueryStringParameters"] = {key: [value] for key, value in query.items()}
+    return event
+
+
+def bucket_keys(prefix: str) -> list[str]:
+    listed = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+    return [item["Key"] for item in listed.get("Contents", [])]
+
+
+def test_files_lifecycle_through_the_sample_events(stack: Stack, tmp_path: Path) -> None:
+    from shared.adapters.local.embedded_index import EmbeddedSearchIndex
+    from shared.container import get_container
+
+    # rm removes documents' index entries: the embedded index stands in for OpenSearch (no moto backend).
+    get_container().overrides["search_index"] = index = EmbeddedSearchIndex(tmp_path / "index")
+    files = stack.handler("files")
+    root = invoke(files, load_event("files_root_folder.json"))[1]["data"]["root_folder"]
+    assert root["name"] == "/" and root["tenant_id"] == TENANT
+    folder = invoke(files, load_event("files_create.json"))[1]["data"]
+    assert folder["name"] == "New Folder" and folder["type"] == "folder" and folder["parent_id"] == root["id"]
+    status, uploaded = invoke(files, load_event("files_upload.json"))
+    assert status == 200 and uploaded["code"] == 0, uploaded
+    file = uploaded["data"][0]
+    assert file["name"] == "test1.txt" and file["parent_id"] == root["id"] and file["size"] > 0
+    assert bucket_keys("files/") == [f"files/{TENANT}/{file['id']}"]
+
+    listed = invoke(files, load_event("files_list.json"))[1]["data"]
+    assert {f["name"] for f in listed["files"]} == {"test1.txt", "New Folder", ".knowledgebase"}
+    parent = invoke(files, file_event("parent_folder", file_id=file["id"]))[1]["data"]["parent_folder"]
+    assert parent["id"] == root["id"]
+    renamed = invoke(files, file_event("rename", body={"file_id": file["id"], "name": "new_name.txt"}))[1]
+    assert renamed == {"code": 0, "data": True}
+
+    download = load_event("files_get.json")
+    download["path"] = f"/api/v1/file/get/{file['id']}"
+    download["pathParameters"] = {"file_id": file["id"]}
+    response = files.handler(download, FakeLambdaContext())
+    body = base64.b64decode(response["body"]) if response["isBase64Encoded"] else response["body"].encode()
+    assert response["statusCode"] == 200 and b"Herons nested" in body
+
+    moved = invoke(files, file_event("mv", body={"src_file_ids": [file["id"]], "dest_file_id": folder["id"]}))[1]
+    assert moved == {"code": 0, "data": True}
+    chain = invoke(files, file_event("all_parent_folder", file_id=file["id"]))[1]["data"]["parent_folders"]
+    assert [f["name"] for f in chain] == ["new_name.txt", "New Folder", "/"]
+
+    dataset_id = invoke(stack.handler("datasets"), load_event("datasets_create.json"))[1]["data"]["id"]
+    links = invoke(files, file_event("convert", body={"file_ids": [folder["id"]], "kb_ids": [dataset_id]}))[1]
+    assert links["code"] == 0 and links["data"][0]["file_id"] == file["id"]
+    assert invoke(stack.handler("datasets"), load_event("datasets_list.json"))[1]["data"][0]["document_count"] == 1
+
+    assert invoke(files, file_event("rm", body={"file_ids": [folder["id"]]}))[1] == {"code": 0, "data": True}
+    assert invoke(stack.handler("datasets"), load_event("datasets_list.json"))[1]["data"][0]["document_count"] == 0
+    assert bucket_keys("files/") == []
+    index.close()
+
+
+def test_files_sample_events_for_unknown_ids_answer_not_found(stack: Stack) -> None:
+    files = stack.handler("files")
+    assert invoke(files, load_event("files_parent_folder.json"))[1] == {"code": 404, "message": "Folder not found!"}
+    assert invoke(files, load_event("files_all_parent_folder.json"))[1]["code"] == 404
+    assert invoke(files, load_event("files_get.json"))[1] == {"code": 404, "message": "Document not found!"}
+    assert invoke(files, load_event("files_rename.json"))[1] == {"code": 404, "message": "File not found!"}
+    assert invoke(files, load_event("files_mv.json"))[1] == {"code": 102, "message": "File or Folder not found!"}
+    assert invoke(files, load_event("files_rm.json"))[1] == {"code": 404, "message": "File or Folder not found!"}
+    assert invoke(files, load_event("files_convert.json"))[1] == {"code": 404, "message": "File not found!"}
+
+
+# -- agents ---------------------------------------------------------------------------------------------------
+SAMPLE_AGENT = "9f3c2a1e8b7d11f0a1b2c3d4e5f60718"  # the agent id the sample agent events carry
+
+
+def agent_event(name: str, agent_id: str, body: Any = None) -> dict[str, Any]:
+    event = load_event(name)
+    event["path"] = event["path"].replace(SAMPLE_AGENT, agent_id)
+    event["pathParameters"] = {"agent_id": agent_id}
+    if body is not None:
+        event["body"] = json.dumps(body)
+    return event
+
+
+def test_agents_lifecycle_through_the_sample_events(stack: Stack) -> None:
+    agents = stack.handler("agents")
+    assert invoke(agents, load_event("agents_create.json")) == (200, {"code": 0, "data": True, "message": "success"})
+    _, listed = invoke(agents, load_event("agents_list.json"))
+    assert listed["code"] == 0 and [a["title"] for a in listed["data"]] == ["echo agent"], listed
+    agent_id = listed["data"][0]["id"]
+    assert listed["data"][0]["user_id"] == TENANT
+
+    assert invoke(agents, agent_event("agents_update.json", agent_id))[1]["code"] == 0
+    assert invoke(agents, load_event("agents_list.json"))[1]["data"][0]["title"] == "echo agent v2"
+
+    _, session = invoke(agents, agent_event("agents_session_create.json", agent_id))
+    assert session["code"] == 0, session
+    assert session["data"]["user_id"] == "user-42" and session["data"]["agent_id"] == agent_id
+    assert session["data"]["message"] == [{"role": "assistant", "content": "Hi! I repeat what you say."}]
+    _, sessions = invoke(agents, agent_event("agents_sessions_list.json", agent_id))
+    assert [s["id"] for s in sessions["data"]] == [session["data"]["id"]] and "dsl" not in sessions["data"][0]
+
+    delete = agent_event("agents_sessions_delete.json", agent_id, {"ids": [session["data"]["id"]]})
+    assert invoke(agents, delete)[1] == {"code": 0}
+    assert invoke(agents, agent_event("agents_delete.json", agent_id))[1] == {
+        "code": 0,
+        "data": True,
+        "message": "success",
+    }
+    assert invoke(agents, load_event("agents_list.json"))[1] == {"code": 0, "data": []}
+
+
+def test_sample_agent_with_an_unsupported_component_is_refused(stack: Stack) -> None:
+    agents = stack.handler("agents")
+    status, body = invoke(agents, load_event("agents_create_unsupported.json"))
+    assert status == 200 and body == {"code": 102, "message": "Component 'ExeSQL' is not supported"}
+    assert invoke(agents, load_event("agents_list.json"))[1] == {"code": 0, "data": []}
+
+
+def test_sample_agent_events_for_an_unknown_agent(stack: Stack) -> None:
+    agents = stack.handler("agents")
+    owner_only = {"code": 103, "message": "Only owner of canvas authorized for this operation."}
+    assert invoke(agents, load_event("agents_update.json"))[1] == owner_only
+    assert invoke(agents, load_event("agents_delete.json"))[1] == owner_only
+    assert invoke(agents, load_event("agents_sessions_list.json"))[1] == {
+        "code": 102,
+        "message": f"You don't own the agent {SAMPLE_AGENT}.",
+    }

@@ -36,7 +36,8 @@ from shared.ports.search import SearchQuery
 from shared.repos.documents import Record
 from shared.repos.tenants import Tenant
 from shared.schemas.datasets import PARSER_CONFIG_DEFAULTS
-from shared.services.documents import blob_key, content_type, new_document_record
+from shared.schemas.files import ConvertFilesRequest, RemoveFilesRequest
+from shared.services.documents import UploadedFile, blob_key, content_type, new_document_record
 from shared.services.ingestion import decode_vector
 from tests.support.dynamo import FAKE_AWS_ENV, TEST_REGION
 
@@ -434,3 +435,35 @@ def test_the_container_starts_parses_on_its_state_machine(tmp_path: Path) -> Non
         (execution,) = _executions(arn)
         assert execution["name"] == task["task_id"] != TASK
         assert set(task) == set(TASK_FIELDS)
+
+
+def test_a_document_converted_from_a_file_parses_through_the_steps_reading_the_files_blob(tmp_path: Path) -> None:
+    with aws_backend(tmp_path / "index", with_state_machine=True) as container:
+        seed_dataset(container)
+        (file,) = container.files.upload(TENANT, None, [UploadedFile("river.txt", NOTES.encode("utf-8"))])
+        (link,) = container.files.convert(TENANT, ConvertFilesRequest(file_ids=[file["id"]], kb_ids=[DATASET]))
+        document = container.document_repo.get(DATASET, link["document_id"])
+        assert document is not None and document["blob_key"] == f"files/{TENANT}/{file['id']}"
+
+        task = container.ingestion.start(document)
+        steps = reload_handler(STEPS_MODULE)
+        prepared = call(steps, "prepare", dict(task))
+        for page_range in prepared["ranges"]:
+            state = {**{field: prepared[field] for field in TASK_FIELDS}, "range": page_range}
+            for step in ("extract", "chunk", "embed", "index"):
+                state = call(steps, step, state)
+        call(steps, "finish", prepared)
+
+        done = container.document_repo.get(DATASET, link["document_id"])
+        assert done is not None and done["run"] == "DONE", done and done["progress_msg"]
+        chunks = container.document_repo.chunks_of(link["document_id"])
+        assert chunks and "herons nested" in " ".join(chunk["content"] for chunk in chunks).lower()
+        listed = boto3.client("s3", region_name=TEST_REGION).list_objects_v2(Bucket=BUCKET)
+        assert [item["Key"] for item in listed.get("Contents", [])] == [f"files/{TENANT}/{file['id']}"]  # no copy
+
+        container.files.remove(TENANT, RemoveFilesRequest(file_ids=[file["id"]]))
+        assert container.document_repo.get(DATASET, link["document_id"]) is None
+        assert container.document_repo.chunks_of(link["document_id"]) == []
+        index = container.overrides["search_index"]
+        assert isinstance(index, EmbeddedSearchIndex) and index.count() == 0
+        assert boto3.client("s3", region_name=TEST_REGION).list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0

@@ -1,10 +1,12 @@
 """The official `ragflow-sdk` client, unchanged, against the local server: datasets, documents, parsing,
-chunks, retrieval, chat assistants and a multi-turn session, streamed and not."""
+chunks, retrieval, chat assistants and a multi-turn session, streamed and not; agents and their sessions."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from ragflow_sdk import RAGFlow
@@ -76,3 +78,32 @@ def test_a_ragflow_sdk_session_of_several_turns(rag: RAGFlow, llm: FakeOpenAI) -
     rag.delete_chats(ids=[assistant.id])
     rag.delete_datasets(ids=[dataset.id])
     assert rag.list_datasets() == []
+
+
+def test_ragflow_sdk_agents(rag: RAGFlow, llm: FakeOpenAI) -> None:
+    spec = json.loads((Path(__file__).resolve().parents[2] / "docs" / "agents" / "customer_service.json").read_text())
+    rag.create_agent(spec["title"], spec["dsl"], description=spec["description"])
+    (agent,) = rag.list_agents(title=spec["title"])
+    assert agent.description == spec["description"] and agent.dsl.components  # type: ignore[attr-defined]
+
+    session = agent.create_session()
+    # RAGFlow answers a new agent session with ``message`` (listings say ``messages``)
+    assert session.message[0]["content"] == "Hello! How can we help you today?"  # type: ignore[attr-defined]
+    llm.script_chat(["refund"])
+    llm.script_chat(["Send ", "the ", "order ", "number."])
+    (answer,) = session.ask("I want a refund", stream=False)
+    assert answer.content == "Send the order number."
+    llm.script_chat(["shipping"])
+    llm.script_chat(["Three days."])
+    (answer,) = session.ask("And the delivery?", stream=False)
+    assert answer.content == "Three days."
+    (listed,) = agent.list_sessions(id=session.id)
+    assert [m["role"] for m in listed.messages] == ["assistant", "user", "assistant", "user", "assistant"]
+
+    rag.update_agent(agent.id, title="triage")
+    assert rag.list_agents(id=agent.id)[0].title == "triage"  # type: ignore[attr-defined]
+    agent.delete_sessions([session.id])
+    assert agent.list_sessions() == []
+    rag.delete_agent(agent.id)
+    with pytest.raises(Exception, match=r"The agent doesn't exist\."):
+        rag.list_agents(id=agent.id)

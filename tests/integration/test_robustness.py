@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from shared.services.datasets import DatasetService
+from tests.support.rawhttp import exchange
 from tests.support.server import RunningServer, run_local_server
 
 
@@ -81,33 +82,12 @@ def exploding(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServe
         yield running
 
 
-def _exchange(sock: socket.socket, request: bytes) -> tuple[str, dict[str, str], bytes]:
-    """Send one HTTP/1.1 request on ``sock`` and read one response (Content-Length framed)."""
-    sock.sendall(request)
-    buffer = b""
-    while b"\r\n\r\n" not in buffer:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("closed before a response")
-        buffer += chunk
-    head, body = buffer.split(b"\r\n\r\n", 1)
-    status, *lines = head.decode("latin-1").split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
-    length = int(headers["content-length"])
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("closed mid-body")
-        body += chunk
-    return status, headers, body[:length]
-
-
 def test_an_unexpected_error_is_a_generic_100_and_the_connection_stays_usable(exploding: RunningServer) -> None:
     key = exploding.new_tenant_key()
     host, port = exploding.base_url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         get = f"GET /api/v1/datasets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\r\n".encode()
-        status, headers, body = _exchange(sock, get)
+        status, headers, body = exchange(sock, get)
         answer = json.loads(body)
         assert status.startswith("HTTP/1.1 200"), status
         assert answer["code"] == 100
@@ -116,7 +96,7 @@ def test_an_unexpected_error_is_a_generic_100_and_the_connection_stays_usable(ex
         assert headers["x-request-id"] in answer["message"]
         # The same connection serves the next requests.
         for _ in range(2):
-            status, _, body = _exchange(sock, b"GET /v1/system/ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            status, _, body = exchange(sock, b"GET /v1/system/ping HTTP/1.1\r\nHost: x\r\n\r\n")
             assert status.startswith("HTTP/1.1 200") and body == b"pong", (status, body)
 
 

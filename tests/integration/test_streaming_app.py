@@ -90,3 +90,30 @@ def test_the_lambda_web_adapter_app_streams_incrementally(server: RunningServer,
     assert frames[-2]["data"]["answer"].startswith("Yeast makes it rise.")
     token_gaps = [b - a for a, b in itertools.pairwise(arrivals[:4])]
     assert all(gap >= 0.15 for gap in token_gaps), token_gaps
+
+
+def test_the_lambda_web_adapter_app_runs_agents(server: RunningServer, streaming_app: str) -> None:
+    spec = json.loads((Path(__file__).resolve().parents[2] / "docs" / "agents" / "customer_service.json").read_text())
+    with FakeOpenAI(api_key="sk-lwa") as llm:
+        _, key = server.container.tenant_service.create(
+            "lwa-agent",
+            [ModelSetting("lwa-chat@OpenAI-API-Compatible", "chat", api_base=llm.base_url, api_key="sk-lwa")],
+        )
+        with server.client(key) as api:
+            assert api.post("/api/v1/agents", json=spec).json()["code"] == 0
+            agent_id = api.get("/api/v1/agents").json()["data"][0]["id"]
+        llm.script_chat(["shipping"])
+        llm.script_chat(["Three ", "to ", "five ", "days."])
+        events = []
+        with httpx.stream(
+            "POST",
+            f"{streaming_app}/api/v1/agents/{agent_id}/completions",
+            headers={"Authorization": f"Bearer {key}"},
+            json={"question": "When will my parcel arrive?"},
+            timeout=30,
+        ) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            events = [line[5:] for line in response.iter_lines() if line.startswith("data:")]
+    assert events[-1] == "[DONE]"
+    messages = [json.loads(e)["data"]["content"] for e in events[:-1] if json.loads(e)["event"] == "message"]
+    assert messages == ["Three ", "to ", "five ", "days."]

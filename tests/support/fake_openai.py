@@ -25,7 +25,13 @@ Scripted, the next request gets the given tokens, paced, optionally breaking off
     server.script_chat(["a", "b"], fail_after=1, failure="error")      # one token, then an error event
     server.script("/v1/chat/completions", Reply.error(429, "slow down"))  # an error status
     server.last_chat_messages()                                        # the prompt the client sent
+    server.script_tool_calls([("search", {"query": "yeast"})])          # the next answer calls a tool
+    server.last_chat_tools()                                           # the tools the client offered
     server.streams[-1].wait_ended(1.0); server.streams[-1].disconnected   # did the client hang up?
+
+Tool calls come as OpenAI sends them (streamed: the call's id and name, then its arguments in pieces;
+``finish_reason: "tool_calls"``). Models named in ``tool_less_models`` answer a request offering ``tools``
+with a 400 saying they do not support tools, as Ollama does for models without function calling.
 
 Embeddings are deterministic and a little semantic: a hashed bag of words, so texts sharing words have a
 positive cosine and a test can compute the expected vector with :meth:`FakeOpenAI.embedding`.
@@ -168,6 +174,8 @@ class ChatScript:
     error_message: str = "The server had an error while processing your request."
     usage: Mapping[str, int] | None = None
     send_usage: bool = True
+    #: Answer with these calls (name, arguments) instead of text.
+    tool_calls: tuple[tuple[str, Mapping[str, Any]], ...] | None = None
 
 
 class FakeOpenAI:
@@ -176,7 +184,8 @@ class FakeOpenAI:
     ``api_key``: the bearer key every request must carry (None accepts any). ``dimension``: length of the
     embedding vectors unless the request asks for ``dimensions``. ``models``: when given, the only embedding
     model names served, each with its own dimension; other names get OpenAI's 404 ``model_not_found``.
-    ``chat_models``: the same for chat (None serves any name).
+    ``chat_models``: the same for chat (None serves any name). ``tool_less_models``: chat models that refuse
+    requests offering ``tools``.
     """
 
     def __init__(
@@ -186,8 +195,10 @@ class FakeOpenAI:
         dimension: int = DEFAULT_DIMENSION,
         models: Mapping[str, int] | None = None,
         chat_models: Iterable[str] | None = None,
+        tool_less_models: Iterable[str] = (),
     ) -> None:
         self.api_key = api_key
+        self.tool_less_models = set(tool_less_models)
         self.dimension = dimension
         self.models = dict(models) if models is not None else None
         self.chat_models = set(chat_models) if chat_models is not None else None
@@ -259,6 +270,17 @@ class FakeOpenAI:
 
         self.script(CHAT_PATH, *[scripted] * times)
 
+    def script_tool_calls(
+        self, calls: Sequence[tuple[str, Mapping[str, Any]]], *, usage: Mapping[str, int] | None = None
+    ) -> None:
+        """The next chat request is answered with these tool calls (name, arguments), streamed or whole."""
+        script = ChatScript(tool_calls=tuple((name, dict(arguments)) for name, arguments in calls), usage=usage)
+
+        def scripted(request: Request) -> Reply:
+            return self.handle_chat(request, script)
+
+        self.script(CHAT_PATH, scripted)
+
     def reset(self) -> None:
         """Forget recorded requests and streams, and drop scripts not yet consumed (between tests)."""
         with self._lock:
@@ -282,6 +304,14 @@ class FakeOpenAI:
             raise AssertionError("no chat completion request was received")
         messages: list[dict[str, Any]] = requests[-1].body["messages"]
         return messages
+
+    def last_chat_tools(self) -> list[dict[str, Any]]:
+        """The ``tools`` the latest chat completion request offered (empty when it offered none)."""
+        requests = self.chat_requests
+        if not requests:
+            raise AssertionError("no chat completion request was received")
+        tools: list[dict[str, Any]] = requests[-1].body.get("tools") or []
+        return tools
 
     @property
     def base_url(self) -> str:
@@ -324,11 +354,16 @@ class FakeOpenAI:
     # -- behaviour -------------------------------------------------------------------------------------
 
     def dispatch(self, request: Request) -> Reply:
-        """The reply to ``request``: auth first, then a scripted reply if one is queued, else the route."""
+        """The reply to ``request``: auth first (and a tool-less model's refusal of tools), then a scripted reply
+        if one is queued, else the route."""
         with self._lock:
             self.requests.append(request)
         if self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}":
             return Reply.error(401, "Incorrect API key provided.", type="invalid_request_error", code="invalid_api_key")
+        body = request.body if isinstance(request.body, dict) else {}
+        if request.path == CHAT_PATH and body.get("tools") is not None and body.get("model") in self.tool_less_models:
+            # Refused like a bad key, before any scripted answer is used up.
+            return _invalid(f"registry.fake/{body['model']} does not support tools")
         with self._lock:
             queued = self._scripts.get(request.path)
             scripted = queued.popleft() if queued else None
@@ -440,8 +475,18 @@ class FakeOpenAI:
         for index, message in enumerate(messages):
             if not isinstance(message, dict) or message.get("role") not in CHAT_ROLES:
                 return _invalid(f"Invalid 'messages[{index}].role'.")
-            if not isinstance(message.get("content"), str | list):
+            calls_only = message.get("role") == "assistant" and message.get("tool_calls")
+            if not isinstance(message.get("content"), str | list) and not (calls_only and message["content"] is None):
                 return _invalid(f"Invalid 'messages[{index}].content': expected a string or an array.")
+            if message.get("role") == "tool" and not isinstance(message.get("tool_call_id"), str):
+                return _invalid(f"Missing 'messages[{index}].tool_call_id'.")
+        tools = body.get("tools", [])
+        if not isinstance(tools, list) or not all(
+            isinstance(t, dict) and t.get("type") == "function" and isinstance(t.get("function"), dict) for t in tools
+        ):
+            return _invalid("Invalid 'tools': expected an array of function tools.")
+        if script.tool_calls is not None:
+            return self._tool_call_reply(body, model, script)
         tokens = list(script.tokens) if script.tokens is not None else self.split_tokens(self.echo_answer(messages))
         prompt_tokens = sum(max(1, len(_WORD.findall(_text(message["content"])))) for message in messages)
         usage = dict(script.usage) if script.usage is not None else {}
@@ -475,6 +520,70 @@ class FakeOpenAI:
             "usage": usage,
         }
         return Reply(body=completion, delay=generating)
+
+    def _tool_call_reply(self, body: Mapping[str, Any], model: str, script: ChatScript) -> Reply:
+        """An answer calling tools: one ``chat.completion`` message, or OpenAI's stream of call fragments."""
+        assert script.tool_calls is not None
+        calls = [
+            {"id": f"call_fake_{next(self._ids)}", "name": name, "arguments": json.dumps(arguments)}
+            for name, arguments in script.tool_calls
+        ]
+        usage = dict(script.usage) if script.usage is not None else {}
+        usage.setdefault("prompt_tokens", 1)
+        usage.setdefault("completion_tokens", sum(max(1, len(_WORD.findall(c["arguments"]))) for c in calls))
+        usage.setdefault("total_tokens", usage["prompt_tokens"] + usage["completion_tokens"])
+        completion_id = f"chatcmpl-fake-{next(self._ids)}"
+        created = int(time.time())
+        if body.get("stream") is not True:
+            message = {
+                "role": "assistant",
+                "content": None,
+                "refusal": None,
+                "tool_calls": [
+                    {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                    for c in calls
+                ],
+            }
+            completion = {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls"}],
+                "usage": usage,
+            }
+            return Reply(body=completion)
+        options = body.get("stream_options")
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+
+        def frame(delta: dict[str, Any] | None, finish: str | None = None, frame_usage: Any = None) -> bytes:
+            chunk: dict[str, Any] = {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": []
+                if delta is None
+                else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            }
+            if include_usage:
+                chunk["usage"] = frame_usage
+            return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+        def frames() -> Iterator[Chunk]:
+            yield frame({"role": "assistant", "content": None})
+            for index, call in enumerate(calls):
+                start = {"index": index, "id": call["id"], "type": "function"}
+                yield frame({"tool_calls": [{**start, "function": {"name": call["name"], "arguments": ""}}]})
+                half = len(call["arguments"]) // 2
+                for part in (call["arguments"][:half], call["arguments"][half:]):
+                    yield frame({"tool_calls": [{"index": index, "function": {"arguments": part}}]})
+            yield frame({}, finish="tool_calls")
+            if include_usage:
+                yield frame(None, frame_usage=usage)
+            yield b"data: [DONE]\n\n"
+
+        return Reply(chunks=frames())
 
     def _chat_frames(
         self,

@@ -74,3 +74,25 @@ def serve_asgi(app: ASGIApp, **options: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def stored_blob_keys(container: Container, prefix: str) -> list[str]:
+    """The keys the container's blob store holds under ``prefix`` (the blob port has no listing: tests look
+    behind it, at the folder or the bucket)."""
+    from shared.adapters.aws.s3_blobs import S3BlobStore
+    from shared.adapters.local.fs_blobs import FilesystemBlobStore
+
+    blobs = container.blobs
+    if isinstance(blobs, FilesystemBlobStore):
+        return sorted(
+            str(path.relative_to(blobs.root).as_posix())
+            for path in blobs.root.joinpath(*prefix.split("/")).rglob("*")
+            if path.is_file()
+        )
+    assert isinstance(blobs, S3BlobStore), type(blobs)
+    import boto3
+
+    settings = container.settings
+    client = boto3.client("s3", region_name=settings.aws_region, endpoint_url=settings.s3_endpoint)
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=blobs.bucket, Prefix=prefix)
+    return sorted(item["Key"] for page in pages for item in page.get("Contents", []))

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from pytest_socket import disable_socket, enable_socket
 
+from tests.support.offline import mark_folder, no_network
 
-@pytest.fixture(autouse=True)
-def _no_network() -> Iterator[None]:
-    disable_socket(allow_unix_socket=True)
-    yield
-    enable_socket()
+__all__ = ["no_network"]
 
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/unit/" in str(item.fspath):
-            item.add_marker(pytest.mark.unit)
+pytest_collection_modifyitems = mark_folder("unit", pytest.mark.unit)

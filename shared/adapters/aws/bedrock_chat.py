@@ -7,6 +7,7 @@ normalized before it is sent.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,7 +33,10 @@ from shared.ports.chat_model import (
     ChatOptions,
     ChatResult,
     ChatStream,
+    ChatToolsUnsupported,
     ChatUsage,
+    ToolCall,
+    ToolSpec,
     image_mime,
 )
 from shared.rag.tokens import count_tokens
@@ -84,13 +88,37 @@ class BedrockChatModel(ChatModel):
         return ChatResult(text=text, usage=usage)
 
     def stream(self, messages: Sequence[ChatMessage], options: ChatOptions | None = None) -> ChatStream:
+        # A generator itself, so even a request that cannot be built fails at the first next().
+        yield from self._stream(self.request(messages, options), messages)
+
+    def stream_with_tools(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], options: ChatOptions | None = None
+    ) -> ChatStream:
         request = self.request(messages, options)
+        request["toolConfig"] = {
+            "tools": [
+                {
+                    "toolSpec": {
+                        "name": t.name,
+                        "description": t.description,
+                        "inputSchema": {"json": dict(t.parameters)},
+                    }
+                }
+                for t in tools
+            ]
+        }
+        yield from self._stream(request, messages)
+
+    def _stream(self, request: dict[str, Any], messages: Sequence[ChatMessage]) -> ChatStream:
         try:
             events = self._client.converse_stream(**request)["stream"]
         except (ClientError, BotoCoreError) as exc:
+            if "toolConfig" in request and _refuses_tools(exc):
+                raise ChatToolsUnsupported(f"The Bedrock model {self.model} does not support tool use.") from exc
             raise self._error(exc) from exc
         parts: list[str] = []
         usage: ChatUsage | None = None
+        calls: dict[int, dict[str, str]] = {}
         iterator = iter(events)
         try:
             while True:
@@ -103,7 +131,16 @@ class BedrockChatModel(ChatModel):
                 text = None
                 try:
                     if "contentBlockDelta" in event:
-                        text = event["contentBlockDelta"]["delta"].get("text")
+                        delta = event["contentBlockDelta"]["delta"]
+                        text = delta.get("text")
+                        if "toolUse" in delta:
+                            index = int(event["contentBlockDelta"].get("contentBlockIndex", 0))
+                            call = calls.setdefault(index, {"id": "", "name": "", "input": ""})
+                            call["input"] += str(delta["toolUse"].get("input") or "")
+                    elif "contentBlockStart" in event and "toolUse" in event["contentBlockStart"]["start"]:
+                        index = int(event["contentBlockStart"].get("contentBlockIndex", 0))
+                        started = event["contentBlockStart"]["start"]["toolUse"]
+                        calls[index] = {"id": str(started["toolUseId"]), "name": str(started["name"]), "input": ""}
                     elif "metadata" in event and "usage" in event["metadata"]:
                         usage = _usage(event["metadata"]["usage"])
                 except (KeyError, TypeError, AttributeError, ValueError) as exc:
@@ -115,7 +152,12 @@ class BedrockChatModel(ChatModel):
             close = getattr(events, "close", None)
             if close is not None:
                 close()  # on close() mid-answer: drop the HTTP response so Bedrock stops generating
-        yield ChatDelta("", usage or _estimate(messages, "".join(parts)))
+        tool_calls = tuple(
+            ToolCall(id=c["id"], name=c["name"], arguments=c["input"] or "{}")
+            for _, c in sorted(calls.items())
+            if c["name"]
+        )
+        yield ChatDelta("", usage or _estimate(messages, "".join(parts)), tool_calls)
 
     def request(self, messages: Sequence[ChatMessage], options: ChatOptions | None) -> dict[str, Any]:
         """The Converse request for ``messages``.
@@ -127,19 +169,18 @@ class BedrockChatModel(ChatModel):
         system = [{"text": message.content} for message in messages if message.role == "system" and message.content]
         turns: list[dict[str, Any]] = []
         for message in messages:
-            if message.role == "system" or not message.content.strip():
+            if message.role == "system" or not (message.content.strip() or message.tool_calls or message.tool_call_id):
                 continue
             if not turns and message.role != "user":
                 continue
-            images = [
-                {"image": {"format": image_mime(image).split("/")[1], "source": {"bytes": image}}}
-                for image in message.images
-            ]
-            if turns and turns[-1]["role"] == message.role:
-                turns[-1]["content"][0]["text"] += "\n\n" + message.content
-                turns[-1]["content"].extend(images)
+            role, blocks = _converse_blocks(message)
+            if turns and turns[-1]["role"] == role:
+                last = turns[-1]["content"]
+                if blocks and "text" in blocks[0] and last and "text" in last[0] and role == message.role:
+                    last[0]["text"] += "\n\n" + blocks.pop(0)["text"]
+                last.extend(blocks)
             else:
-                turns.append({"role": message.role, "content": [{"text": message.content}, *images]})
+                turns.append({"role": role, "content": blocks})
         if not turns:
             raise ChatModelError("The conversation has no user message for the model to answer.")
         request: dict[str, Any] = {"modelId": self.model, "messages": turns}
@@ -184,6 +225,33 @@ class BedrockChatModel(ChatModel):
 
     def _unreadable(self) -> ChatModelServiceError:
         return ChatModelServiceError(f"The Bedrock model {self.model} gave an unreadable answer.")
+
+
+def _converse_blocks(message: ChatMessage) -> tuple[str, list[dict[str, Any]]]:
+    """The Converse role and content blocks of one message: a tool result is a user turn's ``toolResult``,
+    an assistant's tool calls are ``toolUse`` blocks after its text."""
+    if message.role == "tool":
+        result = {"toolUseId": message.tool_call_id or "", "content": [{"text": message.content or "(empty)"}]}
+        return "user", [{"toolResult": result}]
+    blocks: list[dict[str, Any]] = [{"text": message.content}] if message.content.strip() else []
+    blocks.extend(
+        {"image": {"format": image_mime(image).split("/")[1], "source": {"bytes": image}}} for image in message.images
+    )
+    for call in message.tool_calls:
+        try:
+            arguments = json.loads(call.arguments or "{}")
+        except ValueError:
+            arguments = {}
+        blocks.append({"toolUse": {"toolUseId": call.id, "name": call.name, "input": arguments}})
+    return message.role, blocks
+
+
+def _refuses_tools(exc: Exception) -> bool:
+    """Bedrock's answer to a toolConfig for a model without tool use: a ValidationException naming tools."""
+    if not isinstance(exc, ClientError):
+        return False
+    error = exc.response.get("Error", {})
+    return str(error.get("Code", "")) == "ValidationException" and "tool" in str(error.get("Message", "")).lower()
 
 
 def _usage(reported: dict[str, Any]) -> ChatUsage:

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
-from shared.ports.reranker import Reranker, RerankError, scores_in_order
-
-#: Cohere Rerank on Bedrock takes at most 1,000 documents per call.
-MAX_DOCUMENTS = 1000
+from shared.ports.reranker import BatchedReranker, RerankError, scores_in_order
 
 _THROTTLED = {"ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException"}
 
 
-class BedrockReranker(Reranker):
+class BedrockReranker(BatchedReranker):
     """``client`` is a ``bedrock-runtime`` client (see ``bedrock_runtime_client``)."""
+
+    #: Cohere Rerank on Bedrock takes at most 1,000 documents per call.
+    batch_size = 1000
 
     def __init__(self, model: str, *, client: Any, model_id: str | None = None) -> None:
         if not model.startswith("cohere.rerank-"):
@@ -26,16 +25,7 @@ class BedrockReranker(Reranker):
         self.model_id = model_id or f"{model}@Bedrock"
         self._client = client
 
-    def rerank(self, query: str, texts: Sequence[str]) -> list[float]:
-        if isinstance(texts, str):
-            raise TypeError("rerank takes a sequence of texts, not one string")
-        texts = list(texts)
-        scores: list[float] = []
-        for start in range(0, len(texts), MAX_DOCUMENTS):
-            scores.extend(self._call(query, texts[start : start + MAX_DOCUMENTS]))
-        return scores
-
-    def _call(self, query: str, texts: list[str]) -> list[float]:
+    def _score_batch(self, query: str, texts: list[str]) -> list[float]:
         what = f"The Bedrock model {self.model}"
         body = {"query": query, "documents": [t or " " for t in texts], "top_n": len(texts), "api_version": 2}
         try:

@@ -665,30 +665,22 @@ def merge_hits(
     hits with the cosine their k-NN score stands for. One candidate per chunk (copies are dropped)."""
     query = np.asarray(vector, dtype=np.float64) if vector is not None else None
     merged: dict[tuple[str, str], Candidate] = {}
-    for hit in text_hits:
-        source = hit["_source"]
-        key = (source["dataset_id"], source["chunk_id"])
-        if key in merged:
-            continue
-        merged[key] = Candidate(
-            chunk_id=source["chunk_id"],
-            document_id=source["document_id"],
-            dataset_id=source["dataset_id"],
-            text_score=float(hit["_score"]),
-            vector_score=_cosine(query, source.get("vector")),
-            matched_terms=_matched_terms(source, terms),
-        )
-    for hit in vector_hits:
-        source = hit["_source"]
-        key = (source["dataset_id"], source["chunk_id"])
-        if key in merged:
-            continue
-        merged[key] = Candidate(
-            chunk_id=source["chunk_id"],
-            document_id=source["document_id"],
-            dataset_id=source["dataset_id"],
-            vector_score=knn_score_to_cosine(float(hit["_score"])),
-        )
+    for text_hit, hits in ((True, text_hits), (False, vector_hits)):
+        for hit in hits:
+            source = hit["_source"]
+            key = (source["dataset_id"], source["chunk_id"])
+            if key in merged:
+                continue
+            ids = {"chunk_id": source["chunk_id"], "document_id": source["document_id"], "dataset_id": key[0]}
+            if text_hit:
+                merged[key] = Candidate(
+                    **ids,
+                    text_score=float(hit["_score"]),
+                    vector_score=_cosine(query, source.get("vector")),
+                    matched_terms=_matched_terms(source, terms),
+                )
+            else:
+                merged[key] = Candidate(**ids, vector_score=knn_score_to_cosine(float(hit["_score"])))
     return list(merged.values())
 
 

@@ -6,6 +6,7 @@ step, the upload validator) doesn't load pypdfium2, pypdf, python-docx, openpyxl
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Callable
@@ -66,6 +67,8 @@ SUPPORTED_EXTENSIONS: MappingProxyType[str, str] = MappingProxyType(
     }
 )
 """Lower-case extension → format (the parser module that reads it)."""
+# Formats read by a module's ``parse(filename, data)``; PDF has page ranges and its own entry point.
+_FORMAT_MODULES = frozenset(SUPPORTED_EXTENSIONS.values()) - {"pdf"}
 
 
 def file_format(filename: str) -> str | None:
@@ -78,47 +81,11 @@ def is_supported(filename: str) -> bool:
 
 
 def _parser(fmt: str) -> Callable[[str, bytes], ExtractedDocument]:
-    if fmt == "txt":
-        from . import txt
-
-        return txt.parse
-    if fmt == "md":
-        from . import md
-
-        return md.parse
-    if fmt == "docx":
-        from . import docx
-
-        return docx.parse
-    if fmt == "xlsx":
-        from . import xlsx
-
-        return xlsx.parse
-    if fmt == "xls":
-        from . import xls
-
-        return xls.parse
-    if fmt == "csv":
-        from . import csv
-
-        return csv.parse
-    if fmt == "pptx":
-        from . import pptx
-
-        return pptx.parse
-    if fmt == "html":
-        from . import html
-
-        return html.parse
-    if fmt == "json":
-        from . import json
-
-        return json.parse
-    if fmt == "eml":
-        from . import eml
-
-        return eml.parse
-    raise AssertionError(f"no parser for format {fmt!r}")  # SUPPORTED_EXTENSIONS and this table disagree
+    """The ``parse`` function of the format's module, imported now (each format module is named after it)."""
+    if fmt not in _FORMAT_MODULES:
+        raise AssertionError(f"no parser for format {fmt!r}")  # SUPPORTED_EXTENSIONS and this table disagree
+    parse: Callable[[str, bytes], ExtractedDocument] = importlib.import_module(f"{__name__}.{fmt}").parse
+    return parse
 
 
 def extract(filename: str, data: bytes, *, page_range: tuple[int, int] | None = None) -> ExtractedDocument:

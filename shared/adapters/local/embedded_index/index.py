@@ -216,14 +216,18 @@ class EmbeddedSearchIndex(SearchIndex):
                     catalog.shards[key] = Shard(created[key], *key)
                 catalog.shards[key].append(rows)
 
+    def _rows(self, tenant_id: str, dataset_id: str, chunk_ids: Sequence[str]) -> tuple[Shard, list[int]] | None:
+        """The shard and rows holding ``chunk_ids``, or None when none is indexed (the caller holds the lock)."""
+        shard = self._catalog.shards.get((tenant_id, dataset_id))
+        rows = shard.rows_of(chunk_ids) if shard is not None and chunk_ids else None
+        return None if shard is None or not rows else (shard, rows)
+
     def delete_chunks(self, tenant_id: str, dataset_id: str, chunk_ids: Sequence[str]) -> None:
         with self._lock:
-            shard = self._catalog.shards.get((tenant_id, dataset_id))
-            if shard is None or not chunk_ids:
+            found = self._rows(tenant_id, dataset_id, chunk_ids)
+            if found is None:
                 return
-            rows = shard.rows_of(chunk_ids)
-            if not rows:
-                return
+            shard, rows = found
             with self._storage.transaction():
                 self._storage.delete_chunks(shard.key, shard.live_ids(rows))
             shard.remove(rows)
@@ -248,12 +252,10 @@ class EmbeddedSearchIndex(SearchIndex):
 
     def set_available(self, tenant_id: str, dataset_id: str, chunk_ids: Sequence[str], available: bool) -> None:
         with self._lock:
-            shard = self._catalog.shards.get((tenant_id, dataset_id))
-            if shard is None or not chunk_ids:
+            found = self._rows(tenant_id, dataset_id, chunk_ids)
+            if found is None:
                 return
-            rows = shard.rows_of(chunk_ids)
-            if not rows:
-                return
+            shard, rows = found
             with self._storage.transaction():
                 self._storage.set_available(shard.key, shard.live_ids(rows), available)
             shard.set_available(rows, available)
