@@ -24,6 +24,13 @@ class Settings(BaseSettings):
     s3_endpoint: str | None = None
     state_machine_arn: str | None = None
     opensearch_endpoint: str | None = None
+    #: The KMS key objects of the documents bucket are encrypted with (SSE-KMS); None: SSE-S3.
+    documents_kms_key: str | None = None
+    #: Where tenants' model API keys are kept on AWS: SSM parameters under this path (``/flowless/<stage>/``),
+    #: encrypted with ``secrets_kms_key`` (None: AWS's ``aws/ssm`` key).
+    secrets_prefix: str | None = None
+    secrets_kms_key: str | None = None
+    ssm_endpoint: str | None = None
     aws_region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
 
     # Largest request body the API accepts for uploads (bytes).

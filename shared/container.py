@@ -13,6 +13,7 @@ from shared.constants import LOCAL_BLOB_DIR, LOCAL_DB_FILE, LOCAL_INDEX_DIR
 from shared.ports.blobs import BlobStore
 from shared.ports.metadata import MetadataStore
 from shared.ports.search import SearchIndex
+from shared.ports.secrets import SecretStore
 from shared.ports.workflow import Workflow
 from shared.repos.datasets import DatasetRepository
 from shared.repos.tenants import Tenant, TenantRepository
@@ -77,6 +78,7 @@ class Container:
             self.settings.documents_bucket,
             region=self.settings.aws_region,
             endpoint_url=self.settings.s3_endpoint,
+            kms_key_id=self.settings.documents_kms_key,
         )
 
     @cached_property
@@ -108,13 +110,33 @@ class Container:
         return StepFunctionsWorkflow(self.settings.state_machine_arn, region=self.settings.aws_region)
 
     @cached_property
+    def secrets(self) -> SecretStore:
+        """Where tenants' model API keys are kept (built only by a process that reads or writes one)."""
+        if "secrets" in self.overrides:
+            return cast(SecretStore, self.overrides["secrets"])
+        if self.settings.backend == "local":
+            from shared.adapters.local.store_secrets import StoreSecretStore
+
+            return StoreSecretStore(self.metadata)
+        if not self.settings.secrets_prefix:
+            raise RuntimeError("FLOWLESS_SECRETS_PREFIX is not set: tenants' model API keys are kept in SSM")
+        from shared.adapters.aws.ssm_secrets import SsmSecretStore
+
+        return SsmSecretStore(
+            self.settings.secrets_prefix,
+            region=self.settings.aws_region,
+            kms_key_id=self.settings.secrets_kms_key,
+            endpoint_url=self.settings.ssm_endpoint,
+        )
+
+    @cached_property
     def catalog(self) -> ModelCatalog:
         return get_catalog()
 
     # -- repositories and services -----------------------------------------------------------------
     @cached_property
     def tenants(self) -> TenantRepository:
-        return TenantRepository(self.metadata)
+        return TenantRepository(self.metadata, secrets=lambda: self.secrets)
 
     @cached_property
     def authenticator(self) -> Authenticator:

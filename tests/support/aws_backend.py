@@ -3,8 +3,8 @@
 ``run_aws_server`` serves the local server's app with a container built as a deployed function builds its own
 (``FLOWLESS_BACKEND=aws``), its backends replaced by stand-ins that speak the real protocols:
 
-* DynamoDB and S3: moto's server over HTTP (``tests.support.moto_process``), reached by the real adapters
-  through their endpoint settings;
+* DynamoDB, S3 and SSM Parameter Store (tenants' model API keys): moto's server over HTTP
+  (``tests.support.moto_process``), reached by the real adapters through their endpoint settings;
 * OpenSearch Serverless: the strict stand-in (``tests.support.aoss``) in front of osmem-server;
 * Step Functions: the real ``StepFunctionsWorkflow`` adapter calls moto's Step Functions (which records the
   executions), and each started execution is then *run* by the States Language interpreter
@@ -266,6 +266,8 @@ def _serve(
         s3_endpoint=moto_url,
         state_machine_arn=state_machine_arn,
         opensearch_endpoint=opensearch_url,
+        secrets_prefix=f"/flowless/{suffix}/",
+        ssm_endpoint=moto_url,
     )
     container = Container(settings)
     container.overrides["search_index"] = search_index
