@@ -29,7 +29,13 @@ def cdk_json_context() -> dict[str, Any]:
 def build_app(context: Mapping[str, Any] | None = None, *, outdir: str | None = None) -> tuple[App, FlowlessStack]:
     """The app with its one stack and the cdk-nag AwsSolutions checks applied."""
     app = App(context={**cdk_json_context(), **(context or {})}, outdir=outdir)
-    config = StageConfig.from_context(app.node.try_get_context("stage"))
+    node = app.node
+    config = StageConfig.from_context(
+        node.try_get_context("stage"),
+        search_engine=node.try_get_context("search_engine"),
+        bedrock_models=node.try_get_context("bedrock_models"),
+        search_min_ocu=node.try_get_context("search_min_ocu"),
+    )
     stack = FlowlessStack(
         app,
         config.stack_name,

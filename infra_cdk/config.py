@@ -14,6 +14,9 @@ from shared.constants import SERVICE_NAME
 #: The repository root: the code asset is built from its ``shared/`` and ``functions/`` packages.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+#: The catalog's factory of Amazon Bedrock models (``shared.rag.chat_models.BEDROCK_FACTORY``).
+BEDROCK_FACTORY = "Bedrock"
+
 PROD_STAGE = "prod"
 DEFAULT_STAGE = "dev"
 
@@ -26,11 +29,25 @@ class LogSettings:
     removal_policy: RemovalPolicy
 
 
+#: The stage setting ``search_engine``: OpenSearch Serverless, or the embedded engine's shards in S3.
+SEARCH_ENGINES = ("opensearch", "embedded")
+
+
 @dataclass(frozen=True)
 class StageConfig:
-    """What differs between a disposable stage and production."""
+    """What differs between stages: production keeps its data, and each stage picks its search engine, the
+    Bedrock models its functions may call and the OpenSearch capacity it keeps warm.
+
+    ``bedrock_models`` None: every Bedrock model of the catalog (``shared/data/model_catalog.json``), which are
+    the only ones a tenant can configure; a tuple narrows that list (empty: no Bedrock access at all).
+    ``search_min_ocu``: the OpenSearch collection group's minimum indexing and search capacity (0: it scales
+    to zero when idle, and the first request after that waits while it wakes).
+    """
 
     stage: str
+    search_engine: str = "opensearch"
+    bedrock_models: tuple[str, ...] | None = None
+    search_min_ocu: float = 0
 
     @property
     def is_prod(self) -> bool:
@@ -50,10 +67,55 @@ class StageConfig:
         retention = logs.RetentionDays.THREE_MONTHS if self.is_prod else logs.RetentionDays.TWO_WEEKS
         return LogSettings(retention=retention, removal_policy=self.removal_policy)
 
+    @property
+    def secrets_prefix(self) -> str:
+        """The SSM path under which tenants' model API keys are kept."""
+        return f"/{SERVICE_NAME}/{self.stage}/"
+
     @staticmethod
-    def from_context(value: object) -> StageConfig:
+    def from_context(
+        value: object, *, search_engine: object = None, bedrock_models: object = None, search_min_ocu: object = None
+    ) -> StageConfig:
+        """The stage from CDK context: ``-c stage=prod -c search_engine=embedded -c bedrock_models=a,b``."""
         stage = str(value or DEFAULT_STAGE)
         if not re.fullmatch(r"[a-z][a-z0-9]{0,15}", stage):
             # Becomes part of the stack name and the API Gateway stage name.
             raise ValueError(f"context 'stage' must be a lowercase letter then up to 15 letters/digits, got {stage!r}")
-        return StageConfig(stage)
+        engine = str(search_engine or SEARCH_ENGINES[0])
+        if engine not in SEARCH_ENGINES:
+            raise ValueError(f"context 'search_engine' must be one of {', '.join(SEARCH_ENGINES)}, got {engine!r}")
+        return StageConfig(
+            stage,
+            search_engine=engine,
+            bedrock_models=_bedrock_models(bedrock_models),
+            search_min_ocu=_min_ocu(search_min_ocu),
+        )
+
+
+def catalog_bedrock_models() -> tuple[str, ...]:
+    """The Bedrock model ids of the catalog, each once."""
+    import json
+
+    with (REPO_ROOT / "shared" / "data" / "model_catalog.json").open(encoding="utf-8") as fh:
+        factories = json.load(fh)["factories"]
+    bedrock = [factory for factory in factories if factory["name"] == BEDROCK_FACTORY]
+    names = [model["name"] for factory in bedrock for model in factory["models"]]
+    return tuple(dict.fromkeys(names))
+
+
+def _bedrock_models(value: object) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    names = value if isinstance(value, list | tuple) else [n for n in str(value).split(",") if n.strip()]
+    chosen = tuple(dict.fromkeys(str(name).strip() for name in names))
+    unknown = [name for name in chosen if name not in catalog_bedrock_models()]
+    if unknown:
+        raise ValueError(f"context 'bedrock_models' names models the catalog has no Bedrock entry for: {unknown}")
+    return chosen
+
+
+def _min_ocu(value: object) -> float:
+    minimum = float(str(value)) if value is not None else 0.0
+    if minimum < 0:
+        raise ValueError(f"context 'search_min_ocu' must be 0 or more, got {minimum}")
+    return minimum

@@ -21,7 +21,7 @@ from infra_cdk.storage_construct import StorageConstruct
 from shared.constants import (
     ENV_BACKEND,
     ENV_DOCUMENTS_BUCKET,
-    ENV_OPENSEARCH_ENDPOINT,
+    ENV_DOCUMENTS_KMS_KEY,
     ENV_STATE_MACHINE_ARN,
     ENV_TABLE_NAME,
     METRICS_NAMESPACE,
@@ -264,15 +264,19 @@ class ServiceFunction(Construct):
 
 
 class SearchAccess(Protocol):
-    """What the search construct (``infra_cdk.search_construct``, OpenSearch Serverless) offers the functions."""
-
-    @property
-    def endpoint(self) -> str:
-        """The collection endpoint, given to functions as FLOWLESS_OPENSEARCH_ENDPOINT."""
-        ...
+    """What a search construct offers the functions: OpenSearch Serverless (``infra_cdk.search_construct``) or
+    the embedded engine's shard snapshots (``infra_cdk.shards_construct``)."""
 
     def grant_read_write(self, function: ServiceFunction) -> None:
-        """Let ``function`` read and write the index (IAM and the collection's data access policy)."""
+        """Let ``function`` read and write the index, and tell it (its environment) how to reach it."""
+        ...
+
+
+class ModelsAccess(Protocol):
+    """What the models construct (``infra_cdk.models_construct``) offers the functions that call models."""
+
+    def grant(self, function: ServiceFunction) -> None:
+        """Let ``function`` call the stage's Bedrock models and read tenants' model API keys."""
         ...
 
 
@@ -283,6 +287,7 @@ class Backends:
     storage: StorageConstruct
     state_machine: sfn.IStateMachine | None = None
     search: SearchAccess | None = None
+    models: ModelsAccess | None = None
 
 
 def _grant_metadata(function: ServiceFunction, backends: Backends) -> None:
@@ -293,6 +298,8 @@ def _grant_metadata(function: ServiceFunction, backends: Backends) -> None:
 def _grant_blobs(function: ServiceFunction, backends: Backends) -> None:
     backends.storage.documents_bucket.grant_read_write(function.function)
     backends.storage.suppress_bucket_object_wildcard(function.role)
+    # Objects are written SSE-KMS with the bucket's key (the adapter names it on every put).
+    function.function.add_environment(ENV_DOCUMENTS_KMS_KEY, backends.storage.key.key_arn)
 
 
 def _grant_search(function: ServiceFunction, backends: Backends) -> None:
@@ -304,7 +311,6 @@ def _grant_search(function: ServiceFunction, backends: Backends) -> None:
     """
     if backends.search is None:
         return
-    function.function.add_environment(ENV_OPENSEARCH_ENDPOINT, backends.search.endpoint)
     backends.search.grant_read_write(function)
 
 
@@ -317,8 +323,11 @@ def _grant_workflow(function: ServiceFunction, backends: Backends) -> None:
     backends.state_machine.grant(function.function, "states:DescribeStateMachine")
 
 
-def _granted_elsewhere(function: ServiceFunction, backends: Backends) -> None:
-    """Model access (Bedrock) comes with the construct that enables those models."""
+def _grant_models(function: ServiceFunction, backends: Backends) -> None:
+    """Bedrock and the tenants' model API keys, when a models construct provides them (a stack of parts in
+    tests may have none: such a function reaches only models that need no key of a tenant's)."""
+    if backends.models is not None:
+        backends.models.grant(function)
 
 
 #: How each backend named in a ``needs`` becomes environment and permissions. A new Backend must be added here.
@@ -327,7 +336,7 @@ _GRANTS: dict[Backend, Callable[[ServiceFunction, Backends], None]] = {
     "blobs": _grant_blobs,
     "search": _grant_search,
     "workflow": _grant_workflow,
-    "models": _granted_elsewhere,
+    "models": _grant_models,
 }
 
 

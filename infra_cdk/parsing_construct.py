@@ -13,7 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aws_cdk import Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -59,6 +62,8 @@ LAMBDA_TRANSIENT_ERRORS = (
 #: (shared.ports.metadata.StoreUnavailable) or an embedding provider (shared.ports.embedder).
 BACKEND_TRANSIENT_ERRORS = ("StoreUnavailable", "EmbeddingServiceError")
 
+#: Execution statuses that end a parse without the failure step (its document stays RUNNING).
+UNFINISHED_STATUSES = ("TIMED_OUT", "ABORTED")
 #: Page ranges parsed at once per document (each iteration runs the per-range steps in order).
 MAX_RANGE_CONCURRENCY = 4
 #: Longest a parse may take before Step Functions stops it. It then ends TIMED_OUT without the failure
@@ -160,7 +165,40 @@ class ParsingWorkflow(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ERROR, include_execution_data=False),
         )
+        self.dead_letter_queue = self._unfinished_executions()
         self._suppress_findings()
+
+    def _unfinished_executions(self) -> sqs.Queue:
+        """Executions that ended without the failure step — timed out or stopped — leave their document RUNNING:
+        their status-change events go to a queue an operator (and an alarm) watches, to stop or re-run them."""
+        queue = sqs.Queue(
+            self,
+            "UnfinishedExecutions",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        events.Rule(
+            self,
+            "ExecutionEndedUnfinished",
+            description=f"{SERVICE_NAME}: parse executions that timed out or were stopped",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={
+                    "status": list(UNFINISHED_STATUSES),
+                    "stateMachineArn": [self.state_machine.state_machine_arn],
+                },
+            ),
+            targets=[targets.SqsQueue(queue)],
+        )
+        acknowledge(
+            cfn_resource(queue),
+            "AwsSolutions-SQS3",
+            "This queue is itself where unfinished parse executions are parked for an operator; a queue behind "
+            "it would only move the finding.",
+        )
+        return queue
 
     @property
     def failure_function(self) -> ServiceFunction:

@@ -9,12 +9,14 @@ from constructs import Construct
 
 from infra_cdk.api_construct import RestApiConstruct
 from infra_cdk.auth_construct import ApiKeyAuthorizer
-from infra_cdk.config import StageConfig
+from infra_cdk.config import StageConfig, catalog_bedrock_models
 from infra_cdk.function_construct import Backends, FunctionPackage, RouteGroupFunction
+from infra_cdk.models_construct import ModelAccess
 from infra_cdk.monitoring_construct import MonitoringConstruct
 from infra_cdk.parsing_construct import ParsingWorkflow
 from infra_cdk.s3_trigger_construct import S3IngestTrigger
 from infra_cdk.search_construct import SearchConstruct
+from infra_cdk.shards_construct import ShardSnapshots
 from infra_cdk.storage_construct import StorageConstruct
 from shared.routes import ROUTE_GROUPS
 
@@ -30,21 +32,35 @@ class FlowlessStack(Stack):
 
         self.storage = StorageConstruct(self, "Storage", removal_policy=config.removal_policy)
         package = FunctionPackage(self, "Package")
-        self.search = SearchConstruct(
+        self.search: SearchConstruct | ShardSnapshots
+        if config.search_engine == "embedded":
+            self.search = ShardSnapshots(self, "Shards", storage=self.storage)
+        else:
+            self.search = SearchConstruct(
+                self,
+                "Search",
+                collection_name=config.stack_name,
+                removal_policy=config.removal_policy,
+                standby_replicas=config.is_prod,
+                min_ocu=config.search_min_ocu,
+            )
+        self.models = ModelAccess(
             self,
-            "Search",
-            collection_name=config.stack_name,
-            removal_policy=config.removal_policy,
-            standby_replicas=config.is_prod,
+            "Models",
+            bedrock_models=config.bedrock_models if config.bedrock_models is not None else catalog_bedrock_models(),
+            secrets_prefix=config.secrets_prefix,
+            key=self.storage.key,
         )
         self.parsing = ParsingWorkflow(
             self,
             "Parsing",
             package=package,
-            backends=Backends(self.storage, search=self.search),
+            backends=Backends(self.storage, search=self.search, models=self.models),
             log_settings=log_settings,
         )
-        backends = Backends(self.storage, state_machine=self.parsing.state_machine, search=self.search)
+        backends = Backends(
+            self.storage, state_machine=self.parsing.state_machine, search=self.search, models=self.models
+        )
         self.auth = ApiKeyAuthorizer(self, "Auth", package=package, storage=self.storage, log_settings=log_settings)
         self.route_functions = {
             group.name: RouteGroupFunction(
@@ -83,12 +99,19 @@ class FlowlessStack(Stack):
             },
             rest_api=self.api.rest_api,
             state_machine=self.parsing.state_machine,
-            dead_letter_queues={"s3_ingest": self.s3_trigger.dead_letter_queue},
+            dead_letter_queues={
+                "s3_ingest": self.s3_trigger.dead_letter_queue,
+                "parse_executions": self.parsing.dead_letter_queue,
+            },
         )
 
         # Clients use this as RAGFlow's base URL: the SDK appends /api/v1/... to it.
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
         CfnOutput(self, "TableName", value=self.storage.table.table_name)
         CfnOutput(self, "DocumentsBucketName", value=self.storage.documents_bucket.bucket_name)
-        CfnOutput(self, "SearchCollectionEndpoint", value=self.search.endpoint)
+        if isinstance(self.search, SearchConstruct):
+            CfnOutput(self, "SearchCollectionEndpoint", value=self.search.endpoint)
+        # For `flowless tenant create --table ... --secrets-prefix ... --secrets-kms-key ...`.
+        CfnOutput(self, "ModelKeysPrefix", value=config.secrets_prefix)
+        CfnOutput(self, "DataKeyArn", value=self.storage.key.key_arn)
         CfnOutput(self, "ParseStateMachineArn", value=self.parsing.state_machine.state_machine_arn)

@@ -40,12 +40,13 @@ def _bundling_must_not_run(self: object, output_dir: str, *, image: object, **_:
     raise AssertionError(f"bundling ran although the synth skips it (into {output_dir})")
 
 
-def synthesize(stage: str, outdir: Path) -> Synthesized:
+def synthesize(stage: str, outdir: Path, **context: object) -> Synthesized:
+    """The app synthesized for ``stage`` with further CDK ``context`` (``search_engine=...``)."""
     with pytest.MonkeyPatch.context() as patch:
         # Called back from the CDK process: raising here fails the synth.
         patch.setattr(PackageCopyBundler, "try_bundle", _bundling_must_not_run)
         patch.setattr(PipLayerBundler, "try_bundle", _bundling_must_not_run)
-        app, stack = build_app({"stage": stage, **SKIP_BUNDLING}, outdir=str(outdir))
+        app, stack = build_app({"stage": stage, **SKIP_BUNDLING, **context}, outdir=str(outdir))
         assembly = app.synth()
     artifact = assembly.get_stack_artifact(stack.artifact_id)
     template_path = Path(artifact.template_full_path)
@@ -63,3 +64,9 @@ def prod(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 @pytest.fixture(scope="package")
 def dev(synthesized_dev: Synthesized) -> Synthesized:
     return synthesized_dev  # the session's (the AWS backend of the API suite runs its state machine)
+
+
+@pytest.fixture(scope="package")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """A stage with ``search_engine=embedded`` (the shards in S3 instead of OpenSearch Serverless)."""
+    return synthesize("emb", tmp_path_factory.mktemp("cdk-embedded"), search_engine="embedded")

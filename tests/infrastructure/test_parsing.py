@@ -257,12 +257,22 @@ def test_parse_starters_may_start_executions_of_the_state_machine_only(prod: Syn
 
 # -- the S3 trigger ----------------------------------------------------------------------------------
 def _queue_id(synth: Synthesized) -> str:
-    (queue_id,) = synth.resources("AWS::SQS::Queue")
+    """The S3 trigger's dead-letter queue (the other one parks unfinished parse executions)."""
+    (queue_id,) = [logical_id for logical_id in synth.resources("AWS::SQS::Queue") if "S3Ingest" in logical_id]
     return queue_id
 
 
+def _s3_rule(synth: Synthesized) -> tuple[str, dict[str, Any]]:
+    (found,) = [
+        (logical_id, rule)
+        for logical_id, rule in synth.resources("AWS::Events::Rule").items()
+        if rule["Properties"]["EventPattern"]["source"] == ["aws.s3"]
+    ]
+    return found
+
+
 def test_rule_sends_objects_created_under_the_ingest_prefix_to_the_trigger(prod: Synthesized) -> None:
-    (rule,) = prod.resources("AWS::Events::Rule").values()
+    _, rule = _s3_rule(prod)
     props = rule["Properties"]
     buckets = [
         logical_id
@@ -293,13 +303,15 @@ def test_failed_trigger_invocations_go_to_the_same_dead_letter_queue(prod: Synth
 def test_dead_letter_queue_is_encrypted_ssl_only_and_fed_by_the_rule_alone(prod: Synthesized) -> None:
     queue_id = _queue_id(prod)
     assert prod.resources("AWS::SQS::Queue")[queue_id]["Properties"]["SqsManagedSseEnabled"] is True
-    (policy,) = prod.resources("AWS::SQS::QueuePolicy").values()
+    (policy,) = [
+        p for p in prod.resources("AWS::SQS::QueuePolicy").values() if {"Ref": queue_id} in p["Properties"]["Queues"]
+    ]
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     assert any(
         s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
     )
     (from_events,) = [s for s in statements if s.get("Principal") == {"Service": "events.amazonaws.com"}]
-    (rule_id,) = prod.resources("AWS::Events::Rule")
+    rule_id, _ = _s3_rule(prod)
     assert from_events["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
 
 
@@ -322,6 +334,7 @@ class FakeSearch:
 
     def grant_read_write(self, function: ServiceFunction) -> None:
         self.granted.append(function.node.path)
+        function.function.add_environment(ENV_OPENSEARCH_ENDPOINT, self.endpoint)  # as the real one does
 
 
 def _bare_stack() -> tuple[Stack, StorageConstruct, FunctionPackage]:
