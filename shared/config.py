@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     s3_endpoint: str | None = None
     state_machine_arn: str | None = None
     opensearch_endpoint: str | None = None
+    #: The search engine on AWS: OpenSearch Serverless, or the embedded engine's shards snapshotted in the
+    #: documents bucket (``shared/adapters/aws/shard_index.py``), kept warm under ``shard_cache_dir``.
+    search_engine: Literal["opensearch", "embedded"] = "opensearch"
+    shard_cache_dir: Path = Path("/tmp/flowless-shards")
     #: The KMS key objects of the documents bucket are encrypted with (SSE-KMS); None: SSE-S3.
     documents_kms_key: str | None = None
     #: Where tenants' model API keys are kept on AWS: SSM parameters under this path (``/flowless/<stage>/``),

@@ -89,6 +89,16 @@ class Container:
             from shared.adapters.local.embedded_index import EmbeddedSearchIndex
 
             return cast(SearchIndex, EmbeddedSearchIndex(self.settings.data_dir / LOCAL_INDEX_DIR))
+        if self.settings.search_engine == "embedded":
+            from shared.adapters.aws.shard_index import ShardSnapshotIndex
+            from shared.services.ingestion import dataset_indexed_chunks
+
+            return ShardSnapshotIndex(
+                store=self.metadata,
+                blobs=self.blobs,
+                truth=lambda tenant_id, dataset_id: dataset_indexed_chunks(self.document_repo, tenant_id, dataset_id),
+                cache_dir=self.settings.shard_cache_dir,
+            )
         if not self.settings.opensearch_endpoint:
             raise RuntimeError("FLOWLESS_OPENSEARCH_ENDPOINT is not set")
         from shared.adapters.aws.opensearch_index import OpenSearchIndex
@@ -295,12 +305,16 @@ class Container:
             chat_model_for=tenant_chat_model,
         )
 
+    @property
+    def _shards_searched(self) -> bool:
+        return self.settings.search_engine == "embedded" and bool(self.settings.documents_bucket)
+
     def health_probes(self) -> dict[str, Callable[[], None]]:
         """RAGFlow's health names: db, storage, doc_engine, plus our workflow; only backends this process has."""
         probes: dict[str, Callable[[], None]] = {"db": self.metadata.ping}
         if self.settings.backend == "local" or self.settings.documents_bucket:
             probes["storage"] = self.blobs.ping
-        if self.settings.backend == "local" or self.settings.opensearch_endpoint:
+        if self.settings.backend == "local" or self.settings.opensearch_endpoint or self._shards_searched:
             probes["doc_engine"] = lambda: self.search_index.ping()
         if self.settings.backend == "local" or self.settings.state_machine_arn:
             probes["workflow"] = lambda: self.workflow.ping()

@@ -1,12 +1,17 @@
 """Shared fixtures: a local server over real HTTP, and a fresh tenant per test for isolation.
 
 ``server`` is the local server on the embedded backend (SQLite, files, the embedded search index, the
-in-process worker). The modules in ``ON_EVERY_BACKEND`` run every test on each of ``BACKENDS`` in turn; the
-``aws`` backend is the same app on the AWS adapters (``tests/support/aws_backend.py``): DynamoDB and S3 on moto,
-OpenSearch Serverless as the strict stand-in (writes searchable ``API_VISIBILITY_DELAY_S`` late: a test that
-searches right after a write must wait for it), parses run by the synthesized state machine, the completions
-group through its Lambda Web Adapter entry point. A test that cannot pass on a backend is listed in
-``CANNOT_PASS`` with the reason; it is then expected to fail there (and reported if it starts passing).
+in-process worker). The modules in ``BACKENDS_OF`` run every test on each of their backends in turn:
+
+* ``aws``: the same app on the AWS adapters (``tests/support/aws_backend.py``): DynamoDB, S3 and SSM on moto,
+  OpenSearch Serverless as the strict stand-in (writes searchable ``API_VISIBILITY_DELAY_S`` late: a test that
+  searches right after a write must wait for it), parses run by the synthesized state machine, the completions
+  group through its Lambda Web Adapter entry point;
+* ``aws_shards``: the same with the stage setting ``search_engine=embedded`` (the embedded engine's shards
+  snapshotted in S3, their heads and leases in DynamoDB), for the modules about search.
+
+A test that cannot pass on a backend is listed in ``CANNOT_PASS`` with the reason; it is then expected to fail
+there (and reported if it starts passing).
 """
 
 from __future__ import annotations
@@ -23,32 +28,39 @@ from tests.support.aoss import run_strict_aoss
 from tests.support.opensearch import osmem_index, run_osmem_server
 from tests.support.server import RunningServer, run_local_server
 
-#: The backends a module in ``ON_EVERY_BACKEND`` runs on.
-BACKENDS = ("embedded", "aws")
-#: The black-box API modules: every test of theirs runs on every backend. (Not here: modules about the local
-#: process itself — its CLI, worker restarts, the uvicorn entry point — and ones that build servers of their own.)
-ON_EVERY_BACKEND = frozenset(
-    f"tests.integration.test_{name}"
-    for name in (
-        "datasets_api",
-        "documents_api",
-        "ingestion",
-        "chunks_api",
-        "retrieval_api",
-        "chats_api",
-        "sessions_api",
-        "completions_api",
-        "ragflow_sdk",
-        "rerank_retrieval",
-        "robustness",
-        "agents_api",
-        "agent_completions_api",
-        "files_api",
-        "files_conversion",
-        "chat_robustness",
-        "robustness_documents",
+_API = ("embedded", "aws")
+_SEARCH = ("embedded", "aws", "aws_shards")
+#: The black-box API modules and the backends each runs on. Every API module runs on AWS; the search modules
+#: also on the shards engine (the rest of the API does not touch the index, or only as they do, and the suite
+#: must stay within its time). Not here: modules about the local process itself — its CLI, worker restarts,
+#: the uvicorn entry point — and ones that build servers of their own.
+BACKENDS_OF: dict[str, tuple[str, ...]] = {
+    f"tests.integration.test_{name}": backends
+    for names, backends in (
+        (("chunks_api", "retrieval_api"), _SEARCH),
+        (
+            (
+                "datasets_api",
+                "documents_api",
+                "ingestion",
+                "chats_api",
+                "sessions_api",
+                "completions_api",
+                "ragflow_sdk",
+                "rerank_retrieval",
+                "robustness",
+                "agents_api",
+                "agent_completions_api",
+                "files_api",
+                "files_conversion",
+                "chat_robustness",
+                "robustness_documents",
+            ),
+            _API,
+        ),
     )
-)
+    for name in names
+}
 #: Tests that cannot pass on a backend, by node id (without parameters) and backend, with the reason.
 CANNOT_PASS: dict[tuple[str, str], str] = {}
 #: How long the API suite's OpenSearch takes to make a write searchable (AOSS: seconds; short here for speed).
@@ -56,8 +68,9 @@ API_VISIBILITY_DELAY_S = 0.3
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "server" in metafunc.fixturenames and metafunc.module.__name__ in ON_EVERY_BACKEND:
-        metafunc.parametrize("server", BACKENDS, indirect=True, scope="session")
+    backends = BACKENDS_OF.get(metafunc.module.__name__)
+    if backends and "server" in metafunc.fixturenames:
+        metafunc.parametrize("server", backends, indirect=True, scope="session")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -123,8 +136,20 @@ def aws_server(
 
 
 @pytest.fixture(scope="session")
+def aws_shards_server(
+    tmp_path_factory: pytest.TempPathFactory, moto_url: str, synthesized_dev: Any
+) -> Iterator[RunningServer]:
+    """The local server's app on the AWS adapters with ``search_engine=embedded``: shards in S3."""
+    from tests.support.aws_backend import run_aws_server
+
+    data_dir = Path(tmp_path_factory.mktemp("flowless-aws-shards"))
+    with run_aws_server(data_dir, moto_url=moto_url, template=synthesized_dev.template_json) as backend:
+        yield backend.server
+
+
+@pytest.fixture(scope="session")
 def server(request: pytest.FixtureRequest) -> RunningServer:
-    """The local server on the embedded backend, or on each of ``BACKENDS`` in an ``ON_EVERY_BACKEND`` module."""
+    """The local server on the embedded backend, or on each of a ``BACKENDS_OF`` module's backends."""
     backend = getattr(request, "param", "embedded")
     running: RunningServer = request.getfixturevalue(f"{backend}_server")
     return running

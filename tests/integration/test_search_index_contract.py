@@ -10,6 +10,7 @@ the writes before it have settled: a change acts on what is searchable. The test
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -18,15 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from opensearchpy import OpenSearch
 from osmem_server import OsmemServer
 
 from shared.adapters.aws.opensearch_index import OpenSearchIndex
+from shared.adapters.aws.s3_blobs import S3BlobStore
+from shared.adapters.aws.shard_index import ShardSnapshotIndex
 from shared.adapters.local.embedded_index import EmbeddedSearchIndex
 from shared.ports.metadata import StoreUnavailable
 from shared.ports.search import Candidate, IndexedChunk, SearchIndex, SearchQuery
 from tests.support.aoss import DEFAULT_VISIBILITY_DELAY_S, StrictAoss
+from tests.support.dynamo import moto_dynamo_store
 from tests.support.opensearch import TEST_REGION, ExactKnnSearcher, client_for, osmem_analysis, run_osmem_server
 
 pytestmark = pytest.mark.integration
@@ -90,7 +95,31 @@ def _opensearch(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
     )
 
 
-ENGINES: dict[str, Callable[[pytest.FixtureRequest, Path], Engine]] = {"embedded": _embedded, "opensearch": _opensearch}
+def _shards(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
+    # The embedded engine as it runs on Lambda: snapshots in S3 and heads in DynamoDB (under moto); each
+    # open() is another process (a cache folder of its own) on the same table and bucket.
+    stack = contextlib.ExitStack()
+    store = stack.enter_context(moto_dynamo_store())
+    boto3.client("s3", region_name=TEST_REGION).create_bucket(Bucket="shards")
+    blobs = S3BlobStore("shards", region=TEST_REGION)
+    opened = iter(range(1_000))
+
+    def open_index() -> SearchIndex:
+        cache = tmp_path / f"process-{next(opened)}"
+        return ShardSnapshotIndex(store=store, blobs=blobs, truth=lambda tenant, dataset: [], cache_dir=cache)
+
+    def close(index: SearchIndex) -> None:
+        assert isinstance(index, ShardSnapshotIndex)
+        index.close()
+
+    return Engine("shards", open=open_index, close=close, cleanup=stack.close)
+
+
+ENGINES: dict[str, Callable[[pytest.FixtureRequest, Path], Engine]] = {
+    "embedded": _embedded,
+    "opensearch": _opensearch,
+    "shards": _shards,
+}
 
 
 @pytest.fixture(params=sorted(ENGINES))

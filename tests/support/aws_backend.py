@@ -5,7 +5,9 @@
 
 * DynamoDB, S3 and SSM Parameter Store (tenants' model API keys): moto's server over HTTP
   (``tests.support.moto_process``), reached by the real adapters through their endpoint settings;
-* OpenSearch Serverless: the strict stand-in (``tests.support.aoss``) in front of osmem-server;
+* the search index: OpenSearch Serverless as the strict stand-in (``tests.support.aoss``) in front of
+  osmem-server, or (``search_engine=embedded``) the embedded engine's shards snapshotted in moto's S3 with their
+  heads and leases in its DynamoDB (``shared/adapters/aws/shard_index.py``);
 * Step Functions: the real ``StepFunctionsWorkflow`` adapter calls moto's Step Functions (which records the
   executions), and each started execution is then *run* by the States Language interpreter
   (``tests.infrastructure.asl``) on the definition CDK synthesizes, invoking the real parse-step handlers
@@ -232,10 +234,17 @@ class AwsBackend:
 
 @contextmanager
 def run_aws_server(
-    data_dir: Path, *, moto_url: str, search_index: SearchIndex, opensearch_url: str, template: Mapping[str, Any]
+    data_dir: Path,
+    *,
+    moto_url: str,
+    template: Mapping[str, Any],
+    search_index: SearchIndex | None = None,
+    opensearch_url: str | None = None,
 ) -> Iterator[AwsBackend]:
     """The local server's app on the AWS adapters (see the module docstring). ``template`` is the synthesized
-    CloudFormation template whose state machine runs the parses; each server gets its own table and bucket."""
+    CloudFormation template whose state machine runs the parses; each server gets its own table and bucket.
+    Search: OpenSearch through ``search_index`` (the engine on the stand-in at ``opensearch_url``), or without
+    one the stage setting ``search_engine=embedded`` — shards snapshotted in S3, as the container builds them."""
     from tests.infrastructure.asl import definition_in_template
 
     with fake_aws_env():
@@ -245,8 +254,8 @@ def run_aws_server(
 def _serve(
     data_dir: Path,
     moto_url: str,
-    search_index: SearchIndex,
-    opensearch_url: str,
+    search_index: SearchIndex | None,
+    opensearch_url: str | None,
     template: Mapping[str, Any],
     definition: dict[str, Any],
 ) -> Iterator[AwsBackend]:
@@ -266,11 +275,14 @@ def _serve(
         s3_endpoint=moto_url,
         state_machine_arn=state_machine_arn,
         opensearch_endpoint=opensearch_url,
+        search_engine="opensearch" if search_index is not None else "embedded",
+        shard_cache_dir=data_dir / "shards",
         secrets_prefix=f"/flowless/{suffix}/",
         ssm_endpoint=moto_url,
     )
     container = Container(settings)
-    container.overrides["search_index"] = search_index
+    if search_index is not None:
+        container.overrides["search_index"] = search_index
     assert isinstance(container.metadata, DynamoMetadataStore)
     container.metadata.create_table()
     boto3.client("s3", region_name=TEST_REGION, endpoint_url=moto_url).create_bucket(Bucket=settings.documents_bucket)
