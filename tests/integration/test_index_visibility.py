@@ -22,6 +22,7 @@ from shared.adapters.aws.opensearch_index import OpenSearchIndex
 from shared.container import Container
 from shared.ports.search import Candidate, IndexedChunk, SearchIndex, SearchQuery
 from shared.ports.workflow import ParseTask, Workflow
+from shared.schemas.documents import DocumentIdsRequest
 from tests.support.aoss import DEFAULT_VISIBILITY_DELAY_S, StrictAoss, run_strict_aoss
 from tests.support.api import create_dataset, parse_and_wait, upload_one
 from tests.support.opensearch import client_for, osmem_index
@@ -111,9 +112,10 @@ def test_a_parse_stopped_while_its_index_step_writes_leaves_no_copy(tmp_path: Pa
     tenant, _ = container.tenant_service.create("t")
     dataset = container.datasets.create(tenant.id, _dataset_request("stopped"))
     document = _upload(container, tenant.id, dataset["id"], "notes.txt", b"Granite is quarried in blocks.\n" * 20)
-    container.ingestion.parse(tenant.id, dataset["id"], {"document_ids": [document["id"]]})
+    ids = DocumentIdsRequest.model_validate({"document_ids": [document["id"]]})
+    container.ingestion.parse(tenant.id, dataset["id"], ids)
     (task,) = workflow.started
-    index.stop.append(lambda: container.ingestion.stop(tenant.id, dataset["id"], {"document_ids": [document["id"]]}))
+    index.stop.append(lambda: container.ingestion.stop(tenant.id, dataset["id"], ids))
 
     container.ingestion.run_task(task)
 
