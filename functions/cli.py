@@ -49,7 +49,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"Search index rebuilt from the metadata store ({rebuilt} chunks)", flush=True)
     resumed = resume_background_work(container)
     if resumed:
-        print(f"Resumed {resumed} interrupted parse(s)", flush=True)
+        print(f"Resumed {resumed} interrupted parse(s) and build(s)", flush=True)
     print(f"flowless serving on http://{args.host}:{args.port} (data in {data_dir})", flush=True)
     uvicorn.run(build_local_app(container), host=args.host, port=args.port, log_level=args.log_level)
     return 0

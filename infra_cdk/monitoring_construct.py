@@ -17,8 +17,8 @@ _PERIOD = Duration.minutes(5)
 
 
 class MonitoringConstruct(Construct):
-    """One errors alarm per function, one 5XX alarm for the API, one for parses that timed out and one per
-    dead-letter queue holding messages (no notification target yet)."""
+    """One errors alarm per function, one 5XX alarm for the API, one for parses and one for knowledge builds
+    that timed out, and one per dead-letter queue holding messages (no notification target yet)."""
 
     def __init__(
         self,
@@ -28,6 +28,7 @@ class MonitoringConstruct(Construct):
         functions: Mapping[str, lambda_.IFunction],
         rest_api: apigw.RestApi,
         state_machine: sfn.StateMachine | None = None,
+        build_state_machine: sfn.StateMachine | None = None,
         dead_letter_queues: Mapping[str, sqs.IQueue] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -62,6 +63,19 @@ class MonitoringConstruct(Construct):
                     self,
                     "ParseTimedOut",
                     alarm_description="A parse execution timed out; its document is left RUNNING",
+                    threshold=1,
+                    evaluation_periods=1,
+                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
+            )
+        if build_state_machine is not None:
+            # A timed-out build skipped the failure step: its task shows running until it is abandoned.
+            self.alarms.append(
+                build_state_machine.metric_timed_out(period=_PERIOD, statistic="Sum").create_alarm(
+                    self,
+                    "BuildTimedOut",
+                    alarm_description="A knowledge build execution timed out; its task is left running",
                     threshold=1,
                     evaluation_periods=1,
                     comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

@@ -165,40 +165,8 @@ class ParsingWorkflow(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ERROR, include_execution_data=False),
         )
-        self.dead_letter_queue = self._unfinished_executions()
+        self.dead_letter_queue = unfinished_executions_queue(self, self.state_machine, "parse")
         self._suppress_findings()
-
-    def _unfinished_executions(self) -> sqs.Queue:
-        """Executions that ended without the failure step — timed out or stopped — leave their document RUNNING:
-        their status-change events go to a queue an operator (and an alarm) watches, to stop or re-run them."""
-        queue = sqs.Queue(
-            self,
-            "UnfinishedExecutions",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        events.Rule(
-            self,
-            "ExecutionEndedUnfinished",
-            description=f"{SERVICE_NAME}: parse executions that timed out or were stopped",
-            event_pattern=events.EventPattern(
-                source=["aws.states"],
-                detail_type=["Step Functions Execution Status Change"],
-                detail={
-                    "status": list(UNFINISHED_STATUSES),
-                    "stateMachineArn": [self.state_machine.state_machine_arn],
-                },
-            ),
-            targets=[targets.SqsQueue(queue)],
-        )
-        acknowledge(
-            cfn_resource(queue),
-            "AwsSolutions-SQS3",
-            "This queue is itself where unfinished parse executions are parked for an operator; a queue behind "
-            "it would only move the finding.",
-        )
-        return queue
 
     @property
     def failure_function(self) -> ServiceFunction:
@@ -302,3 +270,33 @@ class ParsingWorkflow(Construct):
             "of CloudWatch; a failed step's error and cause are logged, and the execution history "
             "keeps every state's input and output for 90 days.",
         )
+
+
+def unfinished_executions_queue(scope: Construct, state_machine: sfn.IStateMachine, what: str) -> sqs.Queue:
+    """Executions that end without their failure step — timed out or stopped — leave their record running: their
+    status-change events go to a queue an operator (and an alarm) watches, to stop or re-run them."""
+    queue = sqs.Queue(
+        scope,
+        "UnfinishedExecutions",
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=Duration.days(14),
+    )
+    events.Rule(
+        scope,
+        "ExecutionEndedUnfinished",
+        description=f"{SERVICE_NAME}: {what} executions that timed out or were stopped",
+        event_pattern=events.EventPattern(
+            source=["aws.states"],
+            detail_type=["Step Functions Execution Status Change"],
+            detail={"status": list(UNFINISHED_STATUSES), "stateMachineArn": [state_machine.state_machine_arn]},
+        ),
+        targets=[targets.SqsQueue(queue)],
+    )
+    acknowledge(
+        cfn_resource(queue),
+        "AwsSolutions-SQS3",
+        f"This queue is itself where unfinished {what} executions are parked for an operator; a queue behind it "
+        "would only move the finding.",
+    )
+    return queue

@@ -11,6 +11,7 @@ from infra_cdk.api_construct import RestApiConstruct
 from infra_cdk.auth_construct import ApiKeyAuthorizer
 from infra_cdk.config import StageConfig, catalog_bedrock_models
 from infra_cdk.function_construct import Backends, FunctionPackage, RouteGroupFunction
+from infra_cdk.knowledge_construct import KnowledgeBuilds
 from infra_cdk.models_construct import ModelAccess
 from infra_cdk.monitoring_construct import MonitoringConstruct
 from infra_cdk.parsing_construct import ParsingWorkflow
@@ -58,8 +59,19 @@ class FlowlessStack(Stack):
             backends=Backends(self.storage, search=self.search, models=self.models),
             log_settings=log_settings,
         )
+        self.knowledge = KnowledgeBuilds(
+            self,
+            "Knowledge",
+            package=package,
+            backends=Backends(self.storage, search=self.search, models=self.models),
+            log_settings=log_settings,
+        )
         backends = Backends(
-            self.storage, state_machine=self.parsing.state_machine, search=self.search, models=self.models
+            self.storage,
+            state_machine=self.parsing.state_machine,
+            search=self.search,
+            build_state_machine=self.knowledge.state_machine,
+            models=self.models,
         )
         self.auth = ApiKeyAuthorizer(self, "Auth", package=package, storage=self.storage, log_settings=log_settings)
         self.route_functions = {
@@ -96,12 +108,15 @@ class FlowlessStack(Stack):
                 # Of the parse steps only the failure step: the others raise by design (a superseded
                 # task, a document that cannot be parsed) and the state machine handles it.
                 "parse_failure": self.parsing.failure_function.function,
+                "build_failure": self.knowledge.failure_function.function,
             },
             rest_api=self.api.rest_api,
             state_machine=self.parsing.state_machine,
+            build_state_machine=self.knowledge.state_machine,
             dead_letter_queues={
                 "s3_ingest": self.s3_trigger.dead_letter_queue,
                 "parse_executions": self.parsing.dead_letter_queue,
+                "build_executions": self.knowledge.dead_letter_queue,
             },
         )
 
@@ -115,3 +130,4 @@ class FlowlessStack(Stack):
         CfnOutput(self, "ModelKeysPrefix", value=config.secrets_prefix)
         CfnOutput(self, "DataKeyArn", value=self.storage.key.key_arn)
         CfnOutput(self, "ParseStateMachineArn", value=self.parsing.state_machine.state_machine_arn)
+        CfnOutput(self, "BuildStateMachineArn", value=self.knowledge.state_machine.state_machine_arn)

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     documents_bucket: str | None = None
     s3_endpoint: str | None = None
     state_machine_arn: str | None = None
+    # The knowledge-graph / RAPTOR build state machine (the knowledge route group starts it).
+    build_state_machine_arn: str | None = None
     opensearch_endpoint: str | None = None
     #: The search engine on AWS: OpenSearch Serverless, or the embedded engine's shards snapshotted in the
     #: documents bucket (``shared/adapters/aws/shard_index.py``), kept warm under ``shard_cache_dir``.

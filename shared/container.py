@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from shared.catalog import ModelCatalog, get_catalog
 from shared.config import Settings, get_settings
 from shared.constants import LOCAL_BLOB_DIR, LOCAL_DB_FILE, LOCAL_INDEX_DIR
 from shared.ports.blobs import BlobStore
 from shared.ports.metadata import MetadataStore
-from shared.ports.search import SearchIndex
+from shared.ports.search import IndexedChunk, SearchIndex
 from shared.ports.secrets import SecretStore
 from shared.ports.workflow import Workflow
 from shared.repos.datasets import DatasetRepository
@@ -35,7 +35,10 @@ if TYPE_CHECKING:  # imported where built: a function loads only the services it
     from shared.services.documents import DocumentService
     from shared.services.file_mirror import KnowledgebaseMirror
     from shared.services.files import FileService
+    from shared.services.graph_search import GraphSearch
     from shared.services.ingestion import IngestionService
+    from shared.services.knowledge import GraphStore, KnowledgeService
+    from shared.services.knowledge_builds import KnowledgeBuilder
     from shared.services.retrieval import RetrievalService
 
 
@@ -91,19 +94,28 @@ class Container:
             return cast(SearchIndex, EmbeddedSearchIndex(self.settings.data_dir / LOCAL_INDEX_DIR))
         if self.settings.search_engine == "embedded":
             from shared.adapters.aws.shard_index import ShardSnapshotIndex
-            from shared.services.ingestion import dataset_indexed_chunks
 
             return ShardSnapshotIndex(
-                store=self.metadata,
-                blobs=self.blobs,
-                truth=lambda tenant_id, dataset_id: dataset_indexed_chunks(self.document_repo, tenant_id, dataset_id),
-                cache_dir=self.settings.shard_cache_dir,
+                store=self.metadata, blobs=self.blobs, truth=self._shard_truth, cache_dir=self.settings.shard_cache_dir
             )
         if not self.settings.opensearch_endpoint:
             raise RuntimeError("FLOWLESS_OPENSEARCH_ENDPOINT is not set")
         from shared.adapters.aws.opensearch_index import OpenSearchIndex
 
         return cast(SearchIndex, OpenSearchIndex(self.settings.opensearch_endpoint, region=self.settings.aws_region))
+
+    def _shard_truth(self, tenant_id: str, dataset_id: str) -> Iterator[IndexedChunk]:
+        """What a shard of the embedded engine on AWS is rebuilt from: the dataset's chunks and graph records."""
+        from shared.repos.knowledge import RECORD_PREFIX, GraphRepository
+        from shared.services.ingestion import dataset_indexed_chunks
+        from shared.services.knowledge import record_to_indexed
+
+        yield from dataset_indexed_chunks(self.document_repo, tenant_id, dataset_id)
+        graphs = GraphRepository(self.metadata)
+        for kind in RECORD_PREFIX:
+            for record in graphs.records(dataset_id, kind):
+                if record.get("tenant_id") == tenant_id:
+                    yield record_to_indexed(record)
 
     @cached_property
     def workflow(self) -> Workflow:
@@ -140,6 +152,23 @@ class Container:
         )
 
     @cached_property
+    def build_workflow(self) -> Workflow:
+        """Where knowledge-graph / RAPTOR builds run: a worker of their own locally, their state machine on AWS."""
+        if "build_workflow" in self.overrides:
+            return cast(Workflow, self.overrides["build_workflow"])
+        if self.settings.backend == "local":
+            from shared.adapters.local.worker import InProcessWorkflow
+
+            return InProcessWorkflow(run_build=lambda task: self.knowledge_builds.run_task(task))
+        if not self.settings.build_state_machine_arn:
+            raise RuntimeError("FLOWLESS_BUILD_STATE_MACHINE_ARN is not set")
+        from shared.adapters.aws.stepfunctions_workflow import StepFunctionsWorkflow
+
+        return StepFunctionsWorkflow(
+            None, region=self.settings.aws_region, build_state_machine_arn=self.settings.build_state_machine_arn
+        )
+
+    @cached_property
     def catalog(self) -> ModelCatalog:
         return get_catalog()
 
@@ -172,8 +201,16 @@ class Container:
             self.dataset_repo,
             self.tenants,
             ModelAccess(self.catalog),
-            purge=lambda ds: self.documents.purge_dataset(ds),
+            purge=self._purge_dataset,
         )
+
+    def _purge_dataset(self, dataset: dict[str, Any]) -> None:
+        from shared.repos.knowledge import BuildTaskRepository
+
+        self.documents.purge_dataset(dataset)
+        # Its knowledge graph and build tasks too (a running build then stops at its next step).
+        self.graph_store.delete(dataset["tenant_id"], dataset["id"], with_work=True)
+        BuildTaskRepository(self.metadata).delete_all(dataset["id"])
 
     @cached_property
     def documents(self) -> DocumentService:
@@ -185,6 +222,8 @@ class Container:
             self.blobs,
             lambda: self.search_index,
             max_file_bytes=self.settings.max_upload_bytes,
+            # Deleted documents leave the knowledge graph (their RAPTOR chunks went with their chunks).
+            on_deleted=lambda tenant_id, dataset_id, ids: self.graph_store.forget(tenant_id, dataset_id, ids),
             mirror=self.file_mirror,
         )
 
@@ -252,7 +291,14 @@ class Container:
             embedder_for=tenant_embedder,
             models=ModelAccess(self.catalog),
             chat_model_for=tenant_chat_model,
+            graph_search=lambda: self.graph_search,
         )
+
+    @cached_property
+    def graph_search(self) -> GraphSearch:
+        from shared.services.graph_search import GraphSearch
+
+        return GraphSearch(self.graph_store, lambda: self.search_index)
 
     @cached_property
     def completions(self) -> CompletionService:
@@ -308,6 +354,45 @@ class Container:
     @property
     def _shards_searched(self) -> bool:
         return self.settings.search_engine == "embedded" and bool(self.settings.documents_bucket)
+
+    @cached_property
+    def graph_store(self) -> GraphStore:
+        from shared.repos.knowledge import GraphRepository
+        from shared.services.knowledge import GraphStore
+
+        return GraphStore(GraphRepository(self.metadata), self.blobs, lambda: self.search_index)
+
+    @cached_property
+    def knowledge(self) -> KnowledgeService:
+        from shared.repos.knowledge import BuildTaskRepository
+        from shared.services.knowledge import KnowledgeService
+
+        return KnowledgeService(
+            datasets=self.dataset_repo,
+            documents=self.document_repo,
+            tasks=BuildTaskRepository(self.metadata),
+            graphs=self.graph_store,
+            workflow=lambda: self.build_workflow,
+        )
+
+    @cached_property
+    def knowledge_builds(self) -> KnowledgeBuilder:
+        from shared.repos.knowledge import BuildTaskRepository
+        from shared.services.knowledge_builds import KnowledgeBuilder
+
+        return KnowledgeBuilder(
+            datasets=self.dataset_repo,
+            documents=self.document_repo,
+            tenants=self.tenants,
+            tasks=BuildTaskRepository(self.metadata),
+            graphs=self.graph_store,
+            blobs=self.blobs,
+            index=lambda: self.search_index,
+            workflow=lambda: self.build_workflow,
+            embedder_for=tenant_embedder,
+            chat_model_for=tenant_chat_model,
+            catalog=self.catalog,
+        )
 
     def health_probes(self) -> dict[str, Callable[[], None]]:
         """RAGFlow's health names: db, storage, doc_engine, plus our workflow; only backends this process has."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Method = Literal["GET", "POST", "PUT", "DELETE"]
-Backend = Literal["metadata", "blobs", "search", "workflow", "models"]
+Backend = Literal["metadata", "blobs", "search", "workflow", "models", "builds"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,8 @@ class RouteGroup:
 
     ``module`` is the importable package under ``functions/`` holding ``router.py`` (FastAPI router
     factory ``build_router``) and ``handler.py`` (the Lambda entry point ``handler``).
-    ``needs`` lists the backends the function is granted access to.
+    ``needs`` lists the backends the function is granted access to (``workflow``: starting parses;
+    ``builds``: starting knowledge-graph / RAPTOR builds).
     """
 
     name: str
@@ -92,8 +93,25 @@ RETRIEVAL = RouteGroup(
     name="retrieval",
     module="functions.retrieval",
     routes=(Route("/api/v1/retrieval", ("POST",)),),
-    needs=("metadata", "search", "models"),
+    # blobs: use_kg reads the datasets' knowledge graphs.
+    needs=("metadata", "blobs", "search", "models"),
     memory_mb=2048,
+)
+
+KNOWLEDGE = RouteGroup(
+    name="knowledge",
+    module="functions.knowledge",
+    routes=(
+        Route("/api/v1/datasets/{dataset_id}/knowledge_graph", ("GET", "DELETE")),
+        Route("/api/v1/datasets/{dataset_id}/run_graphrag", ("POST",)),
+        Route("/api/v1/datasets/{dataset_id}/trace_graphrag", ("GET",)),
+        Route("/api/v1/datasets/{dataset_id}/run_raptor", ("POST",)),
+        Route("/api/v1/datasets/{dataset_id}/trace_raptor", ("GET",)),
+    ),
+    # The builds run in the knowledge-build workflow ("builds"); the graph is a blob, its records are in the
+    # store and the index (deleted with it).
+    needs=("metadata", "blobs", "search", "builds"),
+    memory_mb=1024,
 )
 
 CHATS = RouteGroup(
@@ -134,7 +152,8 @@ COMPLETIONS = RouteGroup(
     ),
     # Answers stream: Lambda Web Adapter + uvicorn, REST integration with responseTransferMode STREAM.
     streaming=True,
-    needs=("metadata", "search", "models"),
+    # blobs: a chat with use_kg reads its datasets' knowledge graphs.
+    needs=("metadata", "blobs", "search", "models"),
     memory_mb=2048,
     timeout_s=900,
 )
@@ -166,6 +185,7 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
     DOCUMENTS,
     CHUNKS,
     RETRIEVAL,
+    KNOWLEDGE,
     CHATS,
     AGENTS,
     COMPLETIONS,

@@ -37,7 +37,7 @@ _SEARCH = ("embedded", "aws", "aws_shards")
 BACKENDS_OF: dict[str, tuple[str, ...]] = {
     f"tests.integration.test_{name}": backends
     for names, backends in (
-        (("chunks_api", "retrieval_api"), _SEARCH),
+        (("chunks_api", "retrieval_api", "knowledge_retrieval", "conformance_top_k"), _SEARCH),
         (
             (
                 "datasets_api",
@@ -55,6 +55,13 @@ BACKENDS_OF: dict[str, tuple[str, ...]] = {
                 "files_conversion",
                 "chat_robustness",
                 "robustness_documents",
+                "knowledge_api",
+                "conformance_chunk_listing",
+                "conformance_defaults",
+                "conformance_leniency",
+                "conformance_messages",
+                "conformance_newer_clients",
+                "conformance_partial",
             ),
             _API,
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -27,13 +28,16 @@ def rebuild_index_if_needed(container: Container) -> int | None:
     again from the metadata store. Returns how many chunks were loaded, None when nothing was needed."""
     from shared.adapters.local.embedded_index import EmbeddedSearchIndex
     from shared.services.ingestion import all_indexed_chunks
+    from shared.services.knowledge import graph_index_records
 
     index = container.search_index
     if not isinstance(index, EmbeddedSearchIndex) or not index.needs_rebuild():
         return None
-    return index.rebuild(all_indexed_chunks(container.document_repo))
+    chunks = all_indexed_chunks(container.document_repo)
+    return index.rebuild(itertools.chain(chunks, graph_index_records(container.graph_store.records)))
 
 
 def resume_background_work(container: Container) -> int:
-    """Parses a previous process left RUNNING (killed mid-parse) start again; returns how many."""
-    return container.ingestion.resume_interrupted()
+    """Parses and knowledge builds a previous process left running (killed mid-way) start again; returns
+    how many."""
+    return container.ingestion.resume_interrupted() + container.knowledge_builds.resume_interrupted()

@@ -11,11 +11,23 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Final, Literal
+
+ChunkKind = Literal["chunk", "entity", "relation", "community_report"]
+#: Ordinary chunks: the only kind plain retrieval ever returns.
+CHUNK: Final = "chunk"
+#: Knowledge-graph records (``shared.rag.graphrag``): searched only when asked for by kind.
+GRAPH_KINDS: Final[tuple[ChunkKind, ...]] = ("entity", "relation", "community_report")
+CHUNK_KINDS: Final[tuple[ChunkKind, ...]] = (CHUNK, *GRAPH_KINDS)
 
 
 @dataclass
 class IndexedChunk:
-    """What the index stores for one chunk. ``vector`` is L2-normalized (cosine = dot product)."""
+    """What the index stores for one chunk. ``vector`` is L2-normalized (cosine = dot product).
+
+    ``kind`` separates the knowledge graph's records (entities, relations, community reports; their
+    ``document_id`` is empty) from ordinary chunks: a search finds one kind only, chunks by default.
+    """
 
     id: str
     tenant_id: str
@@ -30,6 +42,11 @@ class IndexedChunk:
     available: bool = True
     page_numbers: list[int] = field(default_factory=list)
     create_time: int = 0
+    kind: ChunkKind = CHUNK
+
+
+#: The most text matches a search returns (RAGFlow's default ``top_k``), whatever ``top_k`` a query asks for.
+TEXT_CANDIDATES = 1024
 
 
 @dataclass
@@ -37,7 +54,10 @@ class SearchQuery:
     """Candidate recall within one tenant's datasets (and optionally some of their documents).
 
     ``text`` drives full-text matching (content, keywords and questions), ``vector`` the k-NN part;
-    either may be absent. ``top_k`` bounds each kind of candidates. Unavailable chunks never match.
+    either may be absent. ``top_k`` bounds the vector candidates only, as in RAGFlow's Elasticsearch search
+    (a k-NN clause beside the text query); text matches are bounded by ``text_limit``, a fixed guard on the
+    merge's cost. ``top_k`` ≤ 0 finds nothing. Unavailable chunks never match.
+    ``kind`` picks the records searched: ordinary chunks unless a knowledge-graph kind is asked for.
     """
 
     tenant_id: str
@@ -46,6 +66,8 @@ class SearchQuery:
     vector: Sequence[float] | None = None
     document_ids: Sequence[str] | None = None
     top_k: int = 1024
+    text_limit: int = TEXT_CANDIDATES
+    kind: ChunkKind = CHUNK
 
 
 @dataclass
@@ -72,7 +94,7 @@ class SearchIndex(ABC):
 
     @abstractmethod
     def delete_chunks(self, tenant_id: str, dataset_id: str, chunk_ids: Sequence[str]) -> None:
-        """Remove chunks by id; unknown ids are ignored."""
+        """Remove chunks (of any kind) by id; unknown ids are ignored."""
 
     @abstractmethod
     def delete_document(self, tenant_id: str, dataset_id: str, document_id: str) -> None:
@@ -80,7 +102,7 @@ class SearchIndex(ABC):
 
     @abstractmethod
     def delete_dataset(self, tenant_id: str, dataset_id: str) -> None:
-        """Remove every chunk of a dataset."""
+        """Remove every chunk of a dataset, of every kind."""
 
     @abstractmethod
     def set_available(self, tenant_id: str, dataset_id: str, chunk_ids: Sequence[str], available: bool) -> None:
@@ -88,7 +110,7 @@ class SearchIndex(ABC):
 
     @abstractmethod
     def search(self, query: SearchQuery) -> list[Candidate]:
-        """Text and vector candidates (each up to ``top_k``), merged by chunk id."""
+        """Text candidates (up to ``text_limit``) and vector candidates (up to ``top_k``), merged by chunk id."""
 
     @abstractmethod
     def ping(self) -> None:

@@ -3,7 +3,8 @@
 Layout (single table):
 * document  pk=``DS#<dataset>`` sk=``DOC#<id>`` (+ by_create/by_update sort keys; ``gsi1`` indexes the
   run state so a restarted worker finds interrupted parses);
-* name guard pk=``DS#<dataset>`` sk=``DOCNAME#<lower name>`` (case-insensitive uniqueness);
+* name guard pk=``DS#<dataset>`` sk=``DOCNAMES#<lower name>#<name>`` (exact uniqueness, found
+  case-insensitively; ``DOCNAME#<lower name>`` guards of older documents are still honoured);
 * chunk     pk=``DOC#<document>`` sk=``CHUNK#<id>``, ordered by ``ct_sk`` = ``CHUNK#<order>#<id>``.
 """
 
@@ -15,11 +16,11 @@ from typing import Any
 from shared.ports.metadata import ITEM_EXISTS, ITEM_NOT_EXISTS, Condition, Delete, MetadataStore, Put, Update, WriteOp
 from shared.repos.datasets import counters_update
 from shared.repos.keys import STORAGE_ATTRS, OrderBy, ordered, time_sort_key, time_sorted_item
-from shared.repos.names import NameGuard, NameTaken
+from shared.repos.names import ExactNameGuard, NameGuard, NameTaken
 
 Record = dict[str, Any]
 _DOC = "DOC"
-_NAMES = NameGuard("DOCNAME", "document_id")
+_NAMES = ExactNameGuard("DOCNAMES", "document_id", legacy=NameGuard("DOCNAME", "document_id"))
 
 __all__ = ["STORAGE_ATTRS", "DocumentRepository", "DuplicateDocumentName", "Record", "dataset_pk", "document_pk"]
 # DynamoDB transactions hold at most 100 items; chunk writes go in batches well below that.
@@ -55,11 +56,23 @@ class DocumentRepository:
         return self._store.get(dataset_pk(dataset_id), _doc_sk(document_id))
 
     def name_taken(self, dataset_id: str, name: str) -> bool:
-        return _NAMES.owner(self._store, dataset_pk(dataset_id), name) is not None
+        """Whether a document of the dataset has this name, ignoring case (how uploads pick a free name)."""
+        return bool(_NAMES.owners(self._store, dataset_pk(dataset_id), name))
+
+    def _check_legacy_name(self, dataset_id: str, name: str) -> None:
+        # Older documents' guards hold the lower-cased name only: compare their document's name exactly.
+        def name_of(document_id: str) -> str | None:
+            record = self.get(dataset_id, document_id)
+            return None if record is None else str(record["name"])
+
+        if _NAMES.held_by_legacy(self._store, dataset_pk(dataset_id), name, name_of):
+            raise DuplicateDocumentName(name)
 
     def create_ops(self, record: Record) -> list[WriteOp]:
         """The writes inserting a document: its name claim (first: its failure means the name is taken), the
-        item, and its count on the dataset. For callers joining them to writes of their own."""
+        item, and its count on the dataset. For callers joining them to writes of their own.
+        DuplicateDocumentName at once when an older document (guarded the old way) has exactly this name."""
+        self._check_legacy_name(record["dataset_id"], record["name"])
         pk = dataset_pk(record["dataset_id"])
         item = {
             **time_sorted_item(record, pk=pk, sk=_doc_sk(record["id"]), kind=_DOC),
@@ -89,7 +102,9 @@ class DocumentRepository:
         fields = dict(changes)
         fields["ut_sk"] = time_sort_key(_DOC, fields["update_time"], document_id)
         fields.update(_run_keys(str(fields.get("run", current["run"])), fields["update_time"], document_id))
-        renaming = _NAMES.renaming(pk, current, fields)
+        renaming = _NAMES.renaming(self._store, pk, current, fields)
+        if renaming:
+            self._check_legacy_name(current["dataset_id"], fields["name"])
         ops: list[WriteOp] = [
             *renaming,
             Update(pk, _doc_sk(document_id), set=fields, condition=condition or ITEM_EXISTS),
@@ -121,7 +136,7 @@ class DocumentRepository:
         self._store.transact(
             [
                 Delete(pk, _doc_sk(record["id"]), ITEM_EXISTS),
-                _NAMES.release(pk, record["name"]),
+                *_NAMES.release(self._store, pk, record),
                 counters_update(
                     record["tenant_id"],
                     record["dataset_id"],

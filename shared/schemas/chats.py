@@ -93,6 +93,8 @@ class PromptSettings(LenientBody):
     prompt: str = DEFAULT_SYSTEM_PROMPT
     tts: bool = False
     refine_multiturn: bool = True
+    #: Put the knowledge graph's pseudo-chunk first in the retrieved knowledge (kept only when given).
+    use_kg: bool = False
 
     @field_validator("rerank_model", mode="before")
     @classmethod

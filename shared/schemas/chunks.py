@@ -14,15 +14,17 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_v
 from shared.errors import RetCode
 from shared.schemas.common import (
     PAGING_LIMIT,
+    DeleteScope,
     LenientBody,
     QueryArgs,
+    delete_scope,
     id_list_or_refuse,
     refuse,
     unique_with_duplicates,
 )
 
-#: RAGFlow's reference gives 1024 as the chunk list's default page size.
-DEFAULT_PAGE_SIZE = 1024
+#: The chunk list's default page size on RAGFlow's server (its reference says 1024).
+DEFAULT_PAGE_SIZE = 30
 #: RAGFlow stores a position as [page, left, right, top, bottom].
 POSITION_LENGTH = 5
 
@@ -118,27 +120,43 @@ class UpdateChunkRequest(LenientBody):
 
 
 class DeleteChunksRequest(LenientBody):
-    """``DELETE .../chunks``: no body, no ``chunk_ids`` (or null) deletes every chunk of the document."""
+    """``DELETE .../chunks``: no body, no ``chunk_ids``, null or ``[]`` deletes every chunk of the document
+    (v0.23.1); a body carrying ``delete_all`` follows the v0.25+ rules (see ``delete_scope``)."""
 
     body_optional = True
 
     chunk_ids: list[str] | None = None
+    delete_all: bool | None = None
 
     _check_ids = field_validator("chunk_ids", mode="before")(
-        id_list_or_refuse(RetCode.DATA_ERROR, "`chunk_ids` should be a list")
+        # RAGFlow iterates a string here, character by character (do not copy): a clear 101 instead.
+        id_list_or_refuse(RetCode.ARGUMENT_ERROR, "`chunk_ids` should be a list")
     )
 
     def unique_ids(self) -> tuple[list[str], list[str]]:
         """The ids once each, in order, and RAGFlow's message for each repeated one."""
         return unique_with_duplicates(self.chunk_ids or [], "chunk")
 
+    def scope(self) -> DeleteScope:
+        """The listed chunks, all of the document's, or none."""
+        newer = "delete_all" in self.model_fields_set
+        return delete_scope(self.chunk_ids, self.delete_all, newer_rules=newer, empty_means_all=True)
+
 
 class ListChunksQuery(QueryArgs):
-    """``GET .../chunks``; like RAGFlow, parameters it doesn't know are ignored."""
+    """``GET .../chunks``; like RAGFlow, parameters it doesn't know are ignored, and ``page=0`` or
+    ``page_size=0`` give the first page (of the default size)."""
 
     model_config = ConfigDict(extra="ignore")
 
     id: str | None = None
     keywords: str = ""
-    page: Annotated[int, Field(ge=1, le=PAGING_LIMIT)] = 1
-    page_size: Annotated[int, Field(ge=1, le=PAGING_LIMIT)] = DEFAULT_PAGE_SIZE
+    page: Annotated[int, Field(ge=0, le=PAGING_LIMIT)] = 1
+    page_size: Annotated[int, Field(ge=0, le=PAGING_LIMIT)] = DEFAULT_PAGE_SIZE
+
+    @field_validator("page", "page_size", mode="after")
+    @classmethod
+    def _zero_is_default(cls, value: int, info: ValidationInfo) -> int:
+        if value:
+            return value
+        return 1 if info.field_name == "page" else DEFAULT_PAGE_SIZE

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import PydanticCustomError
@@ -89,13 +89,14 @@ def parse_model(model: type[M], payload: Mapping[str, Any]) -> M:
 
 
 def uuid1_hex(value: Any) -> str:
-    """Normalize an id to 32 hex characters; RAGFlow's messages for anything that isn't a UUID1."""
+    """Normalize an id to 32 hex characters; RAGFlow's message for anything that isn't a UUID1 (its "Must be
+    a UUID1 format" for other UUID versions is caught by its own ``except ValueError`` and never seen)."""
     try:
         parsed = uuid.UUID(value) if isinstance(value, str) else uuid.UUID(str(value))
     except (AttributeError, ValueError, TypeError):
-        raise PydanticCustomError("invalid_UUID1_format", "Invalid UUID1 format") from None
-    if parsed.version != 1:
-        raise PydanticCustomError("invalid_UUID1_format", "Must be a UUID1 format")
+        parsed = None
+    if parsed is None or parsed.version != 1:
+        raise PydanticCustomError("invalid_UUID1_format", "Invalid UUID1 format")
     return parsed.hex
 
 
@@ -137,6 +138,25 @@ def unique_with_duplicates(ids: list[str], kind: str) -> tuple[list[str], list[s
     for each id given more than once."""
     counts = Counter(ids)
     return list(counts), [f"Duplicate {kind} ids: {i}" for i, n in counts.items() if n > 1]
+
+
+DeleteScope = Literal["listed", "all", "none"]
+
+
+def delete_scope(
+    ids: list[str] | None, delete_all: bool | None, *, newer_rules: bool, empty_means_all: bool
+) -> DeleteScope:
+    """What a delete request removes: the ``listed`` ids, ``all`` of them, or ``none``.
+
+    v0.23.1 rules: no ids (null, or ``[]`` where ``empty_means_all``) means all. A body carrying a
+    ``delete_all`` key (``newer_rules``) comes from a v0.25+ client, whose SDK sends
+    ``{"ids": null, "delete_all": false}`` by default: then no ids means nothing unless ``delete_all`` is true.
+    """
+    if ids:
+        return "listed"
+    if newer_rules:
+        return "all" if delete_all is True else "none"
+    return "all" if ids is None or empty_means_all else "none"
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

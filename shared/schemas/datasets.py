@@ -16,7 +16,16 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from shared.schemas.common import PAGING_LIMIT, QueryArgs, StrictBody, deep_merge, unique_uuid1_list, uuid1_hex
+from shared.schemas.common import (
+    PAGING_LIMIT,
+    DeleteScope,
+    QueryArgs,
+    StrictBody,
+    delete_scope,
+    unique_uuid1_list,
+    uuid1_hex,
+)
+from shared.schemas.parser_config import ParserConfig
 
 DATASET_NAME_LIMIT = 128
 CHUNK_METHODS = (
@@ -39,62 +48,8 @@ _CHUNK_METHOD_MESSAGE = (
 )
 _AVATAR_MIME_TYPES = ["image/jpeg", "image/png"]
 
-# parser_config defaults per chunk method, as the reference lists them.
-_RAPTOR_OFF = {"use_raptor": False}
-_GRAPHRAG_OFF = {"use_graphrag": False}
-PARSER_CONFIG_DEFAULTS: dict[str, dict[str, Any]] = {
-    "naive": {
-        "auto_keywords": 0,
-        "auto_questions": 0,
-        "chunk_token_num": 512,
-        "delimiter": "\\n",
-        "html4excel": False,
-        "layout_recognize": "DeepDOC",
-        "task_page_size": 12,
-        "raptor": _RAPTOR_OFF,
-        "graphrag": _GRAPHRAG_OFF,
-    },
-    **{method: {"raptor": _RAPTOR_OFF} for method in ("qa", "manual", "paper", "book", "laws", "presentation")},
-    **{method: {} for method in ("table", "picture", "one", "email", "tag")},
-}
-
 DatasetName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=DATASET_NAME_LIMIT)]
-
-
-class RaptorConfig(StrictBody):
-    use_raptor: bool = False
-    prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = (
-        "Please summarize the following paragraphs. Be careful with the numbers, do not make things up. "
-        "Paragraphs as following:\n      {cluster_content}\nThe above is the content you need to summarize."
-    )
-    max_token: Annotated[int, Field(ge=1, le=2048)] = 256
-    threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
-    max_cluster: Annotated[int, Field(ge=1, le=1024)] = 64
-    random_seed: Annotated[int, Field(ge=0)] = 0
-
-
-class GraphragConfig(StrictBody):
-    use_graphrag: bool = False
-    entity_types: list[str] = Field(default_factory=lambda: ["organization", "person", "geo", "event", "category"])
-    method: Literal["light", "general"] = "light"
-    community: bool = False
-    resolution: bool = False
-
-
-class ParserConfig(StrictBody):
-    auto_keywords: Annotated[int, Field(ge=0, le=32)] = 0
-    auto_questions: Annotated[int, Field(ge=0, le=10)] = 0
-    chunk_token_num: Annotated[int, Field(ge=1, le=2048)] = 512
-    delimiter: Annotated[str, Field(min_length=1)] = "\\n"
-    graphrag: GraphragConfig = Field(default_factory=GraphragConfig)
-    html4excel: bool = False
-    layout_recognize: str = "DeepDOC"
-    raptor: RaptorConfig = Field(default_factory=RaptorConfig)
-    tag_kb_ids: list[str] = Field(default_factory=list)
-    topn_tags: Annotated[int, Field(ge=1, le=10)] = 1
-    filename_embd_weight: Annotated[float | None, Field(ge=0.0, le=1.0)] = 0.1
-    task_page_size: Annotated[int | None, Field(ge=1)] = None
-    pages: list[list[int]] | None = None
+_PERMISSION_MESSAGE = "Input should be 'me' or 'team'"
 
 
 def _validate_avatar(value: str | None) -> str | None:
@@ -138,11 +93,14 @@ def _validate_bmp(value: str) -> str:
     return value
 
 
-def _strip_lower(value: Any) -> Any:
-    return value.strip().lower() if isinstance(value, str) else value
+def _exact_permission(value: Any) -> Any:
+    # RAGFlow compares the value as sent: "ME", " me " and null are refused like any other value.
+    if value not in ("me", "team"):
+        raise PydanticCustomError("literal_error", _PERMISSION_MESSAGE)
+    return value
 
 
-def empty_is_none(value: Any) -> Any:
+def _empty_is_none(value: Any) -> Any:
     """``{}`` reads as absent (RAGFlow treats an empty parser_config as none given)."""
     return None if value == {} else value
 
@@ -165,7 +123,7 @@ class _DatasetFields(StrictBody):
 
     _avatar = field_validator("avatar", mode="after")(_validate_avatar)
     _embedding = field_validator("embedding_model", mode="after")(_validate_embedding_model)
-    _permission = field_validator("permission", mode="before")(_strip_lower)
+    _permission = field_validator("permission", mode="before")(_exact_permission)
     _parser_size = field_validator("parser_config", mode="after")(_check_parser_config_size)
 
     @field_validator("embedding_model", mode="before")
@@ -187,11 +145,11 @@ class _DatasetFields(StrictBody):
             raise PydanticCustomError("literal_error", _CHUNK_METHOD_MESSAGE)
         return result
 
-    _empty_parser_config = field_validator("parser_config", mode="before")(empty_is_none)
+    _empty_parser_config = field_validator("parser_config", mode="before")(_empty_is_none)
 
     def parser_config_overrides(self) -> dict[str, Any]:
         """Only what the client set in parser_config (nested objects included)."""
-        return {} if self.parser_config is None else self.parser_config.model_dump(exclude_unset=True)
+        return {} if self.parser_config is None else self.parser_config.overrides()
 
 
 class CreateDatasetRequest(_DatasetFields):
@@ -241,11 +199,6 @@ class CreateDatasetRequest(_DatasetFields):
             )
         return self
 
-    def resolved_parser_config(self) -> dict[str, Any]:
-        """The method's defaults with the client's settings laid over them."""
-        defaults = PARSER_CONFIG_DEFAULTS[self.chunk_method or "naive"]
-        return deep_merge(defaults, self.parser_config_overrides())
-
 
 class UpdateDatasetRequest(_DatasetFields):
     name: DatasetName | None = None
@@ -253,7 +206,7 @@ class UpdateDatasetRequest(_DatasetFields):
 
     _bmp = field_validator("name", mode="after")(lambda v: v if v is None else _validate_bmp(v))
 
-    @field_validator("name", "permission", "pagerank", mode="before")
+    @field_validator("name", "pagerank", mode="before")
     @classmethod
     def _no_explicit_null(cls, value: Any, info: ValidationInfo) -> Any:
         # Optional to send, but not nullable: an explicit null is a wrong type, as RAGFlow answers.
@@ -265,12 +218,29 @@ class UpdateDatasetRequest(_DatasetFields):
 
 
 class DeleteDatasetsRequest(StrictBody):
+    """``DELETE /datasets``. Under v0.23.1 rules ``ids: null`` deletes every dataset; a body carrying
+    ``delete_all`` (RAGFlow v0.25+ clients) follows the newer rules instead: see ``DeleteRule``."""
+
     ids: list[str] | None
+    delete_all: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ids_optional_with_delete_all(cls, data: Any) -> Any:
+        # v0.23.1 requires ``ids``; newer clients may send only ``delete_all``.
+        if isinstance(data, dict) and "delete_all" in data and "ids" not in data:
+            return {**data, "ids": None}
+        return data
 
     @field_validator("ids", mode="after")
     @classmethod
     def _check_ids(cls, value: list[str] | None) -> list[str] | None:
         return unique_uuid1_list(value)
+
+    def scope(self) -> DeleteScope:
+        """The listed datasets, all of the tenant's, or none (``ids: []`` deletes nothing under v0.23.1)."""
+        newer = "delete_all" in self.model_fields_set
+        return delete_scope(self.ids, self.delete_all, newer_rules=newer, empty_means_all=False)
 
 
 class ListDatasetsQuery(QueryArgs):
@@ -285,3 +255,8 @@ class ListDatasetsQuery(QueryArgs):
     @classmethod
     def _check_id(cls, value: Any) -> Any:
         return None if value is None else uuid1_hex(value)
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _empty_name_is_no_filter(cls, value: Any) -> Any:
+        return None if value == "" else value

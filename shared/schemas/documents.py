@@ -4,22 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from shared.errors import RetCode
 from shared.rag.metadata import MetadataConditionError, validate_meta_fields
 from shared.schemas.common import (
     PAGING_LIMIT,
+    DeleteScope,
     LenientBody,
     QueryArgs,
     StrictBody,
+    delete_scope,
     id_list_or_refuse,
     refuse,
     refused,
     unique_with_duplicates,
 )
-from shared.schemas.datasets import ParserConfig, empty_is_none
 from shared.schemas.metadata import QueryMetadataCondition
+from shared.schemas.parser_config import ParserConfig
 from shared.schemas.reading import INT64_MAX
 
 FILE_NAME_LEN_LIMIT = 255
@@ -36,6 +38,7 @@ DOCUMENT_CHUNK_METHODS = (
     "one",
     "email",
     "tag",
+    "knowledge_graph",  # RAGFlow accepts it on documents (chunked as naive)
 )
 RUN_STATES = ("UNSTART", "RUNNING", "CANCEL", "DONE", "FAIL")
 RUN_NUMBERS = {str(i): state for i, state in enumerate(RUN_STATES)}
@@ -46,7 +49,8 @@ Timestamp = Annotated[int, Field(ge=0, le=INT64_MAX)]
 
 class UpdateDocumentRequest(StrictBody):
     """``PUT /datasets/{id}/documents/{id}``. Rules that need the stored document (the extension, read-only
-    counters, a name already taken) are the service's."""
+    counters, a name already taken) are the service's. ``parser_config: {}`` resets the document to its chunk
+    method's defaults; ``null`` changes nothing."""
 
     name: str | None = None
     meta_fields: dict[str, Any] | None = None
@@ -61,7 +65,8 @@ class UpdateDocumentRequest(StrictBody):
     @field_validator("name", mode="before")
     @classmethod
     def _check_name(cls, value: Any) -> Any:
-        if value is None or (isinstance(value, str) and not value.strip()):
+        # A blank name is the service's to answer: RAGFlow compares its (empty) extension first.
+        if value is None:
             raise refuse(RetCode.ARGUMENT_ERROR, "File name can't be empty.")
         if isinstance(value, str) and len(value.encode("utf-8")) > FILE_NAME_LEN_LIMIT:
             raise refuse(RetCode.ARGUMENT_ERROR, f"File name must be {FILE_NAME_LEN_LIMIT} bytes or less.")
@@ -82,15 +87,24 @@ class UpdateDocumentRequest(StrictBody):
             raise refuse(RetCode.DATA_ERROR, f"`chunk_method` {value} doesn't exist")
         return value
 
-    _empty_parser_config = field_validator("parser_config", mode="before")(empty_is_none)
-
 
 class ListDocumentsQuery(QueryArgs):
+    """``GET .../documents``. Like RAGFlow: unknown parameters are ignored, ``page=0`` is the first page and
+    ``page_size=0`` an empty one."""
+
+    model_config = ConfigDict(extra="ignore")
+
     id: str | None = None
     name: str | None = None
     keywords: str = ""
-    page: Annotated[int, Field(ge=1, le=PAGING_LIMIT)] = 1
-    page_size: Annotated[int, Field(ge=1, le=PAGING_LIMIT)] = 30
+    page: Annotated[int, Field(ge=0, le=PAGING_LIMIT)] = 1
+    page_size: Annotated[int, Field(ge=0, le=PAGING_LIMIT)] = 30
+
+    @field_validator("page", mode="after")
+    @classmethod
+    def _page_zero_is_the_first(cls, value: int) -> int:
+        return max(value, 1)
+
     orderby: Literal["create_time", "update_time"] = "create_time"
     desc: bool = True
     create_time_from: Timestamp = 0
@@ -112,18 +126,26 @@ class ListDocumentsQuery(QueryArgs):
 
 
 class DeleteDocumentsRequest(LenientBody):
-    """``DELETE /datasets/{id}/documents``: no body, no ``ids`` or ``[]`` means every document (v0.23.1)."""
+    """``DELETE /datasets/{id}/documents``: no body, no ``ids`` or ``[]`` means every document (v0.23.1);
+    a body carrying ``delete_all`` follows the v0.25+ rules (see ``delete_scope``)."""
 
     body_optional = True
 
     ids: list[str] | None = None
+    delete_all: bool | None = None
 
     _check_ids = field_validator("ids", mode="before")(
         id_list_or_refuse(RetCode.ARGUMENT_ERROR, "`ids` should be a list of document ids")
     )
 
+    def scope(self) -> DeleteScope:
+        """The listed documents, all of the dataset's, or none."""
+        newer = "delete_all" in self.model_fields_set
+        return delete_scope(self.ids, self.delete_all, newer_rules=newer, empty_means_all=True)
 
-_id_list = id_list_or_refuse(RetCode.DATA_ERROR, "`document_ids` should be a list of document ids")
+
+# RAGFlow iterates a string here, character by character (do not copy): a clear 101 instead.
+_id_list = id_list_or_refuse(RetCode.ARGUMENT_ERROR, "`document_ids` should be a list of document ids")
 
 
 class DocumentIdsRequest(LenientBody):

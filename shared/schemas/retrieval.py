@@ -153,7 +153,8 @@ class RetrievalRequest(LenientBody):
     highlight: bool = False
     cross_languages: list[str] = Field(default_factory=list)
     metadata_condition: MetadataConditionField = None
-    # Validated only for now: knowledge-graph and table-of-contents retrieval are not served yet.
+    # use_kg: the knowledge graph's pseudo-chunk first (shared.services.graph_search); toc_enhance is
+    # validated only: table-of-contents retrieval is not served.
     use_kg: bool = False
     toc_enhance: bool = False
 

@@ -172,7 +172,8 @@ class ChatService:
             self._check_chat_model(tenant, llm.model_name, llm.model_type)
         prompt = request.prompt or PromptSettings()
         self._check_rerank_model(tenant, prompt.rerank_model)
-        prompt_settings = prompt.model_dump(exclude={"top_k"})
+        # use_kg is kept only when given, as RAGFlow keeps the prompt_config keys it was sent.
+        prompt_settings = prompt.model_dump(exclude={"top_k"} | ({"use_kg"} - prompt.model_fields_set))
         _check_variables(prompt_settings["variables"], prompt.prompt)
         now = now_ms()
         record: Record = {

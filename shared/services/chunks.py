@@ -4,6 +4,7 @@ even when the search index lags); every write goes to the store first, then to t
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,31 @@ from shared.services.ingestion import EmbedderFactory, embedding_text, encode_ve
 
 class ChunkNotFound(FlowlessError):
     code = RetCode.NOT_FOUND
+
+
+#: Share of a search's terms a chunk must hold to match (RAGFlow's full-text ``minimum_should_match``).
+MIN_TERM_MATCH = 0.3
+
+
+def keyword_filter(keywords: str) -> Callable[[Mapping[str, Any], str], bool] | None:
+    """The chunk list's ``keywords`` as RAGFlow's full-text match: a chunk matches when it holds at least 30%
+    of the search's terms (analyzed as the search index does) in its content, important keywords or
+    questions — or, for a chunk made by parsing, in its document's name (RAGFlow indexes the title with
+    parsed chunks only). ``None`` when the keywords hold no term (e.g. only stopwords): no filter."""
+    from shared.rag.text_analysis import analyze
+
+    terms = set(analyze(keywords))
+    if not terms:
+        return None
+    needed = max(1, math.floor(MIN_TERM_MATCH * len(terms)))
+
+    def matches(chunk: Mapping[str, Any], document_name: str) -> bool:
+        fields = [chunk["content"], *chunk.get("important_keywords", []), *chunk.get("questions", [])]
+        if not chunk.get("added_by_hand"):
+            fields.append(document_name)
+        return len(terms.intersection(analyze("\n".join(fields)))) >= needed
+
+    return matches
 
 
 def chunk_view(chunk: Mapping[str, Any], document_name: str) -> dict[str, Any]:
@@ -100,6 +126,7 @@ class ChunkService:
             "positions": [],
             "image_id": "",
             "available": True,
+            "added_by_hand": True,  # not matched through the document's name (see keyword_filter)
             "token_count": count_tokens(content),
             "create_time": now.strftime("%Y-%m-%d %H:%M:%S"),
             "create_timestamp": now.timestamp(),
@@ -138,17 +165,9 @@ class ChunkService:
             result.update(total=1, chunks=[chunk_view(chunk, document["name"])])
             return result
         chunks = self._documents.chunks_of(document_id)
-        keywords = query.keywords.strip().lower()
-        if keywords:
-            words = keywords.split()
-            chunks = [
-                c
-                for c in chunks
-                if all(
-                    w in " ".join([c["content"], *c.get("important_keywords", []), *c.get("questions", [])]).lower()
-                    for w in words
-                )
-            ]
+        matches = keyword_filter(query.keywords)
+        if matches is not None:
+            chunks = [c for c in chunks if matches(c, document["name"])]
         start = (page - 1) * size
         result.update(total=len(chunks), chunks=[chunk_view(c, document["name"]) for c in chunks[start : start + size]])
         return result
@@ -184,19 +203,25 @@ class ChunkService:
     def delete(
         self, tenant_id: str, dataset_id: str, document_id: str, request: DeleteChunksRequest
     ) -> dict[str, Any] | None:
-        """Delete chunks by id, or every chunk of the document when ``chunk_ids`` is absent."""
+        """Delete chunks (``request.scope()``: the listed ones, all of this document's, or none). Like RAGFlow,
+        the chunks found are deleted before a shortfall is reported. Never beyond this document (RAGFlow's
+        engine wipes the tenant's whole index when no ids are given)."""
         _, document = self._owned(tenant_id, dataset_id, document_id)
+        scope = request.scope()
+        if scope == "none":
+            return None
         existing = {c["id"]: c for c in self._documents.chunks_of(document_id)}
         duplicates: list[str] = []
-        if request.chunk_ids is not None:
+        unique: list[str] = []
+        if scope == "listed":
             unique, duplicates = request.unique_ids()
             targets = [existing[i] for i in unique if i in existing]
-            if len(targets) != len(unique):
-                raise DataError(f"rm_chunk deleted chunks {0}, expect {len(unique)}")
         else:
             targets = list(existing.values())
         self._documents.remove_chunks(document, targets)
         self._index().delete_chunks(tenant_id, dataset_id, [c["id"] for c in targets])
+        if scope == "listed" and len(targets) != len(unique):
+            raise DataError(f"rm_chunk deleted chunks {len(targets)}, expect {len(unique)}")
         if duplicates:
             return {"success_count": len(targets), "errors": duplicates}
         return None

@@ -125,6 +125,7 @@ class CompletionService:
             top_k=min(max(int(chat.get("top_k") or prompt.get("top_k") or 1024), 1), MAX_TOP_K),
             metadata_condition=condition,
             rerank_id=prompt.get("rerank_model") or None,
+            use_kg=bool(prompt.get("use_kg")),
         )
         chunks = self._retrieval.retrieve(tenant_id, request)["chunks"]
         reference = {
@@ -325,6 +326,8 @@ class CompletionService:
 def _doc_aggs(chunks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     counts: dict[str, dict[str, Any]] = {}
     for chunk in chunks:
+        if not chunk["document_id"]:
+            continue  # the knowledge graph's pseudo-chunk (use_kg) belongs to no document
         entry = counts.setdefault(
             chunk["document_id"],
             {"doc_name": chunk.get("document_keyword", ""), "doc_id": chunk["document_id"], "count": 0},

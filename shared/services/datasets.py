@@ -11,13 +11,17 @@ from shared.repos.datasets import STORAGE_ATTRS, DatasetRepository, DuplicateNam
 from shared.repos.tenants import Tenant, TenantRepository
 from shared.schemas.common import deep_merge, path_uuid1
 from shared.schemas.datasets import (
-    PARSER_CONFIG_DEFAULTS,
     CreateDatasetRequest,
     DeleteDatasetsRequest,
     ListDatasetsQuery,
     UpdateDatasetRequest,
 )
+from shared.schemas.parser_config import default_parser_config, resolve_parser_config
 from shared.services.models import ModelAccess
+from shared.services.naming import duplicate_name
+
+#: How many taken names a create steps over before giving up (RAGFlow's ``duplicate_name`` tries 1000).
+_NAME_ATTEMPTS = 1000
 
 
 def dataset_view(record: Record) -> dict[str, Any]:
@@ -56,7 +60,8 @@ class DatasetService:
         return self._owned(tenant_id, dataset_id)
 
     def create(self, tenant_id: str, request: CreateDatasetRequest) -> dict[str, Any]:
-        """Create a dataset; the name is unique per tenant, compared case-insensitively."""
+        """Create a dataset. Names are unique per tenant, compared case-insensitively: a taken name is not an
+        error, the dataset is named ``name(1)``, ``name(2)``… as RAGFlow's server does."""
         tenant = self._tenant(tenant_id)
         embedding_model = request.embedding_model or self._models.default_embedding(tenant)
         if request.embedding_model:
@@ -73,7 +78,11 @@ class DatasetService:
             "embedding_model": embedding_model,
             "permission": request.permission,
             "chunk_method": request.chunk_method or "naive",
-            "parser_config": request.resolved_parser_config(),
+            # The tenant's chat model, whatever the client sent (RAGFlow sets it after merging).
+            "parser_config": {
+                **resolve_parser_config(request.chunk_method or "naive", None, request.parser_config_overrides()),
+                "llm_id": tenant.llm_id or "",
+            },
             "pipeline_id": request.pipeline_id,
             "parse_type": request.parse_type,
             "pagerank": 0,
@@ -88,11 +97,16 @@ class DatasetService:
             "update_time": now,
             "update_date": http_date(now),
         }
-        try:
-            self._datasets.create(record)
-        except DuplicateName:
-            raise ArgumentError(f"Dataset name '{request.name}' already exists") from None
-        return dataset_view(record)
+        name = request.name
+        for _ in range(_NAME_ATTEMPTS):
+            name = duplicate_name(name, lambda n: self._datasets.get_by_name(tenant_id, n) is not None)
+            record["name"] = name
+            try:
+                self._datasets.create(record)
+                return dataset_view(record)
+            except DuplicateName:
+                continue  # a concurrent create took the name: the next free one
+        raise DataError(f"Dataset name '{request.name}' already exists")
 
     def list(self, tenant_id: str, query: ListDatasetsQuery) -> tuple[list[dict[str, Any]], int]:
         """One page of the tenant's datasets, optionally narrowed to one id and/or one name."""
@@ -105,7 +119,7 @@ class DatasetService:
         matches: list[Record] = []
         if query.id is not None:
             matches = [self._owned(tenant_id, query.id)]
-        if query.name is not None:
+        if query.name is not None:  # an empty name is no filter (the query model reads it as None)
             named = self._datasets.get_by_name(tenant_id, query.name)
             if named is None:
                 raise PermissionDenied(f"User '{tenant_id}' lacks permission for dataset '{query.name}'")
@@ -130,7 +144,9 @@ class DatasetService:
         if "chunk_method" in provided and request.chunk_method != current["chunk_method"]:
             changes["chunk_method"] = request.chunk_method
             if not overrides:
-                changes["parser_config"] = PARSER_CONFIG_DEFAULTS[str(request.chunk_method)]
+                # The new method's defaults; the dataset keeps its chat model.
+                llm_id = current["parser_config"].get("llm_id", self._tenant(tenant_id).llm_id)
+                changes["parser_config"] = default_parser_config(str(request.chunk_method), llm_id)
         if "embedding_model" in provided:
             embedding_model = request.embedding_model or current["embedding_model"]
             if current["chunk_count"] != 0 and embedding_model != current["embedding_model"]:
@@ -149,10 +165,14 @@ class DatasetService:
         return dataset_view(updated)
 
     def delete(self, tenant_id: str, request: DeleteDatasetsRequest) -> None:
-        """Delete the listed datasets (``ids: null`` means all). Unknown ids change nothing."""
-        if request.ids is None:
+        """Delete the listed datasets, all of them, or none (``request.scope()``). Unknown ids change nothing."""
+        scope = request.scope()
+        if scope == "none":
+            return
+        if scope == "all":
             targets = self._datasets.all_of_tenant(tenant_id)
         else:
+            assert request.ids is not None
             targets = []
             missing = []
             for dataset_id in request.ids:

@@ -22,7 +22,6 @@ from shared.repos.datasets import DatasetRepository
 from shared.repos.datasets import Record as DatasetRecord
 from shared.repos.documents import STORAGE_ATTRS, DocumentRepository, DuplicateDocumentName, Record
 from shared.schemas.common import deep_merge, unique_with_duplicates
-from shared.schemas.datasets import PARSER_CONFIG_DEFAULTS
 from shared.schemas.documents import (
     FILE_NAME_LEN_LIMIT,
     DeleteDocumentsRequest,
@@ -30,6 +29,8 @@ from shared.schemas.documents import (
     UpdateDocumentRequest,
 )
 from shared.schemas.metadata import MetadataUpdateRequest
+from shared.schemas.parser_config import default_parser_config
+from shared.services.naming import duplicate_name
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
 # Attributes the pipeline keeps on a document that clients never see.
@@ -96,17 +97,6 @@ def blob_key(tenant_id: str, dataset_id: str, document_id: str) -> str:
     return f"docs/{tenant_id}/{dataset_id}/{document_id}"
 
 
-def deduplicate_name(name: str, taken: Callable[[str], bool]) -> str:
-    """RAGFlow's naming of a repeated upload: ``a.txt``, ``a(1).txt``, ``a(2).txt`` …"""
-    if not taken(name):
-        return name
-    stem, ext = os.path.splitext(name)
-    n = 1
-    while taken(f"{stem}({n}){ext}"):
-        n += 1
-    return f"{stem}({n}){ext}"
-
-
 def new_document_record(
     document_id: str,
     tenant_id: str,
@@ -159,6 +149,7 @@ class DocumentService:
         index: Callable[[], SearchIndex],
         *,
         max_file_bytes: int,
+        on_deleted: Callable[[str, str, list[str]], object] | None = None,
         mirror: DocumentMirror | None = None,
     ) -> None:
         self._datasets = datasets
@@ -167,20 +158,20 @@ class DocumentService:
         self._index = index
         self._max_file_bytes = max_file_bytes
         self._mirror = mirror
+        # Told (tenant, dataset, document ids) after documents are deleted: the knowledge graph forgets them.
+        self._on_deleted = on_deleted
 
     # -- lookups -----------------------------------------------------------------------------------
-    def dataset(self, tenant_id: str, dataset_id: str) -> DatasetRecord:
+    def dataset(self, tenant_id: str, dataset_id: str, refusal: str | None = None) -> DatasetRecord:
+        """The tenant's dataset, else DataError with ``refusal`` (each endpoint words it as RAGFlow does)."""
         record = self._datasets.get(tenant_id, dataset_id)
         if record is None:
-            raise DataError(f"You don't own the dataset {dataset_id}.")
+            raise DataError(refusal or f"You don't own the dataset {dataset_id}.")
         return record
 
-    def document(self, tenant_id: str, dataset_id: str, document_id: str) -> Record:
-        self.dataset(tenant_id, dataset_id)
-        record = self._documents.get(dataset_id, document_id)
-        if record is None:
-            raise DataError(f"The dataset doesn't own the document {document_id}.")
-        return record
+    def _listed_dataset(self, tenant_id: str, dataset_id: str) -> DatasetRecord:
+        # RAGFlow's list and delete documents end this message with a space.
+        return self.dataset(tenant_id, dataset_id, f"You don't own the dataset {dataset_id}. ")
 
     # -- upload ------------------------------------------------------------------------------------
     def _check_file(self, file: UploadedFile) -> None:
@@ -191,8 +182,6 @@ class DocumentService:
         ext = os.path.splitext(file.filename)[1].lower()
         if not (is_supported(file.filename) or ext in IMAGE_EXTENSIONS):
             raise ServerError(f"{file.filename}: This type of file has not been supported yet!")
-        if not file.data:
-            raise ArgumentError(f"{file.filename}: The file is empty.")
         if len(file.data) > self._max_file_bytes:
             limit_mb = self._max_file_bytes / (1024 * 1024)
             raise ArgumentError(f"{file.filename}: File size exceeds the limit of {limit_mb:g} MB.")
@@ -227,7 +216,7 @@ class DocumentService:
             self._blobs.put(key, data, content_type(filename))
         now = now_ms()
         for _ in range(20):
-            name = deduplicate_name(filename, lambda n: self._documents.name_taken(dataset["id"], n))
+            name = duplicate_name(filename, lambda n: self._documents.name_taken(dataset["id"], n))
             record = new_document_record(
                 document_id, tenant_id, dataset, name, size=size, blob=key, source_type=source_type, now=now
             )
@@ -245,7 +234,7 @@ class DocumentService:
     def register_object(self, tenant_id: str, dataset_id: str, filename: str, key: str, size: int) -> dict[str, Any]:
         """Register a blob already in storage (an S3 upload under the ingest prefix) as a document."""
         dataset = self.dataset(tenant_id, dataset_id)
-        self._check_file(UploadedFile(filename, b"x" if size else b""))
+        self._check_file(UploadedFile(filename, b""))
         record = self._register(tenant_id, dataset, filename, None, source_type="s3", existing_blob=key, size=size)
         return document_view(record)
 
@@ -254,7 +243,7 @@ class DocumentService:
         self, tenant_id: str, dataset_id: str, query: ListDocumentsQuery
     ) -> tuple[list[dict[str, Any]], int]:
         """One page of a dataset's documents after every filter the reference lists."""
-        self.dataset(tenant_id, dataset_id)
+        self._listed_dataset(tenant_id, dataset_id)
         if query.id and self._documents.get(dataset_id, query.id) is None:
             raise DataError(f"You don't own the document {query.id}.")
         docs = self._documents.list_all(dataset_id, orderby=query.orderby, desc=query.desc)
@@ -284,7 +273,7 @@ class DocumentService:
 
     def download(self, tenant_id: str, dataset_id: str, document_id: str) -> tuple[bytes, str, str]:
         """The original bytes, the file name and its content type."""
-        self.dataset(tenant_id, dataset_id)
+        self.dataset(tenant_id, dataset_id, f"You do not own the dataset {dataset_id}.")
         record = self._documents.get(dataset_id, document_id)
         if record is None:
             raise DataError(f"The dataset not own the document {document_id}.")
@@ -297,8 +286,11 @@ class DocumentService:
     def update(
         self, tenant_id: str, dataset_id: str, document_id: str, request: UpdateDocumentRequest
     ) -> dict[str, Any] | bool:
-        """Rename, set meta_fields, change chunk method / parser_config, enable or disable a document."""
-        dataset = self.dataset(tenant_id, dataset_id)
+        """Rename, set meta_fields, change chunk method / parser_config, enable or disable a document.
+
+        A name may differ from another document's only in case (RAGFlow compares names exactly here); a
+        ``parser_config`` is merged over the document's, and ``{}`` resets it to the method's defaults."""
+        dataset = self.dataset(tenant_id, dataset_id, "You don't own the dataset.")
         provided = request.model_fields_set
         current = self._documents.get(dataset_id, document_id)
         if current is None:
@@ -313,19 +305,25 @@ class DocumentService:
             changes["meta_fields"] = request.meta_fields
         if request.name is not None and request.name != current["name"]:
             name = request.name
+            # The extension first, as RAGFlow: an empty name has none, so it is answered with this message.
             if os.path.splitext(name.lower())[1] != os.path.splitext(current["name"].lower())[1]:
                 raise ArgumentError("The extension of file can't be changed")
+            if not name.strip():
+                raise ArgumentError("File name can't be empty.")
             changes.update(name=name, location=name)
-        if "parser_config" in provided and request.parser_config is not None:
-            changes["parser_config"] = deep_merge(
-                current["parser_config"], request.parser_config.model_dump(exclude_unset=True)
+        if request.parser_config is not None:
+            overrides = request.parser_config.overrides()
+            changes["parser_config"] = (
+                deep_merge(current["parser_config"], overrides)
+                if overrides
+                else self._method_defaults(dataset, request.chunk_method or current["chunk_method"])
             )
         if request.chunk_method is not None:
             method = request.chunk_method
             if method != current["chunk_method"]:
                 changes.update(chunk_method=method, progress=0.0, progress_msg="", run="UNSTART")
                 if "parser_config" not in changes:
-                    changes["parser_config"] = PARSER_CONFIG_DEFAULTS[method]
+                    changes["parser_config"] = self._method_defaults(dataset, method)
                 if current["chunk_count"] or current["token_count"]:
                     reset_chunks = True
                     changes.update(chunk_count=0, token_count=0, process_duration=0.0)
@@ -351,26 +349,39 @@ class DocumentService:
             return True
         return document_view(current)
 
+    @staticmethod
+    def _method_defaults(dataset: DatasetRecord, chunk_method: str) -> dict[str, Any]:
+        # A document's defaults carry its dataset's chat model, as the document's config did at upload.
+        return default_parser_config(chunk_method, dataset["parser_config"].get("llm_id"))
+
     # -- delete ------------------------------------------------------------------------------------
     def delete(self, tenant_id: str, dataset_id: str, request: DeleteDocumentsRequest) -> dict[str, Any] | None:
-        """Delete the listed documents (all when ``ids`` is missing or empty): blobs, chunks, index entries."""
-        self.dataset(tenant_id, dataset_id)
-        ids = request.ids or [d["id"] for d in self._documents.list_all(dataset_id)]
+        """Delete documents (``request.scope()``: the listed ones, all, or none) with their blobs, chunks and
+        index entries. Like RAGFlow, the documents found are deleted before the ids not found are reported."""
+        self._listed_dataset(tenant_id, dataset_id)
+        scope = request.scope()
+        if scope == "none":
+            return None
+        ids = request.ids if scope == "listed" else [d["id"] for d in self._documents.list_all(dataset_id)]
+        assert ids is not None
         unique, duplicates = unique_with_duplicates(ids, "document")
         records = [(i, self._documents.get(dataset_id, i)) for i in unique]
+        found = [record for _, record in records if record is not None]
+        for record in found:
+            self.remove_document(record, forget=False)
+        if found and self._on_deleted is not None:
+            self._on_deleted(tenant_id, dataset_id, [r["id"] for r in found])  # the graph forgets them at once
         not_found = [i for i, record in records if record is None]
         if not_found:
             raise DataError(f"Documents not found: {not_found}")
-        for _, record in records:
-            assert record is not None
-            self.remove_document(record)
         if duplicates:
             return {"success_count": len(unique), "errors": duplicates}
         return None
 
-    def remove_document(self, record: Record) -> None:
+    def remove_document(self, record: Record, *, forget: bool = True) -> None:
         """Delete one document everywhere: its file-manager entry and links, its row and chunks (the
-        dataset's counts follow), its index entries, and its blob unless a file owns it."""
+        dataset's counts follow), its index entries, its blob unless a file owns it, and (``forget``) its
+        contribution to the dataset's knowledge graph."""
         if self._mirror is not None:
             self._mirror.removed(record)
         self._documents.delete(record)
@@ -379,6 +390,8 @@ class DocumentService:
             self._blobs.delete(record["blob_key"])
         # A parse's artifacts go when it ends; a document removed just as its parse ends could keep them.
         self._blobs.delete_prefix(f"work/{record['tenant_id']}/{record['dataset_id']}/{record['id']}/")
+        if forget and self._on_deleted is not None:
+            self._on_deleted(record["tenant_id"], record["dataset_id"], [record["id"]])
 
     # -- metadata ----------------------------------------------------------------------------------
     def metadata_summary(self, tenant_id: str, dataset_id: str) -> dict[str, list[list[Any]]]:

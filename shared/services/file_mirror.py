@@ -24,7 +24,7 @@ from shared.repos.files import (
     Record,
     dataset_anchor,
 )
-from shared.services.documents import deduplicate_name
+from shared.services.naming import duplicate_name
 
 KNOWLEDGEBASE_FOLDER_NAME = ".knowledgebase"
 #: RAGFlow's ``FileSource``: files put in the file manager have an empty source.
@@ -156,7 +156,7 @@ class KnowledgebaseMirror:
                 )
                 writes = self._files.insert(record, anchor=anchor)
             else:
-                free = deduplicate_name(name, lambda n: self._files.name_owner(tenant_id, parent["id"], n) is not None)
+                free = duplicate_name(name, lambda n: self._files.name_owner(tenant_id, parent["id"], n) is not None)
                 record = new_file_record(
                     file_id, tenant_id, parent["id"], free, kind=FOLDER, source_type=source_type, now=now
                 )
@@ -178,7 +178,7 @@ class KnowledgebaseMirror:
         tenant_id = folder["tenant_id"]
         chain = self._files.ancestry(tenant_id, folder["id"])
         for _ in range(_ATTEMPTS):
-            name = deduplicate_name(
+            name = duplicate_name(
                 document["name"], lambda n: self._files.name_owner(tenant_id, folder["id"], n) is not None
             )
             now = now_ms()
@@ -248,7 +248,7 @@ class KnowledgebaseMirror:
         def taken(name: str) -> bool:
             return self._files.name_owner(file["tenant_id"], file["parent_id"], name) not in (None, file["id"])
 
-        return deduplicate_name(wanted, taken)
+        return duplicate_name(wanted, taken)
 
     def dataset_removed(self, dataset: Record) -> None:
         """A deleted dataset's folder goes when it is empty; otherwise it stays as a plain folder."""

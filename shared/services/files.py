@@ -55,7 +55,7 @@ from shared.schemas.files import (
     RemoveFilesRequest,
     RenameFileRequest,
 )
-from shared.services.documents import UploadedFile, content_type, deduplicate_name, new_document_record
+from shared.services.documents import UploadedFile, content_type, new_document_record
 from shared.services.file_mirror import (
     SOURCE_KNOWLEDGEBASE,
     KnowledgebaseMirror,
@@ -64,6 +64,7 @@ from shared.services.file_mirror import (
     link_record,
     new_file_record,
 )
+from shared.services.naming import duplicate_name
 
 _ATTEMPTS = 8
 _DEPTH_MESSAGE = f"Folders can be nested at most {MAX_FOLDER_DEPTH} levels deep."
@@ -298,7 +299,7 @@ class FileService:
                     return True
                 return stored and self._files.name_owner(tenant_id, folder["id"], name) is not None
 
-            name = deduplicate_name(parts[-1], taken)
+            name = duplicate_name(parts[-1], taken)
             planned_names.add((parent["id"], name.lower()))
             plan.files.append(
                 new_file_record(
@@ -651,7 +652,7 @@ class FileService:
     def _convert_one(self, tenant_id: str, file: Record, dataset: Record) -> dict[str, Any]:
         for _ in range(_ATTEMPTS):
             now = now_ms()
-            name = deduplicate_name(file["name"], lambda n: self._documents.name_taken(dataset["id"], n))
+            name = duplicate_name(file["name"], lambda n: self._documents.name_taken(dataset["id"], n))
             document = new_document_record(
                 new_id(),
                 tenant_id,

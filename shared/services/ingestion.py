@@ -124,21 +124,20 @@ class IngestionService:
             raise DataError(f"You don't own the dataset {dataset_id}.")
 
     def parse(self, tenant_id: str, dataset_id: str, request: DocumentIdsRequest) -> dict[str, Any] | None:
-        """Queue documents for (re-)parsing; old chunks are replaced. Running documents are refused.
-        Every id is checked before any document is queued."""
+        """Queue documents for (re-)parsing; old chunks are replaced. A running document refuses the whole
+        request before anything is queued; like RAGFlow, the documents found are queued before the ids not
+        found are reported."""
         self._owned_dataset(tenant_id, dataset_id)
         ids, duplicates = request.unique_ids()
         records = [(i, self._documents.get(dataset_id, i)) for i in ids]
+        found = [record for _, record in records if record is not None]
+        if any(record["run"] == "RUNNING" for record in found):
+            raise DataError("Can't parse document that is currently being processed")
+        for record in found:
+            self.start(record)
         not_found = [i for i, record in records if record is None]
         if not_found:
             raise DataError(f"Documents not found: {not_found}")
-        for _, record in records:
-            assert record is not None
-            if record["run"] == "RUNNING":
-                raise DataError("Can't parse document that is currently being processed")
-        for _, record in records:
-            assert record is not None
-            self.start(record)
         if duplicates:
             return {"success_count": len(ids), "errors": duplicates}
         return None

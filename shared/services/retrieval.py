@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import DataError
 from shared.ports.chat_model import ChatModel
@@ -29,6 +29,10 @@ RERANK_LIMIT = 64
 
 RerankerFactory = Callable[[Tenant, str], Reranker]
 
+if TYPE_CHECKING:
+    from shared.ports.embedder import Embedder
+    from shared.services.graph_search import GraphSearch
+
 
 class RetrievalService:
     def __init__(
@@ -43,6 +47,7 @@ class RetrievalService:
         models: ModelAccess,
         reranker_for: RerankerFactory = reranker_for_tenant,
         chat_model_for: Callable[[Tenant, str | None], ChatModel] | None = None,
+        graph_search: Callable[[], GraphSearch] | None = None,
     ) -> None:
         self._store = store
         self._datasets = datasets
@@ -53,6 +58,7 @@ class RetrievalService:
         self._models = models
         self._reranker_for = reranker_for
         self._chat_model_for = chat_model_for
+        self._graph_search = graph_search
 
     def retrieve(self, tenant_id: str, request: RetrievalRequest) -> dict[str, Any]:
         """Chunks of the tenant's datasets most similar to the question, RAGFlow's shape."""
@@ -117,7 +123,30 @@ class RetrievalService:
             {"doc_name": names.get(doc_id, ""), "doc_id": doc_id, "count": count}
             for doc_id, count in counts.most_common()
         ]
+        if request.use_kg:
+            related = self._related_in_graph(tenant, request, embedder)
+            if related is not None:
+                chunks.insert(0, related)  # as RAGFlow: first, outside total and doc_aggs
         return {"chunks": chunks, "doc_aggs": doc_aggs, "total": len(scored)}
+
+    def _related_in_graph(self, tenant: Tenant, request: RetrievalRequest, embedder: Embedder) -> dict[str, Any] | None:
+        """``use_kg``: the datasets' knowledge graphs' pseudo-chunk, the question rewritten by the tenant's chat
+        model (as RAGFlow asks its default one)."""
+        from shared.ports.chat_model import ChatModelConfigError
+
+        if self._graph_search is None:
+            return None
+        if not tenant.llm_id or self._chat_model_for is None:
+            raise DataError("`use_kg` needs a chat model; none is configured for this tenant.")
+        try:
+            model = self._chat_model_for(tenant, None)
+            return self._graph_search().related_content(
+                tenant.id, request.dataset_ids, request.question, model, embedder
+            )
+        except ChatModelConfigError as exc:
+            raise DataError(exc.message) from exc
+        except EmbeddingError as exc:
+            raise DataError(f"Embedding failed: {exc.message}") from exc
 
     def _expand_question(self, tenant: Tenant, request: RetrievalRequest) -> str:
         """RAGFlow's ``cross_languages`` (the question translated, for keyword matching in other languages) and

@@ -131,7 +131,9 @@ def test_a_query_string_is_accepted_or_refused_with_a_typed_error(
         assert int(exc.code) in (101, 102), exc
         return
     assert isinstance(query, ListDocumentsQuery | ListChunksQuery)
-    assert 1 <= query.page <= PAGING_LIMIT and 1 <= query.page_size <= PAGING_LIMIT
+    assert 1 <= query.page <= PAGING_LIMIT  # page 0 reads as the first page
+    # page_size 0: an empty page of documents, the default page of chunks (RAGFlow's server)
+    assert (0 if isinstance(query, ListDocumentsQuery) else 1) <= query.page_size <= PAGING_LIMIT
     assert (query.page - 1) * query.page_size <= INT64_MAX  # every offset fits the storage drivers
     if isinstance(query, ListDocumentsQuery):
         assert 0 <= query.create_time_from <= INT64_MAX and 0 <= query.create_time_to <= INT64_MAX

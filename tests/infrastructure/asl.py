@@ -165,10 +165,15 @@ class StateMachine:
         return _with_result(data, results, state.get("ResultPath", "$"))
 
 
-def definition_in_template(template: Mapping[str, Any]) -> dict[str, Any]:
-    """The one state machine's definition in a synthesized template, each intrinsic (``Fn::GetAtt`` of a
-    function's ARN, ``Ref`` of the partition) replaced by the logical id or pseudo parameter it names."""
-    (machine,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+def definition_in_template(template: Mapping[str, Any], logical_id: str | None = None) -> dict[str, Any]:
+    """A state machine's definition in a synthesized template (the one there is, or ``logical_id``'s), each
+    intrinsic (``Fn::GetAtt`` of a function's ARN, ``Ref`` of the partition) replaced by the logical id or
+    pseudo parameter it names."""
+    (machine,) = [
+        r
+        for key, r in template["Resources"].items()
+        if r["Type"] == "AWS::StepFunctions::StateMachine" and logical_id in (None, key)
+    ]
     parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
 
     def resolve(token: Mapping[str, Any]) -> str:

@@ -17,6 +17,9 @@ from aws_cdk.assertions import Template
 from infra_cdk.app import build_app
 from infra_cdk.bundling import PackageCopyBundler, PipLayerBundler
 
+#: Construct ids of the stack's state machines (their logical ids start with them).
+PARSING = "Parsing"
+KNOWLEDGE = "Knowledge"
 #: CDK bundles only the stacks matching these patterns; none means no pip, no copying.
 SKIP_BUNDLING: dict[str, list[str]] = {"aws:cdk:bundling-stacks": []}
 
@@ -34,6 +37,15 @@ class Synthesized:
             for logical_id, resource in self.template_json["Resources"].items()
             if resource["Type"] == resource_type
         }
+
+    def state_machine(self, construct: str = PARSING) -> tuple[str, dict[str, Any]]:
+        """The logical id and resource of the state machine of a construct (``PARSING`` or ``KNOWLEDGE``)."""
+        (found,) = [
+            (logical_id, resource)
+            for logical_id, resource in self.resources("AWS::StepFunctions::StateMachine").items()
+            if logical_id.startswith(construct)
+        ]
+        return found
 
 
 def _bundling_must_not_run(self: object, output_dir: str, *, image: object, **_: object) -> bool:

@@ -4,8 +4,9 @@ at import time and for what its requests (route groups) or its steps (parse step
 Lambda refuses a function whose code and layers exceed 250 MB unzipped (262,144,000 bytes); measured with
 the bundlers (aarch64, CPython 3.13; bytes of the files): runtime ≈ 117.7 MB (numpy 55, botocore 21, openai
 and its httpx2/jiter ≈ 11.5, uvicorn with click and h11 ≈ 0.9), ingest ≈ 49.2 MB (pypdfium2's PDFium ≈ 9.0),
-embed ≈ 95.3 MB (after pruning), code ≈ 2.3 MB. The heaviest functions (runtime + embed: the embed step,
-chunks, retrieval, completions) come to ≈ 215 MB, the parse steps (runtime + ingest) to ≈ 169 MB;
+embed ≈ 95.3 MB (after pruning), graph ≈ 4.0 MB (networkx without its tests), code ≈ 2.3 MB. The heaviest
+functions (runtime + embed: the embed step, chunks, retrieval, completions, the knowledge build steps) come to
+≈ 215 MB, the knowledge build's merge step (+ graph) to ≈ 219 MB, the parse steps (runtime + ingest) to ≈ 169 MB;
 runtime + ingest + embed would be ≈ 264 MB, over the limit, so no function may carry both ingest and embed,
 nor a distribution in two of its layers. The Lambda Web Adapter's layer
 (streaming groups) is a single binary of a few MB.
@@ -29,6 +30,7 @@ from packaging.requirements import Requirement
 from infra_cdk.config import REPO_ROOT
 from infra_cdk.function_construct import (
     EMBED_LAYER,
+    GRAPH_LAYER,
     INGEST_LAYER,
     NEEDS_LAYERS,
     RUNTIME_LAYER,
@@ -36,13 +38,18 @@ from infra_cdk.function_construct import (
     needs_layers,
     route_group_handler,
 )
-from shared.constants import ENV_OPENSEARCH_ENDPOINT, ENV_STATE_MACHINE_ARN, SERVICE_NAME
+from shared.constants import (
+    ENV_BUILD_STATE_MACHINE_ARN,
+    ENV_OPENSEARCH_ENDPOINT,
+    ENV_STATE_MACHINE_ARN,
+    SERVICE_NAME,
+)
 from shared.routes import ROUTE_GROUPS, Backend, RouteGroup
 from tests.infrastructure.conftest import Synthesized
 
 pytestmark = pytest.mark.infrastructure
 
-LAYERS = {spec.name: spec for spec in (RUNTIME_LAYER, INGEST_LAYER, EMBED_LAYER)}
+LAYERS = {spec.name: spec for spec in (RUNTIME_LAYER, INGEST_LAYER, EMBED_LAYER, GRAPH_LAYER)}
 #: PEP 508 environment of the functions (markers of the distributions' declared dependencies).
 LAMBDA_MARKERS = {"python_version": "3.13", "python_full_version": "3.13.0", "sys_platform": "linux"}
 
@@ -64,7 +71,7 @@ def _distributions(spec: DependencyLayer) -> dict[str, str]:
 
 
 # -- pins ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("spec", [INGEST_LAYER, EMBED_LAYER], ids=lambda spec: spec.name)
+@pytest.mark.parametrize("spec", [INGEST_LAYER, EMBED_LAYER, GRAPH_LAYER], ids=lambda spec: spec.name)
 def test_no_deps_layers_pin_the_versions_the_tests_run_with(spec: DependencyLayer) -> None:
     assert spec.no_deps
     locked = _pins(REPO_ROOT / "requirements.lock")  # what `make setup` installs for the tests
@@ -165,7 +172,7 @@ def test_every_function_has_the_runtime_layer_and_no_distribution_twice(prod: Sy
                 seen[name] = layer
 
 
-LAYER_SETS = ("runtime", "ingest+runtime", "embed+runtime")
+LAYER_SETS = ("runtime", "ingest+runtime", "embed+runtime", "embed+graph+runtime")
 
 
 def test_every_function_runs_on_a_layer_set_that_fits_and_is_probed(prod: Synthesized) -> None:
@@ -189,6 +196,7 @@ _ADAPTERS: dict[Backend, str] = {
     "blobs": "blobs",
     "search": "search_index",
     "workflow": "workflow",
+    "builds": "build_workflow",
 }
 
 _PROBE = """
@@ -228,6 +236,7 @@ print(json.dumps(sorted({{dist for top in tops for dist in owners.get(top, [])}}
             "FLOWLESS_DOCUMENTS_BUCKET": "probe",
             ENV_OPENSEARCH_ENDPOINT: "https://probe.us-east-1.aoss.amazonaws.com",
             ENV_STATE_MACHINE_ARN: "arn:aws:states:us-east-1:123456789012:stateMachine:probe",
+            ENV_BUILD_STATE_MACHINE_ARN: "arn:aws:states:us-east-1:123456789012:stateMachine:probe-builds",
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
             # Clients are built, never called: credentials that sign nothing, and no instance metadata lookup.
@@ -285,6 +294,8 @@ _LOADED_AT_RUN_TIME = {
         *_BACKENDS_OF_LAYER[INGEST_LAYER.name],
     ],
     EMBED_LAYER.name: _BACKENDS_OF_LAYER[EMBED_LAYER.name],
+    # The knowledge build's merge step finds communities with networkx (imported when it runs).
+    GRAPH_LAYER.name: ["shared.rag.graphrag.communities", "networkx"],
 }
 #: Imported when present, with a fallback when not (the test environment has them through dev tools).
 _OPTIONAL = {

@@ -54,7 +54,7 @@ def _step_handler(step: PipelineStep) -> str:
 
 
 def _definition(synth: Synthesized) -> dict[str, Any]:
-    return definition_in_template(synth.template_json)
+    return definition_in_template(synth.template_json, synth.state_machine()[0])
 
 
 def _flow(states: dict[str, Any], start: str) -> list[str]:
@@ -215,7 +215,7 @@ def test_retried_and_caught_names_are_the_exceptions_the_steps_raise() -> None:
 
 
 def test_state_machine_logs_errors_traces_and_times_out(prod: Synthesized) -> None:
-    (machine,) = prod.resources("AWS::StepFunctions::StateMachine").values()
+    _, machine = prod.state_machine()
     props = machine["Properties"]
     assert props["StateMachineType"] == "STANDARD"
     assert props["TracingConfiguration"] == {"Enabled": True}
@@ -229,7 +229,7 @@ def test_state_machine_logs_errors_traces_and_times_out(prod: Synthesized) -> No
 
 
 def test_state_machine_may_invoke_exactly_the_step_functions(prod: Synthesized) -> None:
-    (machine,) = prod.resources("AWS::StepFunctions::StateMachine").values()
+    _, machine = prod.state_machine()
     role_id = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
     invoke = [
         statement
@@ -246,7 +246,7 @@ def test_state_machine_may_invoke_exactly_the_step_functions(prod: Synthesized) 
 @pytest.mark.parametrize("handler", [f"{DOCUMENTS.module}.handler.handler", INGEST_HANDLER])
 def test_parse_starters_may_start_executions_of_the_state_machine_only(prod: Synthesized, handler: str) -> None:
     function_id = _function_ids(prod)[handler]
-    (state_machine_id,) = prod.resources("AWS::StepFunctions::StateMachine")
+    state_machine_id, _ = prod.state_machine()
     states = [s for s in _statements(prod, function_id) if any(a.startswith("states:") for a in _actions(s))]
     assert [(_actions(s), s["Resource"]) for s in states] == [
         ({"states:StartExecution", "states:DescribeStateMachine"}, {"Ref": state_machine_id})

@@ -16,10 +16,11 @@ from aws_cdk.assertions import Template
 
 from infra_cdk.config import StageConfig, catalog_bedrock_models
 from infra_cdk.function_construct import route_group_handler
+from infra_cdk.knowledge_construct import BUILD_HANDLER_MODULE
 from infra_cdk.models_construct import BEDROCK_ACTIONS, ModelAccess
 from infra_cdk.parsing_construct import STEP_HANDLER_MODULE, UNFINISHED_STATUSES
 from shared.constants import ENV_OPENSEARCH_ENDPOINT, ENV_SEARCH_ENGINE, ENV_SECRETS_KMS_KEY, ENV_SECRETS_PREFIX
-from shared.pipeline import ALL_STEPS
+from shared.pipeline import ALL_BUILD_STEPS, ALL_STEPS
 from shared.routes import ROUTE_GROUPS
 from tests.infrastructure.conftest import Synthesized
 
@@ -50,9 +51,11 @@ def _with_action(statements: list[dict[str, Any]], prefix: str) -> list[dict[str
 
 
 def _model_callers(synth: Synthesized) -> dict[str, bool]:
-    """Handler -> whether it calls models: the route groups that need "models", and every parse step."""
+    """Handler -> whether it calls models: the route groups that need "models", and every parse and knowledge
+    build step."""
     callers = {route_group_handler(group): "models" in group.needs for group in ROUTE_GROUPS}
     callers.update({f"{STEP_HANDLER_MODULE}.{step.name}": True for step in ALL_STEPS})
+    callers.update({f"{BUILD_HANDLER_MODULE}.{step.name}": True for step in ALL_BUILD_STEPS})
     return callers
 
 
@@ -154,31 +157,33 @@ def test_one_rotated_key_encrypts_the_table_and_the_documents_and_prod_keeps_it(
     assert {"ModelKeysPrefix", "DataKeyArn"} <= set(outputs)
 
 
-def test_unfinished_parse_executions_land_in_a_watched_dead_letter_queue(prod: Synthesized) -> None:
-    (machine_id,) = prod.resources("AWS::StepFunctions::StateMachine")
+def test_unfinished_executions_land_in_watched_dead_letter_queues(prod: Synthesized) -> None:
+    """Parses and knowledge builds that end without their failure step (timed out, stopped) leave their record
+    running: each state machine's such executions go to a queue with an alarm."""
     rules = [r["Properties"] for r in prod.resources("AWS::Events::Rule").values()]
-    (rule,) = [r for r in rules if r["EventPattern"]["source"] == ["aws.states"]]
-    assert rule["EventPattern"]["detail"] == {
-        "status": list(UNFINISHED_STATUSES),
-        "stateMachineArn": [{"Ref": machine_id}],
-    }
-    ((target_queue,),) = [[t["Arn"]["Fn::GetAtt"][0] for t in rule["Targets"]]]
-    queue = prod.resources("AWS::SQS::Queue")[target_queue]["Properties"]
-    assert queue["SqsManagedSseEnabled"] is True
     watched = [
         a["Properties"]["Dimensions"][0]["Value"]
         for a in prod.resources("AWS::CloudWatch::Alarm").values()
         if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
     ]
-    assert {"Fn::GetAtt": [target_queue, "QueueName"]} in watched
+    machines = prod.resources("AWS::StepFunctions::StateMachine")
+    assert len(machines) == 2  # parses, knowledge builds
+    for machine_id in machines:
+        (rule,) = [r for r in rules if r["EventPattern"]["detail"].get("stateMachineArn") == [{"Ref": machine_id}]]
+        assert rule["EventPattern"]["source"] == ["aws.states"]
+        assert rule["EventPattern"]["detail"]["status"] == list(UNFINISHED_STATUSES)
+        ((target_queue,),) = [[t["Arn"]["Fn::GetAtt"][0] for t in rule["Targets"]]]
+        queue = prod.resources("AWS::SQS::Queue")[target_queue]["Properties"]
+        assert queue["SqsManagedSseEnabled"] is True
+        assert {"Fn::GetAtt": [target_queue, "QueueName"]} in watched
     # every asynchronous Lambda invocation (the S3 trigger's) has an on-failure queue too
     (invoke_config,) = prod.resources("AWS::Lambda::EventInvokeConfig").values()
     assert "OnFailure" in invoke_config["Properties"]["DestinationConfig"]
 
 
-def test_the_state_machine_is_traced_with_x_ray(prod: Synthesized) -> None:
-    (machine,) = prod.resources("AWS::StepFunctions::StateMachine").values()
-    assert machine["Properties"]["TracingConfiguration"] == {"Enabled": True}
+def test_the_state_machines_are_traced_with_x_ray(prod: Synthesized) -> None:
+    for machine in prod.resources("AWS::StepFunctions::StateMachine").values():
+        assert machine["Properties"]["TracingConfiguration"] == {"Enabled": True}
 
 
 def test_the_opensearch_collection_group_scales_to_zero(prod: Synthesized) -> None:

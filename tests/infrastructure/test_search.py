@@ -12,19 +12,22 @@ from aws_cdk import App, RemovalPolicy, Stack
 from infra_cdk.app import cdk_json_context
 from infra_cdk.config import StageConfig
 from infra_cdk.function_construct import route_group_handler
+from infra_cdk.knowledge_construct import BUILD_HANDLER_MODULE
 from infra_cdk.parsing_construct import STEP_HANDLER_MODULE
 from infra_cdk.search_construct import INDEX_PATTERN, INDEX_PERMISSIONS, SearchConstruct
 from shared.adapters.aws.opensearch_index import chunk_index_pattern
 from shared.constants import ENV_OPENSEARCH_ENDPOINT, SERVICE_NAME
-from shared.pipeline import ALL_STEPS
+from shared.pipeline import ALL_BUILD_STEPS, ALL_STEPS
 from shared.routes import ROUTE_GROUPS
 from tests.infrastructure.conftest import SKIP_BUNDLING, Synthesized
 
 pytestmark = pytest.mark.infrastructure
 
-SEARCH_HANDLERS = {route_group_handler(group) for group in ROUTE_GROUPS if "search" in group.needs} | {
-    f"{STEP_HANDLER_MODULE}.{step.name}" for step in ALL_STEPS
-}
+SEARCH_HANDLERS = (
+    {route_group_handler(group) for group in ROUTE_GROUPS if "search" in group.needs}
+    | {f"{STEP_HANDLER_MODULE}.{step.name}" for step in ALL_STEPS}
+    | {f"{BUILD_HANDLER_MODULE}.{step.name}" for step in ALL_BUILD_STEPS}
+)
 
 
 # -- helpers -----------------------------------------------------------------------------------------

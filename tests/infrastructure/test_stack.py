@@ -17,20 +17,22 @@ from infra_cdk.function_construct import (
     LAMBDA_WEB_ADAPTER_VERSION,
     route_group_handler,
 )
+from infra_cdk.knowledge_construct import BUILD_HANDLER_MODULE
 from infra_cdk.parsing_construct import STEP_HANDLER_MODULE
 from infra_cdk.s3_trigger_construct import INGEST_HANDLER
 from shared.constants import (
     ENV_BACKEND,
+    ENV_BUILD_STATE_MACHINE_ARN,
     ENV_DOCUMENTS_BUCKET,
     ENV_STATE_MACHINE_ARN,
     ENV_TABLE_NAME,
     METRICS_NAMESPACE,
     SERVICE_NAME,
 )
-from shared.pipeline import ALL_STEPS
+from shared.pipeline import ALL_BUILD_STEPS, ALL_STEPS
 from shared.ports.metadata import INDEX_KEYS
 from shared.routes import ROUTE_GROUPS, RouteGroup
-from tests.infrastructure.conftest import Synthesized
+from tests.infrastructure.conftest import KNOWLEDGE, Synthesized
 
 pytestmark = pytest.mark.infrastructure
 
@@ -88,9 +90,10 @@ def test_api_is_a_rest_api(prod: Synthesized) -> None:
 
 def test_one_function_per_route_group_the_authorizer_the_parse_steps_and_the_s3_trigger(prod: Synthesized) -> None:
     functions = prod.resources("AWS::Lambda::Function")
-    assert len(functions) == len(ROUTE_GROUPS) + 1 + len(ALL_STEPS) + 1
+    assert len(functions) == len(ROUTE_GROUPS) + 1 + len(ALL_STEPS) + 1 + len(ALL_BUILD_STEPS)
     handlers = {fn["Properties"]["Handler"] for fn in functions.values()}
     steps = {f"{STEP_HANDLER_MODULE}.{step.name}" for step in ALL_STEPS}
+    steps |= {f"{BUILD_HANDLER_MODULE}.{step.name}" for step in ALL_BUILD_STEPS}
     assert handlers == {_handler(group) for group in ROUTE_GROUPS} | {AUTHORIZER_HANDLER, INGEST_HANDLER} | steps
     prod.template.all_resources_properties(
         "AWS::Lambda::Function",
@@ -117,8 +120,25 @@ def test_function_size_and_environment_come_from_the_registry(prod: Synthesized,
     (table_id,) = prod.resources("AWS::DynamoDB::Table")
     assert env[ENV_TABLE_NAME] == {"Ref": table_id}
     assert env[ENV_DOCUMENTS_BUCKET]["Ref"] in prod.resources("AWS::S3::Bucket")
-    (state_machine_id,) = prod.resources("AWS::StepFunctions::StateMachine")
+    state_machine_id, _ = prod.state_machine()
     assert env.get(ENV_STATE_MACHINE_ARN) == ({"Ref": state_machine_id} if "workflow" in group.needs else None)
+    builds_id, _ = prod.state_machine(KNOWLEDGE)
+    assert env.get(ENV_BUILD_STATE_MACHINE_ARN) == ({"Ref": builds_id} if "builds" in group.needs else None)
+
+
+def _listed(action: str | list[str]) -> list[str]:
+    return [action] if isinstance(action, str) else action
+
+
+def _statements_of(synth: Synthesized, handler: str) -> list[dict[str, Any]]:
+    function = synth.resources("AWS::Lambda::Function")[_function_id(synth, handler)]
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    return [
+        statement
+        for policy in synth.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
 
 
 def _granted_actions(synth: Synthesized, handler: str) -> set[str]:
@@ -139,9 +159,18 @@ def test_grants_follow_the_groups_needs(prod: Synthesized, group: RouteGroup) ->
     services = {action.split(":")[0] for action in actions}
     assert ("dynamodb" in services) == ("metadata" in group.needs)
     assert ("s3" in services) == ("blobs" in group.needs)
-    # The workflow port starts executions and pings (describes) the state machine.
-    if "workflow" in group.needs:
+    # The workflow port starts executions and pings (describes) the state machines: the parse one for
+    # "workflow", the knowledge-build one for "builds".
+    if "workflow" in group.needs or "builds" in group.needs:
         assert {"states:StartExecution", "states:DescribeStateMachine"} <= actions
+        machines = {
+            statement["Resource"]["Ref"]
+            for statement in _statements_of(prod, _handler(group))
+            if any(str(a).startswith("states:") for a in _listed(statement["Action"]))
+        }
+        expected = {prod.state_machine()[0]} if "workflow" in group.needs else set()
+        expected |= {prod.state_machine(KNOWLEDGE)[0]} if "builds" in group.needs else set()
+        assert machines == expected
     else:
         assert "states" not in services
     # The search collection: IAM access here, the data access policy in test_search.py.
@@ -439,10 +468,10 @@ def test_other_gateway_errors_keep_their_status_in_the_ragflow_envelope(prod: Sy
 def test_alarms_watch_the_functions_the_api_the_parses_and_the_dead_letters(prod: Synthesized) -> None:
     alarms = prod.resources("AWS::CloudWatch::Alarm").values()
     metrics = [(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms]
-    # Route groups, the authorizer, the S3 trigger and the parse failure step (the other steps raise
-    # by design: superseded tasks, unparsable documents).
-    assert metrics.count(("AWS/Lambda", "Errors")) == len(ROUTE_GROUPS) + 3
+    # Route groups, the authorizer, the S3 trigger and the parse and build failure steps (the other steps
+    # raise by design: superseded tasks, unparsable documents, failing models).
+    assert metrics.count(("AWS/Lambda", "Errors")) == len(ROUTE_GROUPS) + 4
     assert metrics.count(("AWS/ApiGateway", "5XXError")) == 1
-    assert metrics.count(("AWS/States", "ExecutionsTimedOut")) == 1
-    # The S3 trigger's dead letters, and parse executions that ended without the failure step.
-    assert metrics.count(("AWS/SQS", "ApproximateNumberOfMessagesVisible")) == 2
+    assert metrics.count(("AWS/States", "ExecutionsTimedOut")) == 2  # parses and builds
+    # The S3 trigger's dead letters, and parse and build executions that ended without their failure step.
+    assert metrics.count(("AWS/SQS", "ApproximateNumberOfMessagesVisible")) == 3

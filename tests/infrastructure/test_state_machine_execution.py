@@ -52,7 +52,8 @@ def _execute(synth: Synthesized, execution_input: dict[str, Any]) -> Execution:
         assert module == STEPS_MODULE
         return getattr(steps, name)(payload, FakeLambdaContext())
 
-    return StateMachine(definition_in_template(synth.template_json), invoke).run(execution_input)
+    definition = definition_in_template(synth.template_json, synth.state_machine()[0])
+    return StateMachine(definition, invoke).run(execution_input)
 
 
 def _document(container: Container) -> dict[str, Any]:

@@ -73,17 +73,7 @@ def test_create_answers_every_documented_field(api: httpx.Client) -> None:
     assert len(data["id"]) == 32 and uuid.UUID(hex=data["id"]).version == 1
     assert data["create_time"] > 1_600_000_000_000  # milliseconds
     assert data["create_date"].endswith("GMT")
-    assert data["parser_config"] == {
-        "auto_keywords": 0,
-        "auto_questions": 0,
-        "chunk_token_num": 512,
-        "delimiter": "\\n",
-        "html4excel": False,
-        "layout_recognize": "DeepDOC",
-        "task_page_size": 12,
-        "raptor": {"use_raptor": False},
-        "graphrag": {"use_graphrag": False},
-    }
+    assert data["parser_config"]["delimiter"] == "\n"  # RAGFlow's whole default: test_conformance_defaults
 
 
 @pytest.mark.parametrize(
@@ -112,10 +102,10 @@ def test_create_trims_and_allows_128_chars(api: httpx.Client) -> None:
 
 def test_names_are_unique_per_tenant_case_insensitively(api: httpx.Client, other_api: httpx.Client) -> None:
     assert create(api, name="Shared Name")["code"] == 0
-    res = create(api, name="shared name")
-    assert res == {"code": 101, "message": "Dataset name 'shared name' already exists"}
-    assert create(other_api, name="Shared Name")["code"] == 0  # another tenant may use it
-    assert listing(api)["total"] == 1
+    # RAGFlow's server names a repeated name name(1), name(2)… (see test_conformance_messages)
+    assert create(api, name="shared name")["data"]["name"] == "shared name(1)"
+    assert create(other_api, name="Shared Name")["data"]["name"] == "Shared Name"  # another tenant may use it
+    assert listing(api)["total"] == 2
 
 
 def test_required_name_missing(api: httpx.Client) -> None:
@@ -127,8 +117,6 @@ def test_unknown_fields_are_rejected(api: httpx.Client) -> None:
     res = create(api, name="x", unknown_field="y")
     assert res["code"] == 101
     assert "Field: <unknown_field> - Message: <Extra inputs are not permitted>" in res["message"]
-    res = create(api, name="x", parser_config={"chunk_token_num": 10, "bogus": 1})
-    assert res["code"] == 101 and "parser_config.bogus" in res["message"]
     assert listing(api)["total"] == 0
 
 
@@ -184,32 +172,15 @@ def test_builtin_and_configured_embedding_models_are_accepted(server: RunningSer
         assert create(client, name="d")["data"]["embedding_model"] == "text-embedding-3-small@OpenAI"
 
 
-@pytest.mark.parametrize("permission", ["me", "team", "TEAM", " me "])
+@pytest.mark.parametrize("permission", ["me", "team"])
 def test_permission_values(api: httpx.Client, permission: str) -> None:
     res = create(api, name=f"perm {permission}", permission=permission)
-    assert res["code"] == 0 and res["data"]["permission"] == permission.strip().lower()
+    assert res["code"] == 0 and res["data"]["permission"] == permission
 
 
 def test_permission_rejects_others(api: httpx.Client) -> None:
     res = create(api, name="perm", permission="everyone")
     assert res["code"] == 101 and "Input should be 'me' or 'team'" in res["message"]
-
-
-@pytest.mark.parametrize(
-    ("method", "expected"),
-    [
-        ("qa", {"raptor": {"use_raptor": False}}),
-        ("presentation", {"raptor": {"use_raptor": False}}),
-        ("table", {}),
-        ("one", {}),
-        ("email", {}),
-        ("picture", {}),
-        ("tag", {}),
-    ],
-)
-def test_chunk_method_defaults(api: httpx.Client, method: str, expected: dict[str, Any]) -> None:
-    data = create(api, name=f"m {method}", chunk_method=method)["data"]
-    assert data["chunk_method"] == method and data["parser_config"] == expected
 
 
 @pytest.mark.parametrize("method", ["unknown", "", 1, None, ["naive"]])
@@ -243,16 +214,6 @@ def test_parser_config_ranges(api: httpx.Client, config: Any, message: str) -> N
     res = create(api, name="pc", parser_config=config)
     assert res["code"] == 101, res
     assert message in res["message"]
-
-
-def test_parser_config_merges_over_method_defaults(api: httpx.Client) -> None:
-    data = create(
-        api, name="pc ok", parser_config={"chunk_token_num": 128, "raptor": {"use_raptor": True}, "auto_keywords": 32}
-    )["data"]
-    config = data["parser_config"]
-    assert config["chunk_token_num"] == 128 and config["auto_keywords"] == 32
-    assert config["raptor"] == {"use_raptor": True}
-    assert config["delimiter"] == "\\n" and config["task_page_size"] == 12
 
 
 def test_pipeline_fields(api: httpx.Client) -> None:
@@ -292,7 +253,7 @@ def test_bad_bodies(api: httpx.Client, content: str, headers: dict[str, str], me
     assert res.json()["code"] == 101 and message in res.json()["message"]
 
 
-def test_concurrent_creates_of_one_name_have_one_winner(api: httpx.Client, server: RunningServer) -> None:
+def test_concurrent_creates_of_one_name_get_distinct_names(api: httpx.Client, server: RunningServer) -> None:
     key = api.headers["Authorization"].split()[1]
     results: list[dict[str, Any]] = []
     barrier = threading.Barrier(8)
@@ -307,8 +268,9 @@ def test_concurrent_creates_of_one_name_have_one_winner(api: httpx.Client, serve
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(r["code"] for r in results) == [0] + [101] * 7
-    assert listing(api)["total"] == 1
+    assert [r["code"] for r in results] == [0] * 8
+    assert sorted(r["data"]["name"] for r in results) == ["Race", *(f"Race({n})" for n in range(1, 8))]
+    assert listing(api)["total"] == 8
 
 
 # -- list ---------------------------------------------------------------------------------------------
@@ -346,7 +308,7 @@ def test_list_pages_and_orders(api: httpx.Client) -> None:
         ({"orderby": "name"}, "Input should be 'create_time' or 'update_time'"),
         ({"desc": "maybe"}, "Input should be a valid boolean, unable to interpret input"),
         ({"id": "not-a-uuid"}, "Invalid UUID1 format"),
-        ({"id": uuid.uuid4().hex}, "Must be a UUID1 format"),
+        ({"id": uuid.uuid4().hex}, "Invalid UUID1 format"),  # RAGFlow's own except catches its other message
         ({"unknown": "x"}, "Extra inputs are not permitted"),
     ],
 )
@@ -405,15 +367,17 @@ def test_update_name_conflicts(api: httpx.Client) -> None:
 def test_update_chunk_method_resets_parser_config(api: httpx.Client) -> None:
     ds = create(api, name="cm", parser_config={"chunk_token_num": 64})["data"]
     res = api.put(f"/api/v1/datasets/{ds['id']}", json={"chunk_method": "qa"}).json()
-    assert res["data"]["chunk_method"] == "qa" and res["data"]["parser_config"] == {"raptor": {"use_raptor": False}}
+    config = res["data"]["parser_config"]
+    assert res["data"]["chunk_method"] == "qa" and "chunk_token_num" not in config
+    assert config["raptor"] == {"use_raptor": False} and config["graphrag"] == {"use_graphrag": False}
     res = api.put(f"/api/v1/datasets/{ds['id']}", json={"parser_config": {"raptor": {"use_raptor": True}}}).json()
-    assert res["data"]["parser_config"] == {"raptor": {"use_raptor": True}}
+    assert res["data"]["parser_config"]["raptor"] == {"use_raptor": True}
 
 
 def test_update_parser_config_deep_merges(api: httpx.Client) -> None:
     ds = create(api, name="merge")["data"]
     data = api.put(f"/api/v1/datasets/{ds['id']}", json={"parser_config": {"chunk_token_num": 256}}).json()["data"]
-    assert data["parser_config"]["chunk_token_num"] == 256 and data["parser_config"]["delimiter"] == "\\n"
+    assert data["parser_config"]["chunk_token_num"] == 256 and data["parser_config"]["delimiter"] == "\n"
 
 
 @pytest.mark.parametrize(

@@ -59,6 +59,7 @@ def stack() -> Iterator[Stack]:
         "FLOWLESS_BACKEND": "aws",
         "FLOWLESS_TABLE_NAME": TABLE,
         "FLOWLESS_DOCUMENTS_BUCKET": BUCKET,
+        "FLOWLESS_SECRETS_PREFIX": "/flowless/test/",  # tenants' model keys: SSM, mocked too
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_SERVICE_NAME": "flowless",
         "POWERTOOLS_METRICS_NAMESPACE": "Flowless",
@@ -178,7 +179,8 @@ SAMPLE_CHAT = "2ca4b22e878011ef88fe0242ac120005"
 
 
 def group_events(group: RouteGroup) -> list[Path]:
-    return sorted(EVENTS.glob(f"{group.name}_*.json"))
+    """The group's API Gateway sample events (events/<group>_*.json; a group's step events are not requests)."""
+    return sorted(path for path in EVENTS.glob(f"{group.name}_*.json") if "httpMethod" in json.loads(path.read_text()))
 
 
 @pytest.mark.parametrize("group", [g for g in ROUTE_GROUPS if not g.streaming], ids=lambda g: g.name)
@@ -264,6 +266,107 @@ def test_documents_chunks_retrieval_and_chats_answer_their_sample_events(served_
     assert [c["id"] for c in invoke(chats, load_event("chats_list.json"))[1]["data"]] == [created["data"]["id"]]
     session = invoke(chats, _with_ids(load_event("chats_session_create.json"), chat_id=created["data"]["id"]))[1]
     assert session["code"] == 0 and session["data"]["name"] == "first questions", session
+
+
+def _seed_dataset_with_a_document(stack: Stack, dataset_id: str) -> None:
+    """The knowledge events' dataset, and a document in it (what a build needs to start)."""
+    from shared.ids import http_date, now_ms
+    from shared.repos.datasets import DatasetRepository
+    from shared.repos.documents import DocumentRepository
+    from shared.schemas.parser_config import PARSER_CONFIG_DEFAULTS
+    from shared.services.documents import new_document_record
+
+    now = now_ms()
+    dataset = {
+        "id": dataset_id,
+        "tenant_id": TENANT,
+        "name": "knowledge",
+        "language": "English",
+        "embedding_model": "all-MiniLM-L6-v2@Builtin",
+        "chunk_method": "naive",
+        "parser_config": copy.deepcopy(PARSER_CONFIG_DEFAULTS["naive"]),
+        "chunk_count": 0,
+        "document_count": 0,
+        "token_num": 0,
+        "create_time": now,
+        "create_date": http_date(now),
+        "update_time": now,
+        "update_date": http_date(now),
+    }
+    DatasetRepository(stack.store).create(dataset)
+    document = new_document_record(
+        "b330ec2e91ec11efbc510242ac120004",
+        TENANT,
+        dataset,
+        "notes.txt",
+        size=3,
+        blob="docs/x",
+        source_type="local",
+        now=now,
+    )
+    DocumentRepository(stack.store).create(document)
+
+
+def test_knowledge_events_start_trace_read_and_delete(stack: Stack) -> None:
+    from shared.config import get_settings
+    from shared.container import get_container
+    from tests.integration.test_parse_step_handlers import create_state_machine
+
+    os.environ["FLOWLESS_BUILD_STATE_MACHINE_ARN"] = arn = create_state_machine("flowless-knowledge")
+    get_settings.cache_clear()
+    get_container.cache_clear()
+    knowledge = stack.handler("knowledge")
+    run = load_event("knowledge_run_graphrag.json")
+    dataset_id = run["pathParameters"]["dataset_id"]
+    missing = {"code": 102, "message": "The dataset doesn't exist"}
+    assert invoke(knowledge, run) == (200, {"code": 102, "message": "Invalid Dataset ID"})
+    assert invoke(knowledge, load_event("knowledge_graph_get.json")) == (200, missing)
+
+    _seed_dataset_with_a_document(stack, dataset_id)
+    status, started = invoke(knowledge, run)
+    assert status == 200 and started["code"] == 0, started
+    task_id = started["data"]["graphrag_task_id"]
+    client = boto3.client("stepfunctions", region_name="us-east-1")
+    (execution,) = client.list_executions(stateMachineArn=arn)["executions"]
+    assert execution["name"] == task_id
+    assert json.loads(client.describe_execution(executionArn=execution["executionArn"])["input"]) == {
+        "tenant_id": TENANT,
+        "dataset_id": dataset_id,
+        "task_id": task_id,
+        "task_type": "graphrag",
+    }
+    _, traced = invoke(knowledge, load_event("knowledge_trace_graphrag.json"))
+    assert traced["data"]["id"] == task_id and traced["data"]["progress"] == 0.0
+    assert traced["data"]["progress_msg"].endswith("created task graphrag")
+    _, refused = invoke(knowledge, run)
+    assert refused["code"] == 102 and refused["message"].endswith("A Graph Task is already running.")
+    assert invoke(knowledge, load_event("knowledge_trace_raptor.json"))[1] == {"code": 0, "data": {}}
+    assert invoke(knowledge, load_event("knowledge_run_raptor.json"))[1]["code"] == 0
+
+    assert invoke(knowledge, load_event("knowledge_graph_get.json"))[1] == {
+        "code": 0,
+        "data": {"graph": {}, "mind_map": {}},
+    }
+    assert invoke(knowledge, load_event("knowledge_graph_delete.json"))[1] == {"code": 0, "data": True}
+
+
+def test_a_build_that_cannot_be_started_ends_failed(stack: Stack) -> None:
+    from shared.config import get_settings
+    from shared.container import get_container
+
+    os.environ["FLOWLESS_BUILD_STATE_MACHINE_ARN"] = "arn:aws:states:us-east-1:123456789012:stateMachine:gone"
+    get_settings.cache_clear()
+    get_container.cache_clear()
+    knowledge = stack.handler("knowledge")
+    run = load_event("knowledge_run_graphrag.json")
+    _seed_dataset_with_a_document(stack, run["pathParameters"]["dataset_id"])
+    _, answer = invoke(knowledge, run)
+    assert answer["code"] != 0 and "graphrag_task_id" not in str(answer)
+    _, traced = invoke(knowledge, load_event("knowledge_trace_graphrag.json"))
+    assert traced["data"]["progress"] == -1.0
+    assert traced["data"]["progress_msg"].endswith("[ERROR] The build could not be started.")
+    # and nothing is left "running": a new build may be asked for at once
+    assert "already running" not in invoke(knowledge, run)[1].get("message", "")
 
 
 # -- files ------------------------------------------------------------------------------------------------------

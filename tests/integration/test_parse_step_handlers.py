@@ -35,8 +35,8 @@ from shared.ports.embedder import Embedder, EmbeddingConfigError, EmbeddingServi
 from shared.ports.search import SearchQuery
 from shared.repos.documents import Record
 from shared.repos.tenants import Tenant
-from shared.schemas.datasets import PARSER_CONFIG_DEFAULTS
 from shared.schemas.files import ConvertFilesRequest, RemoveFilesRequest
+from shared.schemas.parser_config import PARSER_CONFIG_DEFAULTS
 from shared.services.documents import UploadedFile, blob_key, content_type, new_document_record
 from shared.services.ingestion import decode_vector
 from tests.support.dynamo import FAKE_AWS_ENV, TEST_REGION
@@ -84,10 +84,10 @@ def clear_process_caches() -> None:
     get_container.cache_clear()
 
 
-def create_state_machine() -> str:
-    """A parse state machine in moto (executions are recorded, not run); its ARN."""
+def create_state_machine(name: str = "flowless-parse") -> str:
+    """A state machine in moto (executions are recorded, not run); its ARN."""
     created = boto3.client("stepfunctions", region_name=TEST_REGION).create_state_machine(
-        name="flowless-parse",
+        name=name,
         definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
         roleArn="arn:aws:iam::123456789012:role/flowless-parse",
     )
@@ -95,14 +95,17 @@ def create_state_machine() -> str:
 
 
 @contextmanager
-def aws_backend(index_dir: Path, *, with_state_machine: bool = False) -> Iterator[Container]:
-    """The process's container on the AWS backend: DynamoDB, S3 (and Step Functions) under moto, the
-    embedded search index."""
+def aws_backend(
+    index_dir: Path, *, with_state_machine: bool = False, with_build_state_machine: bool = False
+) -> Iterator[Container]:
+    """The process's container on the AWS backend: DynamoDB, S3 (and the parse / knowledge-build state
+    machines of Step Functions) under moto, the embedded search index."""
     env = {
         **FAKE_AWS_ENV,
         "FLOWLESS_BACKEND": "aws",
         "FLOWLESS_TABLE_NAME": TABLE,
         "FLOWLESS_DOCUMENTS_BUCKET": BUCKET,
+        "FLOWLESS_SECRETS_PREFIX": "/flowless/test/",  # tenants' model keys: SSM, mocked too
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_SERVICE_NAME": "flowless",
         "POWERTOOLS_METRICS_NAMESPACE": "Flowless",
@@ -113,6 +116,8 @@ def aws_backend(index_dir: Path, *, with_state_machine: bool = False) -> Iterato
         boto3.client("s3", region_name=TEST_REGION).create_bucket(Bucket=BUCKET)
         if with_state_machine:
             os.environ["FLOWLESS_STATE_MACHINE_ARN"] = create_state_machine()
+        if with_build_state_machine:
+            os.environ["FLOWLESS_BUILD_STATE_MACHINE_ARN"] = create_state_machine("flowless-knowledge")
         container = get_container()
         index = EmbeddedSearchIndex(index_dir)
         container.overrides["search_index"] = index

@@ -29,7 +29,7 @@ from shared.adapters.aws.s3_blobs import S3BlobStore
 from shared.adapters.aws.shard_index import ShardSnapshotIndex
 from shared.adapters.local.embedded_index import EmbeddedSearchIndex
 from shared.ports.metadata import StoreUnavailable
-from shared.ports.search import Candidate, IndexedChunk, SearchIndex, SearchQuery
+from shared.ports.search import TEXT_CANDIDATES, Candidate, IndexedChunk, SearchIndex, SearchQuery
 from tests.support.aoss import DEFAULT_VISIBILITY_DELAY_S, StrictAoss
 from tests.support.dynamo import moto_dynamo_store
 from tests.support.opensearch import TEST_REGION, ExactKnnSearcher, client_for, osmem_analysis, run_osmem_server
@@ -195,6 +195,7 @@ def find(
     datasets: Sequence[str] = ("d1",),
     documents: Sequence[str] | None = None,
     top_k: int = 1024,
+    text_limit: int = TEXT_CANDIDATES,
 ) -> list[Candidate]:
     return index.search(
         SearchQuery(
@@ -204,6 +205,7 @@ def find(
             vector=vector,
             document_ids=documents,
             top_k=top_k,
+            text_limit=text_limit,
         )
     )
 
@@ -310,13 +312,15 @@ def test_hybrid_gives_each_candidate_both_signals(engine: Engine, index: SearchI
         assert found["vector"].matched_terms == ["energy"]
 
 
-def test_top_k_bounds_each_kind(engine: Engine, index: SearchIndex) -> None:
-    write(engine, index, [chunk(f"c{i}", f"common word number{i}", blend(0, 1, i / 10)) for i in range(20)])
-    assert len(find(index, "common", top_k=5)) == 5
+def test_top_k_bounds_the_vector_candidates_only(engine: Engine, index: SearchIndex) -> None:
+    # RAGFlow's Elasticsearch search: a k-NN clause of top_k beside a text query top_k does not cap
+    write(engine, index, [chunk(f"c{i}", f"common word number{i}", blend(0, 1, 0.5 + i / 40)) for i in range(20)])
+    write(engine, index, [chunk(f"v{i}", f"other text {i}", blend(0, 1, i / 40)) for i in range(5)])
+    assert len(find(index, "common", top_k=5)) == 20
     assert len(find(index, vector=axis(0), top_k=5)) == 5
-    hybrid = find(index, "common", axis(0), top_k=5)
-    assert 5 <= len(hybrid) <= 10
-    assert "c0" in ids(hybrid)  # the nearest vector is among them
+    hybrid = find(index, "common", axis(0), top_k=2)
+    assert sorted(ids(hybrid)) == sorted([f"c{i}" for i in range(20)] + ["v0", "v1"])
+    assert len(find(index, "common", top_k=5, text_limit=7)) == 7  # text has its own, fixed bound
 
 
 def test_tenant_isolation(engine: Engine, index: SearchIndex) -> None:
@@ -417,6 +421,46 @@ def test_delete_chunks_document_and_dataset(engine: Engine, index: SearchIndex) 
     assert ids(find(index, "granite", axis(0))) == ["b"]
     write(engine, index, [second("e", "granite quarry", axis(0))])  # a deleted dataset can come back
     assert ids(find(index, "granite", datasets=["d2"])) == ["e"]
+
+
+def test_graph_records_are_found_only_by_their_kind(engine: Engine, index: SearchIndex) -> None:
+    """Knowledge-graph records share the index with chunks but never answer a plain search."""
+    write(
+        engine,
+        index,
+        [
+            chunk("c", "granite quarry", axis(0)),
+            chunk("e", "granite quarry", axis(0), document_id="", kind="entity"),
+            chunk("r", "granite quarry", axis(1), document_id="", kind="relation"),
+            Make(dataset_id="d2")("e2", "granite quarry", axis(0), document_id="", kind="entity"),
+        ],
+    )
+    assert ids(find(index, "granite", axis(0))) == ["c"]
+    assert ids(find(index, vector=axis(0))) == ["c"]
+
+    def of_kind(kind: str, text: str = "", vector: list[float] | None = None) -> list[Candidate]:
+        return index.search(SearchQuery("t1", ["d1"], text=text, vector=vector, kind=kind))  # type: ignore[arg-type]
+
+    (entity,) = of_kind("entity", vector=axis(0))
+    assert (entity.chunk_id, entity.dataset_id, entity.document_id) == ("e", "d1", "")
+    assert entity.vector_score == pytest.approx(1.0)
+    assert ids(of_kind("entity", "granite")) == ["e"]
+    assert ids(of_kind("relation", vector=axis(0))) == ["r"]
+    assert of_kind("community_report", vector=axis(0)) == []
+    assert index.search(SearchQuery("t2", ["d1"], vector=axis(0), kind="entity")) == []  # tenant isolation
+
+    index.delete_document("t1", "d1", "doc1")  # a document's chunks only
+    engine.settle(index)
+    assert find(index, "granite") == [] and ids(of_kind("entity", "granite")) == ["e"]
+    index.delete_chunks("t1", "d1", ["e"])  # by id, whatever the kind
+    engine.settle(index)
+    assert of_kind("entity", "granite") == [] and ids(of_kind("relation", "granite")) == ["r"]
+    index.set_available("t1", "d1", ["r"], False)
+    engine.settle(index)
+    assert of_kind("relation", "granite") == []
+    index.delete_dataset("t1", "d2")  # every kind
+    engine.settle(index)
+    assert index.search(SearchQuery("t1", ["d2"], vector=axis(0), kind="entity")) == []
 
 
 def test_empty_query_finds_nothing(engine: Engine, index: SearchIndex) -> None:

@@ -10,8 +10,9 @@
   heads and leases in its DynamoDB (``shared/adapters/aws/shard_index.py``);
 * Step Functions: the real ``StepFunctionsWorkflow`` adapter calls moto's Step Functions (which records the
   executions), and each started execution is then *run* by the States Language interpreter
-  (``tests.infrastructure.asl``) on the definition CDK synthesizes, invoking the real parse-step handlers
-  (``functions/parse_steps/handler.py``) with JSON payloads, as Lambda would;
+  (``tests.infrastructure.asl``) on the definition CDK synthesizes — parses and knowledge builds — invoking
+  the real step handlers (``functions/parse_steps/handler.py``, ``functions/knowledge_steps/handler.py``) with
+  JSON payloads, as Lambda would;
 * the streaming route groups (completions) are not served by this app: requests to their paths are proxied to
   their own uvicorn running ``functions/completions/app.py`` — what the Lambda Web Adapter runs on AWS — with
   the response streamed back as it comes (API Gateway's ``responseTransferMode: STREAM``).
@@ -62,9 +63,10 @@ logger = logging.getLogger(__name__)
 
 TABLE = "flowless-api"
 BUCKET = "flowless-api-documents"
-STATE_MACHINE = "flowless-parse"
+#: The synthesized state machines (by the construct their logical id starts with) and their step handlers.
+STATE_MACHINES = ("Parsing", "Knowledge")
+STEP_MODULES = ("functions.parse_steps.handler", "functions.knowledge_steps.handler")
 ACCOUNT = "123456789012"
-STEPS_MODULE = "functions.parse_steps.handler"
 #: The streaming function's ASGI module (``uvicorn functions.completions.app:app`` in functions/completions/run.sh).
 STREAMING_APP_MODULE = "functions.completions.app"
 #: uvicorn settings of functions/completions/run.sh.
@@ -95,8 +97,11 @@ def load_private_module(name: str, container: Container) -> ModuleType:
     return module
 
 
-def step_invoker(template: Mapping[str, Any], steps: ModuleType) -> Callable[[str, dict[str, Any]], Any]:
-    """Calls the step handler a Task's FunctionName (a function's logical id) names, as Lambda would."""
+def step_invoker(
+    template: Mapping[str, Any], modules: Mapping[str, ModuleType]
+) -> Callable[[str, dict[str, Any]], Any]:
+    """Calls the step handler a Task's FunctionName (a function's logical id) names, as Lambda would: the
+    handler ``module.function`` of the template, in ``modules`` (the private copies of the step modules)."""
     handlers = {
         logical_id: resource["Properties"]["Handler"]
         for logical_id, resource in template["Resources"].items()
@@ -105,9 +110,9 @@ def step_invoker(template: Mapping[str, Any], steps: ModuleType) -> Callable[[st
 
     def invoke(function: str, payload: dict[str, Any]) -> Any:
         module, name = handlers[function].rsplit(".", 1)
-        if module != STEPS_MODULE:
-            raise AssertionError(f"the state machine invokes {handlers[function]}, not a parse step")
-        return getattr(steps, name)(payload, LambdaContext(function_name=name))
+        if module not in modules:
+            raise AssertionError(f"a state machine invokes {handlers[function]}, not a step handler")
+        return getattr(modules[module], name)(payload, LambdaContext(function_name=name))
 
     return invoke
 
@@ -115,10 +120,11 @@ def step_invoker(template: Mapping[str, Any], steps: ModuleType) -> Callable[[st
 @dataclass
 class ExecutingStepFunctions:
     """A Step Functions client whose executions run: calls go to ``client`` (moto, which records them), and
-    each execution started is then run by the States Language interpreter in the background."""
+    each execution started is then run by the States Language interpreter, in the background, on the
+    definition of the state machine it names (``definitions``: ARN -> definition)."""
 
     client: Any
-    definition: Mapping[str, Any]
+    definitions: Mapping[str, Mapping[str, Any]]
     invoke: Callable[[str, dict[str, Any]], Any]
     executions: list[Execution] = field(default_factory=list)
     _pool: ThreadPoolExecutor = field(
@@ -129,7 +135,8 @@ class ExecutingStepFunctions:
 
     def start_execution(self, **request: Any) -> Any:
         started = self.client.start_execution(**request)
-        future = self._pool.submit(self._run, json.loads(request["input"]))
+        definition = self.definitions[request["stateMachineArn"]]
+        future = self._pool.submit(self._run, definition, json.loads(request["input"]))
         with self._lock:
             self._running.add(future)
         future.add_done_callback(self._done)
@@ -138,18 +145,18 @@ class ExecutingStepFunctions:
     def describe_state_machine(self, **request: Any) -> Any:
         return self.client.describe_state_machine(**request)
 
-    def _run(self, execution_input: dict[str, Any]) -> None:
-        execution = StateMachine(self.definition, self.invoke).run(execution_input)
+    def _run(self, definition: Mapping[str, Any], execution_input: dict[str, Any]) -> None:
+        execution = StateMachine(definition, self.invoke).run(execution_input)
         with self._lock:
             self.executions.append(execution)
         if execution.status != "SUCCEEDED":
-            logger.info("parse execution %s: %s %s", execution.status, execution.error, execution.cause)
+            logger.info("execution %s: %s %s", execution.status, execution.error, execution.cause)
 
     def _done(self, future: Future[None]) -> None:
         with self._lock:
             self._running.discard(future)
         if future.exception() is not None:  # the interpreter itself failed: a bug of the definition or the test
-            logger.error("parse execution crashed", exc_info=future.exception())
+            logger.error("execution crashed", exc_info=future.exception())
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -245,10 +252,8 @@ def run_aws_server(
     CloudFormation template whose state machine runs the parses; each server gets its own table and bucket.
     Search: OpenSearch through ``search_index`` (the engine on the stand-in at ``opensearch_url``), or without
     one the stage setting ``search_engine=embedded`` — shards snapshotted in S3, as the container builds them."""
-    from tests.infrastructure.asl import definition_in_template
-
     with fake_aws_env():
-        yield from _serve(data_dir, moto_url, search_index, opensearch_url, template, definition_in_template(template))
+        yield from _serve(data_dir, moto_url, search_index, opensearch_url, template)
 
 
 def _serve(
@@ -257,15 +262,26 @@ def _serve(
     search_index: SearchIndex | None,
     opensearch_url: str | None,
     template: Mapping[str, Any],
-    definition: dict[str, Any],
 ) -> Iterator[AwsBackend]:
+    from tests.infrastructure.asl import definition_in_template
+
     sfn = boto3.client("stepfunctions", region_name=TEST_REGION, endpoint_url=moto_url)
     suffix = data_dir.name.lower().replace("_", "-")[-20:]
-    state_machine_arn = sfn.create_state_machine(
-        name=f"{STATE_MACHINE}-{suffix}",
-        definition=json.dumps(definition),
-        roleArn=f"arn:aws:iam::{ACCOUNT}:role/flowless-parse",
-    )["stateMachineArn"]
+    arns: dict[str, str] = {}  # construct -> state machine ARN
+    definitions: dict[str, dict[str, Any]] = {}  # ARN -> definition
+    for construct in STATE_MACHINES:
+        (logical_id,) = [
+            key
+            for key, resource in template["Resources"].items()
+            if resource["Type"] == "AWS::StepFunctions::StateMachine" and key.startswith(construct)
+        ]
+        definition = definition_in_template(template, logical_id)
+        arn = sfn.create_state_machine(
+            name=f"flowless-{construct.lower()}-{suffix}",
+            definition=json.dumps(definition),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/flowless-{construct.lower()}",
+        )["stateMachineArn"]
+        arns[construct], definitions[arn] = arn, definition
     settings = Settings(
         backend="aws",
         data_dir=data_dir,
@@ -273,7 +289,8 @@ def _serve(
         dynamodb_endpoint=moto_url,
         documents_bucket=f"{BUCKET}-{suffix}",
         s3_endpoint=moto_url,
-        state_machine_arn=state_machine_arn,
+        state_machine_arn=arns["Parsing"],
+        build_state_machine_arn=arns["Knowledge"],
         opensearch_endpoint=opensearch_url,
         search_engine="opensearch" if search_index is not None else "embedded",
         shard_cache_dir=data_dir / "shards",
@@ -287,11 +304,12 @@ def _serve(
     container.metadata.create_table()
     boto3.client("s3", region_name=TEST_REGION, endpoint_url=moto_url).create_bucket(Bucket=settings.documents_bucket)
 
-    steps = load_private_module(STEPS_MODULE, container)
-    step_functions = ExecutingStepFunctions(sfn, definition, step_invoker(template, steps))
-    container.overrides["workflow"] = StepFunctionsWorkflow(
-        state_machine_arn, region=TEST_REGION, client=step_functions
-    )
+    steps = {name: load_private_module(name, container) for name in STEP_MODULES}
+    step_functions = ExecutingStepFunctions(sfn, definitions, step_invoker(template, steps))
+    for workflow in ("workflow", "build_workflow"):  # the container's two, as a function builds them
+        container.overrides[workflow] = StepFunctionsWorkflow(
+            arns["Parsing"], region=TEST_REGION, client=step_functions, build_state_machine_arn=arns["Knowledge"]
+        )
     streaming = load_private_module(STREAMING_APP_MODULE, container)
     streaming.app.state.container = container
     patterns = [route_pattern(route.path) for group in ROUTE_GROUPS if group.streaming for route in group.routes]

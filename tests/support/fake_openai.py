@@ -33,6 +33,12 @@ Tool calls come as OpenAI sends them (streamed: the call's id and name, then its
 ``finish_reason: "tool_calls"``). Models named in ``tool_less_models`` answer a request offering ``tools``
 with a 400 saying they do not support tools, as Ollama does for models without function calling.
 
+Unscripted chat answers can also come from a function of the prompt, until :meth:`FakeOpenAI.reset`: a test
+that drives many model calls (a knowledge-graph build: extraction, gleaning, summaries) answers each by what
+it asks::
+
+    server.respond_with(lambda messages: "NO" if "YES or NO" in messages[-1]["content"] else None)  # None: echo
+
 Embeddings are deterministic and a little semantic: a hashed bag of words, so texts sharing words have a
 positive cosine and a test can compute the expected vector with :meth:`FakeOpenAI.embedding`.
 
@@ -128,6 +134,8 @@ class Reply:
 
 
 Handler = Callable[[Request], Reply]
+#: Answers a chat request from its messages (None: fall back to the echo answer).
+Responder = Callable[[list[dict[str, Any]]], "str | None"]
 
 
 @dataclass
@@ -207,6 +215,7 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self._scripts: dict[str, deque[Reply | Handler]] = {}
         self._routes: dict[tuple[str, str], Handler] = {}
+        self._responder: Responder | None = None
         self._ids = itertools.count(1)
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -270,6 +279,11 @@ class FakeOpenAI:
 
         self.script(CHAT_PATH, *[scripted] * times)
 
+    def respond_with(self, responder: Responder | None) -> None:
+        """Answer unscripted chat requests with ``responder(messages)`` (its None: the echo answer)."""
+        with self._lock:
+            self._responder = responder
+
     def script_tool_calls(
         self, calls: Sequence[tuple[str, Mapping[str, Any]]], *, usage: Mapping[str, int] | None = None
     ) -> None:
@@ -282,11 +296,12 @@ class FakeOpenAI:
         self.script(CHAT_PATH, scripted)
 
     def reset(self) -> None:
-        """Forget recorded requests and streams, and drop scripts not yet consumed (between tests)."""
+        """Forget recorded requests and streams, and drop scripts and the responder (between tests)."""
         with self._lock:
             self.requests.clear()
             self.streams.clear()
             self._scripts.clear()
+            self._responder = None
 
     def requests_to(self, path: str) -> list[Request]:
         with self._lock:
@@ -487,7 +502,12 @@ class FakeOpenAI:
             return _invalid("Invalid 'tools': expected an array of function tools.")
         if script.tool_calls is not None:
             return self._tool_call_reply(body, model, script)
-        tokens = list(script.tokens) if script.tokens is not None else self.split_tokens(self.echo_answer(messages))
+        if script.tokens is not None:
+            tokens = list(script.tokens)
+        else:
+            responder = self._responder
+            answer = responder(messages) if responder is not None else None
+            tokens = self.split_tokens(answer if answer is not None else self.echo_answer(messages))
         prompt_tokens = sum(max(1, len(_WORD.findall(_text(message["content"])))) for message in messages)
         usage = dict(script.usage) if script.usage is not None else {}
         usage.setdefault("prompt_tokens", prompt_tokens)

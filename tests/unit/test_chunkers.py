@@ -79,7 +79,14 @@ def test_registry_has_every_ragflow_method() -> None:
         "qa",
         "table",
         "tag",
+        "knowledge_graph",
     }
+
+
+def test_knowledge_graph_chunks_as_naive() -> None:
+    doc = _doc(Section("First paragraph about graphs."), Section("Second paragraph about nodes."))
+    config = {"chunk_token_num": 8192, "delimiter": "\\n"}
+    assert chunk_document(doc, "knowledge_graph", config) == chunk_document(doc, "naive", config)
 
 
 def test_unknown_method_is_a_typed_error() -> None:

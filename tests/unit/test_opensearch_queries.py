@@ -100,10 +100,14 @@ def test_every_chunk_field_is_stored_and_mapped() -> None:
     chunk = make_chunk()
     document = chunk_document(chunk, unit_vector(chunk.vector), 123, "copy-1")
     stored = {"chunk_id" if f.name == "id" else f.name for f in dataclasses.fields(IndexedChunk)}
-    assert stored <= set(document)
+    # An ordinary chunk has no kind field (indexes written before kinds existed need no re-indexing).
+    assert stored - {"kind"} <= set(document) and "kind" not in document
     assert set(document) <= set(index_body(2, opensearch_analysis())["mappings"]["properties"])
     assert document["vector"] == pytest.approx([0.6, 0.8])
     assert (document["page_numbers"], document["indexed_at"], document["copy_id"]) == ([2, 3], 123, "copy-1")
+    record = chunk_document(dataclasses.replace(chunk, kind="entity"), unit_vector(chunk.vector), 123, "copy-2")
+    assert stored <= set(record) and record["kind"] == "entity"
+    assert set(record) <= set(index_body(2, opensearch_analysis())["mappings"]["properties"])
 
 
 def test_vectors_are_written_at_unit_length() -> None:
@@ -118,7 +122,9 @@ def test_scope_filters_always_hold_the_tenant_and_available_chunks() -> None:
         {"term": {"tenant_id": "t1"}},
         {"terms": {"dataset_id": ["d1", "d2"]}},
         {"term": {"available": True}},
+        {"bool": {"must_not": [{"exists": {"field": "kind"}}]}},  # ordinary chunks only
     ]
+    assert scope_filters("t1", ["d1"], kind="relation")[-1] == {"term": {"kind": "relation"}}
     assert scope_filters("t1", ["d1"], ["a", "b"])[-1] == {"terms": {"document_id": ["a", "b"]}}
     assert scope_filters("t1", ["d1"], []) == scope_filters("t1", ["d1"])  # no documents: all of them
 
@@ -412,12 +418,13 @@ def test_a_write_waits_until_its_copies_are_searchable_and_says_when_they_are_no
 
 def test_search_is_a_text_and_a_knn_search_side_by_side() -> None:
     client = RecordingClient(lambda method, kwargs: {"hits": {"hits": []}})
-    query = SearchQuery("t1", ["d1"], text="solar", vector=[3.0, 4.0], document_ids=["doc1"], top_k=9)
+    query = SearchQuery("t1", ["d1"], text="solar", vector=[3.0, 4.0], document_ids=["doc1"], top_k=9, text_limit=50)
     assert _engine(client).search(query) == []
     calls = {kwargs["index"]: kwargs for name, kwargs in client.calls if name == "search"}
     assert len(client.calls) == 2 and set(calls) == {"flowless-chunks-*", "flowless-chunks-2"}
     filters = scope_filters("t1", ["d1"], ["doc1"])
-    assert calls["flowless-chunks-*"]["body"] == text_query_body("solar", filters, 9, with_vector=True)
+    # top_k is the k-NN's k; text matches have their own bound
+    assert calls["flowless-chunks-*"]["body"] == text_query_body("solar", filters, 50, with_vector=True)
     assert calls["flowless-chunks-*"]["params"] == {"ignore_unavailable": "true", "allow_no_indices": "true"}
     assert calls["flowless-chunks-2"]["body"] == knn_query_body([0.6, 0.8], filters, 9)
     _no_aoss_forbidden_requests(client)

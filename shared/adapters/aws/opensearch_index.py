@@ -35,12 +35,16 @@ count it in ``total`` meanwhile), and a replaced copy may be found beside its re
 candidate per chunk id). Writers of the same chunk at the same moment (not something the services do) may
 still leave a second copy, which the next change of that chunk removes.
 
-Search is one ``_search`` per kind, sent side by side (``_msearch`` is not confirmed on AOSS's list of
-supported operations): a BM25 query over every chunk index and a k-NN query (efficient filtering) on the
-index of the query's dimension, both filtered to the tenant, its datasets, optionally documents, and
-available chunks. A text hit's cosine is computed here from its stored vector; a k-NN hit's score is
-converted back to the cosine (``knn_score_to_cosine``). The request bodies are built by the pure
-functions below, so tests assert them without a cluster.
+Knowledge-graph records carry a ``kind`` keyword (``entity``, ``relation``, ``community_report``); ordinary
+chunks carry none, so indexes written before the field existed need no re-indexing (the field is added to
+their mapping): a chunk search admits documents without a ``kind``, a graph search those of its kind.
+
+Search is one ``_search`` per signal (text, vector), sent side by side (``_msearch`` is not confirmed on
+AOSS's list of supported operations): a BM25 query over every chunk index and a k-NN query (efficient
+filtering) on the index of the query's dimension, both filtered to the tenant, its datasets, optionally
+documents, and available records of the query's kind. A text hit's cosine is computed here from its stored
+vector; a k-NN hit's score is converted back to the cosine (``knn_score_to_cosine``). The request bodies are
+built by the pure functions below, so tests assert them without a cluster.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ from opensearchpy.exceptions import RequestError, TransportError
 
 from shared.constants import SERVICE_NAME
 from shared.ports.metadata import StoreUnavailable
-from shared.ports.search import Candidate, IndexedChunk, SearchIndex, SearchQuery
+from shared.ports.search import CHUNK, Candidate, ChunkKind, IndexedChunk, SearchIndex, SearchQuery
 from shared.rag.text_analysis import FIELD_BOOSTS, QueryTerm, analyze, analyze_query, opensearch_analysis
 
 logger = logging.getLogger(__name__)
@@ -93,6 +97,10 @@ _FIRST_POLL_S: Final = 0.05
 _MAX_POLL_S: Final = 1.0
 #: Statuses worth retrying: throttling and the service's own failures.
 _TRANSIENT_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+#: The field of knowledge-graph records (absent on ordinary chunks); added to indexes created without it.
+KIND_MAPPING: Final = {"kind": {"type": "keyword"}}
+#: Fields added to the mapping after the first indexes were created: put into existing indexes at first use.
+ADDED_FIELDS: Final = {"copy_id": {"type": "keyword"}, **KIND_MAPPING}
 #: Fields a search returns (never the vector unless asked: it is the bulk of a document).
 _HIT_FIELDS: Final = ("chunk_id", "dataset_id", "document_id")
 
@@ -133,6 +141,7 @@ def index_body(dimension: int, analysis: Mapping[str, Any]) -> dict[str, Any]:
         "indexed_at": {"type": "long"},
         # Unique per stored copy: the sort key that pages through copies (``_id`` can't be sorted on).
         "copy_id": keyword,
+        **KIND_MAPPING,
     }
     settings: dict[str, Any] = {"analysis": dict(analysis)}
     if dimension > 0:
@@ -170,6 +179,8 @@ def chunk_document(
         "indexed_at": indexed_at,
         "copy_id": copy_id,
     }
+    if chunk.kind != CHUNK:
+        document["kind"] = chunk.kind
     if vector:
         document["vector"] = list(vector)
     return document
@@ -188,13 +199,15 @@ def unit_vector(values: Sequence[float] | None) -> list[float] | None:
 
 # == queries ===========================================================================================
 def scope_filters(
-    tenant_id: str, dataset_ids: Sequence[str], document_ids: Sequence[str] | None = None
+    tenant_id: str, dataset_ids: Sequence[str], document_ids: Sequence[str] | None = None, kind: ChunkKind = CHUNK
 ) -> list[dict[str, Any]]:
-    """The filter clauses of a search: the tenant, its datasets, optionally documents, available chunks only."""
+    """The filter clauses of a search: the tenant, its datasets, optionally documents, available records of
+    one kind only (ordinary chunks have no ``kind`` field)."""
     filters: list[dict[str, Any]] = [
         {"term": {"tenant_id": tenant_id}},
         {"terms": {"dataset_id": list(dict.fromkeys(dataset_ids))}},
         {"term": {"available": True}},
+        {"bool": {"must_not": [{"exists": {"field": "kind"}}]}} if kind == CHUNK else {"term": {"kind": kind}},
     ]
     if document_ids:
         filters.append({"terms": {"document_id": list(dict.fromkeys(document_ids))}})
@@ -484,10 +497,10 @@ class OpenSearchIndex(SearchIndex):
         vector = unit_vector(query.vector)
         if not terms and vector is None:
             return []
-        filters = scope_filters(query.tenant_id, query.dataset_ids, query.document_ids)
+        filters = scope_filters(query.tenant_id, query.dataset_ids, query.document_ids, query.kind)
         requests = []
         if terms:
-            body = text_query_body(query.text, filters, query.top_k, with_vector=vector is not None)
+            body = text_query_body(query.text, filters, query.text_limit, with_vector=vector is not None)
             requests.append(SearchRequest(self._pattern, body))
         if vector is not None:
             index = chunk_index_name(self._prefix, len(vector))
@@ -502,7 +515,11 @@ class OpenSearchIndex(SearchIndex):
 
     # -- internals ----------------------------------------------------------------------------------
     def _ensure_index(self, index: str, dimension: int) -> None:
-        """Create a chunk index on first use (checked once per process; a concurrent creator wins quietly)."""
+        """Create a chunk index on first use (checked once per process; a concurrent creator wins quietly).
+
+        An existing index gets the fields added since indexes were first created (``ADDED_FIELDS``: adding
+        a field to a mapping is allowed and idempotent; the documents already there need no re-indexing).
+        """
         if index in self._ready:
             return
         with self._ready_lock:
@@ -512,6 +529,8 @@ class OpenSearchIndex(SearchIndex):
                 if not self._client.indices.exists(index=index):
                     self._client.indices.create(index=index, body=index_body(dimension, self._analysis))
                     logger.info("created search index %s", index)
+                else:
+                    self._client.indices.put_mapping(index=index, body={"properties": dict(ADDED_FIELDS)})
             except RequestError as exc:
                 if exc.error != "resource_already_exists_exception":
                     raise _unavailable("index creation", exc) from exc

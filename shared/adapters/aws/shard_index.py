@@ -28,6 +28,7 @@ several datasets merges the shards' candidates by score (text matches, then vect
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import shutil
 import sqlite3
@@ -63,7 +64,8 @@ _PUBLISH_ATTEMPTS: Final = 3
 _HEAD_SK: Final = "HEAD"
 
 Truth = Callable[[str, str], Iterable[IndexedChunk]]
-"""Every chunk the metadata store holds for (tenant, dataset), as the index holds it."""
+"""Everything the metadata store holds for (tenant, dataset) as the index holds it: the chunks, and the
+knowledge graph's records."""
 
 
 def head_pk(tenant_id: str, dataset_id: str) -> str:
@@ -162,9 +164,8 @@ class ShardSnapshotIndex(SearchIndex):
         found = []
         for dataset_id in dict.fromkeys(query.dataset_ids):
             index = self._current(query.tenant_id, dataset_id)
-            one = SearchQuery(query.tenant_id, [dataset_id], query.text, query.vector, query.document_ids, query.top_k)
-            found.append(index.search(one))
-        return found[0] if len(found) == 1 else merge_shards(found, query.top_k)
+            found.append(index.search(dataclasses.replace(query, dataset_ids=[dataset_id])))
+        return found[0] if len(found) == 1 else merge_shards(found, query.top_k, query.text_limit)
 
     def ping(self) -> None:
         self._store.ping()
@@ -322,11 +323,12 @@ class ShardSnapshotIndex(SearchIndex):
             return self._locks.setdefault(key, threading.Lock())
 
 
-def merge_shards(found: Sequence[Sequence[Candidate]], top_k: int) -> list[Candidate]:
-    """Candidates of several shards as one search gives them: the ``top_k`` best text matches by score, then
-    the chunks among the ``top_k`` best by vector that are not among those."""
+def merge_shards(found: Sequence[Sequence[Candidate]], top_k: int, text_limit: int) -> list[Candidate]:
+    """Candidates of several shards as one search gives them: the ``text_limit`` best text matches by score,
+    then the chunks among the ``top_k`` best by vector that are not among those."""
     everything = [candidate for candidates in found for candidate in candidates]
-    text = sorted((c for c in everything if c.text_score is not None), key=lambda c: -(c.text_score or 0.0))[:top_k]
+    by_text = sorted((c for c in everything if c.text_score is not None), key=lambda c: -(c.text_score or 0.0))
+    text = by_text[:text_limit]
     chosen = {(c.dataset_id, c.chunk_id) for c in text}
     by_vector = sorted((c for c in everything if c.vector_score is not None), key=lambda c: -(c.vector_score or 0.0))
     vector_only = [c for c in by_vector[:top_k] if (c.dataset_id, c.chunk_id) not in chosen]

@@ -44,6 +44,8 @@ CHUNK_METHODS: dict[str, ChunkMethod] = {
     "qa": chunk_qa,
     "table": chunk_table,
     "tag": chunk_tag,
+    # RAGFlow's knowledge_graph method chunks as naive (its task executor maps it so); the graph is built apart.
+    "knowledge_graph": chunk_naive,
 }
 
 __all__ = [

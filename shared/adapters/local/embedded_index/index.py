@@ -8,6 +8,10 @@ posting lists accumulated with ``np.bincount``; its statistics (N, document freq
 cover exactly the datasets searched. Keywords and questions are indexed with the content, with weighted
 term frequencies (BM25F, ``FIELD_BOOSTS``).
 
+Knowledge-graph records (``IndexedChunk.kind`` other than ``chunk``) live in shards of their own, one per
+(tenant, dataset, kind): a search reads the shards of its kind only, so plain retrieval never sees them and
+their terms never weigh in the chunks' BM25 statistics.
+
 Concurrency: any number of threads search while one writes. Writes are serialised by a lock, committed
 to SQLite first and then published to memory as a new immutable shard view; searches take no lock.
 """
@@ -29,7 +33,7 @@ from numpy.typing import NDArray
 
 from shared.adapters.local.embedded_index.shard import Shard, ShardLoader, ShardView
 from shared.adapters.local.embedded_index.storage import STATE_READY, STATE_REBUILDING, ChunkRow, IndexStorage
-from shared.ports.search import Candidate, IndexedChunk, SearchIndex, SearchQuery
+from shared.ports.search import CHUNK, CHUNK_KINDS, Candidate, ChunkKind, IndexedChunk, SearchIndex, SearchQuery
 from shared.rag.text_analysis import FIELD_BOOSTS, QueryTerm, analyze, analyze_query
 
 logger = logging.getLogger(__name__)
@@ -40,6 +44,15 @@ _REBUILD_BATCH = 4096
 _BITS = 64  # query terms of ``matched_terms`` packed in one uint64 per candidate; later ones go one by one
 
 ShardKey = tuple[str, str]
+
+
+def _shard_key(tenant_id: str, dataset_id: str, kind: ChunkKind = CHUNK) -> ShardKey:
+    """The shard of a dataset's records of one kind (stored under this name; dataset ids hold no '#')."""
+    return (tenant_id, dataset_id if kind == CHUNK else f"{dataset_id}#{kind}")
+
+
+def _dataset_shard_keys(tenant_id: str, dataset_id: str) -> list[ShardKey]:
+    return [_shard_key(tenant_id, dataset_id, kind) for kind in CHUNK_KINDS]
 
 
 @dataclass(slots=True)
@@ -216,25 +229,29 @@ class EmbeddedSearchIndex(SearchIndex):
                     catalog.shards[key] = Shard(created[key], *key)
                 catalog.shards[key].append(rows)
 
-    def _rows(self, tenant_id: str, dataset_id: str, chunk_ids: Sequence[str]) -> tuple[Shard, list[int]] | None:
-        """The shard and rows holding ``chunk_ids``, or None when none is indexed (the caller holds the lock)."""
-        shard = self._catalog.shards.get((tenant_id, dataset_id))
-        rows = shard.rows_of(chunk_ids) if shard is not None and chunk_ids else None
-        return None if shard is None or not rows else (shard, rows)
+    def _rows(self, tenant_id: str, dataset_id: str, chunk_ids: Sequence[str]) -> list[tuple[Shard, list[int]]]:
+        """The dataset's shards (of every kind) holding some of ``chunk_ids``, with their rows (the caller holds
+        the lock)."""
+        found: list[tuple[Shard, list[int]]] = []
+        for key in _dataset_shard_keys(tenant_id, dataset_id):
+            shard = self._catalog.shards.get(key)
+            rows = shard.rows_of(chunk_ids) if shard is not None and chunk_ids else None
+            if shard is not None and rows:
+                found.append((shard, rows))
+        return found
 
     def delete_chunks(self, tenant_id: str, dataset_id: str, chunk_ids: Sequence[str]) -> None:
+        if not chunk_ids:
+            return
         with self._lock:
-            found = self._rows(tenant_id, dataset_id, chunk_ids)
-            if found is None:
-                return
-            shard, rows = found
-            with self._storage.transaction():
-                self._storage.delete_chunks(shard.key, shard.live_ids(rows))
-            shard.remove(rows)
+            for shard, rows in self._rows(tenant_id, dataset_id, chunk_ids):
+                with self._storage.transaction():
+                    self._storage.delete_chunks(shard.key, shard.live_ids(rows))
+                shard.remove(rows)
 
     def delete_document(self, tenant_id: str, dataset_id: str, document_id: str) -> None:
         with self._lock:
-            shard = self._catalog.shards.get((tenant_id, dataset_id))
+            shard = self._catalog.shards.get(_shard_key(tenant_id, dataset_id))
             if shard is None:
                 return
             with self._storage.transaction():
@@ -243,22 +260,22 @@ class EmbeddedSearchIndex(SearchIndex):
 
     def delete_dataset(self, tenant_id: str, dataset_id: str) -> None:
         with self._lock:
-            shard = self._catalog.shards.get((tenant_id, dataset_id))
-            if shard is None:
-                return
-            with self._storage.transaction():
-                self._storage.delete_shard(shard.key)
-            del self._catalog.shards[(tenant_id, dataset_id)]
+            for key in _dataset_shard_keys(tenant_id, dataset_id):
+                shard = self._catalog.shards.get(key)
+                if shard is None:
+                    continue
+                with self._storage.transaction():
+                    self._storage.delete_shard(shard.key)
+                del self._catalog.shards[key]
 
     def set_available(self, tenant_id: str, dataset_id: str, chunk_ids: Sequence[str], available: bool) -> None:
+        if not chunk_ids:
+            return
         with self._lock:
-            found = self._rows(tenant_id, dataset_id, chunk_ids)
-            if found is None:
-                return
-            shard, rows = found
-            with self._storage.transaction():
-                self._storage.set_available(shard.key, shard.live_ids(rows), available)
-            shard.set_available(rows, available)
+            for shard, rows in self._rows(tenant_id, dataset_id, chunk_ids):
+                with self._storage.transaction():
+                    self._storage.set_available(shard.key, shard.live_ids(rows), available)
+                shard.set_available(rows, available)
 
     # == internals =================================================================================
     def _load(self) -> _Catalog:
@@ -296,7 +313,7 @@ class EmbeddedSearchIndex(SearchIndex):
                     new_terms.append((term_id, term))
                 ids.append(term_id)
             chunk = item.chunk
-            by_shard.setdefault((chunk.tenant_id, chunk.dataset_id), []).append(
+            by_shard.setdefault(_shard_key(chunk.tenant_id, chunk.dataset_id, chunk.kind), []).append(
                 ChunkRow(
                     chunk_id=chunk.id,
                     document_id=chunk.document_id,
@@ -311,7 +328,7 @@ class EmbeddedSearchIndex(SearchIndex):
 
     # == search ======================================================================================
     def search(self, query: SearchQuery) -> list[Candidate]:
-        """Text and vector candidates (each up to ``top_k``), merged by chunk id.
+        """Text candidates (up to ``text_limit``) and vector candidates (up to ``top_k``), merged by chunk id.
 
         Order: text matches by BM25 score, then chunks found only by vector, by cosine. ``document_ids``
         empty or None means every document of the datasets.
@@ -320,27 +337,27 @@ class EmbeddedSearchIndex(SearchIndex):
         if query.top_k <= 0:
             return []
         shards = [
-            shard
+            (dataset_id, shard)
             for dataset_id in dict.fromkeys(query.dataset_ids)
-            if (shard := catalog.shards.get((query.tenant_id, dataset_id))) is not None
+            if (shard := catalog.shards.get(_shard_key(query.tenant_id, dataset_id, query.kind))) is not None
         ]
         terms = analyze_query(query.text) if query.text else []
         known = [(t, term_id) for t in terms if (term_id := catalog.vocab.get(t.term)) is not None]
         vector = _unit_vector(query.vector)
         if not shards or (not known and vector is None):
             return []
-        runs = [_ShardRun(shard.dataset_id, shard.view, query.document_ids) for shard in shards]
+        runs = [_ShardRun(dataset_id, shard.view, query.document_ids) for dataset_id, shard in shards]
         if known:
-            _score_text(runs, np.asarray([tid for _, tid in known], dtype=np.int32), query.top_k)
+            _score_text(runs, np.asarray([tid for _, tid in known], dtype=np.int32), query.text_limit)
         if vector is not None:
             for run in runs:
                 run.search_vectors(vector, query.top_k)
-        return _merge(runs, [t for t, _ in known], query.top_k)
+        return _merge(runs, [t for t, _ in known], query.text_limit, query.top_k)
 
 
 def _dedupe(chunks: Sequence[IndexedChunk]) -> list[IndexedChunk]:
     """The last write of each chunk id (per dataset) in a batch wins."""
-    last = {(c.tenant_id, c.dataset_id, c.id): c for c in chunks}
+    last = {(c.tenant_id, c.dataset_id, c.kind, c.id): c for c in chunks}
     return list(last.values()) if len(last) != len(chunks) else list(chunks)
 
 
@@ -461,8 +478,8 @@ def _global_top(runs: list[_ShardRun], attr: str, values: str, top_k: int) -> li
     return [(int(i), rows_all[order[run_idx[order] == i]]) for i, _ in picks]
 
 
-def _merge(runs: list[_ShardRun], terms: list[QueryTerm], top_k: int) -> list[Candidate]:
-    text_rows = _global_top(runs, "text_top", "scores", top_k)
+def _merge(runs: list[_ShardRun], terms: list[QueryTerm], text_limit: int, top_k: int) -> list[Candidate]:
+    text_rows = _global_top(runs, "text_top", "scores", text_limit)
     vector_rows = _global_top(runs, "vector_top", "sims", top_k)
     words_of: dict[int, tuple[str, ...]] = {}
     text: list[Candidate] = []

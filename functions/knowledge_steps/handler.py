@@ -1,0 +1,77 @@
+"""Step Functions task handlers of the knowledge builds (graph and RAPTOR): one Lambda per step of
+shared.pipeline.BUILD_STEPS, plus the failure step.
+
+Each handler takes the state JSON and returns the next one. ``TaskSuperseded`` ends the execution quietly
+(the state machine catches it by name); ``StepFailed`` carries the user-facing reason that ``fail`` writes
+into the task's progress_msg, and a model's own failure is worded by its kind.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared.constants import SERVICE_NAME
+from shared.container import get_container
+from shared.ports.chat_model import ChatModelServiceError, ChatModelTimeout
+from shared.ports.embedder import EmbeddingServiceError
+from shared.services.ingestion import StepFailed
+
+logger = Logger(service=SERVICE_NAME)
+tracer = Tracer(service=SERVICE_NAME)
+builder = get_container().knowledge_builds
+
+GENERIC_FAILURE = "Internal error while building; see the logs."
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def prepare(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return builder.prepare(event)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def document(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # A model's transient failure (ChatModelServiceError, EmbeddingServiceError) leaves under its own name:
+    # the state machine retries it, and once retries are spent ``fail`` reports it.
+    return builder.document(event)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def finish(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return builder.finish(event)
+
+
+#: Errors whose message is fit for the user, and how the task's progress_msg words it.
+_USER_FACING_ERRORS = {
+    StepFailed.__name__: "{}",
+    ChatModelServiceError.__name__: "The chat model failed: {}",
+    ChatModelTimeout.__name__: "The chat model failed: {}",
+    EmbeddingServiceError.__name__: "Embedding failed: {}",
+}
+
+
+def failure_message(error: dict[str, Any] | None) -> str:
+    """The user-facing reason from a Step Functions Catch: known errors carry it, anything else is generic."""
+    template = _USER_FACING_ERRORS.get(str((error or {}).get("Error")))
+    if template is None:
+        return GENERIC_FAILURE
+    try:
+        cause = json.loads((error or {}).get("Cause") or "{}")
+    except ValueError:
+        return GENERIC_FAILURE
+    message = cause.get("errorMessage") if isinstance(cause, dict) else None
+    return template.format(message) if message else GENERIC_FAILURE
+
+
+@logger.inject_lambda_context(clear_state=True)
+def fail(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    error = event.get("error")
+    logger.warning("knowledge build failed", extra={"task_id": event.get("task_id"), "error": error})
+    builder.fail(event, failure_message(error))
+    return {**event, "failed": True}
