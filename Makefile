@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 9380
 DATA_DIR ?= data
+# ragflow-sdk 0.23.1 needs Python >= 3.12: a small venv of its own for its test (skipped without one).
+SDK_PYTHON ?= $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.12*/bin/python) $(shell command -v python3.12 2>/dev/null))
+SDK_VENV := .venv-sdk
+SDK_STAMP := $(SDK_VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: setup serve test lint typecheck pytest bench synth lock clean
@@ -19,8 +23,18 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-setup: $(STAMP)
+$(SDK_STAMP): requirements-sdk.lock
+	@if [ -n "$(SDK_PYTHON)" ] && [ -x "$(SDK_PYTHON)" ]; then \
+		(test -x $(SDK_VENV)/bin/python || $(SDK_PYTHON) -m venv $(SDK_VENV)) && \
+		$(SDK_VENV)/bin/python -m pip install --quiet --no-deps -r requirements-sdk.lock && touch $(SDK_STAMP); \
+	else \
+		echo "No Python 3.12 found (SDK_PYTHON=...): the ragflow-sdk 0.23.1 test will be skipped"; \
+	fi
 
+setup: $(STAMP) $(SDK_STAMP)
+
+# The default tenant's chat model: FLOWLESS_CHAT_MODEL=NAME@FACTORY (OPENAI_BASE_URL / OPENAI_API_KEY for its
+# endpoint and key), e.g. `FLOWLESS_CHAT_MODEL=llama3.2@Ollama make serve`.
 serve: setup
 	$(BIN)/flowless serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
@@ -47,4 +61,4 @@ lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
 
 clean:
-	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SDK_VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache

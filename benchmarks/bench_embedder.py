@@ -1,13 +1,14 @@
-"""Builtin embedder throughput against raw onnxruntime on the same texts, side by side in one run.
+"""Builtin embedders' throughput against raw onnxruntime on the same texts, side by side in one run.
 
-(a) raw: the tokenizer, length-sorted batches, ``InferenceSession.run`` and mean pooling, written out here;
-(b) ours: ``BuiltinEmbedder.embed_documents``. Both count tokens the same way (after truncation to 256,
-special tokens included). The texts are windows of SciFact abstracts of 20-250 tokens, cut deterministically.
-Runs alternate (a, b) over slices of the texts so that other load on the machine hits both alike; rates are
-given per wall-clock second and per CPU second of the process (the latter shifts less when other programs
-compete for the cores).
+For each shipped model (``shared.adapters.local.builtin_embedder.BUILTIN_MODELS``, or ``--model``):
+(a) raw: the tokenizer, length-sorted batches, ``InferenceSession.run`` and the model's pooling (mean or
+[CLS]), written out here; (b) ours: ``BuiltinEmbedder.embed_documents``. Both count tokens the same way
+(after truncation to the model's limit, special tokens included). The texts are windows of SciFact abstracts
+of 20-250 tokens, cut deterministically. Runs alternate (a, b) over slices of the texts so that other load on
+the machine hits both alike; rates are given per wall-clock second and per CPU second of the process (the
+latter shifts less when other programs compete for the cores).
 
-    .venv/bin/python benchmarks/bench_embedder.py [--texts 800] [--slices 10] [--sweep]
+    .venv/bin/python benchmarks/bench_embedder.py [--texts 800] [--slices 10] [--sweep] [--model ID]
 
 Target: (b) >= 80% of (a).
 """
@@ -28,13 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from shared.adapters.local.builtin_embedder import (  # noqa: E402
-    BATCH_SIZE,
-    MAX_TOKENS,
-    MODEL_FILE,
-    MODEL_PACKAGE,
-    TOKENIZER_FILE,
-    TOKENIZER_PACKAGE,
+    BUILTIN_MODELS,
     BuiltinEmbedder,
+    BuiltinModel,
     _core_count,
     _package_file,
 )
@@ -66,26 +63,27 @@ def make_texts(count: int, seed: int = 42) -> list[str]:
 class RawOnnx:
     """The same model run by hand, the way one would write it without our adapter."""
 
-    def __init__(self, threads: int, batch_size: int) -> None:
+    def __init__(self, model: BuiltinModel, threads: int, batch_size: int) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        self.tokenizer = Tokenizer.from_file(str(_package_file(TOKENIZER_PACKAGE, TOKENIZER_FILE)))
-        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.model = model
+        self.tokenizer = Tokenizer.from_file(str(_package_file(model.tokenizer_package, model.tokenizer_file)))
+        self.tokenizer.enable_truncation(model.max_tokens)
         self.tokenizer.no_padding()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(
-            str(_package_file(MODEL_PACKAGE, MODEL_FILE)), options, providers=["CPUExecutionProvider"]
+            str(_package_file(model.model_package, model.model_file)), options, providers=["CPUExecutionProvider"]
         )
         self.batch_size = batch_size
 
     def embed(self, texts: list[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)
         order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
-        out = np.empty((len(texts), 384), dtype=np.float32)
+        out = np.empty((len(texts), self.model.dimension), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             width = max(len(encodings[i].ids) for i in rows)
@@ -98,40 +96,35 @@ class RawOnnx:
             (hidden,) = self.session.run(
                 None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             )
-            weights = mask.astype(np.float32)[:, :, None]
-            pooled = (hidden * weights).sum(1) / weights.sum(1)
+            if self.model.pooling == "cls":
+                pooled = hidden[:, 0, :]
+            else:
+                weights = mask.astype(np.float32)[:, :, None]
+                pooled = (hidden * weights).sum(1) / weights.sum(1)
             out[rows] = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
         return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--texts", type=int, default=800, help="passages to embed (default 800)")
-    parser.add_argument("--slices", type=int, default=10, help="alternate raw/ours over this many slices")
-    parser.add_argument("--sweep", action="store_true", help="also time BuiltinEmbedder at several batch sizes")
-    args = parser.parse_args()
-
-    threads = _core_count()
-    texts = make_texts(args.texts)
-    raw = RawOnnx(threads, BATCH_SIZE)
-    ours = BuiltinEmbedder(batch_size=BATCH_SIZE, threads=threads)
+def bench(model: BuiltinModel, texts: list[str], slices: int, threads: int, sweep: bool) -> None:
+    raw = RawOnnx(model, threads, model.batch_size)
+    ours = BuiltinEmbedder(model, threads=threads)
     ours.load()
     lengths = np.array([len(e.ids) for e in raw.tokenizer.encode_batch(texts)])
     print(
-        f"{len(texts)} texts, {lengths.sum()} tokens (min {lengths.min()}, median {int(np.median(lengths))}, "
-        f"max {lengths.max()}); batch {BATCH_SIZE}, {threads} intra-op threads"
+        f"{model.model_id}: {len(texts)} texts, {lengths.sum()} tokens (min {lengths.min()}, "
+        f"median {int(np.median(lengths))}, max {lengths.max()}); batch {model.batch_size}, {threads} intra-op threads"
     )
 
     warm = texts[:64]
     raw.embed(warm)
     ours.embed_documents(warm)
 
-    size = -(-len(texts) // args.slices)
-    slices = [texts[i : i + size] for i in range(0, len(texts), size)]
+    size = -(-len(texts) // slices)
+    chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
     wall = {"raw": 0.0, "ours": 0.0}
     cpu = {"raw": 0.0, "ours": 0.0}
     results: dict[str, list[np.ndarray]] = {"raw": [], "ours": []}
-    for index, chunk in enumerate(slices):
+    for index, chunk in enumerate(chunks):
         runs = [("raw", raw.embed), ("ours", ours.embed_documents)]
         for name, embed in runs if index % 2 == 0 else runs[::-1]:
             wall_start, cpu_start = time.perf_counter(), time.process_time()
@@ -150,12 +143,12 @@ def main() -> None:
     )
     print(f"min cosine (a) vs (b): {agreement:.6f}")
 
-    if args.sweep:
+    if sweep:
         sample = texts[:160]
         sample_tokens = int(lengths[:160].sum())
-        print("batch size sweep of BuiltinEmbedder (160 texts):")
-        for batch in (4, 8, 16, 32, 64):
-            embedder = BuiltinEmbedder(batch_size=batch, threads=threads)
+        print(f"batch size sweep of BuiltinEmbedder ({model.model_id}, 160 texts):")
+        for batch in (1, 2, 4, 8, 16, 32, 64):
+            embedder = BuiltinEmbedder(model, batch_size=batch, threads=threads)
             embedder.embed_documents(sample[:16])
             wall_start, cpu_start = time.perf_counter(), time.process_time()
             embedder.embed_documents(sample)
@@ -163,6 +156,23 @@ def main() -> None:
             print(
                 f"  batch {batch:3d}: {sample_tokens / wall_s:8.0f} tokens/s {sample_tokens / cpu_s:8.0f} tokens/CPU-s"
             )
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--texts", type=int, default=800, help="passages to embed (default 800)")
+    parser.add_argument("--slices", type=int, default=10, help="alternate raw/ours over this many slices")
+    parser.add_argument("--sweep", action="store_true", help="also time BuiltinEmbedder at several batch sizes")
+    parser.add_argument(
+        "--model", action="append", choices=sorted(BUILTIN_MODELS), help="only this builtin model (repeatable)"
+    )
+    args = parser.parse_args()
+
+    threads = _core_count()
+    texts = make_texts(args.texts)
+    for model_id in args.model or BUILTIN_MODELS:
+        bench(BUILTIN_MODELS[model_id], texts, args.slices, threads, args.sweep)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """Retrieval quality on SciFact (BEIR) through the public API of a local `flowless serve`.
 
 Starts `flowless serve` on a data folder (a fresh temporary one unless ``--data-dir`` is given) and a free
-port, creates a dataset (chunk_method "one": one chunk per abstract; builtin embedder
-all-MiniLM-L6-v2@Builtin), uploads every corpus document as ``<doc_id>.txt`` ("title\\n\\nabstract"),
-parses them, then asks POST /api/v1/retrieval every test question (the 300 queries of qrels/test.tsv) at
-several ``vector_similarity_weight`` values and scores the rankings with nDCG@10 and Recall@100.
+port, creates a dataset (chunk_method "one": one chunk per abstract; embedding model ``--embedding-model``,
+default the builtin all-MiniLM-L6-v2@Builtin), uploads every corpus document as ``<doc_id>.txt``
+("title\\n\\nabstract"), parses them, then asks POST /api/v1/retrieval every test question (the 300 queries
+of qrels/test.tsv) at several ``vector_similarity_weight`` values and scores the rankings with nDCG@10 and
+Recall@100.
 
 The dataset is created with ``parser_config.filename_embd_weight = 0``: the file names are corpus ids, they
 carry no meaning, so none of the name is mixed into the chunk vectors (the default would be 0.1).
@@ -12,6 +13,7 @@ carry no meaning, so none of the name is mixed into the chunk vectors (the defau
     .venv/bin/python benchmarks/bench_scifact.py                       # full run (~5,183 docs; minutes)
     .venv/bin/python benchmarks/bench_scifact.py --limit-docs 500      # smoke run
     .venv/bin/python benchmarks/bench_scifact.py --data-dir /tmp/scifact-data   # keep / reuse the ingest
+    .venv/bin/python benchmarks/bench_scifact.py --embedding-model BAAI/bge-small-en-v1.5@Builtin
 
 With ``--data-dir``, a later run on the same folder finds the parsed dataset and only asks the questions
 (the server, and so the scorer in ``shared/rag/scoring.py``, is started fresh every run). Nothing else is
@@ -47,7 +49,7 @@ MAIN_WEIGHTS = (0.0, 0.3, 0.5, 0.7, 1.0)
 SWEEP_WEIGHTS = (0.1, 0.2, 0.4, 0.6, 0.8, 0.9)
 UPLOAD_BATCH = 50
 PARSE_BATCH = 500
-EMBEDDER = "all-MiniLM-L6-v2@Builtin"
+DEFAULT_EMBEDDER = "all-MiniLM-L6-v2@Builtin"
 
 
 # == data ============================================================================================
@@ -110,18 +112,27 @@ def check(response: httpx.Response) -> object:
     return body.get("data")
 
 
-def find_or_create_dataset(client: httpx.Client, name: str) -> tuple[str, bool]:
+def dataset_name(documents: int, embedder: str) -> str:
+    """One dataset per corpus size and model, so runs with different models can share a ``--data-dir``."""
+    if embedder == DEFAULT_EMBEDDER:
+        return f"scifact-{documents}"  # the name runs before --embedding-model used
+    return f"scifact-{documents}-" + "".join(c if c.isalnum() or c in "-." else "-" for c in embedder)
+
+
+def find_or_create_dataset(client: httpx.Client, name: str, embedder: str) -> tuple[str, bool]:
     """The dataset's id, and whether it already existed."""
     found = client.get("/api/v1/datasets", params={"name": name}).json()
     if found.get("code") == 0 and found.get("data"):
         dataset = found["data"][0]
+        if dataset.get("embedding_model") != embedder:
+            raise SystemExit(f"dataset {name} embeds with {dataset.get('embedding_model')}, not {embedder}")
         return dataset["id"], True
     created = check(
         client.post(
             "/api/v1/datasets",
             json={
                 "name": name,
-                "embedding_model": EMBEDDER,
+                "embedding_model": embedder,
                 "chunk_method": "one",
                 "parser_config": {"filename_embd_weight": 0.0},
             },
@@ -211,6 +222,19 @@ def retrieve(client: httpx.Client, dataset_id: str, question: str, weight: float
     return ranking, elapsed
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far; None where /proc is not there (not Linux).
+
+    The server parses in its own process, so its CPU time per document says what ingestion costs even when
+    other programs compete for the cores (its wall-clock rate then says more about them than about it).
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 @contextmanager
 def data_folder(path: str | None) -> Iterator[Path]:
     if path:
@@ -240,6 +264,9 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None, help="server data folder to keep and reuse (default: a temp dir)")
     parser.add_argument("--limit-queries", type=int, default=None, help="ask only the first N test queries")
     parser.add_argument("--no-sweep", action="store_true", help="only the weights 0, 0.3, 0.5, 0.7, 1")
+    parser.add_argument(
+        "--embedding-model", default=DEFAULT_EMBEDDER, help=f"the dataset's model (default {DEFAULT_EMBEDDER})"
+    )
     args = parser.parse_args()
 
     corpus = load_corpus(DATA / "corpus.jsonl.gz")
@@ -255,7 +282,7 @@ def main() -> None:
         + (" (judged documents first: smoke run, scores are optimistic)" if len(docs) < len(corpus) else "")
     )
     print(
-        f"dataset: chunk_method 'one' (one chunk per abstract), embedding {EMBEDDER}, "
+        f"dataset: chunk_method 'one' (one chunk per abstract), embedding {args.embedding_model}, "
         "filename_embd_weight 0 (file names are corpus ids and carry no meaning)",
         flush=True,
     )
@@ -267,9 +294,10 @@ def main() -> None:
             key = (folder / "api_key").read_text().strip()
             headers = {"Authorization": f"Bearer {key}"}
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=300) as client:
-                name = f"scifact-{len(docs)}"
-                dataset_id, existed = find_or_create_dataset(client, name)
+                name = dataset_name(len(docs), args.embedding_model)
+                dataset_id, existed = find_or_create_dataset(client, name, args.embedding_model)
                 ingest_seconds: float | None = None
+                ingest_cpu: float | None = None
                 if existed:
                     total, done = count_documents(client, dataset_id), count_documents(client, dataset_id, ["DONE"])
                     if total != len(docs) or done != total:
@@ -279,7 +307,11 @@ def main() -> None:
                     print(f"reusing the parsed dataset {name} in {folder} (no ingestion this run)")
                 else:
                     print(f"ingesting {len(docs)} documents ...", flush=True)
+                    cpu_before = cpu_seconds(proc.pid)
                     ingest_seconds = ingest(client, dataset_id, docs)
+                    cpu_after = cpu_seconds(proc.pid)
+                    if cpu_before is not None and cpu_after is not None:
+                        ingest_cpu = cpu_after - cpu_before
                     tokens = sum(len(doc_text(*d)) for d in docs.values()) / 4  # rough: ~4 bytes per token
                     print(
                         f"ingested in {ingest_seconds:.1f} s ({len(docs) / ingest_seconds:.1f} docs/s, "
@@ -312,7 +344,8 @@ def main() -> None:
 
     print()
     print(
-        f"SciFact test ({len(test_ids)} queries, {len(docs)} docs), POST /api/v1/retrieval, page_size 100, top_k 1024"
+        f"SciFact test ({len(test_ids)} queries, {len(docs)} docs, {args.embedding_model}), POST /api/v1/retrieval, "
+        "page_size 100, top_k 1024"
     )
     print(f"{'vector_similarity_weight':<34}{'nDCG@10':>9}{'Recall@100':>12}")
     labels = {0.0: "0.0 (text only)", 0.3: "0.3 (default)", 1.0: "1.0 (vector only)"}
@@ -325,7 +358,15 @@ def main() -> None:
         print("sweep: " + ", ".join(f"{w:.1f} {results[w][0]:.4f}" for w in weights))
     print()
     if ingest_seconds is not None:
-        print(f"ingestion (upload + parse to DONE): {ingest_seconds:.1f} s for {len(docs)} documents")
+        print(
+            f"ingestion (upload + parse to DONE): {ingest_seconds:.1f} s for {len(docs)} documents "
+            f"({len(docs) / ingest_seconds:.1f} docs/s)"
+            + (
+                f"; the server used {ingest_cpu:.0f} CPU-s ({len(docs) / ingest_cpu:.1f} docs per CPU-second)"
+                if ingest_cpu
+                else ""
+            )
+        )
     else:
         print("ingestion: skipped (dataset reused from --data-dir)")
     print(

@@ -12,9 +12,11 @@ from shared.config import Settings
 from shared.constants import LOCAL_API_KEY_FILE
 from shared.container import Container
 from shared.errors import FlowlessError
-from shared.services.tenants import ModelSetting
+from shared.services.tenants import FactorySetting, ModelSetting
 
 DEFAULT_DATA_DIR = Path(os.environ.get("FLOWLESS_DATA_DIR", "data"))
+#: Names the local server's chat model when ``--chat-model`` does not (``NAME@FACTORY``).
+CHAT_MODEL_VARIABLE = "FLOWLESS_CHAT_MODEL"
 
 
 def _write_key_file(path: Path, api_key: str) -> None:
@@ -44,6 +46,11 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"The key is also in {key_file}", flush=True)
     else:
         print(f"Tenant {tenant_id}; its first API key is in {key_file}", flush=True)
+    chat_model = _serve_chat_model(args)
+    if chat_model is not None:
+        container.tenant_service.set_models(tenant_id, [chat_model])
+        where = chat_model.api_base or "its factory's default endpoint"
+        print(f"Chat model of tenant {tenant_id}: {chat_model.model_id} ({where})", flush=True)
     rebuilt = rebuild_index_if_needed(container)
     if rebuilt is not None:
         print(f"Search index rebuilt from the metadata store ({rebuilt} chunks)", flush=True)
@@ -53,6 +60,17 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"flowless serving on http://{args.host}:{args.port} (data in {data_dir})", flush=True)
     uvicorn.run(build_local_app(container), host=args.host, port=args.port, log_level=args.log_level)
     return 0
+
+
+def _serve_chat_model(args: argparse.Namespace) -> ModelSetting | None:
+    """The default tenant's chat model from ``--chat-model`` or ``FLOWLESS_CHAT_MODEL`` (NAME@FACTORY), with
+    the endpoint and key from the flags or OpenAI's standard environment; None when neither names one."""
+    model_id = args.chat_model or os.environ.get(CHAT_MODEL_VARIABLE)
+    if not model_id:
+        return None
+    api_base = args.model_base_url or os.environ.get("OPENAI_BASE_URL") or None
+    api_key = args.model_api_key or os.environ.get("OPENAI_API_KEY") or None
+    return ModelSetting(model_id, "chat", api_base, api_key)
 
 
 def _admin_container(args: argparse.Namespace) -> Container:
@@ -93,6 +111,13 @@ def _tenant_create(args: argparse.Namespace) -> int:
     tenant, api_key = container.tenant_service.create(args.name, _model_settings(args))
     print(f"created tenant {tenant.id}", file=sys.stderr)
     print(api_key)
+    return 0
+
+
+def _tenant_factory(args: argparse.Namespace) -> int:
+    setting = FactorySetting(args.factory, args.base_url, args.api_key)
+    tenant = _admin_container(args).tenant_service.set_factory(args.tenant_id, setting)
+    print(f"tenant {tenant.id}: {args.factory} configured (its models are authorized)")
     return 0
 
 
@@ -142,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=9380)
     serve.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     serve.add_argument("--log-level", default="warning")
+    serve.add_argument(
+        "--chat-model",
+        help=f"the default tenant's chat model, NAME@FACTORY (default: ${CHAT_MODEL_VARIABLE}), e.g. llama3.2@Ollama",
+    )
+    serve.add_argument(
+        "--model-base-url", help="the chat model's endpoint (default: $OPENAI_BASE_URL, else the factory's)"
+    )
+    serve.add_argument("--model-api-key", help="the chat model's API key (default: $OPENAI_API_KEY)")
     serve.set_defaults(run=_serve)
 
     tenant = commands.add_parser("tenant", help="administer tenants and API keys")
@@ -156,6 +189,16 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("tenant_id")
     _add_store_options(key)
     key.set_defaults(run=_tenant_key)
+
+    factory = tenant_commands.add_parser(
+        "factory", help="set a tenant's API key (and endpoint) for a model factory: authorizes its models"
+    )
+    factory.add_argument("tenant_id")
+    factory.add_argument("factory", help="the factory as RAGFlow names it (OpenAI, DeepSeek, Ollama, ...)")
+    factory.add_argument("--api-key", help="the factory's API key")
+    factory.add_argument("--base-url", help="the factory's endpoint (default: its documented one)")
+    _add_store_options(factory)
+    factory.set_defaults(run=_tenant_factory)
 
     models = tenant_commands.add_parser("models", help="set a tenant's default models")
     models.add_argument("tenant_id")

@@ -36,12 +36,13 @@ def _ragflow_body(**fields: object) -> str:
 # RAGFlow answers these with HTTP 200 and a JSON envelope (werkzeug's exception repr as the message);
 # the local server gives the same answers (functions/api/errors.py).
 NOT_FOUND_BODY = _ragflow_body(code=100, message="<NotFound '404: Not Found'>")
-METHOD_NOT_ALLOWED_BODY = _ragflow_body(code=100, message="<MethodNotAllowed '405: Method Not Allowed'>")
 TOO_LARGE_BODY = _ragflow_body(code=100, message="<RequestEntityTooLarge '413: Request Entity Too Large'>")
-MISSING_KEY_BODY = _ragflow_body(code=0, data=False, message="`Authorization` can't be empty")
+# RAGFlow's message; its code 0 (clients read success) is a bug not copied: 109, as for a bad key.
+MISSING_KEY_BODY = _ragflow_body(code=109, message="`Authorization` can't be empty")
 # A key the authorizer refuses: it denies with RAGFlow's code and message in its context
 # (functions/authorizer/handler.py): 109 "Authentication error: API key is invalid!" for an unknown
-# key, 0 "Please check your authorization format." with ``"data": false`` for a header without one.
+# key, 109 "Please check your authorization format." for a header without one; ``data_field`` carries
+# the envelope's ``data`` for a refusal that has one.
 REFUSED_KEY_BODY = (
     '{"code": $context.authorizer.code, "message": "$context.authorizer.message"$context.authorizer.data_field}'
 )
@@ -57,11 +58,12 @@ class GatewayAnswer:
 
 
 # What API Gateway can and cannot tell apart, and so which RAGFlow answer each case gets:
-# * Unknown path: a REST API answers MISSING_AUTHENTICATION_TOKEN (403) before any authorizer runs:
-#   RAGFlow's 404 envelope.
-# * Unknown method on a known path: every resource that serves methods also has an ANY method, which API
-#   Gateway picks when no explicit method matches. It is a mock integration (no authorizer, no function)
-#   answering RAGFlow's 405 envelope (``METHOD_NOT_ALLOWED``).
+# * Unknown method on a known path, and a path no resource matches: the ANY method of every route's
+#   resource and a greedy ``/{proxy+}`` resource (no authorizer: RAGFlow routes before it authenticates)
+#   send them to the fallback group's function, whose app answers as RAGFlow's router does — 405, 404,
+#   or a redirect to the path it would have matched after merging slashes (functions/api/routing.py).
+#   A path API Gateway matches to a resource without methods (``/api/v1``) still gets
+#   MISSING_AUTHENTICATION_TOKEN (403) before any authorizer runs: RAGFlow's 404 envelope.
 # * No Authorization header: the REQUEST authorizer's identity source is missing, so API Gateway
 #   answers UNAUTHORIZED (401) without calling the authorizer: RAGFlow's "can't be empty" answer.
 #   UNAUTHORIZED is also what an authorizer raising "Unauthorized" produces, so the authorizer must
@@ -80,30 +82,6 @@ GATEWAY_ANSWERS: Mapping[apigw.ResponseType, GatewayAnswer] = {
     apigw.ResponseType.DEFAULT_4_XX: GatewayAnswer(GATEWAY_ERROR_BODY, None),
     apigw.ResponseType.DEFAULT_5_XX: GatewayAnswer(GATEWAY_ERROR_BODY, None),
 }
-
-#: The mock integration behind each resource's ANY method. Its request template only sets the mock's status;
-#: bodies of the content types clients send select it (with passthrough NEVER, others get API Gateway's 415).
-METHOD_NOT_ALLOWED_CONTENT_TYPES = (
-    "application/json",
-    "multipart/form-data",
-    "application/x-www-form-urlencoded",
-    "text/plain",
-    "application/octet-stream",
-)
-
-
-def method_not_allowed_integration() -> apigw.MockIntegration:
-    """RAGFlow's 405 envelope with HTTP 200, answered by API Gateway itself."""
-    return apigw.MockIntegration(
-        request_templates={content_type: '{"statusCode": 200}' for content_type in METHOD_NOT_ALLOWED_CONTENT_TYPES},
-        passthrough_behavior=apigw.PassthroughBehavior.NEVER,
-        integration_responses=[
-            apigw.IntegrationResponse(
-                status_code="200", response_templates={"application/json": METHOD_NOT_ALLOWED_BODY}
-            )
-        ],
-    )
-
 
 # Fields of the JSON access log; error fields say which gateway answer a request got and why.
 _ACCESS_LOG_FIELDS = {
@@ -127,7 +105,8 @@ _ACCESS_LOG_FIELDS = {
 
 
 class RestApiConstruct(Construct):
-    """The API: for each group of ``groups``, every (path, method) integrated with ``functions[group.name]``."""
+    """The API: for each group of ``groups``, every (path, method) integrated with ``functions[group.name]``;
+    whatever no route serves goes to ``fallback`` (the fallback group's function, ``shared.routes``)."""
 
     def __init__(
         self,
@@ -136,6 +115,7 @@ class RestApiConstruct(Construct):
         *,
         groups: Sequence[RouteGroup],
         functions: Mapping[str, lambda_.IFunction],
+        fallback: lambda_.IFunction,
         authorizer: apigw.IAuthorizer,
         stage_name: str,
         log_settings: LogSettings,
@@ -176,10 +156,9 @@ class RestApiConstruct(Construct):
                 templates={"application/json": answer.body},
             )
         self._seen: dict[tuple[str, str], str] = {}
-        self._served: dict[str, apigw.Resource] = {}
         for group in groups:
             self._add_group(group, functions[group.name], authorizer)
-        self._answer_other_methods()
+        self._add_fallback(groups, fallback)
         self._suppress_findings()
 
     def _add_group(self, group: RouteGroup, function: lambda_.IFunction, authorizer: apigw.IAuthorizer) -> None:
@@ -198,7 +177,6 @@ class RestApiConstruct(Construct):
         )
         for route in group.routes:
             resource = self.rest_api.root.resource_for_path(route.path)
-            self._served[route.path] = resource
             for method in route.methods:
                 owner = self._seen.setdefault((route.path, method), group.name)
                 if owner != group.name:
@@ -225,23 +203,26 @@ class RestApiConstruct(Construct):
                         "answer without an API key).",
                     )
 
-    def _answer_other_methods(self) -> None:
-        """An ANY method on every served resource: the methods it does not serve get RAGFlow's 405 answer."""
-        integration = method_not_allowed_integration()
-        for resource in self._served.values():
-            method = resource.add_method(
-                "ANY",
-                integration,
-                authorization_type=apigw.AuthorizationType.NONE,
-                method_responses=[apigw.MethodResponse(status_code="200")],
+    def _add_fallback(self, groups: Sequence[RouteGroup], function: lambda_.IFunction) -> None:
+        """ANY on every route's resource (methods it does not serve) and a greedy proxy for every path the
+        resources do not match, integrated with the fallback function (RAGFlow's 405/404 and slash rules)."""
+        integration = apigw.LambdaIntegration(function, scope_permission_to_method=False)
+        paths = dict.fromkeys(route.path for group in groups for route in group.routes)
+        resources = [self.rest_api.root.resource_for_path(path) for path in paths]
+        resources.append(self.rest_api.root.add_resource("{proxy+}"))
+        for resource in resources:
+            method = resource.add_method("ANY", integration, authorization_type=apigw.AuthorizationType.NONE)
+            acknowledge(
+                cfn_resource(method),
+                "AwsSolutions-APIG4",
+                "Answers only what no route serves (RAGFlow's 405/404 and slash rules, before authentication, "
+                "as RAGFlow's router does); it reads no data.",
             )
-            for rule in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
-                acknowledge(
-                    cfn_resource(method),
-                    rule,
-                    "The catch-all for methods the resource does not serve: a mock integration answering RAGFlow's "
-                    "405 envelope; it reaches no function and no data, so there is nothing to authorize.",
-                )
+            acknowledge(
+                cfn_resource(method),
+                "AwsSolutions-COG4",
+                "Answers only what no route serves, before authentication as RAGFlow does; no Cognito users.",
+            )
 
     def _suppress_findings(self) -> None:
         cloud_watch_role = self.rest_api.node.find_child("CloudWatchRole")

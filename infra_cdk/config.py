@@ -14,9 +14,6 @@ from shared.constants import SERVICE_NAME
 #: The repository root: the code asset is built from its ``shared/`` and ``functions/`` packages.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-#: The catalog's factory of Amazon Bedrock models (``shared.rag.chat_models.BEDROCK_FACTORY``).
-BEDROCK_FACTORY = "Bedrock"
-
 PROD_STAGE = "prod"
 DEFAULT_STAGE = "dev"
 
@@ -38,8 +35,9 @@ class StageConfig:
     """What differs between stages: production keeps its data, and each stage picks its search engine, the
     Bedrock models its functions may call and the OpenSearch capacity it keeps warm.
 
-    ``bedrock_models`` None: every Bedrock model of the catalog (``shared/data/model_catalog.json``), which are
-    the only ones a tenant can configure; a tuple narrows that list (empty: no Bedrock access at all).
+    ``bedrock_models`` None: every Bedrock model of the region (RAGFlow's Bedrock factory lists no models: its
+    users name theirs, so the stack cannot know them); a tuple of model ids narrows access to those (empty: no
+    Bedrock access at all).
     ``search_min_ocu``: the OpenSearch collection group's minimum indexing and search capacity (0: it scales
     to zero when idle, and the first request after that waits while it wakes).
     """
@@ -92,15 +90,8 @@ class StageConfig:
         )
 
 
-def catalog_bedrock_models() -> tuple[str, ...]:
-    """The Bedrock model ids of the catalog, each once."""
-    import json
-
-    with (REPO_ROOT / "shared" / "data" / "model_catalog.json").open(encoding="utf-8") as fh:
-        factories = json.load(fh)["factories"]
-    bedrock = [factory for factory in factories if factory["name"] == BEDROCK_FACTORY]
-    names = [model["name"] for factory in bedrock for model in factory["models"]]
-    return tuple(dict.fromkeys(names))
+#: A Bedrock model id: ``<provider>.<model>[:<version>]`` (``amazon.nova-lite-v1:0``, ``cohere.embed-v4:0``).
+BEDROCK_MODEL_ID = re.compile(r"[a-z0-9-]+\.[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)?")
 
 
 def _bedrock_models(value: object) -> tuple[str, ...] | None:
@@ -108,9 +99,9 @@ def _bedrock_models(value: object) -> tuple[str, ...] | None:
         return None
     names = value if isinstance(value, list | tuple) else [n for n in str(value).split(",") if n.strip()]
     chosen = tuple(dict.fromkeys(str(name).strip() for name in names))
-    unknown = [name for name in chosen if name not in catalog_bedrock_models()]
-    if unknown:
-        raise ValueError(f"context 'bedrock_models' names models the catalog has no Bedrock entry for: {unknown}")
+    malformed = [name for name in chosen if not BEDROCK_MODEL_ID.fullmatch(name)]
+    if malformed:
+        raise ValueError(f"context 'bedrock_models' holds names that are not Bedrock model ids: {malformed}")
     return chosen
 
 

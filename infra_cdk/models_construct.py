@@ -1,13 +1,15 @@
-"""What the functions that call models (``needs`` "models") may reach: Amazon Bedrock's models of the stage's list
-in the stack's region, and the tenants' model API keys (SSM SecureStrings under the stage's prefix, encrypted
-with the stack's KMS key).
+"""What the functions that call models (``needs`` "models") may reach: Amazon Bedrock's models in the stack's
+region (all of them, or the stage's ``bedrock_models`` list), and the tenants' model API keys (SSM SecureStrings
+under the stage's prefix, encrypted with the stack's KMS key).
 
 Bedrock: ``Converse`` and ``InvokeModel`` are authorized as ``bedrock:InvokeModel``, ``ConverseStream`` and
 ``InvokeModelWithResponseStream`` as ``bedrock:InvokeModelWithResponseStream``. Resources: each model's
 foundation-model ARN in the region, and the system-defined (cross-region) inference profiles of that model in
 the account and region (``inference-profile/<geo>.<model id>``). A cross-region profile also routes requests to
 other regions of its geography; those regions' foundation-model ARNs are not granted here (scoped to the stack's
-region, as asked): a stage that uses one adds them deliberately.
+region, as asked): a stage that uses one adds them deliberately. Without a list every foundation model and
+system inference profile of the region is granted: RAGFlow's Bedrock factory lists no models (tenants name
+theirs), so a stage that does not narrow the list cannot know them in advance.
 """
 
 from __future__ import annotations
@@ -35,20 +37,29 @@ class ModelAccess(Construct):
     """Grants model access to a function (``grant``): Bedrock's ``bedrock_models`` and the tenants' keys."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, bedrock_models: Sequence[str], secrets_prefix: str, key: kms.IKey
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bedrock_models: Sequence[str] | None,
+        secrets_prefix: str,
+        key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.bedrock_models = tuple(bedrock_models)
+        #: None: every model of the region; otherwise these model ids only (empty: no Bedrock access).
+        self.bedrock_models = None if bedrock_models is None else tuple(bedrock_models)
         self.secrets_prefix = secrets_prefix
         self.key = key
 
     def bedrock_resources(self) -> list[str]:
         stack = Stack.of(self)
         resources = []
-        for model in self.bedrock_models:
+        for model in self.bedrock_models if self.bedrock_models is not None else ("*",):
             resources.append(f"arn:{stack.partition}:bedrock:{stack.region}::foundation-model/{model}")
             resources.append(
-                f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:inference-profile/*.{model}"
+                f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:inference-profile/*"
+                if self.bedrock_models is None
+                else f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:inference-profile/*.{model}"
             )
         return resources
 
@@ -59,7 +70,19 @@ class ModelAccess(Construct):
     def grant(self, function: ServiceFunction) -> None:
         """Let ``function`` call the stage's Bedrock models and read tenants' keys, and tell it where those are."""
         role = function.role
-        if self.bedrock_models:
+        if self.bedrock_models is None:
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=list(BEDROCK_ACTIONS), resources=self.bedrock_resources())
+            )
+            acknowledge(
+                role,
+                "AwsSolutions-IAM5",
+                "Tenants name their Bedrock models (RAGFlow's Bedrock factory lists none), so a stage without a "
+                "bedrock_models list may call any foundation model or system inference profile of its own region "
+                "and account; set bedrock_models to narrow this to named models.",
+                *(f"Resource::{resource}" for resource in self._unresolved_findings()),
+            )
+        elif self.bedrock_models:
             role.add_to_principal_policy(
                 iam.PolicyStatement(actions=list(BEDROCK_ACTIONS), resources=self.bedrock_resources())
             )
@@ -68,7 +91,11 @@ class ModelAccess(Construct):
                 "AwsSolutions-IAM5",
                 "Bedrock's system-defined inference profiles of a model are named <geography>.<model id> (us., eu., "
                 "apac. ...): the wildcard stands for the geography only, in this account and region.",
-                *(f"Resource::{resource}" for resource in self._unresolved_profile_findings()),
+                *(
+                    f"Resource::{resource}"
+                    for resource in self._unresolved_findings()
+                    if "inference-profile" in resource
+                ),
             )
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=list(SECRET_READ_ACTIONS), resources=[self.secrets_resource()])
@@ -84,9 +111,12 @@ class ModelAccess(Construct):
         function.function.add_environment(ENV_SECRETS_PREFIX, self.secrets_prefix)
         function.function.add_environment(ENV_SECRETS_KMS_KEY, self.key.key_arn)
 
-    def _unresolved_profile_findings(self) -> list[str]:
-        """The inference-profile resources as cdk-nag names them (tokens as ``<AWS::...>``)."""
+    def _unresolved_findings(self) -> list[str]:
+        """The Bedrock resources as cdk-nag names them (tokens as ``<AWS::...>``)."""
         return [
-            f"arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/*.{model}"
-            for model in self.bedrock_models
+            resource.replace(stack.partition, "<AWS::Partition>")
+            .replace(stack.region, "<AWS::Region>")
+            .replace(stack.account, "<AWS::AccountId>")
+            for stack in (Stack.of(self),)
+            for resource in self.bedrock_resources()
         ]

@@ -9,7 +9,7 @@ from constructs import Construct
 
 from infra_cdk.api_construct import RestApiConstruct
 from infra_cdk.auth_construct import ApiKeyAuthorizer
-from infra_cdk.config import StageConfig, catalog_bedrock_models
+from infra_cdk.config import StageConfig
 from infra_cdk.function_construct import Backends, FunctionPackage, RouteGroupFunction
 from infra_cdk.knowledge_construct import KnowledgeBuilds
 from infra_cdk.models_construct import ModelAccess
@@ -19,7 +19,7 @@ from infra_cdk.s3_trigger_construct import S3IngestTrigger
 from infra_cdk.search_construct import SearchConstruct
 from infra_cdk.shards_construct import ShardSnapshots
 from infra_cdk.storage_construct import StorageConstruct
-from shared.routes import ROUTE_GROUPS
+from shared.routes import FALLBACK_GROUP, ROUTE_GROUPS
 
 
 def _construct_id(group_name: str) -> str:
@@ -48,7 +48,7 @@ class FlowlessStack(Stack):
         self.models = ModelAccess(
             self,
             "Models",
-            bedrock_models=config.bedrock_models if config.bedrock_models is not None else catalog_bedrock_models(),
+            bedrock_models=config.bedrock_models,
             secrets_prefix=config.secrets_prefix,
             key=self.storage.key,
         )
@@ -94,6 +94,7 @@ class FlowlessStack(Stack):
             "Api",
             groups=ROUTE_GROUPS,
             functions=functions,
+            fallback=functions[FALLBACK_GROUP.name],
             authorizer=self.auth.authorizer,
             stage_name=config.stage,
             log_settings=log_settings,

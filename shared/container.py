@@ -414,13 +414,11 @@ def tenant_chat_model(tenant: Tenant, model_id: str | None) -> ChatModel:
 
 
 def tenant_embedder(model_id: str, tenant: Tenant) -> Embedder:
-    """The embedder for ``model_id`` with the tenant's endpoint and key for it (if configured)."""
+    """The embedder for ``model_id`` with the tenant's endpoint and key for it, or for its factory (if set)."""
     from shared.rag.embedding import build_embedder
 
-    setting = tenant.model_setting(model_id, "embedding")
-    if setting is None:
-        return build_embedder(model_id)
-    return build_embedder(model_id, api_base=setting.api_base, api_key=setting.api_key)
+    api_base, api_key = tenant.credentials(model_id, "embedding")
+    return build_embedder(model_id, api_base=api_base, api_key=api_key)
 
 
 @lru_cache(maxsize=1)

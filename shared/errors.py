@@ -68,13 +68,9 @@ class AuthenticationError(FlowlessError):
     code = RetCode.AUTHENTICATION_ERROR
 
 
-class AuthorizationHeaderError(FlowlessError):
-    """Missing or malformed Authorization header. RAGFlow answers these with code 0 and ``data: false``."""
-
-    code = RetCode.SUCCESS
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, data=False)
+class AuthorizationHeaderError(AuthenticationError):
+    """Missing or malformed Authorization header, with RAGFlow's messages. RAGFlow answers these with code 0
+    (and ``data: false``), which clients read as success: a bug not to copy, so code 109 as for a bad key."""
 
 
 class RequestTooLarge(FlowlessError):

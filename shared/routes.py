@@ -5,7 +5,9 @@ Light on purpose (no heavy imports): the CDK app and every function's cold start
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 Method = Literal["GET", "POST", "PUT", "DELETE"]
@@ -18,6 +20,17 @@ class Route:
 
     path: str
     methods: tuple[Method, ...]
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        """The path as a regular expression: a ``{param}`` is one non-empty segment (werkzeug's default)."""
+        parts = re.split(r"(\{[^}]+\})", self.path)
+        return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts if p) + "$")
+
+    @cached_property
+    def static_segments(self) -> int:
+        """How many segments are literal: among routes matching a path, the more literal one wins."""
+        return sum(1 for segment in self.path.split("/") if segment and not segment.startswith("{"))
 
 
 @dataclass(frozen=True)
@@ -191,6 +204,43 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
     COMPLETIONS,
     FILES,
 )
+
+
+FALLBACK_GROUP = SYSTEM
+"""The public group whose function also answers, behind API Gateway, what no route serves: a method a path
+is not served with (405), a path API Gateway did not match (404, or a redirect to the path RAGFlow's router
+would have matched after merging slashes)."""
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    """Where RAGFlow's router sends ``(method, path)``: the serving group, else the methods the path has."""
+
+    group: RouteGroup | None
+    route: Route | None
+    allowed: tuple[Method, ...]
+
+
+def normalize_path(path: str) -> str:
+    """The path as RAGFlow's router reads it: ``//`` merges into ``/`` and a trailing ``/`` is ignored."""
+    merged = re.sub("/{2,}", "/", path)
+    return merged.rstrip("/") or "/"
+
+
+def match_route(method: str, path: str) -> RouteMatch:
+    """Route ``method path`` (normalized) as RAGFlow's router would over the registry: the route serving the
+    method (the most literal one when several match), else no group and the methods the path is served
+    with (405 when there are some, 404 when there are none)."""
+    path = normalize_path(path)
+    matches = [
+        (group, route) for group in ROUTE_GROUPS for route in group.routes if route.pattern.match(path) is not None
+    ]
+    serving = [(group, route) for group, route in matches if method in route.methods]
+    if serving:
+        group, route = max(serving, key=lambda pair: pair[1].static_segments)
+        return RouteMatch(group, route, route.methods)
+    allowed = tuple(dict.fromkeys(m for _, route in matches for m in route.methods))
+    return RouteMatch(None, None, allowed)
 
 
 def group_by_name(name: str) -> RouteGroup:

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from fastapi import FastAPI
 
 from functions.api.errors import install_error_handlers
+from functions.api.routing import RagflowRouting
 from shared.container import Container
 from shared.routes import RouteGroup
 
@@ -22,7 +23,10 @@ def create_app(groups: Iterable[RouteGroup], container: Container | None = None,
         openapi_url=None,
         redirect_slashes=False,
     )
+    groups = tuple(groups)
     app.state.container = container
+    # Inside the error handlers' middleware (added after it, so it wraps this): its answers get request ids.
+    app.add_middleware(RagflowRouting, served_groups=[group.name for group in groups])
     install_error_handlers(app)
     for group in groups:
         router_module = importlib.import_module(f"{group.module}.router")

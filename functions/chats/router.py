@@ -14,6 +14,12 @@ from shared.schemas.chats import (
     UpdateChatRequest,
     UpdateSessionRequest,
 )
+from shared.services.chats import DeleteOutcome
+
+
+def deleted(outcome: DeleteOutcome) -> Envelope:
+    """RAGFlow's answer to a delete: plain success, or a partial one with its message and data."""
+    return ok() if outcome.message is None else ok(outcome.data, message=outcome.message)
 
 
 def build_router() -> APIRouter:
@@ -37,8 +43,7 @@ def build_router() -> APIRouter:
     @router.delete("")
     def delete_chats(tenant_id: TenantId, body: Json[DeleteByIdsRequest], services: ContainerDep) -> Envelope:
         # A body-less DELETE means every chat, as the reference says.
-        result = services.chats.delete_chats(tenant_id, body)
-        return ok(result) if result else ok()
+        return deleted(services.chats.delete_chats(tenant_id, body))
 
     @router.post("/{chat_id}/sessions")
     def create_session(
@@ -63,7 +68,6 @@ def build_router() -> APIRouter:
     def delete_sessions(
         chat_id: str, tenant_id: TenantId, body: Json[DeleteByIdsRequest], services: ContainerDep
     ) -> Envelope:
-        result = services.chats.delete_sessions(tenant_id, chat_id, body)
-        return ok(result) if result else ok()
+        return deleted(services.chats.delete_sessions(tenant_id, chat_id, body))
 
     return router

@@ -14,15 +14,26 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from functions.api.deps import ContainerDep, Envelope, Json, TenantId, ok
-from functions.completions.router import SSE_HEADERS, _in_thread, _sse
+from functions.completions.router import OPENAI_ANSWERS, SSE_HEADERS, _events, _in_thread, _sse
 from shared.schemas.agents import AgentCompletionRequest, AgentOpenAIRequest
 from shared.services.agent_completions import NO_VALID_MESSAGES, AgentCompletionService, AgentTurn
 
+_AGENT_EVENT = {
+    "type": "object",
+    "properties": {"event": {"type": "string"}, "session_id": {"type": "string"}, "data": {}},
+    "required": ["event", "data"],
+}
 _EVENT_STREAM = {
     "x-flowless-content": {
-        "text/event-stream": {
-            "schema": {"type": "string", "description": "Server-sent events: `data:` lines ending with [DONE]"}
-        }
+        "text/event-stream": _events(
+            {
+                "anyOf": [
+                    {"type": "string", "contentMediaType": "application/json", "contentSchema": _AGENT_EVENT},
+                    {"const": "[DONE]"},
+                ]
+            },
+            "The agent's events (message, message_end, node_finished), then `[DONE]`",
+        )
     }
 }
 
@@ -103,7 +114,7 @@ def add_agent_routes(router: APIRouter) -> None:
             _in_thread(ragflow_events(service, turn)), media_type="text/event-stream", headers=SSE_HEADERS
         )
 
-    @router.post("/agents_openai/{agent_id}/chat/completions", response_model=None, openapi_extra=_EVENT_STREAM)
+    @router.post("/agents_openai/{agent_id}/chat/completions", response_model=None, openapi_extra=OPENAI_ANSWERS)
     def agent_openai_completion(
         agent_id: str, tenant_id: TenantId, body: Json[AgentOpenAIRequest], services: ContainerDep
     ) -> StreamingResponse | JSONResponse:

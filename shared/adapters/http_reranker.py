@@ -1,7 +1,8 @@
 """The widely used HTTP rerank API (Cohere, Jina, vLLM, Infinity, TEI-compatible gateways ...).
 
 ``POST {base_url}/rerank`` with ``{"model", "query", "documents", "top_n"}`` answers
-``{"results": [{"index", "relevance_score"}, ...]}``; a bare list of ``{"index", "score"}`` (TEI) is read too.
+``{"results": [{"index", "relevance_score"}, ...]}`` (Voyage AI: under ``data``, and its count field is
+``top_k``); a bare list of ``{"index", "score"}`` (TEI) is read too.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ class HttpReranker(BatchedReranker):
         base_url: str,
         api_key: str | None = None,
         model_id: str | None = None,
+        top_n_field: str = "top_n",
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.model = model
         self.model_id = model_id or model
         self.url = base_url.rstrip("/") + "/rerank"
+        self._top_n_field = top_n_field
         headers = {"Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -42,7 +45,12 @@ class HttpReranker(BatchedReranker):
 
     def _score_batch(self, query: str, texts: list[str]) -> list[float]:
         what = f"The rerank model {self.model_id}"
-        body = {"model": self.model, "query": query, "documents": [t or " " for t in texts], "top_n": len(texts)}
+        body = {
+            "model": self.model,
+            "query": query,
+            "documents": [t or " " for t in texts],
+            self._top_n_field: len(texts),
+        }
         try:
             response = self._client.post(self.url, json=body)
         except httpx.TimeoutException as exc:
@@ -55,7 +63,7 @@ class HttpReranker(BatchedReranker):
             answer: Any = response.json()
         except ValueError as exc:
             raise RerankError(f"{what} gave an unreadable answer.") from exc
-        results = answer.get("results") if isinstance(answer, dict) else answer
+        results = (answer.get("results") or answer.get("data")) if isinstance(answer, dict) else answer
         return scores_in_order(results, len(texts), what=what)
 
 

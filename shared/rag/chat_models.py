@@ -13,13 +13,11 @@ from typing import TYPE_CHECKING, Any
 from shared.catalog import get_catalog
 from shared.config import get_settings
 from shared.ports.chat_model import ChatModel, ChatModelConfigError
+from shared.providers import BEDROCK_FACTORY, OPENAI_COMPATIBLE_CHAT, OPENAI_ENVIRONMENT_FACTORIES, endpoint
 from shared.rag.model_cache import ModelCache
 
 if TYPE_CHECKING:
     from shared.repos.tenants import Tenant
-
-OPENAI_FACTORIES = frozenset({"OpenAI", "OpenAI-API-Compatible"})
-BEDROCK_FACTORY = "Bedrock"
 
 _models: ModelCache[ChatModel] = ModelCache()
 
@@ -28,9 +26,10 @@ def build_chat_model(model_id: str, *, api_base: str | None = None, api_key: str
     """The chat model for ``model_id`` (RAGFlow's ``name@factory``; chat or image2text), built once per
     process for each endpoint and key, so tenants with different keys never share a client.
 
-    ``api_base``/``api_key`` are the tenant's settings for the model; for OpenAI factories they default to
-    ``OPENAI_BASE_URL``/``OPENAI_API_KEY``, and for Bedrock ``api_base`` is the endpoint URL (credentials
-    come from the AWS environment). Raises :class:`ChatModelConfigError` for an unknown model, a factory
+    ``api_base``/``api_key`` are the tenant's settings for the model (or its factory); an OpenAI-compatible
+    factory (``shared/providers.py``) defaults to its documented base URL (OpenAI's own factories to
+    ``OPENAI_BASE_URL``/``OPENAI_API_KEY`` first), and for Bedrock ``api_base`` is the endpoint URL
+    (credentials come from the AWS environment). Raises :class:`ChatModelConfigError` for an unknown model, a factory
     this deployment has no provider for, or a missing API key.
     """
     return _models.get(model_id, api_base, api_key, _create)
@@ -50,23 +49,28 @@ def chat_model_for_tenant(tenant: Tenant, model_id: str | None = None) -> ChatMo
     if not model_id:
         raise ChatModelConfigError("No chat model is configured for this tenant")
     # A model set up for image2text serves chat too; a chat entry wins when both exist.
-    setting = tenant.model_setting(model_id, "chat", "image2text")
-    if setting is None:
-        return build_chat_model(model_id)
-    return build_chat_model(model_id, api_base=setting.api_base or None, api_key=setting.api_key or None)
+    api_base, api_key = tenant.credentials(model_id, "chat", "image2text")
+    return build_chat_model(model_id, api_base=api_base, api_key=api_key)
 
 
 def _create(model_id: str, *, api_base: str | None, api_key: str | None) -> ChatModel:
     catalog = get_catalog()
-    info = catalog.find(model_id, "chat") or catalog.find(model_id, "image2text")
+    info = catalog.lookup(model_id, "chat") or catalog.lookup(model_id, "image2text")
     if info is None:
         raise ChatModelConfigError(f"Unknown chat model: {model_id}")
-    if info.factory in OPENAI_FACTORIES:
+    if info.factory in OPENAI_COMPATIBLE_CHAT:
         from shared.adapters.openai_chat import OpenAIChatModel
 
-        # Endpoints other than OpenAI's own (Ollama, vLLM ...) often need no key; the client needs one.
-        base_url = api_base or os.environ.get("OPENAI_BASE_URL") or None
-        key = api_key or os.environ.get("OPENAI_API_KEY") or ("not-needed" if base_url else None)
+        environment = info.factory in OPENAI_ENVIRONMENT_FACTORIES
+        base_url, key = endpoint(
+            OPENAI_COMPATIBLE_CHAT[info.factory],
+            api_base,
+            api_key,
+            env_base=os.environ.get("OPENAI_BASE_URL") if environment else None,
+            env_key=os.environ.get("OPENAI_API_KEY") if environment else None,
+        )
+        if not base_url:
+            raise ChatModelConfigError(f"No API base URL is configured for the chat model {model_id}.")
         if not key:
             raise ChatModelConfigError(f"No API key is configured for the chat model {model_id}.")
         return OpenAIChatModel(info.name, model_id=info.id, api_key=key, base_url=base_url)
@@ -76,7 +80,7 @@ def _create(model_id: str, *, api_base: str | None, api_key: str | None) -> Chat
         return BedrockChatModel(
             info.name, client=_bedrock_client(get_settings().aws_region, api_base), model_id=info.id
         )
-    raise ChatModelConfigError(f"No provider for {info.factory} in this deployment")
+    raise ChatModelConfigError(f"No provider for {info.factory} in this deployment")  # known, no adapter
 
 
 @lru_cache(maxsize=8)

@@ -11,10 +11,8 @@ import os
 from shared.catalog import BUILTIN_FACTORY, get_catalog, split_model_id
 from shared.config import get_settings
 from shared.ports.embedder import Embedder, EmbeddingConfigError, Vectors
+from shared.providers import BEDROCK_FACTORY, OPENAI_COMPATIBLE_EMBEDDING, OPENAI_ENVIRONMENT_FACTORIES, endpoint
 from shared.rag.model_cache import ModelCache
-
-OPENAI_FACTORIES = frozenset({"OpenAI", "OpenAI-API-Compatible"})
-BEDROCK_FACTORY = "Bedrock"
 
 _embedders: ModelCache[Embedder] = ModelCache()
 
@@ -22,8 +20,9 @@ _embedders: ModelCache[Embedder] = ModelCache()
 def build_embedder(model_id: str, *, api_base: str | None = None, api_key: str | None = None) -> Embedder:
     """The embedder for ``model_id`` (RAGFlow's ``name@factory``), built once per process and reused.
 
-    ``api_base``/``api_key`` are the tenant's settings for the model's factory; for OpenAI factories they
-    default to ``OPENAI_BASE_URL``/``OPENAI_API_KEY``. The builtin model ignores both. Raises
+    ``api_base``/``api_key`` are the tenant's settings for the model (or its factory); an OpenAI-compatible
+    factory (``shared/providers.py``) defaults to its documented base URL (OpenAI's own factories to
+    ``OPENAI_BASE_URL``/``OPENAI_API_KEY`` first). The builtin models ignore both. Raises
     :class:`EmbeddingConfigError` for an unknown or unsupported model or a missing API key.
     """
     _, factory = split_model_id(model_id)
@@ -38,19 +37,30 @@ def clear_embedder_cache() -> None:
 
 
 def _create(model_id: str, *, api_base: str | None, api_key: str | None) -> Embedder:
-    info = get_catalog().find(model_id, "embedding")
+    catalog = get_catalog()
+    info = catalog.lookup(model_id, "embedding")
     if info is None:
         raise EmbeddingConfigError(f"Unknown embedding model: {model_id}")
     if info.factory == BUILTIN_FACTORY:
-        from shared.adapters.local.builtin_embedder import BuiltinEmbedder
+        if model_id not in catalog.shipped_builtin:
+            shipped = ", ".join(catalog.shipped_builtin)
+            raise EmbeddingConfigError(f"Builtin model {model_id} is not shipped; the builtin models are: {shipped}")
+        from shared.adapters.local.builtin_embedder import BuiltinEmbedder, builtin_model
 
-        return BuiltinEmbedder()
-    if info.factory in OPENAI_FACTORIES:
+        return BuiltinEmbedder(builtin_model(info.id))
+    if info.factory in OPENAI_COMPATIBLE_EMBEDDING:
         from shared.adapters.openai_embedder import OpenAIEmbedder
 
-        # Endpoints other than OpenAI's own (Ollama, vLLM, TEI ...) often need no key; the client needs one.
-        base_url = api_base or os.environ.get("OPENAI_BASE_URL") or None
-        key = api_key or os.environ.get("OPENAI_API_KEY") or ("not-needed" if base_url else None)
+        environment = info.factory in OPENAI_ENVIRONMENT_FACTORIES
+        base_url, key = endpoint(
+            OPENAI_COMPATIBLE_EMBEDDING[info.factory],
+            api_base,
+            api_key,
+            env_base=os.environ.get("OPENAI_BASE_URL") if environment else None,
+            env_key=os.environ.get("OPENAI_API_KEY") if environment else None,
+        )
+        if not base_url:
+            raise EmbeddingConfigError(f"No API base URL is configured for the embedding model {model_id}.")
         if not key:
             raise EmbeddingConfigError(f"No API key is configured for the embedding model {model_id}.")
         return OpenAIEmbedder(info.name, model_id=info.id, api_key=key, base_url=base_url, dimension=info.dimension)
@@ -61,7 +71,7 @@ def _create(model_id: str, *, api_base: str | None, api_key: str | None) -> Embe
             raise EmbeddingConfigError(f"The model catalog has no dimension for {model_id}.")
         client = bedrock_runtime_client(get_settings().aws_region, endpoint_url=api_base)
         return BedrockEmbedder(info.name, client=client, dimension=info.dimension, model_id=info.id)
-    raise EmbeddingConfigError(f"Embedding models from {info.factory} are not supported yet: {model_id}")
+    raise EmbeddingConfigError(f"No provider for {info.factory} embedding models in this deployment: {model_id}")
 
 
 def embed_with_title(embedder: Embedder, title: str, texts: list[str], title_weight: float) -> Vectors:

@@ -12,15 +12,18 @@ from typing import TYPE_CHECKING, Any
 from shared.catalog import get_catalog
 from shared.config import get_settings
 from shared.ports.reranker import Reranker, RerankError
+from shared.providers import (
+    BEDROCK_FACTORY,
+    HTTP_RERANK,
+    NO_KEY,
+    OPENAI_ENVIRONMENT_FACTORIES,
+    RERANK_KEY_VARIABLES,
+    endpoint,
+)
 from shared.rag.model_cache import ModelCache
 
 if TYPE_CHECKING:
     from shared.repos.tenants import Tenant
-
-COHERE_FACTORY = "Cohere"
-COHERE_BASE_URL = "https://api.cohere.com/v2"
-OPENAI_COMPATIBLE_FACTORY = "OpenAI-API-Compatible"
-BEDROCK_FACTORY = "Bedrock"
 
 _rerankers: ModelCache[Reranker] = ModelCache()
 
@@ -28,10 +31,11 @@ _rerankers: ModelCache[Reranker] = ModelCache()
 def build_reranker(model_id: str, *, api_base: str | None = None, api_key: str | None = None) -> Reranker:
     """The rerank model for ``model_id``, built once per process for each endpoint and key.
 
-    ``Cohere``: ``api_base`` defaults to Cohere's v2 API and the key to ``COHERE_API_KEY``.
-    ``OpenAI-API-Compatible`` (vLLM, Jina, Infinity ... serving ``/rerank``): ``api_base`` defaults to
-    ``OPENAI_BASE_URL``, the key to ``OPENAI_API_KEY`` (none is sent without one). ``Bedrock``: ``api_base``
-    is the endpoint URL, credentials come from the AWS environment. Raises :class:`RerankError` for an
+    Factories answering the common ``/rerank`` API (Cohere, Jina, Voyage AI, ... ``shared/providers.py``):
+    ``api_base`` defaults to the documented base URL, the key to ``COHERE_API_KEY`` for Cohere;
+    ``OpenAI-API-Compatible`` (vLLM, Infinity ... serving ``/rerank``) defaults to ``OPENAI_BASE_URL`` and
+    ``OPENAI_API_KEY``. ``Bedrock``: ``api_base`` is the endpoint URL, credentials come from the AWS
+    environment. Raises :class:`RerankError` for an
     unknown model, a factory this deployment has no provider for, or a missing endpoint or key.
     """
     return _rerankers.get(model_id, api_base, api_key, _create)
@@ -44,31 +48,37 @@ def clear_reranker_cache() -> None:
 
 def reranker_for_tenant(tenant: Tenant, model_id: str) -> Reranker:
     """``model_id`` with the tenant's endpoint and key for it (if the tenant configured them)."""
-    setting = tenant.model_setting(model_id, "rerank")
-    if setting is None:
-        return build_reranker(model_id)
-    return build_reranker(model_id, api_base=setting.api_base or None, api_key=setting.api_key or None)
+    api_base, api_key = tenant.credentials(model_id, "rerank")
+    return build_reranker(model_id, api_base=api_base, api_key=api_key)
 
 
 def _create(model_id: str, *, api_base: str | None, api_key: str | None) -> Reranker:
-    info = get_catalog().find(model_id, "rerank")
+    info = get_catalog().lookup(model_id, "rerank")
     if info is None:
         raise RerankError(f"Unknown rerank model: {model_id}")
-    if info.factory == COHERE_FACTORY:
+    if info.factory in HTTP_RERANK:
         from shared.adapters.http_reranker import HttpReranker
 
-        key = api_key or os.environ.get("COHERE_API_KEY")
-        if not key:
-            raise RerankError(f"No API key is configured for the rerank model {model_id}.")
-        return HttpReranker(info.name, base_url=api_base or COHERE_BASE_URL, api_key=key, model_id=info.id)
-    if info.factory == OPENAI_COMPATIBLE_FACTORY:
-        from shared.adapters.http_reranker import HttpReranker
-
-        base_url = api_base or os.environ.get("OPENAI_BASE_URL")
+        default_base, top_n_field = HTTP_RERANK[info.factory]
+        key_variable = RERANK_KEY_VARIABLES.get(info.factory)
+        base_url, key = endpoint(
+            default_base,
+            api_base,
+            api_key,
+            env_base=os.environ.get("OPENAI_BASE_URL") if info.factory in OPENAI_ENVIRONMENT_FACTORIES else None,
+            env_key=os.environ.get(key_variable) if key_variable else None,
+        )
         if not base_url:
             raise RerankError(f"No API base URL is configured for the rerank model {model_id}.")
-        key = api_key or os.environ.get("OPENAI_API_KEY") or None
-        return HttpReranker(info.name, base_url=base_url, api_key=key, model_id=info.id)
+        if not key:
+            raise RerankError(f"No API key is configured for the rerank model {model_id}.")
+        return HttpReranker(
+            info.name,
+            base_url=base_url,
+            api_key=None if key == NO_KEY else key,
+            model_id=info.id,
+            top_n_field=top_n_field,
+        )
     if info.factory == BEDROCK_FACTORY:
         from shared.adapters.aws.bedrock_reranker import BedrockReranker
 

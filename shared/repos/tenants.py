@@ -1,5 +1,5 @@
-"""Tenants, their model settings (the models' API keys in the secret store), and their API keys (stored as SHA-256
-digests, never in clear)."""
+"""Tenants, their model and factory settings (their API keys in the secret store), and their API keys (stored as
+SHA-256 digests, never in clear)."""
 
 from __future__ import annotations
 
@@ -28,29 +28,14 @@ def _key_pk(digest: str) -> str:
     return f"APIKEY#{digest}"
 
 
-class TenantModel:
-    """A model the tenant has configured: ``llm_factory``/``llm_name``/``model_type`` as RAGFlow names them.
+class _KeyHolder:
+    """A setting whose API key is not part of the tenant's record: the repository writes it to the secret store
+    and keeps ``api_key_ref``; reading ``api_key`` fetches it from there the first time (only functions that build
+    model clients ever do). A key just set is held in memory until the repository stores it."""
 
-    Its API key is not part of the tenant's record: the repository writes it to the secret store and keeps
-    ``api_key_ref``; reading ``api_key`` fetches it from there the first time (only functions that build model
-    clients ever do). A key just set is held in memory until the repository stores it.
-    """
+    __slots__ = ("_api_key", "_reveal", "_stored", "api_base", "api_key_ref")
 
-    __slots__ = ("_api_key", "_reveal", "_stored", "api_base", "api_key_ref", "llm_factory", "llm_name", "model_type")
-
-    def __init__(
-        self,
-        llm_factory: str,
-        llm_name: str,
-        model_type: str,
-        api_base: str | None = None,
-        api_key: str | None = None,
-        *,
-        api_key_ref: str | None = None,
-    ) -> None:
-        self.llm_factory = llm_factory
-        self.llm_name = llm_name
-        self.model_type = model_type
+    def __init__(self, api_base: str | None, api_key: str | None, api_key_ref: str | None) -> None:
         self.api_base = api_base
         self.api_key_ref = api_key_ref
         self._api_key = api_key
@@ -76,10 +61,52 @@ class TenantModel:
         """How ``api_key`` reads the key behind ``api_key_ref``."""
         self._reveal = reveal
 
+    def _identity(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
     def secret_name(self, tenant_id: str) -> str:
-        """Where the key goes in the secret store: one name per tenant and model (factory, name, type)."""
-        digest = hashlib.sha256(f"{self.llm_factory}\0{self.llm_name}\0{self.model_type}".encode()).hexdigest()
-        return f"tenants/{tenant_id}/models/{digest[:32]}"
+        """Where the key goes in the secret store: one name per tenant and setting."""
+        kind, *names = self._identity()
+        digest = hashlib.sha256("\0".join(names).encode()).hexdigest()
+        return f"tenants/{tenant_id}/{kind}/{digest[:32]}"
+
+    def _key_fields(self, with_key: bool) -> dict[str, Any]:
+        if self.api_key_ref is not None:
+            return {"api_key_ref": self.api_key_ref}
+        return {"api_key": self._api_key} if with_key else {}
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _KeyHolder)
+        mine = (self._identity(), self.api_base, self.api_key_ref, self._api_key)
+        return mine == (other._identity(), other.api_base, other.api_key_ref, other._api_key)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclasses these replace
+
+
+class TenantModel(_KeyHolder):
+    """A model the tenant has configured: ``llm_factory``/``llm_name``/``model_type`` as RAGFlow names them."""
+
+    __slots__ = ("llm_factory", "llm_name", "model_type")
+
+    def __init__(
+        self,
+        llm_factory: str,
+        llm_name: str,
+        model_type: str,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        *,
+        api_key_ref: str | None = None,
+    ) -> None:
+        super().__init__(api_base, api_key, api_key_ref)
+        self.llm_factory = llm_factory
+        self.llm_name = llm_name
+        self.model_type = model_type
+
+    def _identity(self) -> tuple[str, ...]:
+        return ("models", self.llm_factory, self.llm_name, self.model_type)
 
     def to_item(self, *, with_key: bool = False) -> dict[str, Any]:
         """The stored form: the key's reference, or (``with_key``, no secret store) the key itself."""
@@ -89,33 +116,41 @@ class TenantModel:
             "model_type": self.model_type,
             "api_base": self.api_base,
         }
-        if self.api_key_ref is not None:
-            item["api_key_ref"] = self.api_key_ref
-        elif with_key:
-            item["api_key"] = self._api_key
-        return item
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, TenantModel):
-            return NotImplemented
-        mine = (self.llm_factory, self.llm_name, self.model_type, self.api_base, self.api_key_ref, self._api_key)
-        theirs = (
-            other.llm_factory,
-            other.llm_name,
-            other.model_type,
-            other.api_base,
-            other.api_key_ref,
-            other._api_key,
-        )
-        return mine == theirs
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
+        return item | self._key_fields(with_key)
 
     def __repr__(self) -> str:  # never the key itself
         return (
             f"TenantModel({self.llm_factory!r}, {self.llm_name!r}, {self.model_type!r}, api_base={self.api_base!r}, "
             f"api_key_ref={self.api_key_ref!r})"
         )
+
+
+class TenantFactory(_KeyHolder):
+    """A factory the tenant holds an API key (and maybe an endpoint) for: every model of it the catalog lists
+    is authorized (RAGFlow's "set API key" on a factory), and any model of a factory whose users name theirs."""
+
+    __slots__ = ("llm_factory",)
+
+    def __init__(
+        self,
+        llm_factory: str,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        *,
+        api_key_ref: str | None = None,
+    ) -> None:
+        super().__init__(api_base, api_key, api_key_ref)
+        self.llm_factory = llm_factory
+
+    def _identity(self) -> tuple[str, ...]:
+        return ("factories", self.llm_factory)
+
+    def to_item(self, *, with_key: bool = False) -> dict[str, Any]:
+        """The stored form: the key's reference, or (``with_key``, no secret store) the key itself."""
+        return {"llm_factory": self.llm_factory, "api_base": self.api_base} | self._key_fields(with_key)
+
+    def __repr__(self) -> str:  # never the key itself
+        return f"TenantFactory({self.llm_factory!r}, api_base={self.api_base!r}, api_key_ref={self.api_key_ref!r})"
 
 
 @dataclass
@@ -128,6 +163,7 @@ class Tenant:
     rerank_id: str | None = None
     img2txt_id: str | None = None
     models: list[TenantModel] = field(default_factory=list)
+    factories: list[TenantFactory] = field(default_factory=list)
 
     def has_model(self, name: str, factory: str, model_type: str) -> bool:
         return self.model_setting(f"{name}@{factory}", model_type) is not None
@@ -141,6 +177,23 @@ class Tenant:
                     return model
         return None
 
+    def factory_setting(self, factory: str) -> TenantFactory | None:
+        """The tenant's key and endpoint for a whole factory, if it set them."""
+        return next((f for f in self.factories if f.llm_factory == factory), None)
+
+    def credentials(self, model_id: str, *model_types: str) -> tuple[str | None, str | None]:
+        """``(api_base, api_key)`` for ``model_id``: its own entry (the first of ``model_types`` found), else its
+        factory's, field by field; ``(None, None)`` when the tenant set neither."""
+        own = self.model_setting(model_id, *model_types)
+        shared = self.factory_setting(split_model_id(model_id)[1])
+        api_base = (own.api_base if own else None) or (shared.api_base if shared else None)
+        api_key = (own.api_key if own else None) or (shared.api_key if shared else None)
+        return api_base or None, api_key or None
+
+    def key_holders(self) -> list[TenantModel | TenantFactory]:
+        """Every setting that may carry an API key."""
+        return [*self.models, *self.factories]
+
     def to_item(self, *, with_keys: bool = False) -> dict[str, Any]:
         return {
             "pk": tenant_pk(self.id),
@@ -153,6 +206,7 @@ class Tenant:
             "rerank_id": self.rerank_id,
             "img2txt_id": self.img2txt_id,
             "models": [m.to_item(with_key=with_keys) for m in self.models],
+            "factories": [f.to_item(with_key=with_keys) for f in self.factories],
         }
 
     @classmethod
@@ -166,6 +220,7 @@ class Tenant:
             rerank_id=item.get("rerank_id"),
             img2txt_id=item.get("img2txt_id"),
             models=[TenantModel(**m) for m in item.get("models", [])],
+            factories=[TenantFactory(**f) for f in item.get("factories", [])],
         )
 
 
@@ -184,8 +239,8 @@ class TenantRepository:
         tenant = Tenant.from_item(item)
         if self._secrets is not None:
             vault = self._secrets
-            for model in tenant.models:
-                model.read_key_with(lambda reference: vault().get(reference))
+            for holder in tenant.key_holders():
+                holder.read_key_with(lambda reference: vault().get(reference))
         return tenant
 
     def create(self, tenant: Tenant) -> None:
@@ -195,19 +250,19 @@ class TenantRepository:
         previous = self._store.get(tenant_pk(tenant.id), _TENANT_SK)
         self._store.put(self._stored_form(tenant))
         if self._secrets is not None and previous is not None:
-            kept = {model.api_key_ref for model in tenant.models}
-            for model in previous.get("models", []):
-                if model.get("api_key_ref") and model["api_key_ref"] not in kept:
-                    self._secrets().delete(model["api_key_ref"])
+            kept = {holder.api_key_ref for holder in tenant.key_holders()}
+            for setting in [*previous.get("models", []), *previous.get("factories", [])]:
+                if setting.get("api_key_ref") and setting["api_key_ref"] not in kept:
+                    self._secrets().delete(setting["api_key_ref"])
 
     def _stored_form(self, tenant: Tenant) -> dict[str, Any]:
-        """The tenant's item, its models' new keys written to the secret store first."""
+        """The tenant's item, its models' and factories' new keys written to the secret store first."""
         if self._secrets is None:
             return tenant.to_item(with_keys=True)
-        for model in tenant.models:
-            key = model.unstored_key
+        for holder in tenant.key_holders():
+            key = holder.unstored_key
             if key is not None:
-                model.stored_as(self._secrets().put(model.secret_name(tenant.id), key))
+                holder.stored_as(self._secrets().put(holder.secret_name(tenant.id), key))
         return tenant.to_item()
 
     def issue_api_key(self, tenant_id: str) -> str:
@@ -253,5 +308,5 @@ class TenantRepository:
         return True
 
 
-def new_tenant(name: str) -> Tenant:
-    return Tenant(id=new_id(), name=name, create_time=now_ms())
+def new_tenant(name: str, *, embd_id: str | None = None) -> Tenant:
+    return Tenant(id=new_id(), name=name, create_time=now_ms(), embd_id=embd_id)

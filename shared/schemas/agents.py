@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from shared.errors import ArgumentError, RetCode
-from shared.schemas.common import PAGING_LIMIT, LenientBody, QueryArgs, RequestModel, refuse
+from shared.schemas.common import PAGING_LIMIT, LenientBody, QueryArgs, RequestModel, delete_scope, refuse
 from shared.schemas.reading import load_json
 
 AGENT_TITLE_LIMIT = 255
@@ -131,11 +131,18 @@ class CreateAgentSessionRequest(RequestModel):
 
 
 class DeleteAgentSessionsRequest(LenientBody):
-    """``ids`` missing, null or empty means every session of the agent."""
+    """``ids`` missing, null or empty means every session of the agent — unless the body carries
+    ``delete_all`` (RAGFlow v0.25+): then nothing without ids unless it is true."""
 
     body_optional: ClassVar[bool] = True
 
     ids: list[str] | None = None
+    delete_all: bool | None = None
+
+    def targets_everything(self) -> bool:
+        """No ids given, and the request means "all of them" under the rule it speaks."""
+        newer_rules = "delete_all" in self.model_fields_set
+        return delete_scope(self.ids, self.delete_all, newer_rules=newer_rules, empty_means_all=True) == "all"
 
 
 class AgentCompletionRequest(LenientBody):

@@ -13,16 +13,17 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from shared.errors import RetCode
-from shared.schemas.common import PAGING_LIMIT, LenientBody, QueryArgs, StrictBody, refuse
+from shared.schemas.common import PAGING_LIMIT, LenientBody, QueryArgs, StrictBody, delete_scope, refuse
 
 CHAT_NAME_LIMIT = 255
 SESSION_NAME_LIMIT = 255
 
 DEFAULT_DESCRIPTION = "A helpful Assistant"
-DEFAULT_OPENER = "Hi! I am your assistant, can I help you?"
+DEFAULT_OPENER = "Hi! I'm your assistant. What can I do for you?"
 DEFAULT_EMPTY_RESPONSE = "Sorry! No relevant content was found in the knowledge base!"
 DEFAULT_SESSION_NAME = "New session"
-# RAGFlow's default system prompt says the same things; {knowledge} receives the retrieved chunks.
+# RAGFlow's default system prompt, in our words: answer from a summary of the dataset's content, in detail,
+# say so when none of it is relevant, mind the history. {knowledge} receives the retrieved chunks.
 DEFAULT_SYSTEM_PROMPT = (
     "You are an intelligent assistant. Answer the question by summarizing the content of the knowledge "
     "base, listing the relevant data from it in detail. If none of the knowledge base content is relevant "
@@ -32,6 +33,8 @@ DEFAULT_SYSTEM_PROMPT = (
     "{knowledge}\n"
     "The above is the knowledge base."
 )
+#: A chat created without ``llm`` gets RAGFlow's default settings, ``max_tokens`` included.
+DEFAULT_MAX_TOKENS = 512
 KNOWLEDGE_VARIABLE = "knowledge"
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=CHAT_NAME_LIMIT)]
@@ -48,11 +51,14 @@ class Variable(LenientBody):
 
 
 def _default_variables() -> list[Variable]:
-    return [Variable(key=KNOWLEDGE_VARIABLE, optional=True)]
+    return [Variable(key=KNOWLEDGE_VARIABLE, optional=False)]
 
 
 class LlmSettings(LenientBody):
-    """The ``llm`` object. ``model_name`` null means the tenant's default chat model."""
+    """The ``llm`` object. ``model_name`` null means the tenant's default chat model. Keys it does not know are
+    kept and echoed, as RAGFlow stores the object whole (newer clients send more settings)."""
+
+    model_config = ConfigDict(extra="allow")
 
     model_name: str | None = None
     # Internal to RAGFlow: "image2text" lets a multimodal model pass; anything else means "chat".
@@ -83,7 +89,7 @@ class PromptSettings(LenientBody):
 
     similarity_threshold: Probability = 0.2
     keywords_similarity_weight: Probability = 0.7
-    top_n: Annotated[int, Field(ge=1)] = 6
+    top_n: Annotated[int, Field(ge=0)] = 6
     top_k: Annotated[int, Field(ge=1)] = 1024
     variables: list[Variable] = Field(default_factory=_default_variables)
     rerank_model: str = ""
@@ -134,16 +140,24 @@ class UpdateChatRequest(LenientBody):
 
 
 class DeleteByIdsRequest(StrictBody):
-    """``ids`` missing, null or empty means every one (RAGFlow's rule for chats and sessions). The body may
-    be absent altogether (a body-less DELETE).
+    """``ids`` missing, null or empty means every one (RAGFlow v0.23.1's rule for chats and sessions). The
+    body may be absent altogether (a body-less DELETE).
 
-    Strict, unlike RAGFlow (which ignores unknown keys here): under its rule a misspelt key (``{"id": [...]}``)
-    would delete every chat or session; an unknown key is refused instead.
+    A body carrying ``delete_all`` follows the rule of RAGFlow v0.25+ (whose SDK sends
+    ``{"ids": null, "delete_all": false}`` by default): without ids, nothing is deleted unless ``delete_all``
+    is true. Strict, unlike RAGFlow (which ignores unknown keys here): under the old rule a misspelt key
+    (``{"id": [...]}``) would delete every chat or session; an unknown key is refused instead.
     """
 
     body_optional = True
 
     ids: list[str] | None = None
+    delete_all: bool | None = None
+
+    def targets_everything(self) -> bool:
+        """No ids given, and the request means "all of them" under the rule it speaks."""
+        newer_rules = "delete_all" in self.model_fields_set
+        return delete_scope(self.ids, self.delete_all, newer_rules=newer_rules, empty_means_all=True) == "all"
 
 
 class _ListQuery(QueryArgs):
@@ -152,7 +166,8 @@ class _ListQuery(QueryArgs):
 
     id: str | None = None
     name: str | None = None
-    page: Annotated[int, Field(ge=1, le=PAGING_LIMIT)] = 1
+    # RAGFlow pages with peewee's paginate(), which reads page 0 as page 1.
+    page: Annotated[int, Field(ge=0, le=PAGING_LIMIT)] = 1
     page_size: Annotated[int, Field(ge=0, le=PAGING_LIMIT)] = 30
     orderby: Literal["create_time", "update_time"] = "create_time"
     desc: bool = True
@@ -162,12 +177,23 @@ class _ListQuery(QueryArgs):
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
 
+    @field_validator("page", mode="after")
+    @classmethod
+    def _page_zero_is_one(cls, value: int) -> int:
+        return max(value, 1)
+
 
 class ListChatsQuery(_ListQuery):
     pass
 
 
+#: Session columns a listing may be ordered by (RAGFlow orders by any column of its conversation table; its
+#: JSON columns, the messages and references, are left out). ``dialog_id`` is RAGFlow's name for the chat.
+SessionOrder = Literal["create_time", "update_time", "create_date", "update_date", "id", "name", "user_id", "dialog_id"]
+
+
 class ListSessionsQuery(_ListQuery):
+    orderby: SessionOrder = "create_time"  # type: ignore[assignment]
     user_id: str | None = None
 
     @field_validator("user_id", mode="before")

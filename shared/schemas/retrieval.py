@@ -98,6 +98,16 @@ def ragflow_number(name: str, value: Any, low: float, high: float, *, integer: b
     return number
 
 
+def _above(value: Any, bound: float) -> bool:
+    """``value`` reads as a number greater than ``bound`` (``float()`` as RAGFlow reads it; not NaN)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return False
+    try:
+        return float(value) > bound
+    except (ValueError, OverflowError):
+        return False
+
+
 def ragflow_flag(name: str, value: Any, *, text: bool = False) -> bool:
     """A boolean option: a JSON boolean or ``null`` (false); with ``text``, also ``"true"``/``"false"``."""
     if value is None:
@@ -185,6 +195,9 @@ class RetrievalRequest(LenientBody):
         if value is None:
             return field.default  # type: ignore[no-any-return]
         low, high = bounds_of(cls, name)
+        if name == "vector_similarity_weight" and _above(value, high):
+            # RAGFlow takes a weight above 1 (its keyword weight, 1 - w, then turns negative): clamp it.
+            return high
         return ragflow_number(name, value, low, high, integer=field.annotation is int)
 
     @field_validator("rerank_id", mode="before")

@@ -265,7 +265,8 @@ class AgentService:
     def delete_sessions(
         self, tenant_id: str, agent_id: str, request: DeleteAgentSessionsRequest
     ) -> PartialResult | None:
-        """Delete the listed sessions (every one when ``ids`` is missing, null or empty).
+        """Delete the listed sessions (every one when ``ids`` is missing, null or empty, unless the body speaks
+        RAGFlow v0.25+'s rule and ``delete_all`` is not true).
 
         Unknown ids and repeated ids are reported; when some were deleted the answer is a partial success,
         when none was the errors are the answer (102).
@@ -273,7 +274,8 @@ class AgentService:
         if self._agents.get(tenant_id, agent_id) is None:
             raise DataError(f"You don't own the agent {agent_id}")
         if not request.ids:
-            self._sessions.delete(self._sessions.all_of_agent(agent_id))
+            if request.targets_everything():
+                self._sessions.delete(self._sessions.all_of_agent(agent_id))
             return None
         duplicates = [f"Duplicate session ids: {item}" for item, count in Counter(request.ids).items() if count > 1]
         errors: list[str] = []

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from shared.catalog import ModelType, split_model_id
 from shared.errors import ArgumentError, DataError
@@ -19,6 +20,7 @@ from shared.repos.datasets import DatasetRepository
 from shared.repos.tenants import Tenant, TenantRepository
 from shared.schemas.chats import (
     DEFAULT_DESCRIPTION,
+    DEFAULT_MAX_TOKENS,
     CreateChatRequest,
     CreateSessionRequest,
     DeleteByIdsRequest,
@@ -32,10 +34,10 @@ from shared.schemas.chats import (
 from shared.services.datasets import dataset_view
 from shared.services.models import ModelAccess
 
-# From the reference (RAGFlow's code says "... in creating chat." / "... in updating chat.").
-DUPLICATE_NAME_ON_CREATE = "Duplicated chat name in creating dataset."
-DUPLICATE_NAME_ON_UPDATE = "Duplicated chat name in updating dataset."
-SESSION_NAME_EMPTY = "Name cannot be empty."
+# RAGFlow's server (its reference says "... in creating dataset." / "... in updating dataset.").
+DUPLICATE_NAME_ON_CREATE = "Duplicated chat name in creating chat."
+DUPLICATE_NAME_ON_UPDATE = "Duplicated chat name in updating chat."
+SESSION_NAME_EMPTY = "`name` can not be empty."
 # From RAGFlow's code (the reference gives none for these cases).
 NAME_REQUIRED = "`name` is required."
 NAME_EMPTY = "`name` cannot be empty."
@@ -96,6 +98,50 @@ def _duplicates(ids: Sequence[str], noun: str) -> list[str]:
     return [f"Duplicate {noun} ids: {item}" for item, count in Counter(ids).items() if count > 1]
 
 
+@dataclass(frozen=True)
+class DeleteOutcome:
+    """What a delete reports, as RAGFlow does after acting on the ids it found.
+
+    ``message``/``data`` set: a partial success (code 0, "Partially deleted N <things> with M errors", data
+    ``{success_count, errors}``); unknown ids are reported before repeated ones, which are only reported
+    when every id was found. Nothing set: a plain success.
+    """
+
+    message: str | None = None
+    data: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, noun: str, deleted: int, errors: list[str], duplicates: list[str]) -> DeleteOutcome:
+        reported = errors or duplicates
+        if not reported:
+            return cls()
+        if deleted == 0:
+            # Nothing was found (repeated ids are found ids, so only unknown ones get here): RAGFlow's 102.
+            raise DataError("; ".join(reported))
+        return cls(
+            message=f"Partially deleted {deleted} {noun} with {len(reported)} errors",
+            data={"success_count": deleted, "errors": reported},
+        )
+
+
+#: Session orders the store keeps an index for (a date orders as its time does).
+_INDEXED_SESSION_ORDER: dict[str, Literal["create_time", "update_time"]] = {
+    "create_time": "create_time",
+    "create_date": "create_time",
+    "update_time": "update_time",
+    "update_date": "update_time",
+}
+#: RAGFlow's column names for ours.
+_SESSION_COLUMNS = {"dialog_id": "chat_id"}
+
+
+def _ordered(sessions: list[Record], column: str, *, desc: bool) -> list[Record]:
+    """Sessions ordered by any other column, in memory (a chat's sessions; newest first among equals)."""
+    key = _SESSION_COLUMNS.get(column, column)
+    by_time = sorted(sessions, key=lambda s: s["create_time"], reverse=True)
+    return sorted(by_time, key=lambda s: str(s.get(key) or ""), reverse=desc)
+
+
 class ChatService:
     def __init__(
         self,
@@ -143,11 +189,10 @@ class ChatService:
             raise DataError(MIXED_EMBEDDINGS)
         return ids
 
-    def _check_chat_model(self, tenant: Tenant, model_id: str, model_type: ModelType) -> None:
-        try:
-            self._models.check(tenant, model_id, model_type)
-        except ArgumentError:
-            raise DataError(f"`model_name` {model_id} doesn't exist") from None
+    def _chat_model(self, tenant: Tenant, model_id: str, model_type: ModelType) -> str:
+        """The ``name@factory`` to store; RAGFlow's "Unsupported model" / "Unauthorized model" otherwise (a
+        known model the tenant has not configured is told apart from one that does not exist)."""
+        return self._models.resolve(tenant, model_id, model_type)
 
     def _check_rerank_model(self, tenant: Tenant, model_id: str) -> None:
         if not model_id:
@@ -164,12 +209,14 @@ class ChatService:
             raise DataError(NAME_REQUIRED)
         tenant = self._tenant(tenant_id)
         dataset_ids = self._usable_datasets(tenant_id, request.dataset_ids or [])
-        llm = request.llm or LlmSettings()
+        # Without ``llm``, RAGFlow's default settings, max_tokens included.
+        llm = request.llm or LlmSettings(max_tokens=DEFAULT_MAX_TOKENS)
         llm_settings = llm.stored()
         if llm.model_name is None:
-            llm_settings["model_name"] = tenant.llm_id  # may be None: completions then say none is configured
+            # May be None: completions then say none is configured.
+            llm_settings["model_name"] = self._models.default_chat(tenant)
         else:
-            self._check_chat_model(tenant, llm.model_name, llm.model_type)
+            llm_settings["model_name"] = self._chat_model(tenant, llm.model_name, llm.model_type)
         prompt = request.prompt or PromptSettings()
         self._check_rerank_model(tenant, prompt.rerank_model)
         # use_kg is kept only when given, as RAGFlow keeps the prompt_config keys it was sent.
@@ -279,33 +326,32 @@ class ChatService:
         if merged.get("max_tokens") is None:
             merged.pop("max_tokens", None)
         if "model_name" in given and merged["model_name"] is None:
-            merged["model_name"] = tenant.llm_id
+            merged["model_name"] = self._models.default_chat(tenant)
         elif given & {"model_name", "model_type"} and merged.get("model_name"):
-            self._check_chat_model(tenant, merged["model_name"], merged.get("model_type", "chat"))
+            merged["model_name"] = self._chat_model(tenant, merged["model_name"], merged.get("model_type", "chat"))
         return merged
 
-    def delete_chats(self, tenant_id: str, request: DeleteByIdsRequest) -> dict[str, Any] | None:
-        """Delete the listed chats and their sessions (every chat when ``ids`` is missing, null or empty).
+    def delete_chats(self, tenant_id: str, request: DeleteByIdsRequest) -> DeleteOutcome:
+        """Delete the listed chats and their sessions; without ids, every chat (unless the body speaks the
+        v0.25+ rule and ``delete_all`` is not true: then none).
 
-        An unknown id deletes nothing; repeated ids are deleted once and reported.
+        As RAGFlow: the chats found are deleted, then unknown and repeated ids are reported (see
+        :class:`DeleteOutcome`); when none was found, nothing changes and the answer is an error.
         """
-        duplicates: list[str] = []
         if not request.ids:
-            targets = self._chats.all_of_tenant(tenant_id)
+            targets = self._chats.all_of_tenant(tenant_id) if request.targets_everything() else []
+            errors: list[str] = []
+            duplicates: list[str] = []
         else:
             duplicates = _duplicates(request.ids, "assistant")
             found = [(chat_id, self._chats.get(tenant_id, chat_id)) for chat_id in dict.fromkeys(request.ids)]
-            missing = [f"Assistant({chat_id}) not found." for chat_id, chat in found if chat is None]
-            if missing:
-                raise DataError("; ".join(missing))
+            errors = [f"Assistant({chat_id}) not found." for chat_id, chat in found if chat is None]
             targets = [chat for _, chat in found if chat is not None]
         for chat in targets:
             # The chat goes first: from then on no session can be added to it (sessions check it exists).
             self._chats.delete(chat)
             self._sessions.delete_all_of_chat(chat["id"])
-        if duplicates:
-            return {"success_count": len(targets), "errors": duplicates}
-        return None
+        return DeleteOutcome.of("chats", len(targets), errors, duplicates)
 
     # -- sessions ----------------------------------------------------------------------------------
     def create_session(self, tenant_id: str, chat_id: str, request: CreateSessionRequest) -> dict[str, Any]:
@@ -339,16 +385,17 @@ class ChatService:
         offset = (query.page - 1) * query.page_size
         if query.page_size == 0:
             return []
-        if query.id is None and query.name is None and query.user_id is None:
-            items = self._sessions.page(
-                chat_id, orderby=query.orderby, desc=query.desc, offset=offset, limit=query.page_size
-            )
+        indexed = _INDEXED_SESSION_ORDER.get(query.orderby)
+        if query.id is None and query.name is None and query.user_id is None and indexed is not None:
+            items = self._sessions.page(chat_id, orderby=indexed, desc=query.desc, offset=offset, limit=query.page_size)
         else:
             if query.id is not None:
                 one = self._sessions.get(chat_id, query.id)
                 candidates = [] if one is None else [one]
+            elif indexed is not None:
+                candidates = self._sessions.all_of_chat(chat_id, orderby=indexed, desc=query.desc)
             else:
-                candidates = self._sessions.all_of_chat(chat_id, orderby=query.orderby, desc=query.desc)
+                candidates = _ordered(self._sessions.all_of_chat(chat_id), query.orderby, desc=query.desc)
             matches = [
                 session
                 for session in candidates
@@ -378,23 +425,18 @@ class ChatService:
         except ConditionFailed:  # deleted meanwhile
             raise DataError("Session does not exist") from None
 
-    def delete_sessions(self, tenant_id: str, chat_id: str, request: DeleteByIdsRequest) -> dict[str, Any] | None:
-        """Delete the listed sessions (all of the chat's when ``ids`` is missing, null or empty).
-
-        An unknown id deletes nothing; repeated ids are deleted once and reported.
-        """
+    def delete_sessions(self, tenant_id: str, chat_id: str, request: DeleteByIdsRequest) -> DeleteOutcome:
+        """Delete the listed sessions; without ids, all of the chat's (unless the body speaks the v0.25+ rule
+        and ``delete_all`` is not true: then none). Found ones are deleted, the rest reported, as for chats."""
         self._owned_chat(tenant_id, chat_id, "You don't own the chat")
-        duplicates: list[str] = []
         if not request.ids:
-            targets = self._sessions.all_of_chat(chat_id)
+            targets = self._sessions.all_of_chat(chat_id) if request.targets_everything() else []
+            errors: list[str] = []
+            duplicates: list[str] = []
         else:
             duplicates = _duplicates(request.ids, "session")
             found = [(item, self._sessions.get(chat_id, item)) for item in dict.fromkeys(request.ids)]
-            missing = [f"The chat doesn't own the session {item}" for item, session in found if session is None]
-            if missing:
-                raise DataError("; ".join(missing))
+            errors = [f"The chat doesn't own the session {item}" for item, session in found if session is None]
             targets = [session for _, session in found if session is not None]
         self._sessions.delete(targets)
-        if duplicates:
-            return {"success_count": len(targets), "errors": duplicates}
-        return None
+        return DeleteOutcome.of("sessions", len(targets), errors, duplicates)

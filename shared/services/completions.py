@@ -108,12 +108,13 @@ class CompletionService:
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """The chunks the chat's datasets hold for ``question``, with the chat's retrieval settings."""
         dataset_ids = list(chat.get("dataset_ids") or [])
-        if not dataset_ids:
+        prompt = chat.get("prompt") or {}
+        # top_n 0 (accepted, as RAGFlow does) asks for no chunks: the answer then has no knowledge to use.
+        if not dataset_ids or int(prompt.get("top_n", 6)) == 0:
             return [], {}
         alive = [d for d in dataset_ids if self._datasets.get(tenant_id, d) is not None]
         if not alive:
             raise DataError("The datasets of this chat assistant no longer exist; update its `dataset_ids`.")
-        prompt = chat.get("prompt") or {}
         request = RetrievalRequest(
             question=question,
             dataset_ids=alive,

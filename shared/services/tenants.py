@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.catalog import ModelCatalog, ModelType, split_model_id
+from shared.catalog import BUILTIN_EMBEDDING_MODEL, ModelCatalog, ModelType, split_model_id
 from shared.errors import ArgumentError
-from shared.repos.tenants import Tenant, TenantModel, TenantRepository, new_tenant
+from shared.repos.tenants import Tenant, TenantFactory, TenantModel, TenantRepository, new_tenant
+from shared.services.models import not_shipped
 
 
 @dataclass(frozen=True)
@@ -19,15 +20,27 @@ class ModelSetting:
     api_key: str | None = None
 
 
+@dataclass(frozen=True)
+class FactorySetting:
+    """An API key (and maybe an endpoint) for a whole factory: it authorizes every model the factory offers."""
+
+    factory: str
+    api_base: str | None = None
+    api_key: str | None = None
+
+
 class TenantService:
     def __init__(self, tenants: TenantRepository, catalog: ModelCatalog) -> None:
         self._tenants = tenants
         self._catalog = catalog
 
     def _configure(self, tenant: Tenant, setting: ModelSetting) -> None:
-        if self._catalog.find(setting.model_id, setting.model_type) is None:
+        # Any model of a factory whose users name theirs (Ollama, VLLM ...); a listed one elsewhere.
+        if self._catalog.lookup(setting.model_id, setting.model_type) is None:
             raise ArgumentError(f"Unsupported model: <{setting.model_id}>")
         name, factory = split_model_id(setting.model_id)
+        if self._catalog.is_builtin(setting.model_id) and setting.model_id not in self._catalog.shipped_builtin:
+            raise not_shipped(setting.model_id, self._catalog.shipped_builtin)
         tenant.models = [
             m
             for m in tenant.models
@@ -43,9 +56,18 @@ class TenantService:
         else:
             tenant.img2txt_id = setting.model_id
 
-    def create(self, name: str, models: list[ModelSetting] | None = None) -> tuple[Tenant, str]:
-        """Create a tenant with its default models and one API key; returns the key in clear."""
-        tenant = new_tenant(name)
+    def _configure_factory(self, tenant: Tenant, setting: FactorySetting) -> None:
+        if setting.factory not in self._catalog.factories:
+            raise ArgumentError(f"Unknown model factory: {setting.factory}")
+        tenant.factories = [f for f in tenant.factories if f.llm_factory != setting.factory]
+        tenant.factories.append(TenantFactory(setting.factory, setting.api_base, setting.api_key))
+
+    def create(
+        self, name: str, models: list[ModelSetting] | None = None, *, embd_id: str = BUILTIN_EMBEDDING_MODEL
+    ) -> tuple[Tenant, str]:
+        """Create a tenant with its default models and one API key; returns the key in clear.
+        A new tenant's default embedding model is the builtin default unless ``embd_id`` names another."""
+        tenant = new_tenant(name, embd_id=embd_id)
         for setting in models or []:
             self._configure(tenant, setting)
         self._tenants.create(tenant)
@@ -58,6 +80,15 @@ class TenantService:
             raise ArgumentError(f"Tenant '{tenant_id}' not found")
         for setting in models:
             self._configure(tenant, setting)
+        self._tenants.save(tenant)
+        return tenant
+
+    def set_factory(self, tenant_id: str, setting: FactorySetting) -> Tenant:
+        """Set (or replace) the tenant's API key and endpoint for a whole factory."""
+        tenant = self._tenants.get(tenant_id)
+        if tenant is None:
+            raise ArgumentError(f"Tenant '{tenant_id}' not found")
+        self._configure_factory(tenant, setting)
         self._tenants.save(tenant)
         return tenant
 

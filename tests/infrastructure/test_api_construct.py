@@ -46,6 +46,7 @@ def _api_template(*groups: RouteGroup) -> Mapping[str, Any]:
         "Api",
         groups=groups,
         functions={group.name: function(f"{group.name}Fn") for group in groups},
+        fallback=function("FallbackFn"),
         authorizer=authorizer,
         stage_name="test",
         log_settings=_LOGS,
@@ -64,7 +65,7 @@ def test_streaming_groups_get_a_streaming_integration() -> None:
     methods = [
         r["Properties"]
         for r in _api_template(completions, datasets)["Resources"].values()
-        if r["Type"] == "AWS::ApiGateway::Method" and r["Properties"]["HttpMethod"] != "ANY"  # ANY: the 405 mock
+        if r["Type"] == "AWS::ApiGateway::Method" and r["Properties"]["HttpMethod"] != "ANY"  # ANY: the fallback
     ]
     modes = sorted(m["Integration"].get("ResponseTransferMode", "BUFFERED") for m in methods)
     assert modes == ["BUFFERED", "STREAM"]

@@ -1,6 +1,6 @@
-"""What API Gateway answers by itself — unknown paths and methods, missing or refused API keys, oversized
+"""What API Gateway answers by itself — paths no resource serves, missing or refused API keys, oversized
 bodies — read from the synthesized template and rendered, is what the local server answers for the same
-request."""
+request. (Unserved methods and unmatched paths go to the fallback function: test_routing_fallback.py.)"""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.routes import ROUTE_GROUPS
 from tests.infrastructure.conftest import Synthesized
 from tests.support.aws_backend import LambdaContext, load_private_module
 from tests.support.server import RunningServer
@@ -65,22 +64,6 @@ def test_an_unknown_path_gets_the_local_404(prod: Synthesized, server: RunningSe
     for response_type in ("MISSING_AUTHENTICATION_TOKEN", "RESOURCE_NOT_FOUND"):
         status, template = gateway_response(prod, response_type)
         assert (status, render(template, {})) == local(server, "GET", "/api/v1/no_such_thing")
-
-
-def test_an_unserved_method_gets_the_local_405_on_every_served_path(prod: Synthesized, server: RunningServer) -> None:
-    resources = prod.resources("AWS::ApiGateway::Resource")
-    any_methods = [m["Properties"] for m in prod.resources("AWS::ApiGateway::Method").values()]
-    any_methods = [m for m in any_methods if m["HttpMethod"] == "ANY"]
-    paths = {route.path for group in ROUTE_GROUPS for route in group.routes}
-    assert len(any_methods) == len(paths)  # one per served resource
-    for method in any_methods:
-        integration = method["Integration"]
-        assert integration["Type"] == "MOCK" and method["AuthorizationType"] == "NONE"
-        (answer,) = integration["IntegrationResponses"]
-        body = render(answer["ResponseTemplates"]["application/json"], {})
-        assert answer["StatusCode"] == "200" and method["MethodResponses"] == [{"StatusCode": "200"}]
-        assert resources[method["ResourceId"]["Ref"]]["Type"] == "AWS::ApiGateway::Resource"
-        assert (200, body) == local(server, "PATCH", "/api/v1/datasets")
 
 
 def test_a_request_without_a_key_gets_the_local_answer(prod: Synthesized, server: RunningServer) -> None:

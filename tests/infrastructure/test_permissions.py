@@ -14,7 +14,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
 
-from infra_cdk.config import StageConfig, catalog_bedrock_models
+from infra_cdk.config import StageConfig
 from infra_cdk.function_construct import route_group_handler
 from infra_cdk.knowledge_construct import BUILD_HANDLER_MODULE
 from infra_cdk.models_construct import BEDROCK_ACTIONS, ModelAccess
@@ -67,12 +67,13 @@ def _resolved(value: Any) -> str:
     return "".join(p if isinstance(p, str) else f"<{p['Ref']}>" for p in parts)
 
 
-def test_bedrock_only_for_functions_that_call_models_on_the_regions_catalog_models(prod: Synthesized) -> None:
+def test_bedrock_only_for_functions_that_call_models_on_the_regions_models(prod: Synthesized) -> None:
+    """Without a bedrock_models list: every model of the stack's region (tenants name their Bedrock models)."""
     functions = _functions(prod)
-    expected: set[str] = set()
-    for model in catalog_bedrock_models():
-        expected.add(f"arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/{model}")
-        expected.add(f"arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/*.{model}")
+    expected = {
+        "arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/*",
+        "arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/*",
+    }
     for handler, calls_models in _model_callers(prod).items():
         bedrock = _with_action(_statements(prod, functions[handler]), "bedrock:")
         if not calls_models:
@@ -84,7 +85,7 @@ def test_bedrock_only_for_functions_that_call_models_on_the_regions_catalog_mode
 
 
 def test_a_stage_setting_narrows_the_bedrock_models() -> None:
-    def granted(models: tuple[str, ...]) -> list[dict[str, Any]]:
+    def granted(models: tuple[str, ...] | None) -> list[dict[str, Any]]:
         stack = Stack(App(), "ModelsOnly")
         role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         access = ModelAccess(
@@ -108,8 +109,14 @@ def test_a_stage_setting_narrows_the_bedrock_models() -> None:
     assert StageConfig.from_context("dev", bedrock_models="amazon.nova-lite-v1:0").bedrock_models == (
         "amazon.nova-lite-v1:0",
     )
-    with pytest.raises(ValueError, match="no Bedrock entry"):
-        StageConfig.from_context("dev", bedrock_models="anthropic.claude-v9")
+    assert StageConfig.from_context("dev").bedrock_models is None  # every model of the region
+    (everything,) = _with_action(granted(None), "bedrock:")
+    assert {_resolved(r).rsplit(":", 1)[1] for r in everything["Resource"]} == {
+        "foundation-model/*",
+        "inference-profile/*",
+    }
+    with pytest.raises(ValueError, match="not Bedrock model ids"):
+        StageConfig.from_context("dev", bedrock_models="amazon.nova-lite-v1:0,arn:aws:iam::*")
 
 
 class _FunctionStub:

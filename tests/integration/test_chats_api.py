@@ -23,7 +23,7 @@ OTHER_CHAT_MODEL = "gpt-4.1@OpenAI"
 VISION_MODEL = "gpt-4o@OpenAI"
 RERANK_MODEL = "rerank-english-v3.0@Cohere"
 BUILTIN_EMBEDDING = "all-MiniLM-L6-v2@Builtin"
-DEFAULT_OPENER = "Hi! I am your assistant, can I help you?"
+DEFAULT_OPENER = "Hi! I'm your assistant. What can I do for you?"
 
 
 def create(api: httpx.Client, **payload: Any) -> dict[str, Any]:
@@ -123,11 +123,12 @@ def test_create_answers_every_documented_field_with_defaults(api: httpx.Client) 
         "top_p": 0.3,
         "presence_penalty": 0.4,
         "frequency_penalty": 0.7,
+        "max_tokens": 512,
     }
     prompt = data["prompt"]
     assert prompt["similarity_threshold"] == 0.2 and prompt["keywords_similarity_weight"] == 0.7
     assert prompt["top_n"] == 6 and prompt["rerank_model"] == ""
-    assert prompt["variables"] == [{"key": "knowledge", "optional": True}]
+    assert prompt["variables"] == [{"key": "knowledge", "optional": False}]
     assert prompt["opener"] == DEFAULT_OPENER
     assert prompt["show_quote"] is True
     assert prompt["empty_response"] == "Sorry! No relevant content was found in the knowledge base!"
@@ -200,7 +201,7 @@ def test_name_is_trimmed_and_255_characters_fit(api: httpx.Client) -> None:
 
 def test_names_are_unique_per_tenant_case_insensitively(api: httpx.Client, other_api: httpx.Client) -> None:
     assert create(api, name="Helper")["code"] == 0
-    assert create(api, name="hELPER") == {"code": 102, "message": "Duplicated chat name in creating dataset."}
+    assert create(api, name="hELPER") == {"code": 102, "message": "Duplicated chat name in creating chat."}
     assert create(other_api, name="Helper")["code"] == 0  # another tenant may use it
     assert len(all_chats(api)) == 1
 
@@ -225,12 +226,13 @@ def test_concurrent_creates_of_one_name_have_one_winner(api: httpx.Client, serve
 
 
 def test_unknown_fields_are_ignored_as_ragflow_does(api: httpx.Client) -> None:
-    # RAGFlow reads the keys it knows (req.get); the others never reach what is stored.
+    # RAGFlow reads the keys it knows (req.get); the others never reach what is stored, except in ``llm``,
+    # which RAGFlow stores whole: its unknown keys are kept and echoed.
     res = create(api, name="x", tenant_id="someone", id="chosen", llm={"model": "x"}, prompt={"extra": 1})
     assert res["code"] == 0, res
     chat = res["data"]
     assert chat["tenant_id"] != "someone" and chat["id"] != "chosen"
-    assert "model" not in chat["llm"] and "extra" not in chat["prompt"]
+    assert chat["llm"]["model"] == "x" and "extra" not in chat["prompt"]
     assert update(api, chat["id"], {"tenant_id": "someone", "created_by": "me"}) == {"code": 0}
     assert listing(api, id=chat["id"])["data"][0]["tenant_id"] == chat["tenant_id"]
 
@@ -241,7 +243,7 @@ def test_bad_types_are_rejected(api: httpx.Client) -> None:
         ({"name": "x", "llm": {"temperature": 3}}, "less than or equal to 2"),
         ({"name": "x", "llm": {"top_p": 1.5}}, "Field: <llm.top_p>"),
         ({"name": "x", "prompt": {"top_n": "6"}}, "Field: <prompt.top_n>"),
-        ({"name": "x", "prompt": {"top_n": 0}}, "greater than or equal to 1"),
+        ({"name": "x", "prompt": {"top_n": -1}}, "greater than or equal to 0"),
         ({"name": "x", "prompt": {"similarity_threshold": 2}}, "Field: <prompt.similarity_threshold>"),
         ({"name": "x", "prompt": {"variables": [{"optional": True}]}}, "Field: <prompt.variables.0.key>"),
         ({"name": "x", "prompt": {"show_quote": "yes"}}, "Field: <prompt.show_quote>"),
@@ -324,9 +326,13 @@ def test_datasets_must_share_one_embedding_model(server: RunningServer) -> None:
 def test_chat_model_must_be_configured_for_the_tenant(model_api: httpx.Client) -> None:
     data = create(model_api, name="other", llm={"model_name": OTHER_CHAT_MODEL})["data"]
     assert data["llm"]["model_name"] == OTHER_CHAT_MODEL and data["llm"]["temperature"] == 0.1
-    for model in ("nope@Nowhere", "gpt-4o@OpenAI", "gpt-4.1-mini@OpenAI", "no-factory", "x@OpenAI-API-Compatible"):
+    # Known to RAGFlow's catalog but not configured: Unauthorized; unknown: Unsupported.
+    for model in ("gpt-4o@OpenAI", "gpt-4.1-mini@OpenAI", "gpt-4.1-mini"):
         res = create(model_api, name="bad model", llm={"model_name": model})
-        assert res == {"code": 102, "message": f"`model_name` {model} doesn't exist"}, model
+        assert res == {"code": 101, "message": f"Unauthorized model: <{model}>"}, model
+    for model in ("nope@Nowhere", "no-factory", "x@OpenAI-API-Compatible"):
+        res = create(model_api, name="bad model", llm={"model_name": model})
+        assert res == {"code": 101, "message": f"Unsupported model: <{model}>"}, model
     assert [c["name"] for c in all_chats(model_api)] == ["other"]
 
 
@@ -335,7 +341,7 @@ def test_model_type_image2text(model_api: httpx.Client) -> None:
     assert vision["code"] == 0 and vision["data"]["llm"]["model_type"] == "image2text"
     # a chat-only model is not a vision model; any other model_type means "chat"
     res = create(model_api, name="v2", llm={"model_name": CHAT_MODEL, "model_type": "image2text"})
-    assert res == {"code": 102, "message": f"`model_name` {CHAT_MODEL} doesn't exist"}
+    assert res == {"code": 101, "message": f"Unsupported model: <{CHAT_MODEL}>"}
     other = create(model_api, name="v3", llm={"model_name": CHAT_MODEL, "model_type": "speech"})
     assert other["data"]["llm"]["model_type"] == "chat"
 
@@ -344,8 +350,8 @@ def test_rerank_model(model_api: httpx.Client) -> None:
     assert create(model_api, name="r1", prompt={"rerank_model": RERANK_MODEL})["data"]["prompt"]["rerank_model"] == (
         RERANK_MODEL
     )
-    res = create(model_api, name="r2", prompt={"rerank_model": "BAAI/bge-reranker-v2-m3@BAAI"})
-    assert res == {"code": 102, "message": "`rerank_model` BAAI/bge-reranker-v2-m3@BAAI doesn't exist"}
+    res = create(model_api, name="r2", prompt={"rerank_model": "rerank-2@Voyage AI"})
+    assert res == {"code": 102, "message": "`rerank_model` rerank-2@Voyage AI doesn't exist"}
     assert create(model_api, name="r3", prompt={"rerank_model": None})["data"]["prompt"]["rerank_model"] == ""
 
 
@@ -372,8 +378,11 @@ def test_prompt_variables_must_be_used(api: httpx.Client) -> None:
         {"key": "knowledge", "optional": False},
         {"key": "tone", "optional": False},
     ]
-    # the default variable is optional: a prompt without {knowledge} is fine
-    assert create(api, name="plain", prompt={"prompt": "You are terse."})["code"] == 0
+    # the default variable is RAGFlow's: {knowledge} is not optional
+    res = create(api, name="plain", prompt={"prompt": "You are terse."})
+    assert res == {"code": 102, "message": "Parameter 'knowledge' is not used"}
+    plain = create(api, name="plain", prompt={"prompt": "You are terse.", "variables": []})
+    assert plain["code"] == 0 and plain["data"]["prompt"]["variables"] == []
 
 
 def test_prompt_settings_are_kept(api: httpx.Client) -> None:
@@ -423,7 +432,7 @@ def test_list_newest_first_pages_and_orders(api: httpx.Client) -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"page": 0}, "Input should be greater than or equal to 1"),
+        ({"page": -1}, "Input should be greater than or equal to 0"),
         ({"page": "a"}, "Input should be a valid integer"),
         ({"page_size": -1}, "Input should be greater than or equal to 0"),
         ({"orderby": "name"}, "Input should be 'create_time' or 'update_time'"),
@@ -494,7 +503,7 @@ def test_update_name_rules(api: httpx.Client) -> None:
     create(api, name="beta")
     assert update(api, a["id"], {"name": "BETA"}) == {
         "code": 102,
-        "message": "Duplicated chat name in updating dataset.",
+        "message": "Duplicated chat name in updating chat.",
     }
     assert update(api, a["id"], {"name": ""}) == {"code": 102, "message": "`name` cannot be empty."}
     assert update(api, a["id"], {"name": None}) == {"code": 102, "message": "`name` cannot be empty."}
@@ -524,13 +533,13 @@ def test_update_datasets(api: httpx.Client) -> None:
     [
         ({"name": 5}, 101, "Input should be a valid string"),
         ({"llm": {"top_p": 2}}, 101, "less than or equal to 1"),
-        ({"llm": {"model_name": "nope@Nowhere"}}, 102, "`model_name` nope@Nowhere doesn't exist"),
-        ({"llm": {"model_type": "image2text"}}, 102, f"`model_name` {CHAT_MODEL} doesn't exist"),
+        ({"llm": {"model_name": "nope@Nowhere"}}, 101, "Unsupported model: <nope@Nowhere>"),
+        ({"llm": {"model_type": "image2text"}}, 101, f"Unsupported model: <{CHAT_MODEL}>"),
         ({"prompt": {"rerank_model": "nope@Nowhere"}}, 102, "`rerank_model` nope@Nowhere doesn't exist"),
         ({"prompt": {"variables": [{"key": "knowledge"}], "prompt": "none"}}, 102, "Parameter 'knowledge' is not used"),
         ({"prompt": {"prompt": "no placeholder"}}, 102, "Parameter 'knowledge' is not used"),
         ({"dataset_ids": [uuid.UUID(int=1, version=1).hex]}, 102, "You don't own the dataset"),
-        ({"name": "fine", "prompt": {"top_n": -1}}, 101, "greater than or equal to 1"),
+        ({"name": "fine", "prompt": {"top_n": -1}}, 101, "greater than or equal to 0"),
     ],
 )
 def test_update_errors_change_nothing(
@@ -560,18 +569,22 @@ def test_delete_by_ids(api: httpx.Client) -> None:
     assert delete(api, {"ids": ids[:1]}) == {"code": 102, "message": f"Assistant({ids[0]}) not found."}
 
 
-def test_delete_unknown_ids_delete_nothing(api: httpx.Client) -> None:
+def test_delete_of_only_unknown_ids_deletes_nothing(api: httpx.Client) -> None:
     ids = _make(api, 2)
     missing = [uuid.uuid1().hex, "bogus"]
-    res = delete(api, {"ids": [ids[0], *missing]})
+    res = delete(api, {"ids": missing})
     assert res == {"code": 102, "message": f"Assistant({missing[0]}) not found.; Assistant(bogus) not found."}
-    assert len(all_chats(api)) == 2
+    assert len(all_chats(api)) == len(ids)
 
 
 def test_delete_reports_repeated_ids(api: httpx.Client) -> None:
     ids = _make(api, 3)
     res = delete(api, {"ids": [ids[0], ids[0], ids[1]]})
-    assert res == {"code": 0, "data": {"success_count": 2, "errors": [f"Duplicate assistant ids: {ids[0]}"]}}
+    assert res == {
+        "code": 0,
+        "message": "Partially deleted 2 chats with 1 errors",
+        "data": {"success_count": 2, "errors": [f"Duplicate assistant ids: {ids[0]}"]},
+    }
     assert [c["id"] for c in all_chats(api)] == [ids[2]]
 
 
@@ -616,7 +629,7 @@ def test_deleting_a_chat_removes_its_sessions_and_frees_its_name(api: httpx.Clie
 
 
 def test_auth_answers(anon: httpx.Client) -> None:
-    assert anon.get("/api/v1/chats").json() == {"code": 0, "data": False, "message": "`Authorization` can't be empty"}
+    assert anon.get("/api/v1/chats").json() == {"code": 109, "message": "`Authorization` can't be empty"}
     unknown = anon.post("/api/v1/chats", json={"name": "x"}, headers={"Authorization": "Bearer ragflow-unknown"})
     assert unknown.json() == {"code": 109, "message": "Authentication error: API key is invalid!"}
 
@@ -626,7 +639,7 @@ def test_auth_answers(anon: httpx.Client) -> None:
     [
         ("GET", "/api/v1/chats/abc", "<MethodNotAllowed '405: Method Not Allowed'>"),
         ("PATCH", "/api/v1/chats", "<MethodNotAllowed '405: Method Not Allowed'>"),
-        ("GET", "/api/v1/chats/", "<NotFound '404: Not Found'>"),
+        ("GET", "/api/v1/chats/abc/nothing", "<NotFound '404: Not Found'>"),
         ("PUT", "/api/v1/chats/abc/sessions", "<MethodNotAllowed '405: Method Not Allowed'>"),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -9,10 +10,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from tests.support.fake_openai import FakeOpenAI
 from tests.support.server import free_port
 
 FLOWLESS = str(Path(sys.executable).parent / "flowless")
@@ -25,13 +28,14 @@ class ServeRun:
 
 
 @contextmanager
-def serve(data_dir: Path) -> Iterator[ServeRun]:
+def serve(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[ServeRun]:
     port = free_port()
     proc = subprocess.Popen(
-        [FLOWLESS, "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        [FLOWLESS, "serve", "--port", str(port), "--data-dir", str(data_dir), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=None if env is None else {**os.environ, **env},
     )
     run = ServeRun(f"http://127.0.0.1:{port}")
     base = run.base
@@ -112,3 +116,72 @@ def test_tenant_create_rejects_unknown_models(tmp_path: Path, args: list[str], m
         [FLOWLESS, "tenant", "create", "--data-dir", str(tmp_path), *args], capture_output=True, text=True
     )
     assert out.returncode == 2 and out.stdout == "" and message in out.stderr
+
+
+# -- first chat without ceremony ---------------------------------------------------------------------------
+
+
+def _first_chat(base: str, key: str, name: str = "first") -> dict[str, Any]:
+    """A chat with the defaults, a session, one question: what a first-time user does."""
+    headers = {"Authorization": f"Bearer {key}"}
+    chat = httpx.post(f"{base}/api/v1/chats", json={"name": name}, headers=headers).json()
+    assert chat["code"] == 0, chat
+    session = httpx.post(f"{base}/api/v1/chats/{chat['data']['id']}/sessions", json={}, headers=headers).json()
+    answer: dict[str, Any] = httpx.post(
+        f"{base}/api/v1/chats/{chat['data']['id']}/completions",
+        json={"question": "Hello?", "session_id": session["data"]["id"], "stream": False},
+        headers=headers,
+        timeout=30,
+    ).json()
+    return answer
+
+
+@pytest.fixture
+def llm() -> Iterator[FakeOpenAI]:
+    """An OpenAI-compatible server standing in for Ollama (or OpenAI) on this machine."""
+    with FakeOpenAI(api_key=None) as fake:
+        yield fake
+
+
+def test_serve_takes_its_chat_model_from_the_environment(tmp_path: Path, llm: FakeOpenAI) -> None:
+    data_dir = tmp_path / "data"
+    env = {"FLOWLESS_CHAT_MODEL": "llama3.2@Ollama", "OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": ""}
+    with serve(data_dir, env=env) as run:
+        key = (data_dir / "api_key").read_text().strip()
+        llm.script_chat(["Hello from llama."])
+        answer = _first_chat(run.base, key)
+        assert answer["code"] == 0 and answer["data"]["answer"].startswith("Hello from llama."), answer
+        headers = {"Authorization": f"Bearer {key}"}
+        chat = httpx.get(f"{run.base}/api/v1/chats", headers=headers).json()["data"][0]
+        assert chat["llm"]["model_name"] == "llama3.2@Ollama"
+        # a model RAGFlow knows that this tenant has not configured
+        other = {"name": "other", "llm": {"model_name": "gpt-4o@OpenAI"}}
+        res = httpx.post(f"{run.base}/api/v1/chats", json=other, headers=headers).json()
+        assert res == {"code": 101, "message": "Unauthorized model: <gpt-4o@OpenAI>"}
+    assert f"llama3.2@Ollama ({llm.base_url})" in run.output
+
+
+def test_serve_flags_win_and_a_restart_can_change_the_model(tmp_path: Path, llm: FakeOpenAI) -> None:
+    data_dir = tmp_path / "data"
+    flags = ["--chat-model", "gpt-4o-mini@OpenAI", "--model-base-url", llm.base_url, "--model-api-key", "sk-flag"]
+    with serve(data_dir, *flags, env={"FLOWLESS_CHAT_MODEL": "llama3.2@Ollama"}) as run:
+        key = (data_dir / "api_key").read_text().strip()
+        llm.script_chat(["From the flag's model."])
+        assert _first_chat(run.base, key)["data"]["answer"].startswith("From the flag's model.")
+    assert llm.chat_requests[-1].body["model"] == "gpt-4o-mini"
+    assert llm.chat_requests[-1].headers.get("authorization") == "Bearer sk-flag"
+    with serve(data_dir, env={"FLOWLESS_CHAT_MODEL": "qwen2.5@Ollama", "OPENAI_BASE_URL": llm.base_url}) as run:
+        llm.script_chat(["Now qwen."])
+        assert _first_chat(run.base, key, "second")["data"]["answer"].startswith("Now qwen.")
+    assert llm.chat_requests[-1].body["model"] == "qwen2.5"
+
+
+def test_serve_refuses_a_model_the_catalog_does_not_know(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [FLOWLESS, "serve", "--data-dir", str(tmp_path), "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FLOWLESS_CHAT_MODEL": "gpt-9@OpenAI"},
+        timeout=60,
+    )
+    assert out.returncode == 2 and "Unsupported model: <gpt-9@OpenAI>" in out.stderr

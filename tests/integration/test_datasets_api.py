@@ -148,7 +148,14 @@ def test_avatar_and_description_are_kept(api: httpx.Client) -> None:
         ("name@", "Both model_name and provider must be non-empty strings"),
         ("x" * 256 + "@OpenAI", "String should have at most 255 characters"),
         ("unknown-model@Nowhere", "Unsupported model: <unknown-model@Nowhere>"),
-        ("BAAI/bge-large-zh-v1.5@BAAI", "Unauthorized model: <BAAI/bge-large-zh-v1.5@BAAI>"),
+        ("BAAI/bge-large-zh-v1.5@BAAI", "Unsupported model: <BAAI/bge-large-zh-v1.5@BAAI>"),  # not in RAGFlow's list
+        ("text-embedding-3-small@OpenAI", "Unauthorized model: <text-embedding-3-small@OpenAI>"),
+        ("nope@Builtin", "Unsupported model: <nope@Builtin>"),
+        (
+            "BAAI/bge-m3@Builtin",  # one of RAGFlow's builtin models, whose weights are not shipped
+            "Builtin model <BAAI/bge-m3@Builtin> is not shipped with this server; "
+            "the builtin models are: all-MiniLM-L6-v2@Builtin, BAAI/bge-small-en-v1.5@Builtin",
+        ),
         ("gpt-4o@OpenAI", "Unsupported model: <gpt-4o@OpenAI>"),  # a chat model is not an embedding model
     ],
 )
@@ -156,6 +163,17 @@ def test_embedding_model_rules(api: httpx.Client, model: str, message: str) -> N
     res = create(api, name="emb", embedding_model=model)
     assert res["code"] == 101, res
     assert message in res["message"]
+
+
+@pytest.mark.parametrize("model", ["BAAI/bge-m3@Builtin", "Qwen/Qwen3-Embedding-0.6B@Builtin"])
+def test_ragflows_builtin_models_that_are_not_shipped_are_named_as_such(api: httpx.Client, model: str) -> None:
+    res = create(api, name="emb", embedding_model=model)
+    assert res == {
+        "code": 101,
+        "message": f"Builtin model <{model}> is not shipped with this server; the builtin models are: "
+        "all-MiniLM-L6-v2@Builtin, BAAI/bge-small-en-v1.5@Builtin",
+    }
+    assert listing(api)["data"] == []  # nothing was created
 
 
 def test_builtin_and_configured_embedding_models_are_accepted(server: RunningServer) -> None:
@@ -166,6 +184,7 @@ def test_builtin_and_configured_embedding_models_are_accepted(server: RunningSer
     )
     with server.client(key) as client:
         assert create(client, name="b", embedding_model="all-MiniLM-L6-v2@Builtin")["code"] == 0
+        assert create(client, name="e", embedding_model="BAAI/bge-small-en-v1.5@Builtin")["code"] == 0
         data = create(client, name="c", embedding_model="text-embedding-3-small@OpenAI")["data"]
         assert data["embedding_model"] == "text-embedding-3-small@OpenAI"
         # the tenant's default embedding model is used when none is given
@@ -472,24 +491,21 @@ def test_delete_errors(api: httpx.Client, other_api: httpx.Client) -> None:
 
 
 def test_auth_answers(anon: httpx.Client, server: RunningServer) -> None:
-    assert anon.get("/api/v1/datasets").json() == {
-        "code": 0,
-        "data": False,
-        "message": "`Authorization` can't be empty",
-    }
+    # RAGFlow answers a missing or malformed header with code 0 (read as success): 109 here.
+    assert anon.get("/api/v1/datasets").json() == {"code": 109, "message": "`Authorization` can't be empty"}
     malformed = anon.get("/api/v1/datasets", headers={"Authorization": "Bearer"}).json()
-    assert malformed == {"code": 0, "data": False, "message": "Please check your authorization format."}
+    assert malformed == {"code": 109, "message": "Please check your authorization format."}
     unknown = anon.get("/api/v1/datasets", headers={"Authorization": "Bearer ragflow-unknown"}).json()
     assert unknown == {"code": 109, "message": "Authentication error: API key is invalid!"}
-    assert anon.post("/api/v1/datasets", json={"name": "x"}).json()["data"] is False
+    assert anon.post("/api/v1/datasets", json={"name": "x"}).json()["code"] == 109
 
 
 @pytest.mark.parametrize(
     ("method", "path", "message"),
     [
         ("GET", "/api/v1/nothing", "<NotFound '404: Not Found'>"),
-        ("GET", "/api/v1/datasets//documents", "<NotFound '404: Not Found'>"),
-        ("GET", "/api/v1/datasets/", "<NotFound '404: Not Found'>"),
+        ("GET", "/api/v1/datasets//documents", "<MethodNotAllowed '405: Method Not Allowed'>"),  # merged slashes
+        ("GET", "/api/v1/nothing/", "<NotFound '404: Not Found'>"),
         ("PATCH", "/api/v1/datasets", "<MethodNotAllowed '405: Method Not Allowed'>"),
         ("GET", "/api/v1/datasets/abc", "<MethodNotAllowed '405: Method Not Allowed'>"),
     ],

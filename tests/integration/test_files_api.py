@@ -368,7 +368,8 @@ def test_another_tenants_ids_answer_like_missing_ones(api: httpx.Client, other_a
 
 
 def test_requests_need_an_api_key(anon: httpx.Client) -> None:
-    assert anon.get("/api/v1/file/root_folder").json()["data"] is False
+    missing = anon.get("/api/v1/file/root_folder").json()
+    assert missing == {"code": 109, "message": "`Authorization` can't be empty"}
     bad_key = anon.get("/api/v1/file/root_folder", headers={"Authorization": "Bearer ragflow-nope"}).json()
     assert bad_key["code"] == 109
 

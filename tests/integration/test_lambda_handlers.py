@@ -165,11 +165,7 @@ def test_authorizer_allows_known_keys_for_the_whole_stage_and_denies_others(stac
     malformed_event = copy.deepcopy(event)
     malformed_event["headers"]["Authorization"] = "Bearer"
     malformed = authorizer.handler(malformed_event, FakeLambdaContext())
-    assert malformed["context"] == {
-        "code": 0,
-        "message": "Please check your authorization format.",
-        "data_field": ', "data": false',
-    }
+    assert malformed["context"] == {"code": 109, "message": "Please check your authorization format.", "data_field": ""}
 
 
 # -- every route group's handler with its sample events --------------------------------------------------
@@ -267,6 +263,33 @@ def test_documents_chunks_retrieval_and_chats_answer_their_sample_events(served_
     assert [c["id"] for c in invoke(chats, load_event("chats_list.json"))[1]["data"]] == [created["data"]["id"]]
     session = invoke(chats, _with_ids(load_event("chats_session_create.json"), chat_id=created["data"]["id"]))[1]
     assert session["code"] == 0 and session["data"]["name"] == "first questions", session
+
+
+def test_a_v027_clients_default_delete_deletes_no_chat(stack: Stack) -> None:
+    chats = stack.handler("chats")
+    create = load_event("chats_create.json")
+    create.update(body=json.dumps({"name": "sample assistant"}), isBase64Encoded=False)  # no dataset in `stack`
+    status, created = invoke(chats, create)
+    assert status == 200 and created["code"] == 0, created
+    assert invoke(chats, load_event("chats_delete_v027.json"))[1] == {"code": 0}
+    listing = load_event("chats_create.json")
+    listing.update(httpMethod="GET", body=None)
+    assert [c["id"] for c in invoke(chats, listing)[1]["data"]] == [created["data"]["id"]]
+
+
+def test_the_fallback_function_answers_what_no_route_serves(stack: Stack) -> None:
+    system = stack.handler("system")
+    # API Gateway's ANY method on /api/v1/chats/{chat_id}: a method RAGFlow's router does not serve there.
+    status, body = invoke(system, load_event("fallback_method_not_allowed.json"))
+    assert (status, body) == (200, {"code": 100, "message": "<MethodNotAllowed '405: Method Not Allowed'>"})
+    # The /{proxy+} resource: a path with merged slashes goes to where RAGFlow's router would take it.
+    response = system.handler(load_event("fallback_proxy.json"), FakeLambdaContext())
+    assert response["statusCode"] == 308
+    location = response.get("headers", {}).get("location") or response["multiValueHeaders"]["location"][0]
+    assert location == "/api/api/v1/chats"
+    unknown = load_event("fallback_proxy.json")
+    unknown.update(path="/api/v1/nothing", pathParameters={"proxy": "api/v1/nothing"})
+    assert invoke(system, unknown) == (200, {"code": 100, "message": "<NotFound '404: Not Found'>"})
 
 
 def _seed_dataset_with_a_document(stack: Stack, dataset_id: str) -> None:

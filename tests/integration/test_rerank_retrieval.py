@@ -37,7 +37,7 @@ def rerank_api(server: RunningServer, fake: FakeOpenAI) -> Iterator[httpx.Client
     _, key = server.container.tenant_service.create(
         "rerank",
         [
-            ModelSetting("BAAI/bge-reranker-v2-m3@BAAI", "rerank"),
+            ModelSetting("gte-rerank@Tongyi-Qianwen", "rerank"),
             ModelSetting(RERANKER, "rerank", api_base=fake.base_url, api_key=KEY),
         ],
     )
@@ -115,8 +115,8 @@ def test_model_errors(rerank_api: httpx.Client, corpus: dict[str, Any], fake: Fa
     assert res["code"] == 101 and "Unsupported model: <nope@Cohere>" in res["message"]
     res = retrieve(rerank_api, **ask, rerank_id="rerank-english-v3.0@Cohere")
     assert res["code"] == 101 and "Unauthorized model: <rerank-english-v3.0@Cohere>" in res["message"]
-    res = retrieve(rerank_api, **ask, rerank_id="BAAI/bge-reranker-v2-m3@BAAI")
-    assert res == {"code": 102, "message": "No provider for BAAI in this deployment"}
+    res = retrieve(rerank_api, **ask, rerank_id="gte-rerank@Tongyi-Qianwen")
+    assert res == {"code": 102, "message": "No provider for Tongyi-Qianwen in this deployment"}
     fake.script(RERANK_PATH, Reply.error(500, "reranker exploded"))
     res = retrieve(rerank_api, **ask, rerank_id=RERANKER)
     assert res["code"] == 102 and res["message"] == (

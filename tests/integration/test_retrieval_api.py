@@ -152,7 +152,7 @@ def test_a_chunk_added_by_hand_is_retrievable(api: httpx.Client, corpus: dict[st
         ({"question": "q", "dataset_ids": ["DS"], "page_size": 0}, "`page_size` should be between 1 and 1024"),
         ({"question": "q", "dataset_ids": ["DS"], "page_size": 10**6}, "`page_size` should be between 1 and 1024"),
         ({"question": "q", "dataset_ids": ["DS"], "top_k": 0}, "`top_k` should be between 1 and 2048"),
-        ({"question": "q", "dataset_ids": ["DS"], "vector_similarity_weight": 1.5}, "between 0 and 1"),
+        ({"question": "q", "dataset_ids": ["DS"], "vector_similarity_weight": -0.5}, "between 0 and 1"),
         ({"question": "q", "dataset_ids": ["DS"], "similarity_threshold": -0.1}, "between 0 and 1"),
         ({"question": "q", "dataset_ids": ["DS"], "metadata_condition": "x"}, "metadata_condition must be an object."),
         (
@@ -182,3 +182,31 @@ def test_foreign_datasets_and_mixed_models(api: httpx.Client, other_api: httpx.C
         b = create_dataset(client, name="b")["id"]
         mixed = retrieve(client, question="q", dataset_ids=[a, b])
         assert mixed == {"code": 102, "message": "Datasets use different embedding models."}
+
+
+def test_a_bge_small_dataset_parses_and_retrieves(api: httpx.Client) -> None:
+    """RAGFlow's builtin default model, chosen per dataset, beside a builtin MiniLM dataset of the same tenant."""
+    ds = create_dataset(api, name="bge", chunk_method="one", embedding_model="BAAI/bge-small-en-v1.5@Builtin")
+    assert ds["embedding_model"] == "BAAI/bge-small-en-v1.5@Builtin"
+    docs = {}
+    for name, text in FACTS.items():
+        doc = upload_one(api, ds["id"], name, text.encode())
+        assert parse_and_wait(api, ds["id"], doc["id"])["run"] == "DONE"
+        docs[name] = doc["id"]
+
+    chunks = api.get(f"/api/v1/datasets/{ds['id']}/documents/{docs['bread.txt']}/chunks").json()["data"]["chunks"]
+    assert [c["content"] for c in chunks] == [FACTS["bread.txt"]]
+    everything = {"question": "the", "dataset_ids": [ds["id"]], "similarity_threshold": 0}
+    eventually(lambda: retrieve(api, **everything)["data"]["total"], lambda total: total == len(FACTS))
+    res = retrieve(api, question="why does yeast make dough rise?", dataset_ids=[ds["id"]], vector_similarity_weight=1)
+    assert res["code"] == 0, res
+    ranked = [c["document_keyword"] for c in res["data"]["chunks"]]
+    assert ranked[0] == "bread.txt" and set(ranked) <= set(FACTS)
+    top = res["data"]["chunks"][0]
+    assert top["similarity"] == pytest.approx(top["vector_similarity"]) and 0.5 < top["vector_similarity"] <= 1
+    kitten = retrieve(api, question="kitten", dataset_ids=[ds["id"]], vector_similarity_weight=1)["data"]
+    assert kitten["chunks"][0]["document_keyword"] == "cats.txt"
+
+    minilm = create_dataset(api, name="minilm", embedding_model="all-MiniLM-L6-v2@Builtin")["id"]
+    mixed = retrieve(api, question="q", dataset_ids=[ds["id"], minilm])
+    assert mixed == {"code": 102, "message": "Datasets use different embedding models."}

@@ -15,7 +15,7 @@ from shared.adapters.local.store_secrets import StoreSecretStore
 from shared.ports.metadata import MetadataStore
 from shared.ports.secrets import SecretNotFound, SecretStore
 from shared.repos.keys import tenant_pk
-from shared.repos.tenants import Tenant, TenantModel, TenantRepository
+from shared.repos.tenants import Tenant, TenantFactory, TenantModel, TenantRepository
 from tests.support.dynamo import TEST_REGION, moto_dynamo_store
 
 pytestmark = pytest.mark.integration
@@ -101,6 +101,27 @@ def test_a_tenants_model_keys_live_in_the_secret_store_not_in_its_record() -> No
         assert len(names) == 2  # the embedding model's key went with the model
         again = tenants.get("t1")
         assert again is not None and [m.api_key for m in again.models] == ["sk-chat", "sk-other"]
+
+
+def test_a_tenants_factory_keys_live_in_the_secret_store_too() -> None:
+    """A key set for a whole factory (RAGFlow's "set API key") is kept like a model's, and removed with it."""
+    with moto_dynamo_store() as store:
+        secrets = SsmSecretStore(PREFIX, region=TEST_REGION)
+        tenants = TenantRepository(store, secrets=lambda: secrets)
+        tenant = Tenant(id="t1", name="acme", create_time=1, factories=[TenantFactory("OpenAI", api_key="sk-fac")])
+        tenant.models = [TenantModel("OpenAI", "gpt-4o", "chat", api_key="sk-own")]
+        tenants.create(tenant)
+        item = store.get(tenant_pk("t1"), "TENANT")
+        assert item is not None and "sk-fac" not in repr(item) and "api_key" not in item["factories"][0]
+        read = tenants.get("t1")
+        assert read is not None and "sk-fac" not in repr(read.factories)
+        assert read.credentials("gpt-4o-mini@OpenAI", "chat") == (None, "sk-fac")  # the factory's key
+        assert read.credentials("gpt-4o@OpenAI", "chat") == (None, "sk-own")  # its own first
+        ssm = boto3.client("ssm", region_name=TEST_REGION)
+        assert len(ssm.describe_parameters()["Parameters"]) == 2
+        read.factories = []
+        tenants.save(read)
+        assert len(ssm.describe_parameters()["Parameters"]) == 1
 
 
 def test_a_record_written_with_its_key_inline_is_still_read(tmp_path: Path) -> None:

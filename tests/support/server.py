@@ -16,8 +16,11 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from functions.local.server import build_local_app, local_container
+from shared.catalog import MINILM_EMBEDDING_MODEL
 from shared.container import Container
 from shared.ports.search import SearchIndex
+
+TEST_EMBEDDING_MODEL = MINILM_EMBEDDING_MODEL
 
 
 def free_port() -> int:
@@ -36,8 +39,11 @@ class RunningServer:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
 
-    def new_tenant_key(self, name: str = "test") -> str:
-        return self.container.tenant_service.create(name)[1]
+    def new_tenant_key(self, name: str = "test", *, embd_id: str = TEST_EMBEDDING_MODEL) -> str:
+        """A new tenant's key. Its default embedding model is MiniLM, not the product's default (bge-small, twice
+        the layers and unbatched): the API suites parse many documents and only need *an* embedder; the product
+        default is tested by the tests that create tenants the standard way (``embd_id=BUILTIN_EMBEDDING_MODEL``)."""
+        return self.container.tenant_service.create(name, embd_id=embd_id)[1]
 
 
 @contextmanager

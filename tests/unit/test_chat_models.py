@@ -145,15 +145,15 @@ def test_factory_other_providers_and_image2text_models(monkeypatch: pytest.Monke
     catalog = ModelCatalog(
         {
             "factories": [
-                {"name": "Tongyi-Qianwen", "models": [{"name": "qwen-max", "type": "chat"}]},
+                {"name": "Google Cloud", "models": [{"name": "gemini-pro", "type": "chat"}]},
                 {"name": "OpenAI", "models": [{"name": "gpt-4-vision", "type": "image2text"}]},
             ]
         }
     )
     monkeypatch.setattr(chat_models, "get_catalog", lambda: catalog)
 
-    with pytest.raises(ChatModelConfigError, match=r"^No provider for Tongyi-Qianwen in this deployment$"):
-        build_chat_model("qwen-max@Tongyi-Qianwen", api_key="sk-a")
+    with pytest.raises(ChatModelConfigError, match=r"^No provider for Google Cloud in this deployment$"):
+        build_chat_model("gemini-pro@Google Cloud", api_key="sk-a")
     assert isinstance(build_chat_model("gpt-4-vision@OpenAI", api_key="sk-a"), OpenAIChatModel)
 
 

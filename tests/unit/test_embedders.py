@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import socket
@@ -18,8 +19,17 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from shared.adapters.aws.bedrock_embedder import COHERE_MAX_TEXTS, BedrockEmbedder
-from shared.adapters.local.builtin_embedder import BuiltinEmbedder, _package_file
+from shared.adapters.local.builtin_embedder import (
+    BGE_QUERY_INSTRUCTION,
+    BGE_SMALL_EN,
+    BUILTIN_MODELS,
+    MINILM,
+    BuiltinEmbedder,
+    _package_file,
+    builtin_model,
+)
 from shared.adapters.openai_embedder import OpenAIEmbedder
+from shared.catalog import BUILTIN_FACTORY, get_catalog
 from shared.ports.embedder import EmbeddingConfigError, EmbeddingError, EmbeddingServiceError, normalize_rows
 from shared.rag.embedding import build_embedder, clear_embedder_cache
 
@@ -158,6 +168,142 @@ def test_builtin_missing_model_file_is_a_config_error(tmp_path: Path) -> None:
 def test_builtin_missing_package_is_a_config_error() -> None:
     with pytest.raises(EmbeddingConfigError, match="not installed"):
         _package_file("no_such_model_package", "model.onnx")
+
+
+# -- builtin BAAI/bge-small-en-v1.5 ---------------------------------------------------------------------
+
+YEAST_QUESTION = "why does yeast make dough rise?"
+FACTS = [
+    "Cats are small domestic felines that purr and chase mice around the house.",
+    "Rockets burn liquid oxygen and kerosene to reach orbit around the Earth.",
+    "Bread dough rises because yeast ferments sugar and releases carbon dioxide.",
+]
+
+
+@pytest.fixture(scope="module")
+def bge() -> BuiltinEmbedder:
+    embedder = BuiltinEmbedder(BGE_SMALL_EN)
+    embedder.load()
+    return embedder
+
+
+def test_bge_vectors_are_unit_float32_rows(bge: BuiltinEmbedder) -> None:
+    vectors = bge.embed_documents(MIXED)
+
+    assert bge.model_id == "BAAI/bge-small-en-v1.5@Builtin"
+    assert bge.dimension == 384
+    assert vectors.shape == (len(MIXED), 384)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_bge_vectors_depend_on_the_text_alone(bge: BuiltinEmbedder) -> None:
+    # One text per ONNX run: a text's vector is the same in any call, whatever else is embedded with it.
+    together = bge.embed_documents(MIXED)
+    alone = np.stack([bge.embed_documents([text])[0] for text in MIXED])
+
+    np.testing.assert_array_equal(together, alone)
+    np.testing.assert_array_equal(bge.embed_documents(MIXED[::-1]), together[::-1])
+    assert BGE_SMALL_EN.batch_size == 1
+    # Batched, the int8 model's activation scales are shared by the batch: close, not equal.
+    batched = BuiltinEmbedder(BGE_SMALL_EN, batch_size=8).embed_documents(MIXED)
+    assert all(cos(batched[i], together[i]) > 0.99 for i in range(len(MIXED)))
+
+
+def test_bge_pools_the_cls_token(bge: BuiltinEmbedder) -> None:
+    import onnxruntime
+    from tokenizers import Tokenizer
+
+    # BGE's sentence vector is the [CLS] state; the mean of the tokens (MiniLM's pooling) is a different one.
+    tokenizer = Tokenizer.from_file(str(_package_file(BGE_SMALL_EN.tokenizer_package, BGE_SMALL_EN.tokenizer_file)))
+    session = onnxruntime.InferenceSession(
+        str(_package_file(BGE_SMALL_EN.model_package, BGE_SMALL_EN.model_file)), providers=["CPUExecutionProvider"]
+    )
+    ids = np.array([tokenizer.encode(CAT).ids], dtype=np.int64)
+    (hidden,) = session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": 0 * ids})
+    cls, mean = hidden[0, 0], hidden[0].mean(axis=0)
+
+    vector = bge.embed_documents([CAT])[0]
+    assert cos(vector, cls) > 0.999
+    assert cos(vector, mean) < 0.99
+
+
+def test_bge_queries_are_embedded_bare_like_passages(bge: BuiltinEmbedder) -> None:
+    query = bge.embed_query(YEAST_QUESTION)
+
+    assert query.shape == (384,)
+    np.testing.assert_array_equal(query, bge.embed_documents([YEAST_QUESTION])[0])
+
+
+def test_a_query_instruction_is_prepended_to_queries_only() -> None:
+    instructed = BuiltinEmbedder(dataclasses.replace(BGE_SMALL_EN, query_instruction=BGE_QUERY_INSTRUCTION))
+    query = instructed.embed_query(YEAST_QUESTION)
+
+    np.testing.assert_array_equal(query, instructed.embed_documents([BGE_QUERY_INSTRUCTION + YEAST_QUESTION])[0])
+    assert cos(query, instructed.embed_documents([YEAST_QUESTION])[0]) < 0.99  # passages stay bare
+    assert BGE_QUERY_INSTRUCTION == "Represent this sentence for searching relevant passages: "
+
+
+def test_builtin_models_pool_and_mark_queries_as_measured() -> None:
+    assert (MINILM.pooling, MINILM.query_instruction, MINILM.max_tokens) == ("mean", "", 256)
+    assert (BGE_SMALL_EN.pooling, BGE_SMALL_EN.query_instruction, BGE_SMALL_EN.max_tokens) == ("cls", "", 512)
+
+
+def test_bge_ranks_the_relevant_passage_first(bge: BuiltinEmbedder) -> None:
+    cat, kitten, markets = bge.embed_documents([CAT, KITTEN, MARKETS])
+    scores = bge.embed_documents(FACTS) @ bge.embed_query(YEAST_QUESTION)
+
+    assert int(np.argmax(scores)) == 2
+    assert scores[2] > max(scores[0], scores[1]) + 0.1
+    assert cos(cat, kitten) > cos(cat, markets) + 0.1
+
+
+def test_bge_truncates_long_text_at_512_tokens(bge: BuiltinEmbedder) -> None:
+    head = "The quick brown fox jumps over the lazy dog. " * 60  # ~600 tokens
+    cut_at_256 = BuiltinEmbedder(BGE_SMALL_EN, max_tokens=256).embed_documents([head])[0]
+    long, longer = bge.embed_documents([head, head + "Completely different closing words about finance."])
+
+    np.testing.assert_allclose(long, longer, atol=1e-6)  # everything past token 512 is cut
+    assert cos(long, cut_at_256) < 0.9999  # tokens 256-512 are read
+
+
+def test_the_catalogs_builtin_embedding_models_are_the_shipped_ones() -> None:
+    catalog = get_catalog()
+    for model_id, model in BUILTIN_MODELS.items():
+        info = catalog.find(model_id, "embedding")
+        assert info is not None and info.factory == BUILTIN_FACTORY, model_id
+        assert info.dimension == model.dimension and info.max_tokens == model.max_tokens
+    assert set(BUILTIN_MODELS) == {"all-MiniLM-L6-v2@Builtin", "BAAI/bge-small-en-v1.5@Builtin"}
+
+
+def test_a_builtin_model_that_is_not_shipped_is_a_config_error() -> None:
+    with pytest.raises(
+        EmbeddingConfigError, match=r"\(shipped: all-MiniLM-L6-v2@Builtin, BAAI/bge-small-en-v1\.5@Builtin\)"
+    ):
+        builtin_model("BAAI/bge-m3@Builtin")
+
+
+def test_model_files_are_found_when_the_packages_code_is_pruned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The Lambda layer keeps only a model package's data files: the folder is then a namespace package.
+    (tmp_path / "pruned_model_pkg" / "models").mkdir(parents=True)
+    (tmp_path / "pruned_model_pkg" / "models" / "model.onnx").write_bytes(b"onnx")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    assert _package_file("pruned_model_pkg", "models/model.onnx") == tmp_path / "pruned_model_pkg/models/model.onnx"
+    with pytest.raises(EmbeddingConfigError, match=r"incomplete: models/other\.onnx is missing"):
+        _package_file("pruned_model_pkg", "models/other.onnx")
+
+
+def test_model_files_are_found_without_running_the_packages_code() -> None:
+    import sys
+
+    sys.modules.pop("compartment", None)  # its __init__ arms a network guard: it must never run here
+    path = _package_file(BGE_SMALL_EN.model_package, BGE_SMALL_EN.model_file)
+
+    assert path.is_file() and path.name == "model_quantized.onnx"
+    assert "compartment" not in sys.modules
 
 
 def test_normalize_rows_leaves_zero_rows_alone() -> None:
@@ -338,6 +484,17 @@ def test_factory_builds_the_builtin_embedder_once() -> None:
 
 
 @pytest.mark.usefixtures("fresh_cache")
+def test_factory_builds_each_builtin_model_once() -> None:
+    bge = build_embedder("BAAI/bge-small-en-v1.5@Builtin")
+    minilm = build_embedder("all-MiniLM-L6-v2@Builtin")
+
+    assert isinstance(bge, BuiltinEmbedder) and isinstance(minilm, BuiltinEmbedder)
+    assert bge.model is BGE_SMALL_EN and minilm.model is MINILM
+    assert bge.model_id == "BAAI/bge-small-en-v1.5@Builtin"
+    assert build_embedder("BAAI/bge-small-en-v1.5@Builtin") is bge
+
+
+@pytest.mark.usefixtures("fresh_cache")
 def test_factory_openai_takes_dimension_from_the_catalog_and_caches_per_endpoint_and_key() -> None:
     embedder = build_embedder("text-embedding-3-small@OpenAI", api_key="sk-a")
 
@@ -396,7 +553,12 @@ def test_factory_bedrock(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("no-such-model@Builtin", "Unknown embedding model"),
         ("gpt-4o@OpenAI", "Unknown embedding model"),
-        ("BAAI/bge-large-en-v1.5@BAAI", "not supported"),
+        ("BAAI/bge-large-en-v1.5@BAAI", "Unknown embedding model"),  # no such factory in RAGFlow's catalog
+        (
+            "BAAI/bge-m3@Builtin",
+            "is not shipped; the builtin models are: all-MiniLM-L6-v2@Builtin, BAAI/bge-small-en-v1.5@Builtin",
+        ),
+        ("BAAI/bge-small-en-v1.5@FastEmbed", "No provider for FastEmbed embedding models"),
     ],
 )
 def test_factory_rejects_unknown_and_unsupported_models(model_id: str, message: str) -> None:

@@ -52,8 +52,17 @@ def test_catalog_lookups() -> None:
     assert builtin is not None and builtin.dimension == 384
     assert catalog.find("text-embedding-3-small@OpenAI", "embedding") is not None
     assert catalog.find("text-embedding-3-small@OpenAI", "chat") is None
-    assert catalog.find("anything-goes@OpenAI-API-Compatible", "chat") is not None
+    # Known = RAGFlow's list; a factory listing none serves whatever name its users give.
+    assert catalog.find("anything-goes@OpenAI-API-Compatible", "chat") is None
+    assert catalog.lookup("anything-goes@OpenAI-API-Compatible", "chat") is not None
+    assert catalog.lookup("anything-goes@OpenAI", "chat") is None
+    assert catalog.find("BAAI/bge-small-en-v1.5@Builtin", "embedding") is not None
+    assert catalog.shipped_builtin == ("all-MiniLM-L6-v2@Builtin", BUILTIN_EMBEDDING_MODEL)
+    assert len(catalog.factories) == 53
     assert {"Builtin", "OpenAI", "Bedrock", "OpenAI-API-Compatible"} <= catalog.factories
+    assert catalog.parse("glm-4") == ("glm-4", None)
+    assert catalog.parse("a@b@ZHIPU-AI") == ("a@b", "ZHIPU-AI")
+    assert catalog.parse("x@Nowhere") == ("x@Nowhere", None)
 
 
 def test_model_access_distinguishes_unknown_and_unauthorized() -> None:
@@ -66,6 +75,20 @@ def test_model_access_distinguishes_unknown_and_unauthorized() -> None:
         access.check(tenant, "text-embedding-3-small@OpenAI", "embedding")
     tenant.models.append(TenantModel("OpenAI", "text-embedding-3-small", "embedding"))
     access.check(tenant, "text-embedding-3-small@OpenAI", "embedding")
+
+
+def test_a_builtin_model_that_is_not_shipped_names_the_shipped_ones() -> None:
+    access = ModelAccess(get_catalog())
+    tenant = Tenant(id="t", name="t", create_time=0)
+    access.check(tenant, "BAAI/bge-small-en-v1.5@Builtin", "embedding")
+    shipped = "all-MiniLM-L6-v2@Builtin, BAAI/bge-small-en-v1.5@Builtin"
+    with pytest.raises(ArgumentError) as raised:
+        access.check(tenant, "BAAI/bge-m3@Builtin", "embedding")
+    assert raised.value.message == (
+        "Builtin model <BAAI/bge-m3@Builtin> is not shipped with this server; the builtin models are: " + shipped
+    )
+    with pytest.raises(ArgumentError, match=r"^Unsupported model: <x@Builtin>$"):  # no builtin chat model at all
+        access.check(tenant, "x@Builtin", "chat")
 
 
 def test_api_keys_are_stored_as_digests() -> None:

@@ -17,8 +17,8 @@ from botocore.stub import Stubber
 from shared.adapters.aws.bedrock_reranker import BedrockReranker
 from shared.adapters.http_reranker import HttpReranker
 from shared.ports.reranker import RerankError, scores_in_order
+from shared.providers import HTTP_RERANK
 from shared.rag.rerankers import (
-    COHERE_BASE_URL,
     build_reranker,
     clear_reranker_cache,
     reranker_for_tenant,
@@ -26,6 +26,7 @@ from shared.rag.rerankers import (
 from shared.repos.tenants import Tenant, TenantModel
 
 BEDROCK_RERANK = "cohere.rerank-v3-5:0"
+COHERE_BASE_URL = HTTP_RERANK["Cohere"][0]
 
 
 @pytest.fixture(autouse=True)
@@ -69,8 +70,8 @@ def test_openai_compatible_takes_any_name_and_needs_a_base(monkeypatch: pytest.M
 
 def test_bedrock_unknown_and_unprovided_factories() -> None:
     assert isinstance(build_reranker(f"{BEDROCK_RERANK}@Bedrock"), BedrockReranker)
-    with pytest.raises(RerankError, match="No provider for BAAI in this deployment"):
-        build_reranker("BAAI/bge-reranker-v2-m3@BAAI")
+    with pytest.raises(RerankError, match="No provider for NVIDIA in this deployment"):
+        build_reranker("nvidia/nv-rerankqa-mistral-4b-v3@NVIDIA")
     with pytest.raises(RerankError, match="Unknown rerank model: nope@Cohere"):
         build_reranker("nope@Cohere")
     with pytest.raises(RerankError, match="Unknown rerank model"):
