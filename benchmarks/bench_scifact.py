@@ -1,4 +1,4 @@
-"""Retrieval quality on SciFact (BEIR) through the public API of a local `flowless serve`.
+"""Retrieval quality on SciFact (BEIR) and held-out collections through the public API of a local `flowless serve`.
 
 Starts `flowless serve` on a data folder (a fresh temporary one unless ``--data-dir`` is given) and a free
 port, creates a dataset (chunk_method "one": one chunk per abstract; embedding model ``--embedding-model``,
@@ -14,6 +14,15 @@ carry no meaning, so none of the name is mixed into the chunk vectors (the defau
     .venv/bin/python benchmarks/bench_scifact.py --limit-docs 500      # smoke run
     .venv/bin/python benchmarks/bench_scifact.py --data-dir /tmp/scifact-data   # keep / reuse the ingest
     .venv/bin/python benchmarks/bench_scifact.py --embedding-model BAAI/bge-small-en-v1.5@Builtin
+    .venv/bin/python benchmarks/bench_scifact.py --collection wiki-sections     # held-out: paragraph questions
+    .venv/bin/python benchmarks/bench_scifact.py --collection lee               # held-out: human-judged, small
+
+``--collection`` picks the collection: ``scifact`` (default; ``../shared/data/scifact``), or one of the held-out
+collections of ``benchmarks/heldout.py`` (built from text the ``gensim`` wheel ships; ``pip install --no-deps
+gensim==4.4.0``, the ``bench`` extra): ``wiki-sections`` (373 paragraph-long questions over 4,041 Wikipedia
+passages; judgments from the articles' structure) and ``lee`` (39 news paragraphs as questions over 350 news
+documents; human similarity judgments). Their questions are whole paragraphs (~80-300 words), unlike
+SciFact's one-sentence claims. The held-out collections are measured on every release beside SciFact.
 
 With ``--data-dir``, a later run on the same folder finds the parsed dataset and only asks the questions
 (the server, and so the scorer in ``shared/rag/scoring.py``, is started fresh every run). Nothing else is
@@ -42,9 +51,15 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import heldout
 from bench_list_datasets import free_port, start_server
 
-DATA = Path("/work/shared/data/scifact")
+ROOT = Path(__file__).resolve().parent.parent
+# ../shared/data beside the repository (a worktree under wt/ finds it two levels further up)
+DATA = next(
+    (p for p in (ROOT.parent / "shared/data/scifact", ROOT.parents[1] / "shared/data/scifact") if p.is_dir()),
+    ROOT.parent / "shared/data/scifact",
+)
 MAIN_WEIGHTS = (0.0, 0.3, 0.5, 0.7, 1.0)
 SWEEP_WEIGHTS = (0.1, 0.2, 0.4, 0.6, 0.8, 0.9)
 UPLOAD_BATCH = 50
@@ -79,7 +94,7 @@ def load_qrels(path: Path) -> dict[str, dict[str, int]]:
 
 
 def doc_text(title: str, abstract: str) -> bytes:
-    return f"{title}\n\n{abstract}".encode()
+    return (f"{title}\n\n{abstract}" if title else abstract).encode()
 
 
 # == metrics (BEIR / trec_eval definitions) ============================================================
@@ -112,11 +127,12 @@ def check(response: httpx.Response) -> object:
     return body.get("data")
 
 
-def dataset_name(documents: int, embedder: str) -> str:
-    """One dataset per corpus size and model, so runs with different models can share a ``--data-dir``."""
+def dataset_name(collection: str, documents: int, embedder: str) -> str:
+    """One dataset per collection, corpus size and model, so runs with different models can share a
+    ``--data-dir``."""
     if embedder == DEFAULT_EMBEDDER:
-        return f"scifact-{documents}"  # the name runs before --embedding-model used
-    return f"scifact-{documents}-" + "".join(c if c.isalnum() or c in "-." else "-" for c in embedder)
+        return f"{collection}-{documents}"  # the name runs before --embedding-model used
+    return f"{collection}-{documents}-" + "".join(c if c.isalnum() or c in "-." else "-" for c in embedder)
 
 
 def find_or_create_dataset(client: httpx.Client, name: str, embedder: str) -> tuple[str, bool]:
@@ -264,20 +280,26 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None, help="server data folder to keep and reuse (default: a temp dir)")
     parser.add_argument("--limit-queries", type=int, default=None, help="ask only the first N test queries")
     parser.add_argument("--no-sweep", action="store_true", help="only the weights 0, 0.3, 0.5, 0.7, 1")
+    parser.add_argument("--collection", choices=("scifact", "wiki-sections", "lee"), default="scifact")
     parser.add_argument(
         "--embedding-model", default=DEFAULT_EMBEDDER, help=f"the dataset's model (default {DEFAULT_EMBEDDER})"
     )
     args = parser.parse_args()
 
-    corpus = load_corpus(DATA / "corpus.jsonl.gz")
-    queries = load_queries(DATA / "queries.jsonl")
-    qrels = load_qrels(DATA / "qrels" / "test.tsv")
+    excluded: dict[str, str] = {}
+    if args.collection == "scifact":
+        corpus = load_corpus(DATA / "corpus.jsonl.gz")
+        queries = load_queries(DATA / "queries.jsonl")
+        qrels = load_qrels(DATA / "qrels" / "test.tsv")
+    else:
+        collection = heldout.wiki_sections() if args.collection == "wiki-sections" else heldout.lee()
+        corpus, queries, qrels, excluded = collection.corpus, collection.queries, collection.qrels, collection.excluded
     test_ids = [q for q in qrels if q in queries][: args.limit_queries]
     docs = select_documents(corpus, qrels, args.limit_docs)
     weights = sorted(set(MAIN_WEIGHTS) | (set() if args.no_sweep else set(SWEEP_WEIGHTS)))
 
     print(
-        f"SciFact test: {len(test_ids)} queries, {sum(len(qrels[q]) for q in test_ids)} judgments; "
+        f"{args.collection} test: {len(test_ids)} queries, {sum(len(qrels[q]) for q in test_ids)} judgments; "
         f"{len(docs)} of {len(corpus)} documents indexed"
         + (" (judged documents first: smoke run, scores are optimistic)" if len(docs) < len(corpus) else "")
     )
@@ -294,7 +316,7 @@ def main() -> None:
             key = (folder / "api_key").read_text().strip()
             headers = {"Authorization": f"Bearer {key}"}
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=300) as client:
-                name = dataset_name(len(docs), args.embedding_model)
+                name = dataset_name(args.collection, len(docs), args.embedding_model)
                 dataset_id, existed = find_or_create_dataset(client, name, args.embedding_model)
                 ingest_seconds: float | None = None
                 ingest_cpu: float | None = None
@@ -329,6 +351,7 @@ def main() -> None:
                     ndcgs, recalls = [], []
                     for qid in test_ids:
                         ranking, elapsed = retrieve(client, dataset_id, queries[qid], weight)
+                        ranking = [doc for doc in ranking if doc != excluded.get(qid)]  # the question itself
                         latencies.append(elapsed)
                         ndcgs.append(ndcg_at(ranking, qrels[qid], 10))
                         recalls.append(recall_at(ranking, qrels[qid], 100))
@@ -344,8 +367,8 @@ def main() -> None:
 
     print()
     print(
-        f"SciFact test ({len(test_ids)} queries, {len(docs)} docs, {args.embedding_model}), POST /api/v1/retrieval, "
-        "page_size 100, top_k 1024"
+        f"{args.collection} ({len(test_ids)} queries, {len(docs)} docs, {args.embedding_model}), "
+        "POST /api/v1/retrieval, page_size 100, top_k 1024"
     )
     print(f"{'vector_similarity_weight':<34}{'nDCG@10':>9}{'Recall@100':>12}")
     labels = {0.0: "0.0 (text only)", 0.3: "0.3 (default)", 1.0: "1.0 (vector only)"}

@@ -6,8 +6,10 @@ import argparse
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
+from shared.access import ResourceKind
 from shared.config import Settings
 from shared.constants import LOCAL_API_KEY_FILE
 from shared.container import Container
@@ -34,6 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
         local_container,
         rebuild_index_if_needed,
         resume_background_work,
+        resume_webhook_deliveries,
     )
 
     data_dir = Path(args.data_dir).resolve()
@@ -57,6 +60,9 @@ def _serve(args: argparse.Namespace) -> int:
     resumed = resume_background_work(container)
     if resumed:
         print(f"Resumed {resumed} interrupted parse(s) and build(s)", flush=True)
+    pending = resume_webhook_deliveries(container)
+    if pending:
+        print(f"Resumed {pending} pending webhook deliveries", flush=True)
     print(f"flowless serving on http://{args.host}:{args.port} (data in {data_dir})", flush=True)
     uvicorn.run(build_local_app(container), host=args.host, port=args.port, log_level=args.log_level)
     return 0
@@ -122,7 +128,35 @@ def _tenant_factory(args: argparse.Namespace) -> int:
 
 
 def _tenant_key(args: argparse.Namespace) -> int:
-    print(_admin_container(args).tenant_service.issue_key(args.tenant_id))
+    # A list given (even empty) restricts the key; kinds without one are closed to a restricted key.
+    options: tuple[tuple[ResourceKind, str | None], ...] = (
+        ("dataset", args.datasets),
+        ("chat", args.chats),
+        ("agent", args.agents),
+    )
+    ids = {kind: [i.strip() for i in value.split(",") if i.strip()] for kind, value in options if value is not None}
+    print(_admin_container(args).tenant_service.issue_key(args.tenant_id, args.scope, ids or None))
+    return 0
+
+
+def _tenant_keys(args: argparse.Namespace) -> int:
+    keys = _admin_container(args).tenant_service.list_keys(args.tenant_id)
+    print(f"{'id':<13}{'created':<21}{'scope':<7}restricted to")
+    for key in keys:
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime((key["create_time"] or 0) / 1000))
+        ids = key["ids"]
+        limits = (
+            "; ".join(f"{kind}s: {','.join(values) or '-'}" for kind, values in sorted(ids.items()))
+            if ids is not None
+            else "(all)"
+        )
+        print(f"{key['id']:<13}{created:<21}{key['scope']:<7}{limits}   …{key['hint']}")
+    return 0
+
+
+def _tenant_revoke(args: argparse.Namespace) -> int:
+    _admin_container(args).tenant_service.revoke_key(args.tenant_id, args.key_id)
+    print(f"revoked {args.key_id}", file=sys.stderr)
     return 0
 
 
@@ -185,10 +219,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(create)
     create.set_defaults(run=_tenant_create)
 
-    key = tenant_commands.add_parser("key", help="issue another API key for a tenant")
+    key = tenant_commands.add_parser("key", help="issue another API key for a tenant (optionally scoped)")
     key.add_argument("tenant_id")
+    key.add_argument(
+        "--scope",
+        choices=("read", "write"),
+        default="write",
+        help="read: GET routes, retrieval and completions; write: everything (default)",
+    )
+    key.add_argument("--datasets", help="comma-separated dataset ids the key is restricted to")
+    key.add_argument("--chats", help="comma-separated chat ids the key is restricted to")
+    key.add_argument("--agents", help="comma-separated agent ids the key is restricted to")
     _add_store_options(key)
     key.set_defaults(run=_tenant_key)
+
+    keys = tenant_commands.add_parser("keys", help="list a tenant's API keys with their scopes (never the keys)")
+    keys.add_argument("tenant_id")
+    _add_store_options(keys)
+    keys.set_defaults(run=_tenant_keys)
+
+    revoke = tenant_commands.add_parser("revoke", help="revoke an API key by the id `flowless tenant keys` shows")
+    revoke.add_argument("tenant_id")
+    revoke.add_argument("key_id")
+    _add_store_options(revoke)
+    revoke.set_defaults(run=_tenant_revoke)
 
     factory = tenant_commands.add_parser(
         "factory", help="set a tenant's API key (and endpoint) for a model factory: authorizes its models"

@@ -18,7 +18,7 @@ from constructs import Construct
 
 from infra_cdk.config import LogSettings
 from infra_cdk.nag import acknowledge, cfn_resource
-from shared.constants import SERVICE_NAME
+from shared.constants import PRESIGNED_UPLOAD_HINT, PRESIGNED_UPLOAD_ROUTE, SERVICE_NAME
 from shared.routes import RouteGroup
 
 #: Steady-state requests per second and burst for the whole stage (per-account limits still apply).
@@ -36,7 +36,13 @@ def _ragflow_body(**fields: object) -> str:
 # RAGFlow answers these with HTTP 200 and a JSON envelope (werkzeug's exception repr as the message);
 # the local server gives the same answers (functions/api/errors.py).
 NOT_FOUND_BODY = _ragflow_body(code=100, message="<NotFound '404: Not Found'>")
-TOO_LARGE_BODY = _ragflow_body(code=100, message="<RequestEntityTooLarge '413: Request Entity Too Large'>")
+# A body past Lambda's payload limit: RAGFlow's answer, with where big files go in ``data`` (RAGFlow clients read
+# only code and message of an error; the local server answers the same for its own limit).
+TOO_LARGE_BODY = _ragflow_body(
+    code=100,
+    message="<RequestEntityTooLarge '413: Request Entity Too Large'>",
+    data={"presigned_upload": PRESIGNED_UPLOAD_ROUTE, "hint": PRESIGNED_UPLOAD_HINT},
+)
 # RAGFlow's message; its code 0 (clients read success) is a bug not copied: 109, as for a bad key.
 MISSING_KEY_BODY = _ragflow_body(code=109, message="`Authorization` can't be empty")
 # A key the authorizer refuses: it denies with RAGFlow's code and message in its context

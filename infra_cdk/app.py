@@ -35,6 +35,9 @@ def build_app(context: Mapping[str, Any] | None = None, *, outdir: str | None = 
         search_engine=node.try_get_context("search_engine"),
         bedrock_models=node.try_get_context("bedrock_models"),
         search_min_ocu=node.try_get_context("search_min_ocu"),
+        event_bus=node.try_get_context("event_bus"),
+        import_buckets=node.try_get_context("import_buckets"),
+        webhook_allow_private=node.try_get_context("webhook_allow_private"),
     )
     stack = FlowlessStack(
         app,

@@ -29,23 +29,35 @@ class LogSettings:
 #: The stage setting ``search_engine``: OpenSearch Serverless, or the embedded engine's shards in S3.
 SEARCH_ENGINES = ("opensearch", "embedded")
 
+#: Where the service publishes its events: a bus of the stack's own, or the account's default bus.
+EVENT_BUS_CHOICES = ("stack", "default")
+
 
 @dataclass(frozen=True)
 class StageConfig:
-    """What differs between stages: production keeps its data, and each stage picks its search engine, the
-    Bedrock models its functions may call and the OpenSearch capacity it keeps warm.
+    """What differs between stages: production keeps its data, and the stage's settings (CDK context):
 
-    ``bedrock_models`` None: every Bedrock model of the region (RAGFlow's Bedrock factory lists no models: its
-    users name theirs, so the stack cannot know them); a tuple of model ids narrows access to those (empty: no
-    Bedrock access at all).
-    ``search_min_ocu``: the OpenSearch collection group's minimum indexing and search capacity (0: it scales
-    to zero when idle, and the first request after that waits while it wakes).
+    * ``search_engine`` (``-c search_engine=embedded``): ``opensearch`` (OpenSearch Serverless, the default) or
+      ``embedded`` (the embedded engine's shards in S3);
+    * ``bedrock_models`` (``-c bedrock_models=a,b``): None, every Bedrock model of the region (RAGFlow's Bedrock
+      factory lists no models: its users name theirs, so the stack cannot know them); a tuple of model ids
+      narrows access to those (empty: no Bedrock access at all);
+    * ``search_min_ocu``: the OpenSearch collection group's minimum indexing and search capacity (0: it scales
+      to zero when idle, and the first request after that waits while it wakes);
+    * ``event_bus`` (``-c event_bus=default``): ``stack`` (a bus of its own, the default) or ``default``;
+    * ``import_buckets`` (``-c import_buckets=a,b``): buckets besides the documents bucket that imports may
+      read (their objects become documents that point at them);
+    * ``webhook_allow_private`` (``-c webhook_allow_private=true``): webhooks may target private addresses
+      (a VPC endpoint of your own); never link-local or the metadata endpoint. Plain http stays refused.
     """
 
     stage: str
     search_engine: str = "opensearch"
     bedrock_models: tuple[str, ...] | None = None
     search_min_ocu: float = 0
+    event_bus: str = "stack"
+    import_buckets: tuple[str, ...] = ()
+    webhook_allow_private: bool = False
 
     @property
     def is_prod(self) -> bool:
@@ -72,7 +84,14 @@ class StageConfig:
 
     @staticmethod
     def from_context(
-        value: object, *, search_engine: object = None, bedrock_models: object = None, search_min_ocu: object = None
+        value: object,
+        *,
+        search_engine: object = None,
+        bedrock_models: object = None,
+        search_min_ocu: object = None,
+        event_bus: object = None,
+        import_buckets: object = None,
+        webhook_allow_private: object = None,
     ) -> StageConfig:
         """The stage from CDK context: ``-c stage=prod -c search_engine=embedded -c bedrock_models=a,b``."""
         stage = str(value or DEFAULT_STAGE)
@@ -82,11 +101,17 @@ class StageConfig:
         engine = str(search_engine or SEARCH_ENGINES[0])
         if engine not in SEARCH_ENGINES:
             raise ValueError(f"context 'search_engine' must be one of {', '.join(SEARCH_ENGINES)}, got {engine!r}")
+        bus = str(event_bus or "stack")
+        if bus not in EVENT_BUS_CHOICES:
+            raise ValueError(f"context 'event_bus' must be one of {EVENT_BUS_CHOICES}, got {bus!r}")
         return StageConfig(
             stage,
             search_engine=engine,
             bedrock_models=_bedrock_models(bedrock_models),
             search_min_ocu=_min_ocu(search_min_ocu),
+            event_bus=bus,
+            import_buckets=_import_buckets(import_buckets),
+            webhook_allow_private=str(webhook_allow_private).lower() in ("true", "1", "yes"),
         )
 
 
@@ -110,3 +135,13 @@ def _min_ocu(value: object) -> float:
     if minimum < 0:
         raise ValueError(f"context 'search_min_ocu' must be 0 or more, got {minimum}")
     return minimum
+
+
+def _import_buckets(value: object) -> tuple[str, ...]:
+    names = value.split(",") if isinstance(value, str) else value
+    buckets = tuple(str(name).strip() for name in (names if isinstance(names, list | tuple) else []))
+    buckets = tuple(name for name in buckets if name)
+    for name in buckets:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", name):
+            raise ValueError(f"context 'import_buckets' holds an invalid bucket name: {name!r}")
+    return buckets

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -23,10 +25,13 @@ from shared.constants import (
     ENV_BUILD_STATE_MACHINE_ARN,
     ENV_DOCUMENTS_BUCKET,
     ENV_DOCUMENTS_KMS_KEY,
+    ENV_IMPORT_BUCKETS,
     ENV_STATE_MACHINE_ARN,
     ENV_TABLE_NAME,
+    IMPORTS_PREFIX,
     METRICS_NAMESPACE,
     SERVICE_NAME,
+    UPLOADS_PREFIX,
 )
 from shared.routes import Backend, RouteGroup
 
@@ -153,6 +158,8 @@ NEEDS_LAYERS: dict[Backend, tuple[DependencyLayer, ...]] = {
     "search": (),  # opensearch-py, numpy, snowballstemmer: runtime layer
     "workflow": (),  # boto3: runtime layer
     "builds": (),  # boto3: runtime layer
+    "events": (),  # boto3: runtime layer
+    "uploads": (),  # boto3: runtime layer
     # The builtin embedder, for chunks and questions embedded at request time (Bedrock's is boto3 alone).
     "models": (EMBED_LAYER,),
 }
@@ -299,9 +306,20 @@ class ModelsAccess(Protocol):
         ...
 
 
+class EventsAccess(Protocol):
+    """What the events construct (``infra_cdk.events_construct``) offers the functions that publish."""
+
+    def grant_put(self, function: ServiceFunction) -> None:
+        """Let ``function`` publish events (and tell it the bus)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Backends:
-    """The deployed resources a function's ``needs`` are resolved against; None: not (yet) deployed."""
+    """The deployed resources a function's ``needs`` are resolved against; None: not (yet) deployed.
+
+    ``import_buckets``: buckets besides the documents bucket whose objects imported documents point at.
+    """
 
     storage: StorageConstruct
     state_machine: sfn.IStateMachine | None = None
@@ -309,6 +327,8 @@ class Backends:
     models: ModelsAccess | None = None
     #: The knowledge-build state machine (graph / RAPTOR builds).
     build_state_machine: sfn.IStateMachine | None = None
+    events: EventsAccess | None = None
+    import_buckets: tuple[s3.IBucket, ...] = ()
 
 
 def _grant_metadata(function: ServiceFunction, backends: Backends) -> None:
@@ -321,6 +341,69 @@ def _grant_blobs(function: ServiceFunction, backends: Backends) -> None:
     backends.storage.suppress_bucket_object_wildcard(function.role)
     # Objects are written SSE-KMS with the bucket's key (the adapter names it on every put).
     function.function.add_environment(ENV_DOCUMENTS_KMS_KEY, backends.storage.key.key_arn)
+    _grant_import_reads(function, backends)
+
+
+def _grant_import_reads(function: ServiceFunction, backends: Backends) -> None:
+    """Read access to the buckets imported documents may point at (their originals are read from there)."""
+    if not backends.import_buckets:
+        return
+    function.function.add_environment(
+        ENV_IMPORT_BUCKETS, json.dumps([bucket.bucket_name for bucket in backends.import_buckets])
+    )
+    for bucket in backends.import_buckets:
+        bucket.grant_read(function.function)
+    acknowledge(
+        function.role,
+        "AwsSolutions-IAM5",
+        "Imports point documents at any object of the buckets the stage allows (import_buckets), so reads "
+        "are granted on '<bucket>/*' of exactly those buckets (grant_read's GetObject*/GetBucket*/List*).",
+        *(f"Resource::arn:<AWS::Partition>:s3:::{bucket.bucket_name}/*" for bucket in backends.import_buckets),
+        "Action::s3:GetObject*",
+        "Action::s3:GetBucket*",
+        "Action::s3:List*",
+    )
+
+
+def _grant_events(function: ServiceFunction, backends: Backends) -> None:
+    """Publishing on the event bus; without one (a stack of parts, in tests) events are off."""
+    if backends.events is not None:
+        backends.events.grant_put(function)
+
+
+def _grant_uploads(function: ServiceFunction, backends: Backends) -> None:
+    """Presigned multipart uploads under the uploads prefix (the URLs a function presigns carry its own
+    rights: PutObject there and nothing else), and reading what imports name: the import areas of the
+    documents bucket and the stage's import buckets (HEAD and list only need read access; no byte passes)."""
+    bucket = backends.storage.documents_bucket
+    uploads = bucket.arn_for_objects(f"{UPLOADS_PREFIX}*")
+    function.role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+            resources=[uploads],
+        )
+    )
+    # Completing checks the assembled object (HEAD); imports list and HEAD the tenants' import areas.
+    bucket.grant_read(function.function, f"{UPLOADS_PREFIX}*")
+    bucket.grant_read(function.function, f"{IMPORTS_PREFIX}*")
+    # Uploads are SSE-KMS with the bucket's key like its other objects: the presigned part PUTs carry this
+    # role's rights, so it needs the data keys (encrypt) and the multipart assembly reads parts (decrypt).
+    backends.storage.key.grant_encrypt_decrypt(function.function)
+    function.function.add_environment(ENV_DOCUMENTS_KMS_KEY, backends.storage.key.key_arn)
+    backends.storage.suppress_key_wildcards(function.role)
+    _grant_import_reads(function, backends)
+    bucket_id = Stack.of(function).get_logical_id(cfn_resource(bucket))
+    acknowledge(
+        function.role,
+        "AwsSolutions-IAM5",
+        "Uploads land under generated keys of the uploads prefix ('<bucket>/uploads/*'); imports read (HEAD, "
+        "list) the objects of the import areas ('<bucket>/imports/*'): grant_read's actions on those prefixes.",
+        f"Resource::<{bucket_id}.Arn>/{UPLOADS_PREFIX}*",
+        f"Resource::<{bucket_id}.Arn>/{IMPORTS_PREFIX}*",
+        "Action::s3:GetObject*",
+        "Action::s3:GetBucket*",
+        "Action::s3:List*",
+    )
 
 
 def _grant_search(function: ServiceFunction, backends: Backends) -> None:
@@ -368,6 +451,8 @@ _GRANTS: dict[Backend, Callable[[ServiceFunction, Backends], None]] = {
     "workflow": _grant_workflow,
     "models": _grant_models,
     "builds": _grant_builds,
+    "events": _grant_events,
+    "uploads": _grant_uploads,
 }
 
 

@@ -112,7 +112,9 @@ class KnowledgeBuilds(Construct):
                 log_settings=log_settings,
                 extra_layers=step_layers(step),
             )
-            grant_needs(function, STEP_NEEDS, backends)
+            # The steps where a build ends (done, failed) announce it on the event bus.
+            ending = step in (BUILD_FINISH, BUILD_FAIL)
+            grant_needs(function, (*STEP_NEEDS, "events") if ending else STEP_NEEDS, backends)
             self.step_functions[step.name] = function
 
         self.log_group = logs.LogGroup(

@@ -1,8 +1,9 @@
 """Document parsing on AWS: a Lambda function per step of ``shared.pipeline`` and the state machine running them.
 
-The definition is built from the step list, like the local worker runs it (``IngestionService.run_task``):
-the steps before the per-range ones run once, the per-range steps run in order inside a Map over the
-page ranges the first step planned, the steps after it run once with the planned state. Failures go to
+The definition is built from the step list: the steps before the per-range ones run once, the per-range
+steps run in order inside a Map over the page ranges the first step planned, the steps after it run once
+with the planned state. Each document is embedded on its own here; the local worker runs the same steps in
+memory and embeds the ranges of many documents together (shared.adapters.local.worker). Failures go to
 the pipeline's failure step, which marks the document FAIL; a superseded task (stopped, re-parsed or
 deleted document) ends quietly.
 """
@@ -33,7 +34,7 @@ from infra_cdk.function_construct import (
 )
 from infra_cdk.nag import acknowledge, cfn_resource
 from shared.constants import SERVICE_NAME
-from shared.pipeline import ALL_STEPS, EMBED, PARSE_STEPS, PipelineStep
+from shared.pipeline import ALL_STEPS, EMBED, FAIL, FINISH, PARSE_STEPS, PipelineStep
 from shared.routes import Backend
 
 #: Module whose function named after each step is that step's Lambda entry point.
@@ -59,8 +60,9 @@ LAMBDA_TRANSIENT_ERRORS = (
     "Lambda.TooManyRequestsException",
 )
 #: Transient failures the steps report by exception name: the metadata/blob store
-#: (shared.ports.metadata.StoreUnavailable) or an embedding provider (shared.ports.embedder).
-BACKEND_TRANSIENT_ERRORS = ("StoreUnavailable", "EmbeddingServiceError")
+#: (shared.ports.metadata.StoreUnavailable), an embedding provider (shared.ports.embedder) or the event bus
+#: (shared.ports.events: a retried finish/fail publishes its event again, under the same id).
+BACKEND_TRANSIENT_ERRORS = ("StoreUnavailable", "EmbeddingServiceError", "EventPublishError")
 
 #: Execution statuses that end a parse without the failure step (its document stays RUNNING).
 UNFINISHED_STATUSES = ("TIMED_OUT", "ABORTED")
@@ -73,6 +75,8 @@ PARSE_TIMEOUT = Duration.hours(2)
 #: What every parse step touches: the document and its chunks, its blob and the step artifacts, the
 #: index, and (embed) the embedding model.
 STEP_NEEDS: tuple[Backend, ...] = ("metadata", "blobs", "search", "models")
+#: The steps where a parse ends (DONE, FAIL) announce it on the event bus.
+ANNOUNCING_STEPS = (FINISH, FAIL)
 
 
 def step_layers(step: PipelineStep) -> tuple[DependencyLayer, ...]:
@@ -143,7 +147,7 @@ class ParsingWorkflow(Construct):
                 log_settings=log_settings,
                 extra_layers=step_layers(step),
             )
-            grant_needs(function, STEP_NEEDS, backends)
+            grant_needs(function, (*STEP_NEEDS, "events") if step in ANNOUNCING_STEPS else STEP_NEEDS, backends)
             self.step_functions[step.name] = function
 
         self.log_group = logs.LogGroup(

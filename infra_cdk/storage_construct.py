@@ -11,7 +11,11 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra_cdk.nag import acknowledge, cfn_resource
+from shared.constants import UPLOADS_PREFIX
 from shared.ports.metadata import INDEX_KEYS
+
+#: Days an unfinished presigned upload lives (the functions' FLOWLESS_UPLOAD_EXPIRY_S default is one day).
+UPLOAD_EXPIRY_DAYS = 1
 
 _LOCAL_INDEXES = ("by_create", "by_update")
 #: Where the embedded search engine keeps its shard snapshots in the documents bucket (derived data: a
@@ -64,6 +68,12 @@ class StorageConstruct(Construct):
                     noncurrent_version_expiration=Duration.days(30),
                 ),
                 s3.LifecycleRule(prefix=INDEX_SNAPSHOT_PREFIX, noncurrent_version_expiration=Duration.days(1)),
+                # Presigned uploads not completed within a day (their expiry) are dropped with their parts.
+                s3.LifecycleRule(
+                    id="AbortUnfinishedUploads",
+                    prefix=UPLOADS_PREFIX,
+                    abort_incomplete_multipart_upload_after=Duration.days(UPLOAD_EXPIRY_DAYS),
+                ),
             ],
             removal_policy=removal_policy,
         )

@@ -7,13 +7,17 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
+from shared.access import ResourceKind, normalize_id
 from shared.catalog import ModelCatalog, get_catalog
 from shared.config import Settings, get_settings
-from shared.constants import LOCAL_BLOB_DIR, LOCAL_DB_FILE, LOCAL_INDEX_DIR
+from shared.constants import LOCAL_BLOB_DIR, LOCAL_BUCKET_NAME, LOCAL_DB_FILE, LOCAL_INDEX_DIR, LOCAL_UPLOAD_DIR
 from shared.ports.blobs import BlobStore
+from shared.ports.events import DomainEvent, EventPublisher
 from shared.ports.metadata import MetadataStore
 from shared.ports.search import IndexedChunk, SearchIndex
 from shared.ports.secrets import SecretStore
+from shared.ports.uploads import ObjectCatalog, UploadStore
+from shared.ports.webhooks import DeliveryQueue, WebhookSender
 from shared.ports.workflow import Workflow
 from shared.repos.datasets import DatasetRepository
 from shared.repos.tenants import Tenant, TenantRepository
@@ -40,6 +44,9 @@ if TYPE_CHECKING:  # imported where built: a function loads only the services it
     from shared.services.knowledge import GraphStore, KnowledgeService
     from shared.services.knowledge_builds import KnowledgeBuilder
     from shared.services.retrieval import RetrievalService
+    from shared.services.uploads import UploadService
+    from shared.services.webhooks import WebhookService
+    from shared.webhooks.policy import OutboundPolicy
 
 
 @dataclass
@@ -48,6 +55,10 @@ class Container:
 
     settings: Settings
     overrides: dict[str, object] = field(default_factory=dict)
+    #: Called with a backend's name (the route registry's needs: metadata, blobs, search, workflow, builds)
+    #: just before its AWS adapter is built. The Lambda functions patch the backend's client library for
+    #: X-Ray then, so a function imports a library when a request first uses it (never, if none does).
+    instrument: Callable[[str], None] = field(default=lambda backend: None, repr=False)
 
     # -- adapters ----------------------------------------------------------------------------------
     @cached_property
@@ -58,6 +69,7 @@ class Container:
             from shared.adapters.local.sqlite_store import SqliteMetadataStore
 
             return SqliteMetadataStore(self.settings.data_dir / LOCAL_DB_FILE)
+        self.instrument("metadata")
         from shared.adapters.aws.dynamodb_store import DynamoMetadataStore
 
         assert self.settings.table_name is not None
@@ -73,6 +85,7 @@ class Container:
             from shared.adapters.local.fs_blobs import FilesystemBlobStore
 
             return FilesystemBlobStore(self.settings.data_dir / LOCAL_BLOB_DIR)
+        self.instrument("blobs")
         from shared.adapters.aws.s3_blobs import S3BlobStore
 
         if not self.settings.documents_bucket:
@@ -100,6 +113,7 @@ class Container:
             )
         if not self.settings.opensearch_endpoint:
             raise RuntimeError("FLOWLESS_OPENSEARCH_ENDPOINT is not set")
+        self.instrument("search")
         from shared.adapters.aws.opensearch_index import OpenSearchIndex
 
         return cast(SearchIndex, OpenSearchIndex(self.settings.opensearch_endpoint, region=self.settings.aws_region))
@@ -122,11 +136,12 @@ class Container:
         if "workflow" in self.overrides:
             return cast(Workflow, self.overrides["workflow"])
         if self.settings.backend == "local":
-            from shared.adapters.local.worker import InProcessWorkflow
+            from shared.adapters.local.worker import PipelineWorkflow
 
-            return InProcessWorkflow(lambda task: self.ingestion.run_task(task))
+            return PipelineWorkflow(self.ingestion)
         if not self.settings.state_machine_arn:
             raise RuntimeError("FLOWLESS_STATE_MACHINE_ARN is not set")
+        self.instrument("workflow")
         from shared.adapters.aws.stepfunctions_workflow import StepFunctionsWorkflow
 
         return StepFunctionsWorkflow(self.settings.state_machine_arn, region=self.settings.aws_region)
@@ -142,6 +157,7 @@ class Container:
             return StoreSecretStore(self.metadata)
         if not self.settings.secrets_prefix:
             raise RuntimeError("FLOWLESS_SECRETS_PREFIX is not set: tenants' model API keys are kept in SSM")
+        self.instrument("secrets")
         from shared.adapters.aws.ssm_secrets import SsmSecretStore
 
         return SsmSecretStore(
@@ -149,6 +165,106 @@ class Container:
             region=self.settings.aws_region,
             kms_key_id=self.settings.secrets_kms_key,
             endpoint_url=self.settings.ssm_endpoint,
+        )
+
+    @cached_property
+    def document_blobs(self) -> BlobStore:
+        """The blob store as documents see it: imported documents point at objects read through the catalog."""
+        from shared.adapters.blob_references import BlobsWithReferences
+
+        return BlobsWithReferences(self.blobs, lambda: self.object_catalog)
+
+    @cached_property
+    def upload_store(self) -> UploadStore:
+        if "upload_store" in self.overrides:
+            return cast(UploadStore, self.overrides["upload_store"])
+        if self.settings.backend == "local":
+            from shared.adapters.local.fs_blobs import FilesystemBlobStore
+            from shared.adapters.local.part_store import LocalUploadStore
+
+            return LocalUploadStore(self.settings.data_dir / LOCAL_UPLOAD_DIR, cast(FilesystemBlobStore, self.blobs))
+        from shared.adapters.aws.s3_uploads import S3UploadStore, s3_client
+
+        return S3UploadStore(
+            self.documents_bucket,
+            s3_client(self.settings.aws_region, self.settings.s3_endpoint),
+            kms_key_id=self.settings.documents_kms_key,
+        )
+
+    @cached_property
+    def object_catalog(self) -> ObjectCatalog:
+        if "object_catalog" in self.overrides:
+            return cast(ObjectCatalog, self.overrides["object_catalog"])
+        if self.settings.backend == "local":
+            from shared.adapters.local.part_store import FolderCatalog
+
+            return FolderCatalog(
+                {**self.settings.local_buckets, self.documents_bucket: self.settings.data_dir / LOCAL_BLOB_DIR}
+            )
+        from shared.adapters.aws.s3_uploads import S3ObjectCatalog, s3_client
+
+        return S3ObjectCatalog(s3_client(self.settings.aws_region, self.settings.s3_endpoint))
+
+    @property
+    def documents_bucket(self) -> str:
+        """The documents bucket's name (locally a name for the blob folder, so imports name it alike)."""
+        if self.settings.documents_bucket:
+            return self.settings.documents_bucket
+        if self.settings.backend == "local":
+            return LOCAL_BUCKET_NAME
+        raise RuntimeError("FLOWLESS_DOCUMENTS_BUCKET is not set")
+
+    @cached_property
+    def events(self) -> EventPublisher:
+        """Where ends of work are announced: EventBridge on AWS (none without a bus), the in-process
+        dispatcher locally, whose subscriber is the webhook fan-out."""
+        if "events" in self.overrides:
+            return cast(EventPublisher, self.overrides["events"])
+        if self.settings.backend == "local":
+            from shared.adapters.local.event_dispatcher import LocalEventDispatcher
+
+            dispatcher = LocalEventDispatcher()
+            dispatcher.subscribe(self._fan_out)
+            return dispatcher
+        if not self.settings.event_bus:
+            from shared.ports.events import DisabledEventPublisher
+
+            return DisabledEventPublisher()
+        from shared.adapters.aws.eventbridge_events import EventBridgePublisher
+
+        return EventBridgePublisher(self.settings.event_bus, region=self.settings.aws_region)
+
+    def _fan_out(self, event: DomainEvent) -> None:
+        self.webhooks.fan_out(event)
+
+    @cached_property
+    def delivery_queue(self) -> DeliveryQueue:
+        if "delivery_queue" in self.overrides:
+            return cast(DeliveryQueue, self.overrides["delivery_queue"])
+        if self.settings.backend == "local":
+            from shared.adapters.local.delivery_queue import LocalDeliveryQueue
+
+            return LocalDeliveryQueue(self.webhooks.deliver)
+        if not self.settings.webhook_queue_url:
+            raise RuntimeError("FLOWLESS_WEBHOOK_QUEUE_URL is not set")
+        from shared.adapters.aws.sqs_delivery_queue import SqsDeliveryQueue
+
+        return SqsDeliveryQueue(self.settings.webhook_queue_url, region=self.settings.aws_region)
+
+    @cached_property
+    def webhook_sender(self) -> WebhookSender:
+        if "webhook_sender" in self.overrides:
+            return cast(WebhookSender, self.overrides["webhook_sender"])
+        from shared.adapters.http_webhook_sender import HttpWebhookSender
+
+        return HttpWebhookSender(self.outbound_policy, timeout_s=self.settings.webhook_timeout_s)
+
+    @property
+    def outbound_policy(self) -> OutboundPolicy:
+        from shared.webhooks.policy import OutboundPolicy
+
+        return OutboundPolicy(
+            allow_http=self.settings.webhooks_allow_http, allow_private=self.settings.webhook_allow_private
         )
 
     @cached_property
@@ -162,6 +278,7 @@ class Container:
             return InProcessWorkflow(run_build=lambda task: self.knowledge_builds.run_task(task))
         if not self.settings.build_state_machine_arn:
             raise RuntimeError("FLOWLESS_BUILD_STATE_MACHINE_ARN is not set")
+        self.instrument("builds")
         from shared.adapters.aws.stepfunctions_workflow import StepFunctionsWorkflow
 
         return StepFunctionsWorkflow(
@@ -183,7 +300,19 @@ class Container:
 
     @cached_property
     def tenant_service(self) -> TenantService:
-        return TenantService(self.tenants, self.catalog)
+        return TenantService(self.tenants, self.catalog, owns=self._owns)
+
+    def _owns(self, tenant_id: str, kind: ResourceKind, resource_id: str) -> bool:
+        """Whether ``tenant_id`` has that dataset, chat or agent (a scoped key may only name its own)."""
+        from shared.repos.agents import AgentRepository
+        from shared.repos.chats import ChatRepository
+
+        resource_id = normalize_id(resource_id)
+        if kind == "dataset":
+            return self.dataset_repo.get(tenant_id, resource_id) is not None
+        if kind == "chat":
+            return ChatRepository(self.metadata).get(tenant_id, resource_id) is not None
+        return AgentRepository(self.metadata).get(tenant_id, resource_id) is not None
 
     @cached_property
     def dataset_repo(self) -> DatasetRepository:
@@ -219,7 +348,7 @@ class Container:
         return DocumentService(
             self.dataset_repo,
             self.document_repo,
-            self.blobs,
+            self.document_blobs,
             lambda: self.search_index,
             max_file_bytes=self.settings.max_upload_bytes,
             # Deleted documents leave the knowledge graph (their RAPTOR chunks went with their chunks).
@@ -344,11 +473,53 @@ class Container:
             datasets=self.dataset_repo,
             documents=self.document_repo,
             tenants=self.tenants,
-            blobs=self.blobs,
+            blobs=self.document_blobs,
             index=lambda: self.search_index,
             workflow=lambda: self.workflow,
             embedder_for=tenant_embedder,
             chat_model_for=tenant_chat_model,
+            events=lambda: self.events,
+        )
+
+    @cached_property
+    def uploads(self) -> UploadService:
+        from shared.repos.uploads import UploadRepository
+        from shared.services.uploads import UploadLimits, UploadService
+
+        settings = self.settings
+        return UploadService(
+            uploads=UploadRepository(self.metadata),
+            datasets=self.dataset_repo,
+            documents=self.document_repo,
+            store=lambda: self.upload_store,
+            catalog=lambda: self.object_catalog,
+            start_parse=self._start_parse,
+            mirror=self.file_mirror,
+            documents_bucket=self.documents_bucket,
+            import_buckets=[*settings.import_buckets, *settings.local_buckets],
+            limits=UploadLimits(settings.upload_max_bytes, settings.upload_url_ttl_s, settings.upload_expiry_s),
+        )
+
+    def _start_parse(self, document: dict[str, Any]) -> None:
+        from shared.services.ingestion import start_parse
+
+        start_parse(self.document_repo, self.workflow, document)
+
+    @cached_property
+    def webhooks(self) -> WebhookService:
+        from shared.repos.webhooks import WebhookRepository
+        from shared.services.webhooks import RetryPolicy, WebhookService
+
+        settings = self.settings
+        return WebhookService(
+            WebhookRepository(self.metadata),
+            self.dataset_repo,
+            sender=lambda: self.webhook_sender,
+            queue=lambda: self.delivery_queue,
+            policy=self.outbound_policy,
+            retry=RetryPolicy(
+                settings.webhook_max_attempts, settings.webhook_backoff_s, settings.webhook_max_backoff_s
+            ),
         )
 
     @property
@@ -392,6 +563,7 @@ class Container:
             embedder_for=tenant_embedder,
             chat_model_for=tenant_chat_model,
             catalog=self.catalog,
+            events=lambda: self.events,
         )
 
     def health_probes(self) -> dict[str, Callable[[], None]]:

@@ -78,8 +78,8 @@ class RequestTooLarge(FlowlessError):
 
     code = RetCode.EXCEPTION_ERROR
 
-    def __init__(self, limit_bytes: int) -> None:
-        super().__init__("<RequestEntityTooLarge '413: Request Entity Too Large'>")
+    def __init__(self, limit_bytes: int, *, data: Any = None) -> None:
+        super().__init__("<RequestEntityTooLarge '413: Request Entity Too Large'>", data=data)
         self.limit_bytes = limit_bytes
 
 

@@ -22,6 +22,12 @@ def http_date(ms: int) -> str:
     return formatdate(ms / 1000, usegmt=True)
 
 
+def record_times(now: int) -> dict[str, int | str]:
+    """The create and update times (ms) and dates of a record created at ``now``, as RAGFlow stores them."""
+    date = http_date(now)
+    return {"create_time": now, "create_date": date, "update_time": now, "update_date": date}
+
+
 def is_uuid1_hex(value: str) -> bool:
     """True when ``value`` is 32 hex characters encoding a version-1 UUID."""
     if len(value) != 32:

@@ -1,5 +1,6 @@
-"""The parse pipeline's steps, defined once: the local worker runs this list, CDK turns it into the
-Step Functions definition. Light on purpose (names and flags only).
+"""The parse pipeline's steps, defined once: CDK turns this list into the Step Functions definition, the
+local worker runs the same steps in memory (shared.adapters.local.worker). Light on purpose (names and
+flags only).
 
 A parse task flows prepare → (per page range: extract → chunk → embed → index) → finish; any failure
 goes to ``fail``, which marks the document FAIL with the error in its progress_msg. Steps pass small

@@ -11,15 +11,20 @@ from functools import cached_property
 from typing import Literal
 
 Method = Literal["GET", "POST", "PUT", "DELETE"]
-Backend = Literal["metadata", "blobs", "search", "workflow", "models", "builds"]
+Backend = Literal["metadata", "blobs", "search", "workflow", "models", "builds", "events", "uploads"]
 
 
 @dataclass(frozen=True)
 class Route:
-    """One path (API Gateway syntax, ``{param}``) and the methods served on it."""
+    """One path (API Gateway syntax, ``{param}``) and the methods served on it.
+
+    ``reads``: methods among ``methods`` that only read although they are not GET (a search, an answer):
+    a read-scoped API key may call them (``shared.access``).
+    """
 
     path: str
     methods: tuple[Method, ...]
+    reads: tuple[Method, ...] = ()
 
     @cached_property
     def pattern(self) -> re.Pattern[str]:
@@ -87,7 +92,8 @@ DOCUMENTS = RouteGroup(
         Route("/api/v1/datasets/{dataset_id}/metadata/summary", ("GET",)),
         Route("/api/v1/datasets/{dataset_id}/metadata/update", ("POST",)),
     ),
-    needs=("metadata", "blobs", "search", "workflow"),
+    # "events": stopping a parse ends it (CANCEL), which is announced like any other end.
+    needs=("metadata", "blobs", "search", "workflow", "events"),
     memory_mb=1024,
 )
 
@@ -105,7 +111,7 @@ CHUNKS = RouteGroup(
 RETRIEVAL = RouteGroup(
     name="retrieval",
     module="functions.retrieval",
-    routes=(Route("/api/v1/retrieval", ("POST",)),),
+    routes=(Route("/api/v1/retrieval", ("POST",), reads=("POST",)),),
     # blobs: use_kg reads the datasets' knowledge graphs.
     needs=("metadata", "blobs", "search", "models"),
     memory_mb=2048,
@@ -156,12 +162,13 @@ COMPLETIONS = RouteGroup(
     name="completions",
     module="functions.completions",
     routes=(
-        Route("/api/v1/chats/{chat_id}/completions", ("POST",)),
-        Route("/api/v1/chats_openai/{chat_id}/chat/completions", ("POST",)),
-        Route("/api/v1/sessions/related_questions", ("POST",)),
+        # Answers are reads for scoped API keys (they store the turn in the session, as RAGFlow does).
+        Route("/api/v1/chats/{chat_id}/completions", ("POST",), reads=("POST",)),
+        Route("/api/v1/chats_openai/{chat_id}/chat/completions", ("POST",), reads=("POST",)),
+        Route("/api/v1/sessions/related_questions", ("POST",), reads=("POST",)),
         # Agent runs: the agent store (the table) and the retrieval backends the chats already need.
-        Route("/api/v1/agents/{agent_id}/completions", ("POST",)),
-        Route("/api/v1/agents_openai/{agent_id}/chat/completions", ("POST",)),
+        Route("/api/v1/agents/{agent_id}/completions", ("POST",), reads=("POST",)),
+        Route("/api/v1/agents_openai/{agent_id}/chat/completions", ("POST",), reads=("POST",)),
     ),
     # Answers stream: Lambda Web Adapter + uvicorn, REST integration with responseTransferMode STREAM.
     streaming=True,
@@ -192,6 +199,34 @@ FILES = RouteGroup(
     memory_mb=1024,
 )
 
+# -- beyond RAGFlow: flowless's own routes, under /api/v1/flowless ------------------------------------
+WEBHOOKS = RouteGroup(
+    name="webhooks",
+    module="functions.webhooks",
+    routes=(
+        Route("/api/v1/flowless/webhooks", ("GET", "POST")),
+        Route("/api/v1/flowless/webhooks/{webhook_id}", ("GET", "PUT", "DELETE")),
+        Route("/api/v1/flowless/webhooks/{webhook_id}/deliveries", ("GET",)),
+    ),
+    # Subscriptions and their delivery logs live in the table; deliveries are made by the webhook workers.
+    needs=("metadata",),
+    memory_mb=256,
+)
+
+UPLOADS = RouteGroup(
+    name="uploads",
+    module="functions.uploads",
+    routes=(
+        Route("/api/v1/flowless/datasets/{dataset_id}/uploads", ("POST",)),
+        Route("/api/v1/flowless/datasets/{dataset_id}/uploads/{upload_id}", ("GET", "DELETE")),
+        Route("/api/v1/flowless/datasets/{dataset_id}/uploads/{upload_id}/complete", ("POST",)),
+        Route("/api/v1/flowless/datasets/{dataset_id}/imports", ("POST",)),
+    ),
+    # "uploads": presigned multipart uploads under the uploads prefix and reading (listing, HEAD) the objects
+    # an import names; no bytes pass through the function. "workflow": a completed upload may be parsed.
+    needs=("metadata", "uploads", "workflow"),
+)
+
 ROUTE_GROUPS: tuple[RouteGroup, ...] = (
     SYSTEM,
     DATASETS,
@@ -203,6 +238,8 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
     AGENTS,
     COMPLETIONS,
     FILES,
+    WEBHOOKS,
+    UPLOADS,
 )
 
 

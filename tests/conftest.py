@@ -62,6 +62,7 @@ BACKENDS_OF: dict[str, tuple[str, ...]] = {
                 "conformance_messages",
                 "conformance_newer_clients",
                 "conformance_partial",
+                "scoped_keys",
             ),
             _API,
         ),

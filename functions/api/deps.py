@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.types import Message
 
+from shared.access import KeyGrant, route_access
 from shared.container import Container, get_container
 from shared.errors import ArgumentError, FlowlessError, RequestTooLarge
 from shared.schemas.common import DEFAULT_MAX_JSON_BYTES, RequestModel, parse_model
@@ -32,23 +33,70 @@ async def container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(container)]
 
 
-async def tenant_id(request: Request, services: ContainerDep) -> str:
-    """The caller's tenant. Behind API Gateway the REQUEST authorizer already resolved it."""
+async def key_grant(request: Request) -> KeyGrant:
+    """What the caller's API key may do, resolved once per request. Behind API Gateway the REQUEST
+    authorizer already resolved it (its context); locally the key is looked up."""
+    cached: KeyGrant | None = getattr(request.state, "key_grant", None)
+    if cached is not None:
+        return cached
     event = request.scope.get("aws.event") or {}
     context = (event.get("requestContext") or {}).get("authorizer") or {}
     resolved = context.get("tenant_id")
     if isinstance(resolved, str) and resolved:
-        return resolved
-    return services.authenticator.tenant_for_header(request.headers.get("authorization"))
+        grant = KeyGrant.from_context(context)
+    else:
+        services = await container(request)
+        grant = services.authenticator.grant_for_header(request.headers.get("authorization"))
+    request.state.key_grant = grant
+    return grant
+
+
+def _route_template(request: Request) -> str:
+    route = request.scope.get("route")
+    return str(getattr(route, "path", ""))
+
+
+async def authorized_grant(request: Request) -> KeyGrant:
+    """The caller's grant once its scope and id lists allow this route (``shared.access``); checked once per
+    request, by whichever dependency asks first (the tenant, or a body or query reader: refusals come before
+    validation)."""
+    grant = await key_grant(request)
+    if not getattr(request.state, "route_authorized", False):
+        grant.check_route(route_access(request.method, _route_template(request)), request.path_params)
+        request.state.route_authorized = True
+    return grant
+
+
+async def tenant_id(request: Request) -> str:
+    """The caller's tenant, once its key's scope and id lists allow this route."""
+    return (await authorized_grant(request)).tenant_id
+
+
+async def _authorize_reader(request: Request) -> None:
+    """Readers of authenticated routes check the caller first, so an out-of-scope call is refused as such
+    whatever its body."""
+    if route_access(request.method, _route_template(request)) is not None:
+        await authorized_grant(request)
+
+
+async def _check_named_ids(request: Request, where: str, model: RequestModel) -> None:
+    """A scoped key's id lists against the ids the validated body or query names (``shared.access.NAMED_IDS``)."""
+    access = route_access(request.method, _route_template(request))
+    named = [entry for entry in (access.named_ids if access else ()) if entry.where == where]
+    if not named:
+        return
+    grant = await authorized_grant(request)
+    for entry in named:
+        grant.check_named(entry, getattr(model, entry.name))
 
 
 TenantId = Annotated[str, Depends(tenant_id)]
 
 
-def _refuse_declared_size(request: Request, max_bytes: int) -> None:
+def _refuse_declared_size(request: Request, max_bytes: int, too_large: Any = None) -> None:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise RequestTooLarge(max_bytes)
+        raise RequestTooLarge(max_bytes, data=too_large)
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
@@ -83,16 +131,21 @@ async def json_object(
 
 @asynccontextmanager
 async def multipart_form(
-    request: Request, *, max_bytes: int, max_files: int, malformed: FlowlessError | None = None
+    request: Request,
+    *,
+    max_bytes: int,
+    max_files: int,
+    malformed: FlowlessError | None = None,
+    too_large: Any = None,
 ) -> AsyncIterator[FormData]:
     """The parts of a multipart body, file parts open for reading while the context lasts.
 
     The body is streamed to spooled temporary files (in memory up to 1 MB each, on disk beyond) and counted
-    as it arrives: past ``max_bytes`` it is refused with RequestTooLarge (RAGFlow's 413 message) before any
-    more is read. A body that isn't multipart has no parts; a malformed one raises ``malformed`` (by default
-    ArgumentError "No file part!", as RAGFlow answers); file names and text fields with a lone surrogate are
-    refused like any text."""
-    _refuse_declared_size(request, max_bytes)
+    as it arrives: past ``max_bytes`` it is refused with RequestTooLarge (RAGFlow's 413 message, ``too_large``
+    as its ``data``) before any more is read. A body that isn't multipart has no parts; a malformed one raises
+    ``malformed`` (by default ArgumentError "No file part!", as RAGFlow answers); file names and text fields
+    with a lone surrogate are refused like any text."""
+    _refuse_declared_size(request, max_bytes, too_large)
     received = 0
 
     async def counted() -> Message:
@@ -101,7 +154,7 @@ async def multipart_form(
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             if received > max_bytes:
-                raise RequestTooLarge(max_bytes)
+                raise RequestTooLarge(max_bytes, data=too_large)
         return message
 
     try:
@@ -118,10 +171,10 @@ async def multipart_form(
 
 @asynccontextmanager
 async def multipart_files(
-    request: Request, field: str, *, max_bytes: int, max_files: int
+    request: Request, field: str, *, max_bytes: int, max_files: int, too_large: Any = None
 ) -> AsyncIterator[list[UploadFile]]:
     """The file parts named ``field`` of a multipart body (``multipart_form``'s limits and answers)."""
-    async with multipart_form(request, max_bytes=max_bytes, max_files=max_files) as form:
+    async with multipart_form(request, max_bytes=max_bytes, max_files=max_files, too_large=too_large) as form:
         yield [part for part in form.getlist(field) if isinstance(part, UploadFile)]
 
 
@@ -135,8 +188,11 @@ def body_reader(model: type[RequestModel]) -> Callable[[Request], Awaitable[Requ
     and how large it may be). Marked with the model so the OpenAPI document describes the body."""
 
     async def read(request: Request) -> RequestModel:
+        await _authorize_reader(request)
         payload = await json_object(request, optional=model.body_optional, max_bytes=model.max_body_bytes)
-        return parse_model(model, payload)
+        parsed = parse_model(model, payload)
+        await _check_named_ids(request, "body", parsed)
+        return parsed
 
     read.flowless_body_model = model  # type: ignore[attr-defined]
     return read
@@ -158,12 +214,15 @@ def query_reader(model: type[RequestModel]) -> Callable[[Request], Awaitable[Req
     lists = _list_fields(model)
 
     async def read(request: Request) -> RequestModel:
+        await _authorize_reader(request)
         params = request.query_params
         args: dict[str, Any] = {}
         for key in params:
             values = [check_text(value) for value in params.getlist(key)]
             args[key] = values if key in lists else values[-1]
-        return parse_model(model, args)
+        parsed = parse_model(model, args)
+        await _check_named_ids(request, "query", parsed)
+        return parsed
 
     read.flowless_query_model = model  # type: ignore[attr-defined]
     return read

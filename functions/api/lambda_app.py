@@ -7,35 +7,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 
 from functions.api.app import create_app
+from functions.api.tracing import trace_backends, tracer
 from shared.constants import METRICS_NAMESPACE, SERVICE_NAME
+from shared.container import get_container
 from shared.routes import group_by_name
 
 logger = Logger(service=SERVICE_NAME)
-# Patched per group below: only the client libraries a group's backends use (each patch imports its library).
-tracer = Tracer(service=SERVICE_NAME, auto_patch=False)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
-
-#: X-Ray patches (aws_xray_sdk module names) for the client libraries each backend talks through.
-_TRACED_LIBRARIES: dict[str, tuple[str, ...]] = {
-    "metadata": ("botocore", "pynamodb"),
-    "blobs": ("botocore",),
-    "workflow": ("botocore",),
-    "search": ("botocore", "requests"),
-    "models": ("botocore",),
-}
 
 
 def build_handler(group_name: str) -> Any:
     """The Lambda handler serving the registered route group ``group_name``."""
     group = group_by_name(group_name)
-    tracer.patch(sorted({lib for need in group.needs for lib in _TRACED_LIBRARIES.get(need, ())}))
+    trace_backends(get_container())
     asgi = Mangum(create_app([group]), lifespan="off")
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

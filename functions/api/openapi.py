@@ -27,7 +27,8 @@ DESCRIPTION = (
     "RAGFlow v0.23.1's HTTP API (datasets, documents, chunks, retrieval, chats, sessions, completions, "
     "agents, files, knowledge graph) served by flowless. Every JSON answer is RAGFlow's envelope: HTTP 200 with "
     '`{"code": 0, "data": ...}`, or a non-zero `code` and a `message` (101 argument, 102 data, 103 operating, '
-    "108 permission, 109 authentication, 100 exception)."
+    "108 permission, 109 authentication, 100 exception). Routes under `/api/v1/flowless/` are flowless's own, "
+    "beyond RAGFlow: webhooks for parse-completion events, presigned multipart uploads and imports from S3."
 )
 _REF = "#/components/schemas/{model}"
 _ENVELOPE = {

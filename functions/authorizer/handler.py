@@ -1,7 +1,10 @@
-"""API Gateway REQUEST authorizer: resolves ``Authorization: Bearer <key>`` to a tenant.
+"""API Gateway REQUEST authorizer: resolves ``Authorization: Bearer <key>`` to a tenant and its key's grant.
 
-API Gateway caches the answer per Authorization header, so the policy covers every route of the stage.
-A refused key carries RAGFlow's message in the context, which the gateway responses put in the body.
+API Gateway caches the answer per Authorization header, so the policy covers every route of the stage the
+key may call: all of them for an unrestricted write key; for a scoped key, the routes of
+``shared.access``'s table it may call (the same table the functions enforce). A call outside the policy,
+like a refused key, is answered from the context: RAGFlow's code and message (the gateway responses put
+them in the body). The grant itself travels in the context, so the function checks the ids a request names.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from shared.access import PERMISSION_DENIED, authorizer_resources
 from shared.constants import SERVICE_NAME
 from shared.container import get_container
 from shared.errors import FlowlessError
@@ -20,14 +24,14 @@ logger = Logger(service=SERVICE_NAME)
 container = get_container()
 
 
-def _stage_wildcard(method_arn: str) -> str:
-    # arn:aws:execute-api:region:account:api-id/stage/METHOD/path → every method and path of the stage
+def _stage_prefix(method_arn: str) -> str:
+    # arn:aws:execute-api:region:account:api-id/stage/METHOD/path → arn:...:api-id/stage
     arn_prefix, _, path = method_arn.partition("/")
     stage = path.split("/", 1)[0]
-    return f"{arn_prefix}/{stage}/*/*"
+    return f"{arn_prefix}/{stage}"
 
 
-def _policy(effect: str, resource: str, principal: str, context: dict[str, Any]) -> dict[str, Any]:
+def _policy(effect: str, resource: str | list[str], principal: str, context: dict[str, Any]) -> dict[str, Any]:
     return {
         "principalId": principal,
         "policyDocument": {
@@ -49,10 +53,18 @@ def refusal_context(refused: FlowlessError) -> dict[str, Any]:
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    resource = _stage_wildcard(event["methodArn"])
+    stage = _stage_prefix(event["methodArn"])
     try:
-        tenant_id = container.authenticator.tenant_for_header(headers.get("authorization"))
+        grant = container.authenticator.grant_for_header(headers.get("authorization"))
     except FlowlessError as refused:
         logger.info("api key refused", extra={"code": int(refused.code)})
-        return _policy("Deny", resource, "anonymous", refusal_context(refused))
-    return _policy("Allow", resource, tenant_id, {"tenant_id": tenant_id})
+        return _policy("Deny", f"{stage}/*/*", "anonymous", refusal_context(refused))
+    resources = authorizer_resources(grant, stage)
+    granted: dict[str, Any] = grant.to_context()
+    if not grant.unlimited:
+        # Answered by the ACCESS_DENIED gateway response for the routes outside ``resources``.
+        denied = f"{PERMISSION_DENIED} This API key may not call this route ({grant.describe()})."
+        granted.update(code=108, message=denied, data_field="")
+    if not resources:  # a key restricted to nothing at all
+        return _policy("Deny", f"{stage}/*/*", grant.tenant_id, granted)
+    return _policy("Allow", resources[0] if len(resources) == 1 else resources, grant.tenant_id, granted)

@@ -7,6 +7,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, Response
 
 from functions.api.deps import ContainerDep, Envelope, Json, Query, TenantId, multipart_files, ok
+from shared.constants import PRESIGNED_UPLOAD_HINT, PRESIGNED_UPLOAD_ROUTE
 from shared.schemas.documents import (
     DeleteDocumentsRequest,
     DocumentIdsRequest,
@@ -42,7 +43,10 @@ def build_router() -> APIRouter:
         dataset_id: str, request: Request, tenant_id: TenantId, services: ContainerDep
     ) -> Envelope:
         limit = services.settings.max_upload_bytes
-        async with multipart_files(request, "file", max_bytes=limit, max_files=MAX_FILES_PER_UPLOAD) as parts:
+        too_large = {"max_bytes": limit, "presigned_upload": PRESIGNED_UPLOAD_ROUTE, "hint": PRESIGNED_UPLOAD_HINT}
+        async with multipart_files(
+            request, "file", max_bytes=limit, max_files=MAX_FILES_PER_UPLOAD, too_large=too_large
+        ) as parts:
             files = [UploadedFile(part.filename or "", await part.read()) for part in parts]
         return ok(services.documents.upload(tenant_id, dataset_id, files))
 

@@ -20,7 +20,12 @@ def local_container(data_dir: Path) -> Container:
 
 
 def build_local_app(container: Container) -> FastAPI:
-    return create_app(ROUTE_GROUPS, container, docs=True)
+    from functions.local.parts import build_router as part_uploads
+
+    app = create_app(ROUTE_GROUPS, container, docs=True)
+    # Where the local stand-in of S3 receives the parts of presigned uploads (outside the API's registry).
+    app.include_router(part_uploads())
+    return app
 
 
 def rebuild_index_if_needed(container: Container) -> int | None:
@@ -41,3 +46,8 @@ def resume_background_work(container: Container) -> int:
     """Parses and knowledge builds a previous process left running (killed mid-way) start again; returns
     how many."""
     return container.ingestion.resume_interrupted() + container.knowledge_builds.resume_interrupted()
+
+
+def resume_webhook_deliveries(container: Container) -> int:
+    """Webhook deliveries a previous process left pending are queued again; returns how many."""
+    return container.webhooks.resume_pending()

@@ -10,16 +10,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.api.tracing import trace_backends, tracer
 from shared.constants import SERVICE_NAME
 from shared.container import get_container
 from shared.ports.embedder import EmbeddingServiceError
 from shared.services.ingestion import StepFailed
 
 logger = Logger(service=SERVICE_NAME)
-tracer = Tracer(service=SERVICE_NAME)
+trace_backends(get_container())
 ingestion = get_container().ingestion
 
 GENERIC_FAILURE = "Internal error while parsing; see the logs."

@@ -9,10 +9,11 @@ import base64
 import threading
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import openai
 
+from shared.adapters.chat_streaming import PartialCall, estimate_usage, guarded_reads, last_delta
+from shared.adapters.openai_common import endpoint_label, provider_message
 from shared.ports.chat_model import (
     ChatDelta,
     ChatMessage,
@@ -26,11 +27,9 @@ from shared.ports.chat_model import (
     ChatStream,
     ChatToolsUnsupported,
     ChatUsage,
-    ToolCall,
     ToolSpec,
     image_mime,
 )
-from shared.rag.tokens import count_tokens
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
 #: Longest silence allowed while waiting for the answer or between two streamed chunks.
@@ -95,9 +94,7 @@ class OpenAIChatModel(ChatModel):
         self._client = openai_client(
             base_url, api_key, read_timeout=read_timeout, connect_timeout=connect_timeout, max_retries=max_retries
         )
-        # Where the model runs, for messages: scheme and host only, never credentials or query strings.
-        url = urlsplit(str(self._client.base_url))
-        self._endpoint = f"{url.scheme}://{url.hostname}" + (f":{url.port}" if url.port else "")
+        self._endpoint = endpoint_label(self._client)
 
     def complete(self, messages: Sequence[ChatMessage], options: ChatOptions | None = None) -> ChatResult:
         try:
@@ -146,20 +143,10 @@ class OpenAIChatModel(ChatModel):
             raise self._error(exc, midstream=False) from exc
         parts: list[str] = []
         usage: ChatUsage | None = None
-        calls: dict[int, dict[str, str]] = {}
-        iterator = iter(chunks)
+        calls: dict[int, PartialCall] = {}
         try:
-            while True:
-                # Only the read is guarded: an exception thrown in at ``yield`` (GeneratorExit on close) must
-                # pass through untouched to the ``finally`` that drops the connection.
-                try:
-                    chunk = next(iterator)
-                except StopIteration:
-                    break
-                except openai.APIError as exc:
-                    raise self._error(exc, midstream=True) from exc
-                except ValueError as exc:  # a data line that is not JSON
-                    raise self._unreadable() from exc
+            # A data line that is not JSON raises ValueError.
+            for chunk in guarded_reads(chunks, (openai.APIError, ValueError), self._midstream_error):
                 try:
                     if chunk.usage is not None:  # the last chunk when include_usage is honoured
                         usage = _usage(chunk.usage)
@@ -174,12 +161,7 @@ class OpenAIChatModel(ChatModel):
                     yield ChatDelta(text)
         finally:
             chunks.close()  # on close() mid-answer: the connection is dropped, so the server stops generating
-        tool_calls = tuple(
-            ToolCall(id=c["id"] or f"call_{index}", name=c["name"], arguments=c["arguments"] or "{}")
-            for index, c in sorted(calls.items())
-            if c["name"]
-        )
-        yield ChatDelta("", usage or estimate_usage(messages, "".join(parts)), tool_calls)
+        yield last_delta(messages, parts, usage, calls)
 
     def _request(self, messages: Sequence[ChatMessage], options: ChatOptions | None) -> dict[str, Any]:
         request: dict[str, Any] = {
@@ -225,11 +207,12 @@ class OpenAIChatModel(ChatModel):
         # An error event inside the stream (``data: {"error": {...}}``).
         return ChatModelServiceError(f"The chat model {self.model_id} failed mid-answer: {self._detail(exc)}")
 
+    def _midstream_error(self, exc: Exception) -> ChatModelError:
+        return self._error(exc, midstream=True) if isinstance(exc, openai.APIError) else self._unreadable()
+
     def _detail(self, exc: openai.APIError) -> str:
         """The provider's own error message, kept short and scrubbed of the key should it be echoed."""
-        body = exc.body
-        message = body.get("message") if isinstance(body, dict) else None
-        detail = str(message or exc.message)[:300]
+        detail = provider_message(exc)
         # Real keys are long; scrubbing a short placeholder key ("x") would garble ordinary words.
         return detail.replace(self._api_key, "***") if len(self._api_key) >= _MIN_SCRUBBED_KEY else detail
 
@@ -239,15 +222,9 @@ class OpenAIChatModel(ChatModel):
         )
 
 
-def estimate_usage(messages: Sequence[ChatMessage], answer: str) -> ChatUsage:
-    """Usage counted with tiktoken, for servers that don't report it (message contents only, no overhead)."""
-    return ChatUsage.of(sum(count_tokens(message.content) for message in messages), count_tokens(answer))
-
-
 def _usage(reported: Any) -> ChatUsage:
     prompt, completion = int(reported.prompt_tokens or 0), int(reported.completion_tokens or 0)
-    total = getattr(reported, "total_tokens", None)
-    return ChatUsage(prompt, completion, int(total) if total is not None else prompt + completion)
+    return ChatUsage.reported(prompt, completion, getattr(reported, "total_tokens", None))
 
 
 def _merge_tool_call(calls: dict[int, dict[str, str]], piece: Any) -> None:

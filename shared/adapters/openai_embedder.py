@@ -6,11 +6,11 @@ Used by both deployments, so it lives beside ``aws/`` and ``local/`` rather than
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
 import numpy as np
 import openai
 
+from shared.adapters.openai_common import endpoint_label, provider_message
 from shared.ports.embedder import (
     Embedder,
     EmbeddingConfigError,
@@ -57,9 +57,7 @@ class OpenAIEmbedder(Embedder):
         self._timeout = timeout
         self._dimension = dimension
         self._client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
-        # Where the model runs, for messages: scheme and host only, never credentials or query strings.
-        url = urlsplit(str(self._client.base_url))
-        self._endpoint = f"{url.scheme}://{url.hostname}" + (f":{url.port}" if url.port else "")
+        self._endpoint = endpoint_label(self._client)
 
     @property
     def dimension(self) -> int:
@@ -123,13 +121,6 @@ class OpenAIEmbedder(Embedder):
             return EmbeddingServiceError(f"The embedding model {self.model_id} is rate limited; try again later.")
         if isinstance(exc, openai.APIStatusError):
             return EmbeddingServiceError(
-                f"The embedding model {self.model_id} failed (HTTP {exc.status_code}): {_detail(exc)}"
+                f"The embedding model {self.model_id} failed (HTTP {exc.status_code}): {provider_message(exc)}"
             )
         return EmbeddingServiceError(f"The embedding model {self.model_id} gave an unreadable answer.")
-
-
-def _detail(exc: openai.APIStatusError) -> str:
-    """The provider's own error message, kept short."""
-    body = exc.body
-    message = body.get("message") if isinstance(body, dict) else None
-    return str(message or exc.message)[:300]

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
+from shared.user_errors import UserFacingError
 
-class DslError(Exception):
+
+class DslError(UserFacingError):
     """The DSL cannot be accepted (an unsupported component, a malformed graph, bad parameters)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
-
-class ComponentError(Exception):
+class ComponentError(UserFacingError):
     """A component failed while running; ``message`` is shown to the user (in the stream and the trace)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
-
-class InputError(Exception):
+class InputError(UserFacingError):
     """A run's inputs do not fit what the Begin component declares."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class StreamFailure(ComponentError):

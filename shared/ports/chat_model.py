@@ -13,6 +13,8 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from shared.user_errors import UserFacingError
+
 ChatRole = Literal["system", "user", "assistant", "tool"]
 
 
@@ -86,6 +88,13 @@ class ChatUsage:
     def of(cls, prompt_tokens: int, completion_tokens: int) -> ChatUsage:
         return cls(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens)
 
+    @classmethod
+    def reported(cls, prompt_tokens: int, completion_tokens: int, total_tokens: int | None) -> ChatUsage:
+        """Usage as a provider reported it; a missing total is the sum of the two counts."""
+        if total_tokens is None:
+            return cls.of(prompt_tokens, completion_tokens)
+        return cls(prompt_tokens, completion_tokens, int(total_tokens))
+
 
 @dataclass(frozen=True)
 class ChatResult:
@@ -113,12 +122,8 @@ class ChatDelta:
 ChatStream = Generator[ChatDelta, None, None]
 
 
-class ChatModelError(Exception):
+class ChatModelError(UserFacingError):
     """The model could not answer. ``message`` is fit to show to the API's user; it never holds secrets."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class ChatModelConfigError(ChatModelError):

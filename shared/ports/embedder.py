@@ -12,15 +12,13 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from shared.user_errors import UserFacingError
+
 Vectors = npt.NDArray[np.float32]
 
 
-class EmbeddingError(Exception):
+class EmbeddingError(UserFacingError):
     """The texts could not be embedded. ``message`` is fit to show to the API's user; it never holds secrets."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class EmbeddingConfigError(EmbeddingError):

@@ -10,13 +10,11 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+from shared.user_errors import UserFacingError
 
-class RerankError(Exception):
+
+class RerankError(UserFacingError):
     """The texts could not be reranked. ``message`` is fit to show to the API's user; it never holds secrets."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class Reranker(ABC):

@@ -77,6 +77,9 @@ class Candidate:
     ``text_score`` is the engine's full-text relevance (BM25 or equivalent, ≥ 0; None when the chunk
     was not matched by text); ``vector_score`` is the cosine similarity to the query vector (None
     when no vector was given). ``matched_terms`` lists query terms found in the chunk (for highlights).
+    ``text_reference`` is the question's reference text score (the same for every candidate of a search):
+    the BM25 of a chunk of average length holding each searched term once, from the IDF the engine used
+    (``QueryPlan.reference_score``); None when the engine did not report it.
     """
 
     chunk_id: str
@@ -85,6 +88,7 @@ class Candidate:
     text_score: float | None = None
     vector_score: float | None = None
     matched_terms: list[str] = field(default_factory=list)
+    text_reference: float | None = None
 
 
 class SearchIndex(ABC):

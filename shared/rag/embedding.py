@@ -79,12 +79,18 @@ def embed_with_title(embedder: Embedder, title: str, texts: list[str], title_wei
 
     Rows are re-normalized to unit length. ``title_weight`` 0 embeds the texts alone.
     """
-    import numpy as np
-
     vectors = embedder.embed_documents(texts)
     if len(texts) == 0 or title_weight <= 0:
         return vectors
-    title_vector = embedder.embed_documents([title])[0]
+    return blend_title(vectors, embedder.embed_documents([title])[0], title_weight)
+
+
+def blend_title(vectors: Vectors, title_vector: Vectors, title_weight: float) -> Vectors:
+    """``title_weight`` of ``title_vector`` blended into each row of ``vectors``, rows re-normalized."""
+    import numpy as np
+
+    if title_weight <= 0:
+        return vectors
     blended = title_weight * title_vector + (1 - title_weight) * vectors
     norms = np.maximum(np.linalg.norm(blended, axis=1, keepdims=True), 1e-12)
     result: Vectors = (blended / norms).astype(np.float32)

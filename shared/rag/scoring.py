@@ -12,59 +12,57 @@ that belongs to the question, not to the other candidates::
 
     term_similarity = bm25 / (bm25 + R)
 
-``bm25`` is the engine's full-text score of the chunk (0 when it matched no query term) and ``R`` is the
-question's *reference match*: the score of a chunk that contains every query term, each about as strongly
-as the chunks containing that term typically do. So 0.5 means "matches the question's terms as well as a
-chunk holding all of them"; a chunk whose terms are worth half of ``R`` (say the rare, informative words
-of the question but not the common ones) gets 1/3, one sharing a single common word with the question a
-few hundredths; more (repeated, denser) matches approach 1. The curve is BM25's own term-frequency
-saturation ``x / (x + k)`` applied to the whole score, with the question's reference match as the
-half-way point: no constant to tune, and monotonic in bm25, so weight 0 ranks exactly by BM25.
+``bm25`` is the engine's full-text score of the chunk (0 when it matched no searched term) and ``R`` is the
+question's *reference match*: the BM25 of a chunk of average length that holds every term of the question
+once (each weighted by the question's count of it; terms no chunk of the datasets holds are left out):
+``R = sum(count * idf) / (1 + k1)``. So 0.5 means "matches the question as well as a chunk holding all of
+its words"; a chunk whose terms are worth half of ``R`` (say the rare, informative words of the question but
+not the common ones) gets 1/3, one sharing a single common word with the question a few hundredths; more
+(repeated, denser) matches approach 1. The curve is BM25's own term-frequency saturation ``x / (x + k)``
+applied to the whole score, with the question's reference match as the half-way point: no constant to
+tune, and monotonic in bm25, so weight 0 ranks exactly by BM25.
 
-``R`` is read off the candidates, because the search port's ``Candidate`` carries each chunk's bm25 and
-``matched_terms`` but not the terms' IDF: a chunk's BM25 is a sum of one contribution per matched term,
-so a least-squares fit of the candidates' scores on their matched-term sets (``term_weights``) gives
-what a match of each query term typically adds, and ``R`` is their sum (a word whose fitted share is not
-positive gets 0). It needs no engine formula or constant, so it holds for the embedded index and for
-OpenSearch alike (whose BM25 adds per-field scores), and it hardly depends on ``top_k``: on SciFact the
-median ``R`` stays within 4% of its top_k-1024 value from top_k 30 up, and 80% of the questions stay
-within ±20% even at top_k 5. Without any matched terms to fit (an engine that reports none), the best
-text score stands in for ``R``. Limitation: a query word found in no candidate adds nothing to ``R``, so
-a chunk that is the only text match gets 0.5 however many other words of the question it lacks; a
-per-term IDF from the engine (see below) removes that.
+``R`` comes from the engine with the candidates (``Candidate.text_reference``, from the IDF the engine
+scored with: ``QueryPlan.reference_score`` in ``shared/rag/text_analysis.py``, the same on both engines).
+It covers the whole question although a long question searches only its 25 most informative terms: the cap
+decides what is worth searching, not what matching the whole question is worth — so a paragraph-long
+question's text matches stay modest (a passage holds a part of a paragraph's words), and the vector, which
+reads the whole paragraph, keeps its say. Without a reported ``R`` (a hand-made candidate list), it is
+fitted: a least-squares fit of the candidates' scores on their matched-term sets (``term_weights``; a
+chunk's BM25 is a sum of one contribution per matched term), and without matched terms the best text score
+stands in.
 
-Why not "relative to the best candidate" (the previous design, ``sqrt(bm25 / best bm25)``): the top
-text match always scored 1.0, even when it shared a single common word with the question, so
-``term_similarity`` meant nothing across questions and the threshold could not filter weak matches.
+Why not "relative to the best candidate" (``sqrt(bm25 / best bm25)``, an earlier design): the top text
+match always scored 1.0, even when it shared a single common word with the question, so
+``term_similarity`` meant nothing across questions and the threshold could not filter weak matches. And
+the vector part stays the plain cosine (as RAGFlow reports it) for the same reason: normalising it by the
+best candidate's cosine (Bruch et al. 2023's theoretical-min-max) would score the nearest chunk of an
+unrelated question 1.0 and let it through the default threshold.
 
-Measured on SciFact (test split: 300 questions; 5,183 abstracts, one chunk each; embedded index with this
-project's Porter analyzer; builtin int8 all-MiniLM-L6-v2), nDCG@10 by vector_similarity_weight; vector
-only (w = 1) is 0.647 for every design::
+Measured, nDCG@10 at the default weight 0.3 beside each component alone (builtin int8 all-MiniLM-L6-v2;
+BM25 over this project's Porter analyzer; one chunk per document; question words capped at 25 and counted;
+offline on the engine's candidates, top_k 1024; 95% bootstrap interval of the paired difference to the
+better component in brackets)::
 
-    term_similarity                                     w=0    w=0.3  w=0.5  w=0.7
-    bm25 / best bm25 (max-normalised)                   0.687  0.716  0.736  0.741
-    sqrt(bm25 / best bm25) (previous design)            0.687  0.728  0.746  0.737
-    idf-weighted query-term coverage (RAGFlow's kind;   0.647  0.711  0.738  0.727
-        exact IDF from the index, tf ignored)
-    bm25 / sum of the query terms' IDF (BM25's bound)   0.687  0.738  0.734  0.715
-    bm25 / (bm25 + R), R = sum(idf) / (1 + k1) exact    0.687  0.741  0.735  0.709
-    bm25 / (bm25 + R), R fitted on candidates (this)    0.687  0.744  0.737  0.707
+    collection (questions)                         BM25    vector  fused w=0.3
+    SciFact test (300 one-sentence claims)          0.683   0.647   0.740  (+0.058 [+0.042, +0.074])
+    wiki-sections (373 paragraphs, ~124 words)      0.679   0.764   0.763  (-0.001 [-0.011, +0.009])
+    lee (39 news paragraphs, human judgments)       0.549   0.510   0.561  (+0.012 [-0.052, +0.076])
 
-(the last row through the API with ``benchmarks/bench_scifact.py``: Recall@100 0.962 at w = 0.3; the
-others offline on the same candidates). Normalising by the question rather than by the best candidate is
-what lifts the default weight: a question's best text match now scores 0.35-0.52 (10th-90th percentile,
-median 0.44) instead of 1.0, so 0.3 of cosine (0.59 median for a relevant abstract) is enough to reorder
-the close text matches. It is not tuned to SciFact: R scaled by 0.5 or by 2 gives 0.744 / 0.741 at 0.3.
+(``benchmarks/heldout.py`` builds the two held-out collections; ``benchmarks/bench_scifact.py
+--collection`` measures any of the three through the API.) Other normalisations on the same candidates,
+fused at w=0.3, SciFact / wiki-sections / lee::
 
-Port change that would make ``R`` exact (recommended, not made here): the search port would report the
-IDF of every analysed query term, including terms no chunk contains (their IDF is the largest), as
-``Candidate.term_idf: Mapping[str, float]`` (query word → IDF, the same dict shared by every candidate of
-a search; keys are the words ``matched_terms`` uses). The embedded index has them in ``_score_text``
-(``log1p((N - df + 0.5) / (df + 0.5))`` over the datasets searched, df = 0 for words outside the
-vocabulary); OpenSearch would add to its text query a ``filters`` aggregation (one ``term`` filter on
-``content`` per analysed query term, inside the search's tenant/dataset/document filters) and
-``track_total_hits`` for N, and compute the same formula. Then ``R = sum(idf) / (1 + k1)`` (every term
-once, average length; measured above) and RAGFlow's idf-weighted coverage are exact.
+    R over the searched terms only (not the whole question)            0.740 / 0.757 / 0.566
+    bm25 / best bm25 (max-normalised; the earlier sqrt of it)          0.716 / 0.715 / 0.579  (0.727 / 0.726 / 0.579)
+    min-max of both signals (OpenSearch hybrid search's ``min_max``)   0.724 / 0.721 / 0.581
+    z-scores of both signals                                           0.721 / 0.716 / 0.580
+    reciprocal rank fusion, k = 60 (ranks only)                        0.713 / 0.735 / 0.555
+    R, with the cosine divided by the best candidate's cosine          0.738 / 0.767 / 0.537
+
+Only the question-scaled ``R`` with the plain cosine stays at or above the better component on all three at
+RAGFlow's default weight; the normalisations over the candidate set reach the vector on wiki-sections only
+from w = 0.7, and RRF not at all.
 """
 
 from __future__ import annotations
@@ -77,7 +75,7 @@ import numpy as np
 from shared.ports.search import Candidate
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ScoredChunk:
     chunk_id: str
     document_id: str
@@ -125,8 +123,12 @@ def term_weights(candidates: Sequence[Candidate]) -> dict[str, float]:
 
 
 def reference_score(candidates: Sequence[Candidate]) -> float:
-    """The question's reference match ``R``: the text score of a chunk holding every query word (as fitted
-    by ``term_weights``); the best text score when no matched words can be fitted; 0 without text matches."""
+    """The question's reference match ``R``: the engine's ``text_reference`` when it reports one; else the text
+    score of a chunk holding every query word as fitted by ``term_weights``; else the best text score; 0
+    without text matches."""
+    reported = next((c.text_reference for c in candidates if c.text_reference), None)
+    if reported:
+        return reported
     reference = sum(term_weights(candidates).values())
     if reference > 0:
         return reference
@@ -154,26 +156,30 @@ def hybrid_scores(
     pagerank: Mapping[str, int] | None = None,
 ) -> list[ScoredChunk]:
     """Score candidates; sorted by similarity, best first (ties by chunk id for stable pages)."""
-    terms = term_similarities(candidates)
-    scored = []
-    for candidate, tsim in zip(candidates, terms, strict=True):
-        if rerank_scores is not None:
-            vsim = float(rerank_scores.get(candidate.chunk_id, 0.0))
-        else:
-            vsim = max(0.0, float(candidate.vector_score or 0.0))
-        sim = (1 - vector_weight) * tsim + vector_weight * vsim
-        if pagerank:
-            sim += pagerank.get(candidate.dataset_id, 0) / 100
-        scored.append(
-            ScoredChunk(
-                chunk_id=candidate.chunk_id,
-                document_id=candidate.document_id,
-                dataset_id=candidate.dataset_id,
-                similarity=sim,
-                term_similarity=tsim,
-                vector_similarity=vsim,
-                matched_terms=tuple(candidate.matched_terms),
-            )
+    if not candidates:
+        return []
+    reference = reference_score(candidates)
+    text = np.fromiter((c.text_score or 0.0 for c in candidates), dtype=np.float64, count=len(candidates))
+    tsims = np.divide(text, text + reference, out=np.zeros_like(text), where=(text > 0) & (reference > 0))
+    if rerank_scores is not None:
+        vsims = np.fromiter((rerank_scores.get(c.chunk_id, 0.0) for c in candidates), dtype=np.float64)
+    else:
+        vsims = np.fromiter((c.vector_score or 0.0 for c in candidates), dtype=np.float64, count=len(candidates))
+        np.maximum(vsims, 0.0, out=vsims)
+    sims = (1 - vector_weight) * tsims + vector_weight * vsims
+    if pagerank:
+        sims += np.fromiter((pagerank.get(c.dataset_id, 0) / 100 for c in candidates), dtype=np.float64)
+    order = np.lexsort((np.array([c.chunk_id for c in candidates]), -sims))
+    sim_list, tsim_list, vsim_list = sims.tolist(), tsims.tolist(), vsims.tolist()
+    return [
+        ScoredChunk(
+            chunk_id=(c := candidates[i]).chunk_id,
+            document_id=c.document_id,
+            dataset_id=c.dataset_id,
+            similarity=sim_list[i],
+            term_similarity=tsim_list[i],
+            vector_similarity=vsim_list[i],
+            matched_terms=tuple(c.matched_terms),
         )
-    scored.sort(key=lambda s: (-s.similarity, s.chunk_id))
-    return scored
+        for i in order.tolist()
+    ]

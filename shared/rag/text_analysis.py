@@ -21,11 +21,13 @@ One analyzer for chunks and queries (as Lucene's ``english`` analyzer, which Ope
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import unicodedata
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Final
 
 import snowballstemmer
 
@@ -120,19 +122,80 @@ def analyze(text: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class QueryTerm:
-    """One distinct term of a query and the first word of the query it came from (for highlighting)."""
+    """One distinct term of a query, the first word of the query it came from (for highlighting), and how
+    many times the query holds it (its query term frequency)."""
 
     term: str
     word: str
+    count: int = 1
 
 
 def analyze_query(text: str) -> list[QueryTerm]:
-    """Distinct terms of a query, in order of first appearance. Only stopwords → an empty list."""
+    """Distinct terms of a query, in order of first appearance, with their counts. Only stopwords → []."""
     seen: dict[str, QueryTerm] = {}
     for word, term in _words(text):
-        if term not in seen:
-            seen[term] = QueryTerm(term=term, word=word)
+        found = seen.get(term)
+        seen[term] = QueryTerm(term=term, word=word) if found is None else replace(found, count=found.count + 1)
     return list(seen.values())
+
+
+# == query plan: which terms a search sends, and how many of them a chunk must match ==================
+#: A question searches at most this many of its terms: those it weighs most (count x IDF). Lucene's
+#: MoreLikeThis, the query for "find text like this text", keeps 25 (OpenSearch's ``more_like_this``
+#: ``max_query_terms``); RAGFlow's query analysis also caps and weighs terms rather than OR-ing every word.
+MAX_QUERY_TERMS: Final = 25
+#: BM25's k1 (Lucene's default, both engines): a term found once in a chunk of average length scores
+#: ``idf / (1 + k1)``.
+BM25_K1: Final = 1.2
+
+
+def bm25_idf(doc_freq: float, docs: float) -> float:
+    """Lucene's BM25 IDF: ``ln(1 + (N - df + 0.5) / (df + 0.5))``."""
+    return math.log1p((docs - doc_freq + 0.5) / (doc_freq + 0.5))
+
+
+@dataclass(frozen=True, slots=True)
+class WeightedTerm:
+    """A term a search sends: its query weight (the query's count of it, as Lucene's and Anserini's BM25
+    count a repeated query word) and its IDF over the chunks searched."""
+
+    term: QueryTerm
+    idf: float
+
+    @property
+    def weight(self) -> float:
+        return float(self.term.count)
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPlan:
+    """What a full-text search sends: the chosen terms, in the question's order (a chunk holding any of them
+    is a text match; engines score ``sum(weight * idf * tf-saturation)`` over the chosen terms it holds),
+    and the question's reference score.
+
+    ``reference_score`` is the BM25 of a chunk of average length holding every term of the question once
+    (weighted by the question's count of it; terms no chunk holds left out): the scale on which the scorer
+    reads a text score (``shared/rag/scoring.py``). It covers the terms the cap left out too: the cap
+    decides which terms are worth *searching* (a left-out term would add little to any chunk's score), not
+    what matching the whole question would be worth.
+    """
+
+    terms: tuple[WeightedTerm, ...]
+    reference_score: float
+
+
+def plan_query(terms: Sequence[QueryTerm], doc_freqs: Sequence[float], docs: float) -> QueryPlan:
+    """Choose the terms a search sends, given each term's document frequency among the ``docs`` chunks searched.
+
+    Terms no chunk holds are dropped (they match nothing); of the rest, at most ``MAX_QUERY_TERMS`` with the
+    highest count x IDF are kept (ties: earlier in the question). A short question keeps all its terms.
+    """
+    present = [WeightedTerm(term, bm25_idf(df, docs)) for term, df in zip(terms, doc_freqs, strict=True) if df > 0]
+    reference = sum(t.weight * t.idf for t in present) / (1 + BM25_K1)
+    if len(present) <= MAX_QUERY_TERMS:
+        return QueryPlan(tuple(present), reference)
+    best = sorted(range(len(present)), key=lambda i: (-present[i].weight * present[i].idf, i))[:MAX_QUERY_TERMS]
+    return QueryPlan(tuple(present[i] for i in sorted(best)), reference)
 
 
 def opensearch_analysis() -> dict[str, Any]:

@@ -17,14 +17,13 @@ from shared.ports.metadata import ITEM_EXISTS, ITEM_NOT_EXISTS, Condition, Delet
 from shared.repos.datasets import counters_update
 from shared.repos.keys import STORAGE_ATTRS, OrderBy, ordered, time_sort_key, time_sorted_item
 from shared.repos.names import ExactNameGuard, NameGuard, NameTaken
+from shared.repos.writes import TRANSACT_BATCH, transact_in_batches
 
 Record = dict[str, Any]
 _DOC = "DOC"
 _NAMES = ExactNameGuard("DOCNAMES", "document_id", legacy=NameGuard("DOCNAME", "document_id"))
 
 __all__ = ["STORAGE_ATTRS", "DocumentRepository", "DuplicateDocumentName", "Record", "dataset_pk", "document_pk"]
-# DynamoDB transactions hold at most 100 items; chunk writes go in batches well below that.
-_BATCH = 25
 
 
 class DuplicateDocumentName(NameTaken):
@@ -162,8 +161,7 @@ class DocumentRepository:
     # -- chunks ------------------------------------------------------------------------------------
     def put_chunks(self, chunks: Sequence[Record]) -> None:
         """Write chunks (idempotent: ids are deterministic, a retry overwrites the same items)."""
-        for start in range(0, len(chunks), _BATCH):
-            self._store.transact([Put(self._chunk_item(chunk)) for chunk in chunks[start : start + _BATCH]])
+        transact_in_batches(self._store, [Put(self._chunk_item(chunk)) for chunk in chunks])
 
     @staticmethod
     def _chunk_item(chunk: Record) -> Record:
@@ -220,8 +218,8 @@ class DocumentRepository:
     def remove_chunks(self, document: Record, chunks: Sequence[Record]) -> None:
         """Delete chunks and take them off their document's and dataset's counts (batch by batch)."""
         pk = document_pk(document["id"])
-        for start in range(0, len(chunks), _BATCH):
-            batch = chunks[start : start + _BATCH]
+        for start in range(0, len(chunks), TRANSACT_BATCH):
+            batch = chunks[start : start + TRANSACT_BATCH]
             tokens = sum(int(c.get("token_count", 0)) for c in batch)
             self._store.transact(
                 [
@@ -241,5 +239,4 @@ class DocumentRepository:
 
     def delete_chunks(self, document_id: str, chunk_ids: Sequence[str]) -> None:
         pk = document_pk(document_id)
-        for start in range(0, len(chunk_ids), _BATCH):
-            self._store.transact([Delete(pk, f"CHUNK#{cid}") for cid in chunk_ids[start : start + _BATCH]])
+        transact_in_batches(self._store, [Delete(pk, f"CHUNK#{cid}") for cid in chunk_ids])

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from shared.ports.metadata import ITEM_NOT_EXISTS, Condition, ConditionFailed, Delete, MetadataStore, Put
 from shared.repos.documents import dataset_pk
+from shared.repos.writes import transact_in_batches
 
 Record = dict[str, Any]
 
@@ -27,7 +28,6 @@ GRAPH_INDEX: Final = "KG"
 #: Sort-key prefix of each kind of graph record.
 RECORD_PREFIX: Final = {"entity": "ENT#", "relation": "REL#", "community_report": "COM#"}
 _HEAD = "HEAD"
-_BATCH = 25
 
 
 def graph_pk(dataset_id: str) -> str:
@@ -137,14 +137,12 @@ class GraphRepository:
         """Write records (``kind`` and ``id`` decide the key); idempotent."""
         pk = graph_pk(dataset_id)
         items = [{**r, "pk": pk, "sk": RECORD_PREFIX[r["kind"]] + r["id"]} for r in records]
-        for start in range(0, len(items), _BATCH):
-            self._store.transact([Put(item) for item in items[start : start + _BATCH]])
+        transact_in_batches(self._store, [Put(item) for item in items])
 
     def delete_records(self, dataset_id: str, kind: str, ids: Sequence[str]) -> None:
         pk = graph_pk(dataset_id)
         keys = [RECORD_PREFIX[kind] + i for i in dict.fromkeys(ids)]
-        for start in range(0, len(keys), _BATCH):
-            self._store.transact([Delete(pk, sk) for sk in keys[start : start + _BATCH]])
+        transact_in_batches(self._store, [Delete(pk, sk) for sk in keys])
 
     def records(self, dataset_id: str, kind: str) -> list[Record]:
         return self._store.query(graph_pk(dataset_id), sk_prefix=RECORD_PREFIX[kind])

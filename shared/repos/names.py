@@ -23,10 +23,12 @@ class NameTaken(Exception):
 
 @dataclass(frozen=True)
 class NameGuard:
-    """The guard items of one kind of record; ``owner_attr`` names the record id they hold."""
+    """The guard items of one kind of record; ``owner_attr`` names the record id they hold, ``name_attr`` the
+    record's attribute holding the guarded name (agents guard their ``title``)."""
 
     prefix: str
     owner_attr: str
+    name_attr: str = "name"
 
     def sk(self, name: str) -> str:
         return f"{self.prefix}#{name.lower()}"
@@ -46,10 +48,11 @@ class NameGuard:
     def renaming(self, pk: str, current: Record, changes: Record) -> list[WriteOp]:
         """Claim the new name and release the old one when ``changes`` renames ``current`` (not a mere change
         of case); nothing otherwise. A rename's claim comes first, so ``write`` can tell a taken name apart."""
-        new_name = changes.get("name")
-        if not isinstance(new_name, str) or new_name.lower() == current["name"].lower():
+        new_name = changes.get(self.name_attr)
+        old_name = current[self.name_attr]
+        if not isinstance(new_name, str) or new_name.lower() == old_name.lower():
             return []
-        return [self.claim(pk, new_name, current["id"]), self.release(pk, current["name"])]
+        return [self.claim(pk, new_name, current["id"]), self.release(pk, old_name)]
 
     def write(self, store: MetadataStore, ops: Sequence[WriteOp], name: str, taken: type[NameTaken]) -> None:
         """Run ``ops`` in one transaction. When the first is this guard's claim of ``name`` and fails, the name

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.access import KeyGrant, ResourceKind, Scope, ids_from_lists
 from shared.catalog import split_model_id
 from shared.constants import API_KEY_PREFIX
 from shared.ids import new_id, now_ms
-from shared.ports.metadata import ITEM_NOT_EXISTS, ConditionFailed, MetadataStore, Put
+from shared.ports.metadata import ITEM_EXISTS, ITEM_NOT_EXISTS, ConditionFailed, Delete, MetadataStore, Put
 from shared.ports.secrets import SecretStore
 from shared.repos.keys import tenant_pk
 
@@ -26,6 +27,11 @@ def hash_api_key(api_key: str) -> str:
 
 def _key_pk(digest: str) -> str:
     return f"APIKEY#{digest}"
+
+
+def key_id(digest: str) -> str:
+    """How a key is named in listings and revocations: the start of its digest (never the key)."""
+    return digest[:12]
 
 
 class _KeyHolder:
@@ -265,15 +271,27 @@ class TenantRepository:
                 holder.stored_as(self._secrets().put(holder.secret_name(tenant.id), key))
         return tenant.to_item()
 
-    def issue_api_key(self, tenant_id: str) -> str:
-        """Create a new key for the tenant and return it in clear (the only time it is visible)."""
+    def issue_api_key(
+        self,
+        tenant_id: str,
+        *,
+        scope: Scope = "write",
+        ids: Mapping[ResourceKind, Sequence[str]] | None = None,
+    ) -> str:
+        """Create a new key for the tenant and return it in clear (the only time it is visible).
+
+        ``scope`` and ``ids`` (resource ids per kind the key is restricted to; None: unrestricted) are
+        stored beside the digest (``shared.access``)."""
         api_key = API_KEY_PREFIX + secrets.token_hex(16)
         digest = hash_api_key(api_key)
         created = now_ms()
+        limits: dict[str, Any] = {"scope": scope}
+        if ids is not None:
+            limits["ids"] = {kind: sorted(values) for kind, values in ids_from_lists(ids).items()}
         self._store.transact(
             [
                 Put(
-                    {"pk": _key_pk(digest), "sk": "APIKEY", "tenant_id": tenant_id, "create_time": created},
+                    {"pk": _key_pk(digest), "sk": "APIKEY", "tenant_id": tenant_id, "create_time": created, **limits},
                     ITEM_NOT_EXISTS,
                 ),
                 Put(
@@ -283,16 +301,58 @@ class TenantRepository:
                         "digest": digest,
                         "hint": api_key[-4:],
                         "create_time": created,
+                        **limits,
                     }
                 ),
             ]
         )
         return api_key
 
+    def grant_for_key(self, api_key: str) -> KeyGrant | None:
+        """What ``api_key`` may do (its tenant, scope and id lists), or None for an unknown key. Keys issued
+        before scopes existed are unrestricted write keys."""
+        digest = hash_api_key(api_key)
+        item = self._store.get(_key_pk(digest), "APIKEY")
+        if item is None:
+            return None
+        raw_ids = item.get("ids")
+        return KeyGrant(
+            tenant_id=str(item["tenant_id"]),
+            scope=item.get("scope") or "write",
+            ids=None if raw_ids is None else ids_from_lists(raw_ids),
+            key_id=key_id(digest),
+        )
+
     def tenant_for_key(self, api_key: str) -> str | None:
         """The id of the tenant owning ``api_key``, or None."""
-        item = self._store.get(_key_pk(hash_api_key(api_key)), "APIKEY")
-        return None if item is None else str(item["tenant_id"])
+        grant = self.grant_for_key(api_key)
+        return None if grant is None else grant.tenant_id
+
+    def list_api_keys(self, tenant_id: str) -> list[dict[str, Any]]:
+        """The tenant's keys as they are stored (digests, never the keys), oldest first."""
+        items = self._store.query(tenant_pk(tenant_id), sk_prefix="APIKEY#")
+        keys = [
+            {
+                "id": key_id(item["digest"]),
+                "hint": item.get("hint", ""),
+                "create_time": item.get("create_time"),
+                "scope": item.get("scope") or "write",
+                "ids": item.get("ids"),
+            }
+            for item in items
+        ]
+        return sorted(keys, key=lambda key: (key["create_time"] or 0, key["id"]))
+
+    def revoke_api_key(self, tenant_id: str, key_id_prefix: str) -> bool:
+        """Delete the tenant's key whose id starts with ``key_id_prefix``; False when none (or several) match."""
+        items = self._store.query(tenant_pk(tenant_id), sk_prefix=f"APIKEY#{key_id_prefix.lower()}")
+        if len(items) != 1 or not key_id_prefix:
+            return False
+        digest = items[0]["digest"]
+        self._store.transact(
+            [Delete(_key_pk(digest), "APIKEY", ITEM_EXISTS), Delete(tenant_pk(tenant_id), f"APIKEY#{digest}")]
+        )
+        return True
 
     def default_tenant_id(self) -> str | None:
         """The tenant created on a local server's first start, if any."""

@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field, StringConstraints, field_validator, mode
 
 from shared.errors import ArgumentError, RetCode
 from shared.schemas.common import PAGING_LIMIT, LenientBody, QueryArgs, RequestModel, delete_scope, refuse
+from shared.schemas.fields import EmptyIsNone
 from shared.schemas.reading import load_json
 
 AGENT_TITLE_LIMIT = 255
@@ -80,36 +81,21 @@ class _ListQuery(QueryArgs):
     # RAGFlow reads only the parameters it knows and ignores the rest; an empty filter is no filter.
     model_config = ConfigDict(extra="ignore")
 
-    id: str | None = None
+    id: EmptyIsNone = None
     page: Page = 1
     page_size: PageSize = 30
     orderby: Literal["create_time", "update_time"] = "update_time"
     desc: bool = True
 
-    @field_validator("id", mode="before")
-    @classmethod
-    def _empty_is_none(cls, value: Any) -> Any:
-        return None if value == "" else value
-
 
 class ListAgentsQuery(_ListQuery):
-    title: str | None = None
-
-    @field_validator("title", mode="before")
-    @classmethod
-    def _empty_title_is_none(cls, value: Any) -> Any:
-        return None if value == "" else value
+    title: EmptyIsNone = None
 
 
 class ListAgentSessionsQuery(_ListQuery):
-    user_id: str | None = None
+    user_id: EmptyIsNone = None
     #: Whether each session's DSL is shown (RAGFlow: yes unless ``dsl=false``).
     dsl: bool = True
-
-    @field_validator("user_id", mode="before")
-    @classmethod
-    def _empty_user_is_none(cls, value: Any) -> Any:
-        return None if value == "" else value
 
 
 class AgentSessionQuery(QueryArgs):
@@ -148,15 +134,10 @@ class DeleteAgentSessionsRequest(LenientBody):
 class AgentCompletionRequest(LenientBody):
     question: str | None = None
     stream: bool = True
-    session_id: str | None = None
+    session_id: EmptyIsNone = None
     inputs: dict[str, Any] | None = None
-    user_id: str | None = None
+    user_id: EmptyIsNone = None
     return_trace: bool = False
-
-    @field_validator("session_id", "user_id", mode="before")
-    @classmethod
-    def _empty_is_none(cls, value: Any) -> Any:
-        return None if value == "" else value
 
 
 class AgentOpenAIRequest(LenientBody):

@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field, StringConstraints, field_validator, mode
 
 from shared.errors import RetCode
 from shared.schemas.common import PAGING_LIMIT, LenientBody, QueryArgs, StrictBody, delete_scope, refuse
+from shared.schemas.fields import EmptyIsNone
 
 CHAT_NAME_LIMIT = 255
 SESSION_NAME_LIMIT = 255
@@ -128,15 +129,8 @@ class CreateChatRequest(LenientBody):
     prompt: PromptSettings | None = None
 
 
-class UpdateChatRequest(LenientBody):
+class UpdateChatRequest(CreateChatRequest):
     """Every field optional; ``llm`` and ``prompt`` are merged into the stored ones."""
-
-    name: Name | None = None
-    avatar: str | None = None
-    description: str | None = None
-    dataset_ids: list[str] | None = None
-    llm: LlmSettings | None = None
-    prompt: PromptSettings | None = None
 
 
 class DeleteByIdsRequest(StrictBody):
@@ -164,18 +158,13 @@ class _ListQuery(QueryArgs):
     # RAGFlow reads only the parameters it knows here and ignores the rest; an empty filter is no filter.
     model_config = ConfigDict(extra="ignore")
 
-    id: str | None = None
-    name: str | None = None
+    id: EmptyIsNone = None
+    name: EmptyIsNone = None
     # RAGFlow pages with peewee's paginate(), which reads page 0 as page 1.
     page: Annotated[int, Field(ge=0, le=PAGING_LIMIT)] = 1
     page_size: Annotated[int, Field(ge=0, le=PAGING_LIMIT)] = 30
     orderby: Literal["create_time", "update_time"] = "create_time"
     desc: bool = True
-
-    @field_validator("id", "name", mode="before")
-    @classmethod
-    def _empty_is_none(cls, value: Any) -> Any:
-        return None if value == "" else value
 
     @field_validator("page", mode="after")
     @classmethod
@@ -194,12 +183,7 @@ SessionOrder = Literal["create_time", "update_time", "create_date", "update_date
 
 class ListSessionsQuery(_ListQuery):
     orderby: SessionOrder = "create_time"  # type: ignore[assignment]
-    user_id: str | None = None
-
-    @field_validator("user_id", mode="before")
-    @classmethod
-    def _empty_user_is_none(cls, value: Any) -> Any:
-        return None if value == "" else value
+    user_id: EmptyIsNone = None
 
 
 class CreateSessionRequest(LenientBody):

@@ -26,7 +26,12 @@ class RequestModel(BaseModel):
     Besides the fields, a model says how its request is read (class variables, not fields):
     ``body_optional`` — an absent body reads as ``{}`` (RAGFlow's body-less DELETEs); otherwise an empty
     body is malformed JSON, as RAGFlow answers. ``max_body_bytes`` — larger bodies are refused unread.
+
+    Validators are built when a model first validates, not at import: a function imports every model of its
+    route group's modules and most requests use one (``defer_build``; a cold start pays for what it reads).
     """
+
+    model_config = ConfigDict(defer_build=True)
 
     body_optional: ClassVar[bool] = False
     max_body_bytes: ClassVar[int] = DEFAULT_MAX_JSON_BYTES

@@ -11,11 +11,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from shared.errors import RetCode
 from shared.schemas.common import LenientBody, refuse
-from shared.schemas.retrieval import MetadataConditionField, ragflow_flag
+from shared.schemas.fields import refuse_blank
+from shared.schemas.retrieval import MetadataConditionField, Question, ragflow_flag
 
 NO_QUESTION = "Please input your question."
 NO_MESSAGES = "You have to provide messages."
@@ -29,28 +38,24 @@ def _stream_flag(value: Any) -> bool:
     return ragflow_flag("stream", value)
 
 
+_no_question = refuse_blank(NO_QUESTION)
+
+#: RAGFlow's ``stream``: null is false, anything but a boolean is refused.
+StreamFlag = Annotated[bool, BeforeValidator(_stream_flag)]
+
+
 class CompletionRequest(LenientBody):
     """POST /api/v1/chats/{chat_id}/completions. Keys besides these fill the system prompt's variables."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"required": ["question"]})
 
-    question: Annotated[str, Field(min_length=1, validate_default=True)] = ""
-    stream: bool = True
+    question: Annotated[str, Field(min_length=1, validate_default=True), BeforeValidator(refuse_blank(NO_QUESTION))] = (
+        ""
+    )
+    stream: StreamFlag = True
     session_id: str | None = Field(None, description="continue this session; a new one is started without it")
     user_id: str | None = Field(None, description="the end user the new session belongs to")
     metadata_condition: MetadataConditionField = None
-
-    @field_validator("question", mode="before")
-    @classmethod
-    def _question(cls, value: Any) -> Any:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            raise refuse(RetCode.DATA_ERROR, NO_QUESTION)
-        return value
-
-    @field_validator("stream", mode="before")
-    @classmethod
-    def _stream(cls, value: Any) -> bool:
-        return _stream_flag(value)
 
     @field_validator("session_id", mode="after")
     @classmethod
@@ -96,7 +101,7 @@ class OpenAICompletionRequest(LenientBody):
 
     model: str = Field(description="echoed in the answer; the chat's own model answers")
     messages: list[ChatTurn]
-    stream: bool = True
+    stream: StreamFlag = True
     extra_body: ExtraBody = Field(default_factory=ExtraBody)
 
     @model_validator(mode="before")
@@ -124,11 +129,6 @@ class OpenAICompletionRequest(LenientBody):
             raise refuse(RetCode.DATA_ERROR, "The last content of this conversation is not from user.")
         return turns
 
-    @field_validator("stream", mode="before")
-    @classmethod
-    def _stream(cls, value: Any) -> bool:
-        return _stream_flag(value)
-
     @field_validator("extra_body", mode="before")
     @classmethod
     def _extra_body(cls, value: Any) -> Any:
@@ -144,12 +144,5 @@ class RelatedQuestionsRequest(LenientBody):
 
     model_config = ConfigDict(json_schema_extra={"required": ["question"]})
 
-    question: Annotated[str, Field(min_length=1, validate_default=True)] = ""
+    question: Question = ""
     industry: str | None = Field(None, description="phrase the questions in this industry's vocabulary")
-
-    @field_validator("question", mode="before")
-    @classmethod
-    def _question(cls, value: Any) -> Any:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            raise refuse(RetCode.DATA_ERROR, "`question` is required.")
-        return value

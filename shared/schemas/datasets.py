@@ -25,6 +25,7 @@ from shared.schemas.common import (
     unique_uuid1_list,
     uuid1_hex,
 )
+from shared.schemas.fields import EmptyIsNone
 from shared.schemas.parser_config import ParserConfig
 
 DATASET_NAME_LIMIT = 128
@@ -245,7 +246,7 @@ class DeleteDatasetsRequest(StrictBody):
 
 class ListDatasetsQuery(QueryArgs):
     id: str | None = None
-    name: str | None = None
+    name: EmptyIsNone = None
     page: Annotated[int, Field(ge=1, le=PAGING_LIMIT)] = 1
     page_size: Annotated[int, Field(ge=1, le=PAGING_LIMIT)] = 30
     orderby: Literal["create_time", "update_time"] = "create_time"
@@ -255,8 +256,3 @@ class ListDatasetsQuery(QueryArgs):
     @classmethod
     def _check_id(cls, value: Any) -> Any:
         return None if value is None else uuid1_hex(value)
-
-    @field_validator("name", mode="before")
-    @classmethod
-    def _empty_name_is_no_filter(cls, value: Any) -> Any:
-        return None if value == "" else value

@@ -23,11 +23,12 @@ from __future__ import annotations
 from typing import Annotated, Any, ClassVar
 
 from annotated_types import Ge, Le
-from pydantic import ConfigDict, Field, PlainValidator, ValidationInfo, WithJsonSchema, field_validator
+from pydantic import BeforeValidator, ConfigDict, Field, PlainValidator, ValidationInfo, WithJsonSchema, field_validator
 
 from shared.errors import RetCode
 from shared.rag.metadata import OPERATORS, MetadataCondition, MetadataConditionError, parse_metadata_condition
 from shared.schemas.common import PAGING_LIMIT, LenientBody, refuse
+from shared.schemas.fields import refuse_blank
 
 MAX_PAGE_SIZE = 1024
 MAX_TOP_K = 2048
@@ -139,6 +140,12 @@ def string_list(value: Any, message: str) -> list[str]:
     return list(dict.fromkeys(value))
 
 
+#: A question RAGFlow requires: missing, null or blank is refused with its own message.
+Question = Annotated[
+    str, Field(min_length=1, validate_default=True), BeforeValidator(refuse_blank("`question` is required."))
+]
+
+
 class RetrievalRequest(LenientBody):
     """POST /api/v1/retrieval. Fields are checked in RAGFlow's order; the first problem is answered."""
 
@@ -151,7 +158,7 @@ class RetrievalRequest(LenientBody):
     }
 
     dataset_ids: Annotated[list[str], Field(default_factory=list, min_length=1, validate_default=True)]
-    question: Annotated[str, Field(min_length=1, validate_default=True)] = ""
+    question: Question = ""
     document_ids: list[str] = Field(default_factory=list)
     page: Annotated[int, Field(ge=1, le=PAGING_LIMIT)] = 1
     page_size: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = 30
@@ -174,13 +181,6 @@ class RetrievalRequest(LenientBody):
         if not value:
             raise refuse(RetCode.DATA_ERROR, "`dataset_ids` is required.")
         return string_list(value, cls._LIST_MESSAGES["dataset_ids"])
-
-    @field_validator("question", mode="before")
-    @classmethod
-    def _question(cls, value: Any) -> Any:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            raise refuse(RetCode.DATA_ERROR, "`question` is required.")
-        return value
 
     @field_validator("document_ids", "cross_languages", mode="before")
     @classmethod

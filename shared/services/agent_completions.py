@@ -21,7 +21,7 @@ from shared.agent.dsl import session_dsl
 from shared.agent.errors import ComponentError, DslError, InputError
 from shared.agent.runtime import ChatModels, RetrievalSettings, RetrievedChunks, Runtime
 from shared.errors import DataError, FlowlessError
-from shared.ids import http_date, new_id, now_ms
+from shared.ids import new_id, now_ms, record_times
 from shared.ports.chat_model import ChatModel, ChatModelConfigError
 from shared.ports.metadata import ConditionFailed
 from shared.rag.tokens import count_tokens
@@ -179,10 +179,7 @@ class AgentCompletionService:
             "reference": [],
             "source": "agent",
             "dsl": dsl,
-            "create_time": now,
-            "create_date": http_date(now),
-            "update_time": now,
-            "update_date": http_date(now),
+            **record_times(now),
         }
         try:
             self._sessions.create(record)

@@ -5,7 +5,6 @@ run (an unsupported component, a broken graph) is refused with 102 naming the pr
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +13,7 @@ from shared.agent.components.begin import Begin, BeginParams, coerce_input
 from shared.agent.dsl import BEGIN_ID, session_dsl, validate_dsl
 from shared.agent.errors import DslError, InputError
 from shared.errors import DataError, OperatingError
-from shared.ids import http_date, new_id, now_ms
+from shared.ids import http_date, new_id, now_ms, record_times
 from shared.ports.metadata import ConditionFailed
 from shared.repos.agents import STORAGE_ATTRS, AgentRepository, AgentSessionRepository, DuplicateAgentTitle, Record
 from shared.schemas.agents import (
@@ -26,6 +25,7 @@ from shared.schemas.agents import (
     ListAgentsQuery,
     UpdateAgentRequest,
 )
+from shared.services.deletes import delete_targets
 
 AGENT_NOT_FOUND = "The agent doesn't exist."
 NOT_OWNER = "Only owner of canvas authorized for this operation."
@@ -145,10 +145,7 @@ class AgentService:
             "canvas_category": CANVAS_CATEGORY,
             "permission": "me",
             "dsl": dsl,
-            "create_time": now,
-            "create_date": http_date(now),
-            "update_time": now,
-            "update_date": http_date(now),
+            **record_times(now),
         }
         try:
             self._agents.create(record, _version(request.title, dsl, now))
@@ -230,10 +227,7 @@ class AgentService:
             "reference": [],
             "source": "agent",
             "dsl": session_dsl(agent["dsl"], agent_id, values),
-            "create_time": now,
-            "create_date": http_date(now),
-            "update_time": now,
-            "update_date": http_date(now),
+            **record_times(now),
         }
         try:
             self._sessions.create(record)
@@ -273,19 +267,13 @@ class AgentService:
         """
         if self._agents.get(tenant_id, agent_id) is None:
             raise DataError(f"You don't own the agent {agent_id}")
-        if not request.ids:
-            if request.targets_everything():
-                self._sessions.delete(self._sessions.all_of_agent(agent_id))
-            return None
-        duplicates = [f"Duplicate session ids: {item}" for item, count in Counter(request.ids).items() if count > 1]
-        errors: list[str] = []
-        found: list[Record] = []
-        for session_id in dict.fromkeys(request.ids):
-            session = self._sessions.get(agent_id, session_id)
-            if session is None:
-                errors.append(f"The agent doesn't own the session {session_id}")
-            else:
-                found.append(session)
+        found, errors, duplicates = delete_targets(
+            request,
+            "session",
+            lambda: self._sessions.all_of_agent(agent_id),
+            lambda item: self._sessions.get(agent_id, item),
+            lambda item: f"The agent doesn't own the session {item}",
+        )
         self._sessions.delete(found)
         return _outcome(len(found), errors, duplicates)
 

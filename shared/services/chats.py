@@ -6,14 +6,13 @@ Messages: the reference's (``http_api_reference``) where it gives one, otherwise
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from shared.catalog import ModelType, split_model_id
 from shared.errors import ArgumentError, DataError
-from shared.ids import http_date, new_id, now_ms
+from shared.ids import http_date, new_id, now_ms, record_times
 from shared.ports.metadata import ConditionFailed
 from shared.repos.chats import STORAGE_ATTRS, ChatRepository, DuplicateChatName, Record, SessionRepository
 from shared.repos.datasets import DatasetRepository
@@ -32,6 +31,7 @@ from shared.schemas.chats import (
     UpdateSessionRequest,
 )
 from shared.services.datasets import dataset_view
+from shared.services.deletes import delete_targets
 from shared.services.models import ModelAccess
 
 # RAGFlow's server (its reference says "... in creating dataset." / "... in updating dataset.").
@@ -92,10 +92,6 @@ def _check_variables(variables: Iterable[Mapping[str, Any]], prompt: str) -> Non
     for variable in variables:
         if not variable.get("optional") and f"{{{variable['key']}}}" not in prompt:
             raise DataError(f"Parameter '{variable['key']}' is not used")
-
-
-def _duplicates(ids: Sequence[str], noun: str) -> list[str]:
-    return [f"Duplicate {noun} ids: {item}" for item, count in Counter(ids).items() if count > 1]
 
 
 @dataclass(frozen=True)
@@ -237,10 +233,7 @@ class ChatService:
             "do_refer": "1",
             "status": "1",
             "top_k": prompt.top_k,
-            "create_time": now,
-            "create_date": http_date(now),
-            "update_time": now,
-            "update_date": http_date(now),
+            **record_times(now),
         }
         try:
             self._chats.create(record)
@@ -338,15 +331,13 @@ class ChatService:
         As RAGFlow: the chats found are deleted, then unknown and repeated ids are reported (see
         :class:`DeleteOutcome`); when none was found, nothing changes and the answer is an error.
         """
-        if not request.ids:
-            targets = self._chats.all_of_tenant(tenant_id) if request.targets_everything() else []
-            errors: list[str] = []
-            duplicates: list[str] = []
-        else:
-            duplicates = _duplicates(request.ids, "assistant")
-            found = [(chat_id, self._chats.get(tenant_id, chat_id)) for chat_id in dict.fromkeys(request.ids)]
-            errors = [f"Assistant({chat_id}) not found." for chat_id, chat in found if chat is None]
-            targets = [chat for _, chat in found if chat is not None]
+        targets, errors, duplicates = delete_targets(
+            request,
+            "assistant",
+            lambda: self._chats.all_of_tenant(tenant_id),
+            lambda chat_id: self._chats.get(tenant_id, chat_id),
+            lambda chat_id: f"Assistant({chat_id}) not found.",
+        )
         for chat in targets:
             # The chat goes first: from then on no session can be added to it (sessions check it exists).
             self._chats.delete(chat)
@@ -368,10 +359,7 @@ class ChatService:
             "user_id": request.user_id or "",
             "messages": [{"role": "assistant", "content": chat["prompt"].get("opener")}],
             "reference": [],
-            "create_time": now,
-            "create_date": http_date(now),
-            "update_time": now,
-            "update_date": http_date(now),
+            **record_times(now),
         }
         try:
             self._sessions.create(record)
@@ -429,14 +417,12 @@ class ChatService:
         """Delete the listed sessions; without ids, all of the chat's (unless the body speaks the v0.25+ rule
         and ``delete_all`` is not true: then none). Found ones are deleted, the rest reported, as for chats."""
         self._owned_chat(tenant_id, chat_id, "You don't own the chat")
-        if not request.ids:
-            targets = self._sessions.all_of_chat(chat_id) if request.targets_everything() else []
-            errors: list[str] = []
-            duplicates: list[str] = []
-        else:
-            duplicates = _duplicates(request.ids, "session")
-            found = [(item, self._sessions.get(chat_id, item)) for item in dict.fromkeys(request.ids)]
-            errors = [f"The chat doesn't own the session {item}" for item, session in found if session is None]
-            targets = [session for _, session in found if session is not None]
+        targets, errors, duplicates = delete_targets(
+            request,
+            "session",
+            lambda: self._sessions.all_of_chat(chat_id),
+            lambda item: self._sessions.get(chat_id, item),
+            lambda item: f"The chat doesn't own the session {item}",
+        )
         self._sessions.delete(targets)
         return DeleteOutcome.of("sessions", len(targets), errors, duplicates)

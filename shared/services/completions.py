@@ -13,7 +13,7 @@ from typing import Any
 
 from shared.catalog import get_catalog
 from shared.errors import DataError
-from shared.ids import http_date, new_id, now_ms
+from shared.ids import new_id, now_ms, record_times
 from shared.ports.chat_model import ChatMessage, ChatModel, ChatModelError, ChatOptions, ChatUsage
 from shared.rag.metadata import MetadataCondition
 from shared.rag.prompting import fit_history, format_knowledge, insert_citations, system_prompt
@@ -222,10 +222,7 @@ class CompletionService:
             "user_id": user_id,
             "messages": [{"role": "assistant", "content": (chat.get("prompt") or {}).get("opener")}],
             "reference": [],
-            "create_time": now,
-            "create_date": http_date(now),
-            "update_time": now,
-            "update_date": http_date(now),
+            **record_times(now),
         }
         self._sessions.create(record)
         return record

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.errors import ArgumentError, DataError, PermissionDenied
-from shared.ids import http_date, new_id, now_ms
+from shared.ids import http_date, new_id, now_ms, record_times
 from shared.repos.datasets import STORAGE_ATTRS, DatasetRepository, DuplicateName, Record
 from shared.repos.tenants import Tenant, TenantRepository
 from shared.schemas.common import deep_merge, path_uuid1
@@ -92,10 +92,7 @@ class DatasetService:
             "chunk_count": 0,
             "document_count": 0,
             "token_num": 0,
-            "create_time": now,
-            "create_date": http_date(now),
-            "update_time": now,
-            "update_date": http_date(now),
+            **record_times(now),
         }
         name = request.name
         for _ in range(_NAME_ATTEMPTS):

@@ -8,10 +8,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from shared.constants import UPLOADS_PREFIX
 from shared.errors import ArgumentError, DataError, FlowlessError, RetCode
 from shared.ids import http_date, new_id, now_ms
 from shared.ports.blobs import BlobStore
 from shared.ports.search import SearchIndex
+from shared.ports.uploads import OBJECT_URI_SCHEME
 from shared.rag.metadata import (
     apply_metadata_changes,
     filter_documents,
@@ -60,8 +62,9 @@ class DocumentMirror(Protocol):
 
 
 def owns_blob(record: Record) -> bool:
-    """False for documents converted from the file manager: they read the file's blob, which the file owns."""
-    return not record.get("source_file_id")
+    """False for documents converted from the file manager (they read the file's blob, which the file owns)
+    and for imported documents (they point at an object in a bucket flowless may not own: never deleted)."""
+    return not record.get("source_file_id") and not str(record.get("blob_key", "")).startswith(OBJECT_URI_SCHEME)
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,37 @@ def new_document_record(
     }
 
 
+def create_document(
+    documents: DocumentRepository,
+    tenant_id: str,
+    dataset: DatasetRecord,
+    filename: str,
+    *,
+    blob: str,
+    size: int,
+    source_type: str,
+    mirror: DocumentMirror | None,
+    document_id: str | None = None,
+) -> Record:
+    """Insert a document for a blob already stored, named as RAGFlow names repeats (``a.txt``, ``a(1).txt``),
+    and mirror it into the file manager."""
+    document_id = document_id or new_id()
+    now = now_ms()
+    for _ in range(20):
+        name = duplicate_name(filename, lambda n: documents.name_taken(dataset["id"], n))
+        record = new_document_record(
+            document_id, tenant_id, dataset, name, size=size, blob=blob, source_type=source_type, now=now
+        )
+        try:
+            documents.create(record)
+        except DuplicateDocumentName:
+            continue  # a concurrent upload took the name; pick the next free one
+        if mirror is not None:
+            mirror.added(dataset, record)
+        return record
+    raise DataError(f"Could not find a free name for {filename}")
+
+
 class DocumentService:
     def __init__(
         self,
@@ -214,22 +248,22 @@ class DocumentService:
         key = existing_blob or blob_key(tenant_id, dataset["id"], document_id)
         if data is not None:
             self._blobs.put(key, data, content_type(filename))
-        now = now_ms()
-        for _ in range(20):
-            name = duplicate_name(filename, lambda n: self._documents.name_taken(dataset["id"], n))
-            record = new_document_record(
-                document_id, tenant_id, dataset, name, size=size, blob=key, source_type=source_type, now=now
+        try:
+            return create_document(
+                self._documents,
+                tenant_id,
+                dataset,
+                filename,
+                blob=key,
+                size=size,
+                source_type=source_type,
+                mirror=self._mirror,
+                document_id=document_id,
             )
-            try:
-                self._documents.create(record)
-            except DuplicateDocumentName:
-                continue  # a concurrent upload took the name; pick the next free one
-            if self._mirror is not None:
-                self._mirror.added(dataset, record)
-            return record
-        if data is not None and existing_blob is None:
-            self._blobs.delete(key)
-        raise DataError(f"Could not find a free name for {filename}")
+        except DataError:
+            if data is not None and existing_blob is None:
+                self._blobs.delete(key)
+            raise
 
     def register_object(self, tenant_id: str, dataset_id: str, filename: str, key: str, size: int) -> dict[str, Any]:
         """Register a blob already in storage (an S3 upload under the ingest prefix) as a document."""
@@ -441,3 +475,4 @@ class DocumentService:
         self._index().delete_dataset(dataset["tenant_id"], dataset["id"])
         self._blobs.delete_prefix(f"docs/{dataset['tenant_id']}/{dataset['id']}/")
         self._blobs.delete_prefix(f"work/{dataset['tenant_id']}/{dataset['id']}/")
+        self._blobs.delete_prefix(f"{UPLOADS_PREFIX}{dataset['tenant_id']}/{dataset['id']}/")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from shared.ids import http_date, new_id, now_ms
+from shared.ids import http_date, new_id, now_ms, record_times
 from shared.repos.datasets import DatasetRepository
 from shared.repos.documents import DocumentRepository
 from shared.repos.files import (
@@ -91,10 +91,7 @@ def new_file_record(
         "size": size,
         "type": kind,
         "source_type": source_type,
-        "create_time": now,
-        "create_date": http_date(now),
-        "update_time": now,
-        "update_date": http_date(now),
+        **record_times(now),
     }
     if blob_key is not None:
         record["blob_key"] = blob_key
@@ -281,8 +278,5 @@ def link_record(tenant_id: str, file_id: str, document: Record, now: int) -> Rec
         "file_id": file_id,
         "document_id": document["id"],
         "dataset_id": document["dataset_id"],
-        "create_time": now,
-        "create_date": http_date(now),
-        "update_time": now,
-        "update_date": http_date(now),
+        **record_times(now),
     }

@@ -116,6 +116,15 @@ class _UploadPlan:
     chains: dict[str, list[Ancestor]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Destination:
+    """Where a move goes: the tenant, the folder, and the folder's ancestry (whose sizes change with it)."""
+
+    tenant_id: str
+    folder_id: str
+    chain: list[Ancestor]
+
+
 class FileService:
     def __init__(
         self,
@@ -486,6 +495,7 @@ class FileService:
             record["id"]: self._ancestry(tenant_id, record["parent_id"], DataError("File or Folder not found!"))
             for record in moving
         }
+        target = _Destination(tenant_id, destination_id, destination_chain)
         moving_ids = {record["id"] for record in moving}
         nested = any(ancestor.id in moving_ids for chain in chains.values() for ancestor in chain)
         if nested:
@@ -495,52 +505,40 @@ class FileService:
                 if fresh is None:
                     raise DataError("File or Folder not found!")
                 chain = self._ancestry(tenant_id, fresh["parent_id"], DataError("File or Folder not found!"))
-                self._commit_move(tenant_id, [fresh], {fresh["id"]: chain}, destination_id, destination_chain)
+                self._commit_move([fresh], {fresh["id"]: chain}, target)
             return True
         batch: list[Record] = []
         for record in moving:
             trial = [*batch, record]
-            if batch and len(self._move_writes(tenant_id, trial, chains, destination_id, destination_chain)) > (
-                MAX_TRANSACTION_ITEMS
-            ):
-                self._commit_move(tenant_id, batch, chains, destination_id, destination_chain)
+            if batch and len(self._move_writes(trial, chains, target)) > MAX_TRANSACTION_ITEMS:
+                self._commit_move(batch, chains, target)
                 trial = [record]
             batch = trial
         if batch:
-            self._commit_move(tenant_id, batch, chains, destination_id, destination_chain)
+            self._commit_move(batch, chains, target)
         return True
 
     def _move_writes(
-        self,
-        tenant_id: str,
-        records: Sequence[Record],
-        chains: dict[str, list[Ancestor]],
-        destination_id: str,
-        destination_chain: list[Ancestor],
+        self, records: Sequence[Record], chains: dict[str, list[Ancestor]], destination: _Destination
     ) -> FileWrites:
         now = now_ms()
         changes = {"update_time": now, "update_date": http_date(now)}
         writes = FileWrites()
         deltas: dict[Ancestor, int] = {}
         for record in records:
-            writes.extend(self._files.move(record, destination_id, changes))
+            writes.extend(self._files.move(record, destination.folder_id, changes))
             size = int(record.get("size") or 0)
             for ancestor in chains[record["id"]]:
                 deltas[ancestor] = deltas.get(ancestor, 0) - size
-            for ancestor in destination_chain:
+            for ancestor in destination.chain:
                 deltas[ancestor] = deltas.get(ancestor, 0) + size
-        writes.extend(self._files.resize(tenant_id, deltas, keep=destination_chain[:1]))
+        writes.extend(self._files.resize(destination.tenant_id, deltas, keep=destination.chain[:1]))
         return writes
 
     def _commit_move(
-        self,
-        tenant_id: str,
-        records: Sequence[Record],
-        chains: dict[str, list[Ancestor]],
-        destination_id: str,
-        destination_chain: list[Ancestor],
+        self, records: Sequence[Record], chains: dict[str, list[Ancestor]], destination: _Destination
     ) -> None:
-        writes = self._move_writes(tenant_id, records, chains, destination_id, destination_chain)
+        writes = self._move_writes(records, chains, destination)
         try:
             self._files.commit(writes)
         except DuplicateFileName:

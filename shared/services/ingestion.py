@@ -15,7 +15,8 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,15 +27,17 @@ from shared.ids import http_date, new_id, now_ms
 from shared.pipeline import INGEST_PREFIX, WHOLE_DOCUMENT
 from shared.ports.blobs import BlobStore
 from shared.ports.chat_model import ChatModel
-from shared.ports.embedder import Embedder, EmbeddingConfigError, EmbeddingError
+from shared.ports.embedder import Embedder, EmbeddingConfigError, EmbeddingError, Vectors
+from shared.ports.events import EventPublisher
 from shared.ports.metadata import ITEM_NOT_EXISTS, Condition, ConditionFailed, MetadataStore
 from shared.ports.search import IndexedChunk, SearchIndex
 from shared.ports.workflow import ParseTask, Workflow
-from shared.rag.embedding import embed_with_title
+from shared.rag.embedding import blend_title, embed_with_title
 from shared.rag.types import ChunkDraft, ExtractedDocument, Section
 from shared.repos.datasets import DatasetRepository
 from shared.repos.documents import DocumentRepository, Record
 from shared.repos.tenants import Tenant, TenantRepository
+from shared.services.events import parse_event, publish_quietly
 
 if TYPE_CHECKING:  # the step functions import this module; they never read requests
     from shared.schemas.documents import DocumentIdsRequest
@@ -94,6 +97,70 @@ def _load(data: bytes) -> Any:
     return json.loads(data, object_hook=_json_hook)
 
 
+@dataclass(eq=False)
+class DocumentRun:
+    """One document's parse in the local pipeline: what its page ranges share between stages."""
+
+    task: ParseTask
+    #: Page ranges planned; the document is finished when as many are stored.
+    ranges: int
+    record: Record | None = None
+    embedder: Embedder | None = None
+    #: The document name's vector, embedded with the first range (when the title is weighted in).
+    title_vector: Vectors | None = None
+    stored: int = 0
+    chunk_count: int = 0
+    token_count: int = 0
+
+
+@dataclass(eq=False)
+class RangeWork:
+    """One page range of a document in the local pipeline: its chunks, then their vectors."""
+
+    run: DocumentRun
+    range: list[int]
+    drafts: list[ChunkDraft]
+    vectors: Vectors | None = None
+    #: This range's share of the time its embedding call took.
+    embed_seconds: float = 0.0
+
+    @property
+    def size(self) -> int:
+        """Texts to embed: what the worker counts when it gathers a batch."""
+        return len(self.drafts)
+
+
+def _embed_together(works: Sequence[RangeWork]) -> None:
+    """Embed the texts of ``works`` (one model) in one call, the titles of their documents with them."""
+    started = time.perf_counter()
+    embedder = works[0].run.embedder
+    assert embedder is not None
+    texts = [embedding_text(d.content, d.questions) for work in works for d in work.drafts]
+    titled: list[DocumentRun] = []
+    for work in works:
+        run = work.run
+        if run.title_vector is None and title_weight(_record(run)) > 0 and run not in titled:
+            titled.append(run)
+    vectors = embedder.embed_documents(texts + [_record(run)["name"] for run in titled])
+    for run, vector in zip(titled, vectors[len(texts) :], strict=True):
+        run.title_vector = vector
+    elapsed = time.perf_counter() - started
+    offset = 0
+    for work in works:
+        count = len(work.drafts)
+        rows = vectors[offset : offset + count]
+        weight = title_weight(_record(work.run))
+        title = work.run.title_vector
+        work.vectors = blend_title(rows, title, weight) if title is not None and count else rows
+        work.embed_seconds = elapsed * count / max(1, len(texts))
+        offset += count
+
+
+def _record(run: DocumentRun) -> Record:
+    assert run.record is not None, "a range is yielded after its document was read"
+    return run.record
+
+
 class IngestionService:
     def __init__(
         self,
@@ -107,6 +174,7 @@ class IngestionService:
         workflow: Callable[[], Workflow],
         embedder_for: EmbedderFactory,
         chat_model_for: Callable[[Tenant, str | None], ChatModel] | None = None,
+        events: Callable[[], EventPublisher] | None = None,
     ) -> None:
         self._store = store
         self._datasets = datasets
@@ -117,6 +185,21 @@ class IngestionService:
         self._workflow = workflow
         self._embedder_for = embedder_for
         self._chat_model_for = chat_model_for
+        self._events = events
+
+    # == events: one per parse that ends (DONE, FAIL, CANCEL) =========================================
+    def _emit(self, document: Record, task_id: str) -> None:
+        """Publish the end of ``task_id``; a failure propagates so the step is retried (and re-emits)."""
+        if self._events is not None:
+            self._events().publish(parse_event(document, task_id))
+
+    def _emit_if_ended_by(self, task: ParseTask) -> None:
+        """A step found its task superseded: when the task itself ended the parse (a retried finish or
+        fail after its write), publish that end again under the same event id — the first publish may
+        not have happened. Consumers dedupe by id."""
+        record = self._documents.get(task["dataset_id"], task["document_id"])
+        if record is not None and record.get("task_id") == task["task_id"] and record["run"] in ("DONE", "FAIL"):
+            self._emit(record, task["task_id"])
 
     # == API: parse and stop =========================================================================
     def _owned_dataset(self, tenant_id: str, dataset_id: str) -> None:
@@ -146,31 +229,7 @@ class IngestionService:
         """Mark a document RUNNING under a new task id and hand the task to the workflow.
 
         ``note`` opens the new progress_msg (e.g. why the parse restarted)."""
-        task_id = new_id()
-        now = now_ms()
-        self._documents.update(
-            record,
-            {
-                "run": "RUNNING",
-                "progress": 0.0,
-                "progress_msg": _stamp(note) if note else "",
-                "task_id": task_id,
-                "progress_token": f"{task_id}:0",
-                "process_begin_at": http_date(now),
-                "process_begin_ms": now,
-                "process_duration": 0.0,
-                "update_time": now,
-                "update_date": http_date(now),
-            },
-        )
-        task: ParseTask = {
-            "tenant_id": record["tenant_id"],
-            "dataset_id": record["dataset_id"],
-            "document_id": record["id"],
-            "task_id": task_id,
-        }
-        self._workflow().start_parse(task)
-        return task
+        return start_parse(self._documents, self._workflow(), record, note)
 
     def stop(self, tenant_id: str, dataset_id: str, request: DocumentIdsRequest) -> dict[str, Any] | None:
         """Cancel running parses; their chunks are removed and the document ends in CANCEL."""
@@ -195,7 +254,7 @@ class IngestionService:
         now = now_ms()
         msg = (record.get("progress_msg") or "") + ("\n" if record.get("progress_msg") else "") + _stamp(line)
         try:
-            self._documents.update(
+            cleared = self._documents.update(
                 record,
                 {
                     "run": run,
@@ -218,6 +277,8 @@ class IngestionService:
             return self._clear(current, run=run, line=line)
         self._documents.delete_chunks_of(record["id"])
         self._index().delete_document(record["tenant_id"], record["dataset_id"], record["id"])
+        if self._events is not None and record.get("task_id"):
+            publish_quietly(self._events(), parse_event(cleared, record["task_id"]))
 
     # == steps ======================================================================================
     def _current(self, task: ParseTask) -> Record:
@@ -226,16 +287,22 @@ class IngestionService:
             raise TaskSuperseded(task["task_id"])
         return record
 
-    def _report(self, task: ParseTask, line: str | None = None, **fields: Any) -> Record:
-        """Append a timestamped progress line and set fields, as long as the task is still current."""
+    def _report(
+        self, task: ParseTask, line: str | None = None, *, earlier: Sequence[str] = (), **fields: Any
+    ) -> Record:
+        """Append timestamped progress lines and set fields, as long as the task is still current.
+
+        ``earlier`` are lines already stamped (when what they say happened) that go before ``line``: a stage
+        that does several things in a row says them all in one write."""
         for _ in range(20):
             record = self._current(task)
             token = record["progress_token"]
             seq = int(token.rsplit(":", 1)[1]) + 1
             changes = dict(fields)
-            if line is not None:
+            lines = [*earlier, _stamp(line)] if line is not None else list(earlier)
+            if lines:
                 previous = record.get("progress_msg") or ""
-                changes["progress_msg"] = (previous + "\n" if previous else "") + _stamp(line)
+                changes["progress_msg"] = "\n".join([previous, *lines] if previous else lines)
             now = now_ms()
             changes.update(progress_token=f"{task['task_id']}:{seq}", update_time=now, update_date=http_date(now))
             try:
@@ -281,30 +348,30 @@ class IngestionService:
 
     def extract(self, task: ParseTask) -> ParseTask:
         """Turn the original (or one page range of a PDF) into sections."""
-        from shared.rag.parsers import ParseError, extract, extract_pdf_pages
-
         record = self._current(task)
         rng = task["range"]
         self._report(task, f"{_range_label(rng)}: Start to parse.")
-        data = self._blobs.get(record["blob_key"])
-        try:
-            if record["type"] == "visual":
-                doc = ExtractedDocument(record["name"], [Section("", kind="image", meta={"image": data})])
-            elif record["suffix"] == "pdf" and list(rng) != list(WHOLE_DOCUMENT):
-                doc = extract_pdf_pages(data, rng[0], rng[1], filename=record["name"])
-            else:
-                doc = extract(record["name"], data)
-        except ParseError as exc:
-            raise StepFailed(exc.message) from exc
+        doc = self._extract(record, rng)
         key = self._work_key(task, rng, "extracted.json")
         self._blobs.put(key, _dump(asdict(doc)), "application/json")
         self._report(task, f"{_range_label(rng)}: Finish parsing.", progress=0.2)
         return {**task, "extracted": key}
 
+    def _extract(self, record: Record, rng: list[int]) -> ExtractedDocument:
+        from shared.rag.parsers import ParseError, extract, extract_pdf_pages
+
+        data = self._blobs.get(record["blob_key"])
+        try:
+            if record["type"] == "visual":
+                return ExtractedDocument(record["name"], [Section("", kind="image", meta={"image": data})])
+            if record["suffix"] == "pdf" and list(rng) != list(WHOLE_DOCUMENT):
+                return extract_pdf_pages(data, rng[0], rng[1], filename=record["name"])
+            return extract(record["name"], data)
+        except ParseError as exc:
+            raise StepFailed(exc.message) from exc
+
     def chunk(self, task: ParseTask) -> ParseTask:
         """Cut the sections into chunks with the document's chunk method."""
-        from shared.rag.chunkers import ChunkingError, NothingToChunk, chunk_document, wants_llm_enrichment
-
         record = self._current(task)
         rng = task["range"]
         raw = _load(self._blobs.get(task["extracted"]))
@@ -314,11 +381,20 @@ class IngestionService:
             pages=raw.get("pages"),
             meta=raw.get("meta") or {},
         )
+        drafts = self._chunk(task, record, doc)
+        key = self._work_key(task, rng, "chunks.json")
+        self._blobs.put(key, _dump([asdict(d) for d in drafts]), "application/json")
+        self._report(task, f"{_range_label(rng)}: Generate {len(drafts)} chunks", progress=0.4)
+        return {**task, "chunks": key}
+
+    def _chunk(self, task: ParseTask, record: Record, doc: ExtractedDocument) -> list[ChunkDraft]:
+        from shared.rag.chunkers import ChunkingError, NothingToChunk, chunk_document, wants_llm_enrichment
+
         try:
             describe = self._image_describer(record) if record["chunk_method"] == "picture" else None
             drafts = chunk_document(doc, record["chunk_method"], record["parser_config"], describe_image=describe)
         except NothingToChunk as exc:
-            if list(rng) != list(WHOLE_DOCUMENT):
+            if list(task["range"]) != list(WHOLE_DOCUMENT):
                 drafts = []  # a range of blank pages in a longer PDF
             else:
                 raise StepFailed(exc.message) from exc
@@ -326,10 +402,7 @@ class IngestionService:
             raise StepFailed(exc.message) from exc
         if wants_llm_enrichment(record["parser_config"]) and drafts:
             self._enrich(task, record, drafts)
-        key = self._work_key(task, rng, "chunks.json")
-        self._blobs.put(key, _dump([asdict(d) for d in drafts]), "application/json")
-        self._report(task, f"{_range_label(rng)}: Generate {len(drafts)} chunks", progress=0.4)
-        return {**task, "chunks": key}
+        return drafts
 
     def _image_describer(self, record: Record) -> Callable[[bytes], str] | None:
         """The tenant's image2text model as the picture chunker's ``describe_image`` (None without one)."""
@@ -394,16 +467,11 @@ class IngestionService:
         record = self._current(task)
         rng = task["range"]
         drafts = [ChunkDraft(**d) for d in _load(self._blobs.get(task["chunks"]))]
-        dataset = self._datasets.get(record["tenant_id"], record["dataset_id"])
-        tenant = self._tenants.get(record["tenant_id"])
-        if dataset is None or tenant is None:
-            raise TaskSuperseded(task["task_id"])
         started = time.perf_counter()
+        embedder = self._embedder_of(task, record)
         try:
-            embedder = self._embedder_for(dataset["embedding_model"], tenant)
             texts = [embedding_text(d.content, d.questions) for d in drafts]
-            weight = title_weight(record)
-            vectors = embed_with_title(embedder, record["name"], texts, weight)
+            vectors = embed_with_title(embedder, record["name"], texts, title_weight(record))
         except EmbeddingConfigError as exc:
             # A misconfigured model fails the document now; a provider's transient failure
             # (EmbeddingServiceError) propagates so the workflow can retry the step.
@@ -416,80 +484,91 @@ class IngestionService:
         self._report(task, f"{_range_label(rng)}: Embedding chunks ({elapsed:.2f}s)", progress=0.7)
         return {**task, "vectors": key}
 
+    def _embedder_of(self, task: ParseTask, record: Record) -> Embedder:
+        """The dataset's embedding model, with the tenant's endpoint and key for it."""
+        dataset = self._datasets.get(record["tenant_id"], record["dataset_id"])
+        tenant = self._tenants.get(record["tenant_id"])
+        if dataset is None or tenant is None:
+            raise TaskSuperseded(task["task_id"])
+        try:
+            return self._embedder_for(dataset["embedding_model"], tenant)
+        except EmbeddingConfigError as exc:
+            raise StepFailed(f"Embedding failed: {exc.message}") from exc
+
     def index(self, task: ParseTask) -> ParseTask:
         """Store the chunks (the source of truth) and add them to the search index."""
-        from shared.rag.tokens import count_tokens
-
         record = self._current(task)
         rng = task["range"]
         started = time.perf_counter()
         drafts = [ChunkDraft(**d) for d in _load(self._blobs.get(task["chunks"]))]
         vectors = np.load(io.BytesIO(self._blobs.get(task["vectors"])))
-        now = now_ms()
-        chunks: list[Record] = []
-        for position, (draft, vector) in enumerate(zip(drafts, vectors, strict=True)):
-            cid = chunk_id(record["id"], rng[0], position, draft.content)
-            chunks.append(
-                {
-                    "id": cid,
-                    "document_id": record["id"],
-                    "dataset_id": record["dataset_id"],
-                    "tenant_id": record["tenant_id"],
-                    "content": draft.content,
-                    "important_keywords": draft.keywords,
-                    "questions": draft.questions,
-                    "tag_kwd": draft.tags,
-                    "page_numbers": draft.page_numbers,
-                    "positions": [],
-                    "image_id": "",
-                    "available": True,
-                    "token_count": count_tokens(draft.content),
-                    "create_time": datetime.fromtimestamp(now / 1000).strftime("%Y-%m-%d %H:%M:%S"),
-                    "create_timestamp": now / 1000,
-                    "order": f"{rng[0]:06d}{position:06d}",
-                    "vector": encode_vector(vector),
-                }
-            )
+        chunks = chunk_records(record, rng, drafts, vectors)
         self._current(task)
-        self._documents.put_chunks(chunks)
-        enabled = record["status"] == "1"
-        self._index().upsert(
-            [to_indexed(c, record["name"], v, enabled=enabled) for c, v in zip(chunks, vectors, strict=True)]
-        )
+        self._write([(record, chunks, vectors)])
         try:
             self._current(task)
         except TaskSuperseded:
-            # Stopped while we wrote: take our chunks back out so a cancelled document holds none.
-            ids = [c["id"] for c in chunks]
-            self._documents.delete_chunks(record["id"], ids)
-            self._index().delete_chunks(record["tenant_id"], record["dataset_id"], ids)
+            self._withdraw(record, chunks)  # stopped while we wrote: a cancelled document holds no chunks
             raise
         elapsed = time.perf_counter() - started
         self._report(task, f"{_range_label(rng)}: Indexing done ({elapsed:.2f}s).", progress=0.9)
         return {**task, "indexed": len(chunks)}
 
+    def _write(self, batch: Sequence[tuple[Record, list[Record], Vectors]]) -> None:
+        """Store chunks (the source of truth), then add them to the search index: (document, its chunks,
+        their vectors) for one page range or many, in one batch of writes and one index update."""
+        self._documents.put_chunks([chunk for _, chunks, _ in batch for chunk in chunks])
+        self._index().upsert(
+            [
+                to_indexed(chunk, record["name"], vector, enabled=record["status"] == "1")
+                for record, chunks, vectors in batch
+                for chunk, vector in zip(chunks, vectors, strict=True)
+            ]
+        )
+
+    def _withdraw(self, record: Record, chunks: Sequence[Record]) -> None:
+        ids = [c["id"] for c in chunks]
+        self._documents.delete_chunks(record["id"], ids)
+        self._index().delete_chunks(record["tenant_id"], record["dataset_id"], ids)
+
     def finish(self, task: ParseTask) -> ParseTask:
         """Count the chunks, mark the document DONE and update the dataset's totals once."""
-        record = self._current(task)
+        try:
+            record = self._current(task)
+        except TaskSuperseded:
+            self._emit_if_ended_by(task)
+            raise
         chunks = self._documents.chunks_of(record["id"])
-        if not chunks:
+        done = self._complete(task, record, len(chunks), sum(int(c.get("token_count", 0)) for c in chunks))
+        self._blobs.delete_prefix(
+            f"work/{task['tenant_id']}/{task['dataset_id']}/{task['document_id']}/{task['task_id']}/"
+        )
+        self._emit(done, task["task_id"])
+        return {**task, "chunk_count": len(chunks)}
+
+    def _complete(
+        self, task: ParseTask, record: Record, chunk_count: int, tokens: int, *, earlier: Sequence[str] = ()
+    ) -> Record:
+        """Mark the document DONE with its counts (``earlier`` progress lines before "Task done") and add
+        them to the dataset's totals, once: the write is conditional on the progress token ``record`` holds.
+        The caller publishes the end (after its own clean-up, so a failed publish retries the whole step)."""
+        if not chunk_count:
             if record["suffix"] == "pdf":
                 from shared.rag.parsers import NoTextLayer
 
                 raise StepFailed(NoTextLayer(record["name"]).message)
             raise StepFailed(f"{record['name']}: no text could be extracted; nothing to index.")
-        tokens = sum(int(c.get("token_count", 0)) for c in chunks)
         duration = max(0.0, (now_ms() - int(record.get("process_begin_ms") or now_ms())) / 1000)
         now = now_ms()
-        msg = (record.get("progress_msg") or "") + "\n" + _stamp(f"Task done ({duration:.2f}s)")
+        lines = [record.get("progress_msg") or "", *earlier, _stamp(f"Task done ({duration:.2f}s)")]
         try:
-            self._documents.update(
+            done = self._documents.update(
                 record,
                 {
                     "run": "DONE",
                     "progress": 1.0,
-                    "progress_msg": msg,
-                    "chunk_count": len(chunks),
+                    "progress_msg": "\n".join(lines),
+                    "chunk_count": chunk_count,
                     "token_count": tokens,
                     "process_duration": round(duration, 4),
                     "progress_token": f"{task['task_id']}:done",
@@ -498,46 +577,145 @@ class IngestionService:
                 },
                 condition=Condition("equals", "progress_token", record["progress_token"]),
                 dataset_deltas={
-                    "chunk_count": len(chunks) - record["chunk_count"],
+                    "chunk_count": chunk_count - record["chunk_count"],
                     "token_num": tokens - record["token_count"],
                 },
             )
         except ConditionFailed as exc:
             raise TaskSuperseded(task["task_id"]) from exc
-        self._blobs.delete_prefix(
-            f"work/{task['tenant_id']}/{task['dataset_id']}/{task['document_id']}/{task['task_id']}/"
-        )
-        return {**task, "chunk_count": len(chunks)}
+        return done
 
-    def fail(self, task: ParseTask, message: str) -> None:
+    def fail(self, task: ParseTask, message: str, *, earlier: Sequence[str] = ()) -> None:
         """Mark the document FAIL with ``message`` in its progress_msg (only if the task is still current)."""
         try:
-            self._report(task, f"[ERROR] {message}", run="FAIL", progress=-1.0)
+            failed = self._report(task, f"[ERROR] {message}", earlier=earlier, run="FAIL", progress=-1.0)
         except TaskSuperseded:
+            self._emit_if_ended_by(task)
             return
         self._blobs.delete_prefix(
             f"work/{task['tenant_id']}/{task['dataset_id']}/{task['document_id']}/{task['task_id']}/"
         )
+        self._emit(failed, task["task_id"])
 
-    # == the whole list, in-process ==================================================================
-    def run_task(self, task: ParseTask) -> None:
-        """Run every step of ``task`` in order (the local worker). Mirrors the Step Functions definition."""
+    @contextmanager
+    def _outcome(self, *tasks: ParseTask, earlier: Sequence[str] = ()) -> Iterator[None]:
+        """Run part of a parse of ``tasks``: when it raises, a superseded task ends quietly, any other error
+        marks the tasks FAIL with a message fit for the user (``earlier``: lines stamped but not yet written)."""
         try:
+            yield
+        except TaskSuperseded:
+            logger.info("parse task(s) %s superseded", ", ".join(t["task_id"] for t in tasks))
+        except StepFailed as exc:
+            for task in tasks:
+                self.fail(task, str(exc), earlier=earlier)
+        except EmbeddingError as exc:
+            for task in tasks:
+                self.fail(task, f"Embedding failed: {exc.message}", earlier=earlier)
+        except Exception:
+            logger.exception("parse task(s) %s failed", ", ".join(t["task_id"] for t in tasks))
+            for task in tasks:
+                self.fail(task, "Internal error while parsing; see the server log.", earlier=earlier)
+
+    # == the local pipeline: page ranges of many documents, embedded and written together ============
+    # The same steps as above without their artifacts in blob storage: ranges stay in memory between stages.
+    # The in-process worker runs parse_ranges for several documents at once, feeds what they yield to
+    # embed_ranges in batches that cross documents, and hands what comes out to store_ranges.
+    def parse_ranges(self, task: ParseTask) -> Iterator[RangeWork]:
+        """Receive ``task``, then extract and chunk its page ranges one at a time, yielding each.
+
+        Failures end here: the document is marked FAIL (or left alone when the task was superseded)."""
+        pending: list[str] = []
+        with self._outcome(task, earlier=pending):
+            state = self.prepare(task)
+            run = DocumentRun(task, ranges=len(state["ranges"]))
+            for rng in state["ranges"]:
+                label = _range_label(rng)
+                run.record = record = self._current(task)
+                pending.append(_stamp(f"{label}: Start to parse."))
+                doc = self._extract(record, rng)
+                pending.append(_stamp(f"{label}: Finish parsing."))
+                drafts = self._chunk({**task, "range": rng}, record, doc)
+                self._report(task, f"{label}: Generate {len(drafts)} chunks", earlier=pending, progress=0.4)
+                pending.clear()
+                yield RangeWork(run, rng, drafts)
+
+    def embed_ranges(self, works: Sequence[RangeWork]) -> list[RangeWork]:
+        """Embed the chunks of many page ranges, of any documents, with one call per model: the model batches
+        every text by length. Returns the ranges embedded; a document whose embedding fails is marked FAIL."""
+        groups: dict[int, list[RangeWork]] = {}
+        for work in works:
+            with self._outcome(work.run.task):
+                if work.run.embedder is None:
+                    work.run.embedder = self._embedder_of(work.run.task, _record(work.run))
+                groups.setdefault(id(work.run.embedder), []).append(work)
+        embedded: list[RangeWork] = []
+        for group in groups.values():
+            if len(group) > 1:
+                try:
+                    _embed_together(group)
+                except EmbeddingError as exc:  # find the document(s) the model refuses, one by one
+                    logger.info("embedding %d ranges together failed (%s); embedding them one by one", len(group), exc)
+                else:
+                    embedded.extend(group)
+                    continue
+            for work in group:
+                with self._outcome(work.run.task):
+                    _embed_together([work])
+                    embedded.append(work)
+        return embedded
+
+    def store_ranges(self, works: Sequence[RangeWork]) -> None:
+        """Write the chunks of many embedded page ranges at once, then report each range; a document whose
+        ranges are all stored ends DONE."""
+        started = time.perf_counter()
+        now = now_ms()
+        batch: list[tuple[RangeWork, Record, list[Record]]] = []
+        for work in works:
+            with self._outcome(work.run.task):
+                record = self._current(work.run.task)
+                assert work.vectors is not None
+                batch.append((work, record, chunk_records(record, work.range, work.drafts, work.vectors, now=now)))
+        with self._outcome(*(work.run.task for work, _, _ in batch)):
+            self._write([(record, chunks, work.vectors) for work, record, chunks in batch if work.vectors is not None])
+            elapsed = (time.perf_counter() - started) / max(1, len(batch))
+            for work, record, chunks in batch:
+                with self._outcome(work.run.task):
+                    self._stored(work, record, chunks, elapsed)
+
+    def _stored(self, work: RangeWork, record: Record, chunks: list[Record], elapsed: float) -> None:
+        """Report a stored range (taking its chunks back out if the task ended meanwhile); finish the document
+        when it was the last."""
+        task, run = work.run.task, work.run
+        try:
+            current = self._current(task)
+        except TaskSuperseded:
+            self._withdraw(record, chunks)  # stopped while we wrote: a cancelled document holds no chunks
+            raise
+        run.stored += 1
+        run.chunk_count += len(chunks)
+        run.token_count += sum(int(c["token_count"]) for c in chunks)
+        label = _range_label(work.range)
+        lines = [
+            _stamp(f"{label}: Embedding chunks ({work.embed_seconds:.2f}s)"),
+            _stamp(f"{label}: Indexing done ({elapsed:.2f}s)."),
+        ]
+        if run.stored < run.ranges:
+            self._report(task, earlier=lines, progress=0.9)
+        else:
+            done = self._complete(task, current, run.chunk_count, run.token_count, earlier=lines)
+            self._emit(done, task["task_id"])
+
+    # == the whole step list in this thread ===========================================================
+    def run_task(self, task: ParseTask) -> None:
+        """Run every step of ``task`` in order, in this thread, with the artifacts in blob storage between
+        steps: the Step Functions definition in one process (tests; the local worker pipelines instead)."""
+        with self._outcome(task):
             state = self.prepare(task)
             for rng in state["ranges"]:
                 ranged = {**state, "range": rng}
                 for step in (self.extract, self.chunk, self.embed, self.index):
                     ranged = step(ranged)
             self.finish(state)
-        except TaskSuperseded:
-            logger.info("parse task %s superseded", task["task_id"])
-        except StepFailed as exc:
-            self.fail(task, str(exc))
-        except EmbeddingError as exc:
-            self.fail(task, f"Embedding failed: {exc.message}")
-        except Exception:
-            logger.exception("parse task %s failed", task["task_id"])
-            self.fail(task, "Internal error while parsing; see the server log.")
 
     def resume_interrupted(self) -> int:
         """Restart parses left RUNNING by a process that died (the local worker calls this at start)."""
@@ -573,6 +751,71 @@ class IngestionService:
         assert record is not None
         self.start(record)
         return "registered"
+
+
+def chunk_records(
+    record: Record, rng: list[int], drafts: Sequence[ChunkDraft], vectors: Vectors, *, now: int | None = None
+) -> list[Record]:
+    """The stored chunks of one page range of a document (ids derived from the content: a retry rewrites the
+    same chunks)."""
+    from shared.rag.tokens import count_tokens
+
+    now = now_ms() if now is None else now
+    created = datetime.fromtimestamp(now / 1000).strftime("%Y-%m-%d %H:%M:%S")
+    return [
+        {
+            "id": chunk_id(record["id"], rng[0], position, draft.content),
+            "document_id": record["id"],
+            "dataset_id": record["dataset_id"],
+            "tenant_id": record["tenant_id"],
+            "content": draft.content,
+            "important_keywords": draft.keywords,
+            "questions": draft.questions,
+            "tag_kwd": draft.tags,
+            "page_numbers": draft.page_numbers,
+            "positions": [],
+            "image_id": "",
+            "available": True,
+            "token_count": count_tokens(draft.content),
+            "create_time": created,
+            "create_timestamp": now / 1000,
+            "order": f"{rng[0]:06d}{position:06d}",
+            "vector": encode_vector(vector),
+        }
+        for position, (draft, vector) in enumerate(zip(drafts, vectors, strict=True))
+    ]
+
+
+def start_parse(
+    documents: DocumentRepository, workflow: Workflow, record: Record, note: str | None = None
+) -> ParseTask:
+    """Mark a document RUNNING under a new task id and hand the task to ``workflow`` (what starting a parse
+    takes, for callers that need no more of the pipeline: a completed upload, an import)."""
+    task_id = new_id()
+    now = now_ms()
+    documents.update(
+        record,
+        {
+            "run": "RUNNING",
+            "progress": 0.0,
+            "progress_msg": _stamp(note) if note else "",
+            "task_id": task_id,
+            "progress_token": f"{task_id}:0",
+            "process_begin_at": http_date(now),
+            "process_begin_ms": now,
+            "process_duration": 0.0,
+            "update_time": now,
+            "update_date": http_date(now),
+        },
+    )
+    task: ParseTask = {
+        "tenant_id": record["tenant_id"],
+        "dataset_id": record["dataset_id"],
+        "document_id": record["id"],
+        "task_id": task_id,
+    }
+    workflow.start_parse(task)
+    return task
 
 
 def all_indexed_chunks(documents: DocumentRepository) -> Iterator[IndexedChunk]:

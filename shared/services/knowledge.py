@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from shared.errors import DataError
-from shared.ids import http_date, new_id, now_ms
+from shared.ids import http_date, new_id, now_ms, record_times
 from shared.pipeline import BUILD_TIMEOUT_S
 from shared.ports.blobs import BlobNotFound, BlobStore
 from shared.ports.metadata import ConditionFailed, StoreUnavailable
@@ -381,10 +381,7 @@ class KnowledgeService:
             "retry_count": 0,
             "digest": digest.hexdigest(),
             "chunk_ids": "",
-            "create_time": now,
-            "create_date": http_date(now),
-            "update_time": now,
-            "update_date": http_date(now),
+            **record_times(now),
             "seq": 0,
         }
         try:

@@ -48,6 +48,7 @@ from shared.ports.chat_model import (
     ChatOptions,
 )
 from shared.ports.embedder import Embedder, EmbeddingConfigError, EmbeddingError
+from shared.ports.events import EventPublisher
 from shared.ports.metadata import Condition, ConditionFailed
 from shared.ports.search import SearchIndex
 from shared.ports.workflow import BuildTask, Workflow
@@ -58,6 +59,7 @@ from shared.repos.documents import DocumentRepository, Record
 from shared.repos.knowledge import BuildTaskRepository
 from shared.repos.tenants import Tenant, TenantRepository
 from shared.schemas.parser_config import GraphragConfig, RaptorConfig
+from shared.services.events import dataset_task_event
 from shared.services.ingestion import (
     EmbedderFactory,
     StepFailed,
@@ -193,6 +195,7 @@ class KnowledgeBuilder:
         embedder_for: EmbedderFactory,
         chat_model_for: ChatModelFactory,
         catalog: ModelCatalog,
+        events: Callable[[], EventPublisher] | None = None,
     ) -> None:
         self._datasets = datasets
         self._documents = documents
@@ -205,6 +208,29 @@ class KnowledgeBuilder:
         self._embedder_for = embedder_for
         self._chat_model_for = chat_model_for
         self._catalog = catalog
+        self._events = events
+
+    # == events: one per build that ends (done or failed) ==============================================
+    def _emit(self, task: BuildTask, record: Record) -> None:
+        """Announce the end of ``task`` (``record`` as it ended); a failure propagates so the step is retried."""
+        if self._events is None:
+            return
+        event = dataset_task_event(
+            task["task_type"],
+            tenant_id=task["tenant_id"],
+            dataset_id=task["dataset_id"],
+            task_id=task["task_id"],
+            succeeded=float(record.get("progress") or 0.0) == 1.0,
+            progress_msg=str(record.get("progress_msg") or ""),
+            at=int(record.get("update_time") or now_ms()),
+        )
+        self._events().publish(event)
+
+    def _emit_if_ended_by(self, task: BuildTask) -> None:
+        """A retried finish/fail found its task over: if the task itself ended, announce it again (same id)."""
+        record = self._tasks.get(task["dataset_id"], task["task_type"])
+        if record is not None and record["id"] == task["task_id"] and is_finished(record):
+            self._emit(task, record)
 
     # == the task record ==============================================================================
     def _current(self, task: BuildTask) -> Record:
@@ -258,7 +284,7 @@ class KnowledgeBuilder:
     def _complete(self, task: BuildTask, lines: Sequence[str], done: str) -> None:
         record = self._current(task)
         duration = max(0.0, (now_ms() - int(record.get("begin_ms") or record["create_time"])) / 1000)
-        self._report(
+        ended = self._report(
             task,
             [*lines, f"{done} ({duration:.2f}s)"],
             progress=1.0,
@@ -266,6 +292,7 @@ class KnowledgeBuilder:
             finished=True,
         )
         self._blobs.delete_prefix(build_work_prefix(task["tenant_id"], task["dataset_id"], task["task_id"]))
+        self._emit(task, ended)
 
     # == models =======================================================================================
     def _context(self, task: BuildTask) -> _Context:
@@ -354,7 +381,11 @@ class KnowledgeBuilder:
 
     def finish(self, task: BuildTask) -> BuildTask:
         """Merge the subgraphs into the dataset's graph (graph), or close the task (RAPTOR)."""
-        self._current(task)
+        try:
+            self._current(task)
+        except TaskSuperseded:
+            self._emit_if_ended_by(task)
+            raise
         if task["task_type"] == "graphrag":
             return self._graph_finish(task)
         self._complete(task, [], "Task done")
@@ -363,10 +394,12 @@ class KnowledgeBuilder:
     def fail(self, task: BuildTask, message: str) -> None:
         """Mark the task failed with ``message`` (only if it is still current); its work area goes."""
         try:
-            self._report(task, f"[ERROR] {message}", progress=-1.0, finished=True)
+            ended = self._report(task, f"[ERROR] {message}", progress=-1.0, finished=True)
         except TaskSuperseded:
+            self._emit_if_ended_by(task)
             return
         self._blobs.delete_prefix(build_work_prefix(task["tenant_id"], task["dataset_id"], task["task_id"]))
+        self._emit(task, ended)
 
     # == knowledge graph ================================================================================
     def _work_key(self, task: BuildTask, document_id: str) -> str:

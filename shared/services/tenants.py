@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from shared.access import ResourceKind, Scope
 from shared.catalog import BUILTIN_EMBEDDING_MODEL, ModelCatalog, ModelType, split_model_id
 from shared.errors import ArgumentError
 from shared.repos.tenants import Tenant, TenantFactory, TenantModel, TenantRepository, new_tenant
@@ -20,6 +23,10 @@ class ModelSetting:
     api_key: str | None = None
 
 
+#: Whether the tenant owns the resource of that kind (restricted keys may only name resources that exist).
+ResourceCheck = Callable[[str, ResourceKind, str], bool]
+
+
 @dataclass(frozen=True)
 class FactorySetting:
     """An API key (and maybe an endpoint) for a whole factory: it authorizes every model the factory offers."""
@@ -30,9 +37,10 @@ class FactorySetting:
 
 
 class TenantService:
-    def __init__(self, tenants: TenantRepository, catalog: ModelCatalog) -> None:
+    def __init__(self, tenants: TenantRepository, catalog: ModelCatalog, owns: ResourceCheck | None = None) -> None:
         self._tenants = tenants
         self._catalog = catalog
+        self._owns = owns
 
     def _configure(self, tenant: Tenant, setting: ModelSetting) -> None:
         # Any model of a factory whose users name theirs (Ollama, VLLM ...); a listed one elsewhere.
@@ -92,10 +100,31 @@ class TenantService:
         self._tenants.save(tenant)
         return tenant
 
-    def issue_key(self, tenant_id: str) -> str:
+    def issue_key(
+        self, tenant_id: str, scope: Scope = "write", ids: Mapping[ResourceKind, Sequence[str]] | None = None
+    ) -> str:
+        """A new API key for the tenant, with a scope and, when ``ids`` is given, restricted to those
+        resources (each must be the tenant's). Returned in clear once; stored as a digest."""
         if self._tenants.get(tenant_id) is None:
             raise ArgumentError(f"Tenant '{tenant_id}' not found")
-        return self._tenants.issue_api_key(tenant_id)
+        if scope not in ("read", "write"):
+            raise ArgumentError(f"Unknown scope '{scope}': use read or write")
+        for kind, values in (ids or {}).items():
+            for value in values:
+                if not value or (self._owns is not None and not self._owns(tenant_id, kind, value)):
+                    raise ArgumentError(f"The tenant has no {kind} '{value}'")
+        return self._tenants.issue_api_key(tenant_id, scope=scope, ids=ids)
+
+    def list_keys(self, tenant_id: str) -> list[dict[str, Any]]:
+        """The tenant's keys with their scopes and id lists (digest prefixes, never the keys)."""
+        if self._tenants.get(tenant_id) is None:
+            raise ArgumentError(f"Tenant '{tenant_id}' not found")
+        return self._tenants.list_api_keys(tenant_id)
+
+    def revoke_key(self, tenant_id: str, key_id: str) -> None:
+        """Delete the key ``flowless tenant keys`` lists under ``key_id`` (or an unambiguous start of it)."""
+        if not self._tenants.revoke_api_key(tenant_id, key_id):
+            raise ArgumentError(f"No single key of tenant '{tenant_id}' has the id '{key_id}'")
 
     def ensure_default_tenant(self) -> tuple[str, str | None]:
         """The first-start tenant: ``(tenant_id, api_key)`` when created now, ``(tenant_id, None)`` after."""

@@ -52,8 +52,8 @@ def _bundling_must_not_run(self: object, output_dir: str, *, image: object, **_:
     raise AssertionError(f"bundling ran although the synth skips it (into {output_dir})")
 
 
-def synthesize(stage: str, outdir: Path, **context: object) -> Synthesized:
-    """The app synthesized for ``stage`` with further CDK ``context`` (``search_engine=...``)."""
+def synthesize(stage: str, outdir: Path, **context: Any) -> Synthesized:
+    """The app synthesized for ``stage``, with further CDK ``context`` (stage settings: ``search_engine=...``)."""
     with pytest.MonkeyPatch.context() as patch:
         # Called back from the CDK process: raising here fails the synth.
         patch.setattr(PackageCopyBundler, "try_bundle", _bundling_must_not_run)

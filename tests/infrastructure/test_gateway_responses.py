@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.constants import PRESIGNED_UPLOAD_ROUTE
 from tests.infrastructure.conftest import Synthesized
 from tests.support.aws_backend import LambdaContext, load_private_module
 from tests.support.server import RunningServer
@@ -79,7 +80,9 @@ def test_a_refused_key_gets_the_local_answer(prod: Synthesized, server: RunningS
 
 
 def test_a_body_too_large_gets_the_local_answer(prod: Synthesized, server: RunningServer) -> None:
-    """API Gateway refuses payloads over 10 MB; the local server refuses a JSON body over its route's limit."""
+    """API Gateway refuses payloads over 10 MB; the local server refuses a JSON body over its route's limit.
+    Both answer RAGFlow's code and message; the gateway, which cannot tell the route, adds the presigned
+    upload route as ``data`` (test_beyond.py)."""
     status, template = gateway_response(prod, "REQUEST_TOO_LARGE")
     huge = b'{"name": "' + b"a" * (11 * 1024 * 1024) + b'"}'
     response = httpx.post(
@@ -88,4 +91,6 @@ def test_a_body_too_large_gets_the_local_answer(prod: Synthesized, server: Runni
         content=huge,
         timeout=60,
     )
-    assert (status, render(template, {})) == (response.status_code, response.json())
+    answer = render(template, {})
+    assert answer.pop("data")["presigned_upload"] == PRESIGNED_UPLOAD_ROUTE
+    assert (status, answer) == (response.status_code, response.json())

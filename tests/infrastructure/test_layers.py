@@ -41,8 +41,10 @@ from infra_cdk.function_construct import (
 )
 from shared.constants import (
     ENV_BUILD_STATE_MACHINE_ARN,
+    ENV_EVENT_BUS,
     ENV_OPENSEARCH_ENDPOINT,
     ENV_STATE_MACHINE_ARN,
+    ENV_WEBHOOK_QUEUE_URL,
     SERVICE_NAME,
 )
 from shared.routes import ROUTE_GROUPS, Backend, RouteGroup
@@ -198,6 +200,8 @@ _ADAPTERS: dict[Backend, str] = {
     "search": "search_index",
     "workflow": "workflow",
     "builds": "build_workflow",
+    "events": "events",
+    "uploads": "upload_store",
 }
 
 _PROBE = """
@@ -239,6 +243,8 @@ print(json.dumps(sorted({{dist for top in tops for dist in owners.get(top, [])}}
             ENV_OPENSEARCH_ENDPOINT: "https://probe.us-east-1.aoss.amazonaws.com",
             ENV_STATE_MACHINE_ARN: "arn:aws:states:us-east-1:123456789012:stateMachine:probe",
             ENV_BUILD_STATE_MACHINE_ARN: "arn:aws:states:us-east-1:123456789012:stateMachine:probe-builds",
+            ENV_EVENT_BUS: "probe",
+            ENV_WEBHOOK_QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/probe",
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
             # Clients are built, never called: credentials that sign nothing, and no instance metadata lookup.

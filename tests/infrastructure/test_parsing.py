@@ -207,10 +207,12 @@ def test_failures_go_to_the_failure_step_and_superseded_tasks_succeed(prod: Synt
 def test_retried_and_caught_names_are_the_exceptions_the_steps_raise() -> None:
     # Lambda reports a Python exception by its class name; these must stay in step with the code.
     from shared.ports.embedder import EmbeddingServiceError
+    from shared.ports.events import EventPublishError
     from shared.ports.metadata import StoreUnavailable
     from shared.services.ingestion import TaskSuperseded
 
-    assert (StoreUnavailable.__name__, EmbeddingServiceError.__name__) == BACKEND_TRANSIENT_ERRORS
+    names = (StoreUnavailable.__name__, EmbeddingServiceError.__name__, EventPublishError.__name__)
+    assert names == BACKEND_TRANSIENT_ERRORS
     assert TaskSuperseded.__name__ == TASK_SUPERSEDED
 
 
@@ -256,23 +258,24 @@ def test_parse_starters_may_start_executions_of_the_state_machine_only(prod: Syn
 
 
 # -- the S3 trigger ----------------------------------------------------------------------------------
-def _queue_id(synth: Synthesized) -> str:
-    """The S3 trigger's dead-letter queue (the other one parks unfinished parse executions)."""
-    (queue_id,) = [logical_id for logical_id in synth.resources("AWS::SQS::Queue") if "S3Ingest" in logical_id]
-    return queue_id
-
-
-def _s3_rule(synth: Synthesized) -> tuple[str, dict[str, Any]]:
-    (found,) = [
+def _ingest_rule(synth: Synthesized) -> tuple[str, dict[str, Any]]:
+    """The S3 trigger's rule (the stack has others: the webhooks' on the service's own bus)."""
+    ((rule_id, rule),) = [
         (logical_id, rule)
         for logical_id, rule in synth.resources("AWS::Events::Rule").items()
-        if rule["Properties"]["EventPattern"]["source"] == ["aws.s3"]
+        if rule["Properties"]["EventPattern"].get("source") == ["aws.s3"]
     ]
-    return found
+    return rule_id, rule
+
+
+def _queue_id(synth: Synthesized) -> str:
+    """The S3 trigger's dead-letter queue: the one its rule's target sends to."""
+    (target,) = _ingest_rule(synth)[1]["Properties"]["Targets"]
+    return str(target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0])
 
 
 def test_rule_sends_objects_created_under_the_ingest_prefix_to_the_trigger(prod: Synthesized) -> None:
-    _, rule = _s3_rule(prod)
+    rule = _ingest_rule(prod)[1]
     props = rule["Properties"]
     buckets = [
         logical_id
@@ -293,9 +296,13 @@ def test_rule_sends_objects_created_under_the_ingest_prefix_to_the_trigger(prod:
 
 
 def test_failed_trigger_invocations_go_to_the_same_dead_letter_queue(prod: Synthesized) -> None:
-    (config,) = prod.resources("AWS::Lambda::EventInvokeConfig").values()
+    function_ref = {"Ref": _function_ids(prod)[INGEST_HANDLER]}
+    (config,) = [
+        c
+        for c in prod.resources("AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == function_ref
+    ]
     props = config["Properties"]
-    assert props["FunctionName"] == {"Ref": _function_ids(prod)[INGEST_HANDLER]}
     assert props["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": [_queue_id(prod), "Arn"]}}}
     assert props["MaximumRetryAttempts"] == 2
 
@@ -311,7 +318,7 @@ def test_dead_letter_queue_is_encrypted_ssl_only_and_fed_by_the_rule_alone(prod:
         s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
     )
     (from_events,) = [s for s in statements if s.get("Principal") == {"Service": "events.amazonaws.com"}]
-    rule_id, _ = _s3_rule(prod)
+    rule_id = _ingest_rule(prod)[0]
     assert from_events["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
 
 

@@ -176,16 +176,19 @@ def test_unfinished_executions_land_in_watched_dead_letter_queues(prod: Synthesi
     machines = prod.resources("AWS::StepFunctions::StateMachine")
     assert len(machines) == 2  # parses, knowledge builds
     for machine_id in machines:
-        (rule,) = [r for r in rules if r["EventPattern"]["detail"].get("stateMachineArn") == [{"Ref": machine_id}]]
+        (rule,) = [
+            r for r in rules if r["EventPattern"].get("detail", {}).get("stateMachineArn") == [{"Ref": machine_id}]
+        ]
         assert rule["EventPattern"]["source"] == ["aws.states"]
         assert rule["EventPattern"]["detail"]["status"] == list(UNFINISHED_STATUSES)
         ((target_queue,),) = [[t["Arn"]["Fn::GetAtt"][0] for t in rule["Targets"]]]
         queue = prod.resources("AWS::SQS::Queue")[target_queue]["Properties"]
         assert queue["SqsManagedSseEnabled"] is True
         assert {"Fn::GetAtt": [target_queue, "QueueName"]} in watched
-    # every asynchronous Lambda invocation (the S3 trigger's) has an on-failure queue too
-    (invoke_config,) = prod.resources("AWS::Lambda::EventInvokeConfig").values()
-    assert "OnFailure" in invoke_config["Properties"]["DestinationConfig"]
+    # every asynchronous Lambda invocation (the S3 trigger's, the webhook fan-out's) has an on-failure queue too
+    invoke_configs = prod.resources("AWS::Lambda::EventInvokeConfig").values()
+    assert len(invoke_configs) == 2
+    assert all("OnFailure" in config["Properties"]["DestinationConfig"] for config in invoke_configs)
 
 
 def test_the_state_machines_are_traced_with_x_ray(prod: Synthesized) -> None:

@@ -20,6 +20,7 @@ from infra_cdk.function_construct import (
 from infra_cdk.knowledge_construct import BUILD_HANDLER_MODULE
 from infra_cdk.parsing_construct import STEP_HANDLER_MODULE
 from infra_cdk.s3_trigger_construct import INGEST_HANDLER
+from infra_cdk.webhooks_construct import DELIVER_HANDLER, FAN_OUT_HANDLER
 from shared.constants import (
     ENV_BACKEND,
     ENV_BUILD_STATE_MACHINE_ARN,
@@ -90,11 +91,13 @@ def test_api_is_a_rest_api(prod: Synthesized) -> None:
 
 def test_one_function_per_route_group_the_authorizer_the_parse_steps_and_the_s3_trigger(prod: Synthesized) -> None:
     functions = prod.resources("AWS::Lambda::Function")
-    assert len(functions) == len(ROUTE_GROUPS) + 1 + len(ALL_STEPS) + 1 + len(ALL_BUILD_STEPS)
+    workers = {FAN_OUT_HANDLER, DELIVER_HANDLER}  # the webhook fan-out and deliveries
+    assert len(functions) == len(ROUTE_GROUPS) + 1 + len(ALL_STEPS) + 1 + len(ALL_BUILD_STEPS) + len(workers)
     handlers = {fn["Properties"]["Handler"] for fn in functions.values()}
     steps = {f"{STEP_HANDLER_MODULE}.{step.name}" for step in ALL_STEPS}
     steps |= {f"{BUILD_HANDLER_MODULE}.{step.name}" for step in ALL_BUILD_STEPS}
-    assert handlers == {_handler(group) for group in ROUTE_GROUPS} | {AUTHORIZER_HANDLER, INGEST_HANDLER} | steps
+    expected = {_handler(group) for group in ROUTE_GROUPS} | {AUTHORIZER_HANDLER, INGEST_HANDLER} | steps | workers
+    assert handlers == expected
     prod.template.all_resources_properties(
         "AWS::Lambda::Function",
         {
@@ -158,7 +161,9 @@ def test_grants_follow_the_groups_needs(prod: Synthesized, group: RouteGroup) ->
     actions = _granted_actions(prod, _handler(group))
     services = {action.split(":")[0] for action in actions}
     assert ("dynamodb" in services) == ("metadata" in group.needs)
-    assert ("s3" in services) == ("blobs" in group.needs)
+    # "uploads": presigned uploads under the uploads prefix, reads for imports (test_beyond.py).
+    assert ("s3" in services) == ("blobs" in group.needs or "uploads" in group.needs)
+    assert ("events" in services) == ("events" in group.needs)
     # The workflow port starts executions and pings (describes) the state machines: the parse one for
     # "workflow", the knowledge-build one for "builds".
     if "workflow" in group.needs or "builds" in group.needs:
@@ -178,8 +183,8 @@ def test_grants_follow_the_groups_needs(prod: Synthesized, group: RouteGroup) ->
     # Models: Bedrock, and the tenants' keys in SSM (test_permissions.py); the stack's KMS key encrypts the
     # table, the bucket and those keys.
     assert ("bedrock" in services) == ("ssm" in services) == ("models" in group.needs)
-    assert ("kms" in services) == bool({"metadata", "blobs", "models"} & set(group.needs))
-    assert services <= {"dynamodb", "s3", "xray", "logs", "states", "aoss", "bedrock", "ssm", "kms"}
+    assert ("kms" in services) == bool({"metadata", "blobs", "models", "uploads"} & set(group.needs))
+    assert services <= {"dynamodb", "s3", "xray", "logs", "states", "aoss", "events", "bedrock", "ssm", "kms"}
 
 
 def test_authorizer_only_reads_the_table(prod: Synthesized) -> None:
@@ -469,9 +474,10 @@ def test_alarms_watch_the_functions_the_api_the_parses_and_the_dead_letters(prod
     alarms = prod.resources("AWS::CloudWatch::Alarm").values()
     metrics = [(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms]
     # Route groups, the authorizer, the S3 trigger and the parse and build failure steps (the other steps
-    # raise by design: superseded tasks, unparsable documents, failing models).
-    assert metrics.count(("AWS/Lambda", "Errors")) == len(ROUTE_GROUPS) + 4
+    # raise by design: superseded tasks, unparsable documents, failing models), and the two webhook workers.
+    assert metrics.count(("AWS/Lambda", "Errors")) == len(ROUTE_GROUPS) + 4 + 2
     assert metrics.count(("AWS/ApiGateway", "5XXError")) == 1
     assert metrics.count(("AWS/States", "ExecutionsTimedOut")) == 2  # parses and builds
-    # The S3 trigger's dead letters, and parse and build executions that ended without their failure step.
-    assert metrics.count(("AWS/SQS", "ApproximateNumberOfMessagesVisible")) == 3
+    # The S3 trigger's dead letters, parse and build executions that ended without their failure step, the
+    # webhook fan-out's dead letters and the webhook deliveries'.
+    assert metrics.count(("AWS/SQS", "ApproximateNumberOfMessagesVisible")) == 5

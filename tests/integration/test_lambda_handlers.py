@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
+import fnmatch
 import importlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +21,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from shared.access import access_table
 from shared.adapters.aws.dynamodb_store import DynamoMetadataStore
 from shared.repos.keys import tenant_pk
 from shared.repos.tenants import Tenant, TenantRepository
 from shared.routes import ROUTE_GROUPS, RouteGroup
+from shared.schemas.webhooks import ListDeliveriesQuery
 from tests.support.dynamo import FAKE_AWS_ENV
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -155,7 +160,8 @@ def test_authorizer_allows_known_keys_for_the_whole_stage_and_denies_others(stac
     statement = allowed["policyDocument"]["Statement"][0]
     assert statement["Effect"] == "Allow"
     assert statement["Resource"] == "arn:aws:execute-api:us-east-1:123456789012:abc123/api/*/*"
-    assert allowed["context"] == {"tenant_id": TENANT} and allowed["principalId"] == TENANT
+    assert allowed["context"]["tenant_id"] == TENANT and allowed["principalId"] == TENANT
+    assert allowed["context"]["scope"] == "write" and "ids" not in allowed["context"]
 
     denied_event = copy.deepcopy(event)
     denied_event["headers"]["Authorization"] = f"Bearer {SAMPLE_KEY}"
@@ -548,3 +554,221 @@ def test_every_sample_event_is_answered_by_its_groups_handler(served_stack: Stac
             unanswered.append((name, response["statusCode"], body))
     assert unanswered == []
     assert len(API_EVENTS) >= len([g for g in ROUTE_GROUPS if not g.streaming])
+
+
+# -- beyond RAGFlow: scoped keys, webhooks, presigned uploads, imports, events -------------------------------
+UPLOAD_SAMPLE_DATASET = "5d1ce1d2f0a511f1b1e0a2c3d4e5f601"  # the dataset id the sample upload/import events carry
+
+
+@contextlib.contextmanager
+def configured(**env: str) -> Iterator[None]:
+    """More settings for the functions built inside (their handler modules read the container at import)."""
+    from shared.config import get_settings
+    from shared.container import get_container
+
+    with mock.patch.dict(os.environ, env):
+        get_settings.cache_clear()
+        get_container.cache_clear()
+        yield
+    get_settings.cache_clear()
+    get_container.cache_clear()
+
+
+def with_dataset(event: dict[str, Any], dataset_id: str) -> dict[str, Any]:
+    event = copy.deepcopy(event)
+    event["path"] = event["path"].replace(UPLOAD_SAMPLE_DATASET, dataset_id)
+    event["pathParameters"] = {**(event["pathParameters"] or {}), "dataset_id": dataset_id}
+    return event
+
+
+def new_dataset(stack: Stack, name: str = "beyond") -> str:
+    create = load_event("datasets_create.json")
+    create["body"] = json.dumps({"name": name})
+    _, created = invoke(stack.handler("datasets"), create)
+    assert created["code"] == 0, created
+    return str(created["data"]["id"])
+
+
+def _method_arn(method: str, path: str) -> str:
+    concrete = re.sub(r"\{[^}]+\}", "0123456789abcdef0123456789abcdef", path)
+    return f"arn:aws:execute-api:us-east-1:123456789012:abc123/api/{method}{concrete}"
+
+
+def test_the_authorizers_policy_for_scoped_keys_covers_exactly_what_they_may_call(stack: Stack) -> None:
+    tenants = TenantRepository(stack.store)
+    authorizer = stack.handler("authorizer")
+    table = access_table()
+
+    def policy(key: str) -> tuple[list[str], dict[str, Any]]:
+        event = load_event("authorizer_request.json")
+        event["headers"]["Authorization"] = f"Bearer {key}"
+        answer = authorizer.handler(event, FakeLambdaContext())
+        (statement,) = answer["policyDocument"]["Statement"]
+        assert statement["Effect"] == "Allow"
+        resources = statement["Resource"]
+        return ([resources] if isinstance(resources, str) else resources), answer["context"]
+
+    reader, context = policy(tenants.issue_api_key(TENANT, scope="read"))
+    assert context["scope"] == "read" and context["code"] == 108 and context["message"].startswith("Permission denied.")
+    for (method, path), access in table.items():
+        allowed = any(fnmatch.fnmatchcase(_method_arn(method, path), resource) for resource in reader)
+        assert allowed == (access.scope == "read"), (method, path)
+
+    restricted, context = policy(tenants.issue_api_key(TENANT, ids={"dataset": [UPLOAD_SAMPLE_DATASET]}))
+    assert json.loads(context["ids"]) == {"dataset": [UPLOAD_SAMPLE_DATASET]}
+    for (method, path), access in table.items():
+        allowed = any(fnmatch.fnmatchcase(_method_arn(method, path), resource) for resource in restricted)
+        assert allowed == (not access.tenant_wide and access.kinds == {"dataset"}), (method, path)
+
+
+def test_functions_enforce_the_grant_the_authorizer_passes(stack: Stack) -> None:
+    datasets = stack.handler("datasets")
+    create = load_event("datasets_create.json")
+    create["requestContext"]["authorizer"]["scope"] = "read"
+    status, refused = invoke(datasets, create)
+    assert status == 200 and refused["code"] == 108 and "'write' scope" in refused["message"]
+    listing = load_event("datasets_list.json")
+    listing["requestContext"]["authorizer"]["scope"] = "read"
+    assert invoke(datasets, listing)[1]["code"] == 0
+
+    mine, other = new_dataset(stack, "mine"), new_dataset(stack, "other")
+    update = load_event("datasets_update.json")
+    update["requestContext"]["authorizer"]["ids"] = json.dumps({"dataset": [mine]})
+    update["path"], update["pathParameters"] = f"/api/v1/datasets/{other}", {"dataset_id": other}
+    _, out_of_reach = invoke(datasets, update)
+    assert out_of_reach["code"] == 108 and f"The dataset {other} is out of reach" in out_of_reach["message"]
+    update["path"], update["pathParameters"] = f"/api/v1/datasets/{mine}", {"dataset_id": mine}
+    assert invoke(datasets, update)[1]["code"] == 0
+
+
+def test_webhooks_through_the_sample_events(stack: Stack) -> None:
+    webhooks = stack.handler("webhooks")
+    _, created = invoke(webhooks, load_event("webhooks_create.json"))
+    assert created["code"] == 0 and created["data"]["secret"].startswith("whsec_"), created
+    _, listed = invoke(webhooks, load_event("webhooks_list.json"))
+    assert listed["data"]["total"] == 1 and listed["data"]["webhooks"][0]["url"] == "https://hooks.example.com/flowless"
+    _, unknown = invoke(webhooks, load_event("webhooks_deliveries.json"))
+    assert unknown["code"] == 102 and "You don't own the webhook" in unknown["message"]
+    deliveries = load_event("webhooks_deliveries.json")
+    deliveries["path"] = f"/api/v1/flowless/webhooks/{created['data']['id']}/deliveries"
+    deliveries["pathParameters"] = {"webhook_id": created["data"]["id"]}
+    assert invoke(webhooks, deliveries)[1] == {"code": 0, "data": {"total": 0, "deliveries": []}}
+
+
+def test_a_presigned_upload_on_s3_goes_straight_to_the_bucket(stack: Stack) -> None:
+    import requests
+
+    dataset_id = new_dataset(stack)
+    uploads = stack.handler("uploads")
+    _, started = invoke(uploads, with_dataset(load_event("uploads_create.json"), dataset_id))
+    assert started["code"] == 0, started
+    upload = started["data"]
+    assert upload["part_count"] == 3 and len(upload["parts"]) == 3
+    data = (b"0123456789abcdef" * (upload["size"] // 16 + 1))[: upload["size"]]
+    for part in upload["parts"]:
+        assert part["url"].startswith(f"https://{BUCKET}.s3.us-east-1.amazonaws.com/uploads/{TENANT}/{dataset_id}/")
+        assert "X-Amz-Signature=" in part["url"] and "uploadId=" in part["url"]
+        start = (part["part_number"] - 1) * upload["part_size"]
+        answer = requests.put(part["url"], data=data[start : start + part["size"]], timeout=30)
+        assert answer.status_code == 200 and answer.headers["ETag"]
+
+    complete = with_dataset(load_event("uploads_complete.json"), dataset_id)
+    complete["path"] = complete["path"].replace("8b3e5d7ff0a511f1b1e0a2c3d4e5f603", upload["upload_id"])
+    complete["pathParameters"]["upload_id"] = upload["upload_id"]
+    _, document = invoke(uploads, complete)
+    assert document["code"] == 0 and document["data"]["size"] == len(data), document
+    key = f"uploads/{TENANT}/{dataset_id}/{upload['upload_id']}"
+    assert boto3.client("s3", region_name="us-east-1").get_object(Bucket=BUCKET, Key=key)["Body"].read() == data
+
+
+def test_imports_on_s3_point_documents_at_the_objects(stack: Stack) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    area = f"imports/{TENANT}/"  # the tenant's import area of the documents bucket
+    s3.put_object(Bucket=BUCKET, Key=f"{area}corpus/guide.md", Body=b"# Guide\nImported from the bucket.\n")
+    s3.put_object(Bucket=BUCKET, Key=f"{area}corpus/tool.exe", Body=b"MZ")
+    dataset_id = new_dataset(stack)
+    _, imported = invoke(stack.handler("uploads"), with_dataset(load_event("imports_create.json"), dataset_id))
+    assert imported["code"] == 0, imported
+    (document,) = imported["data"]["documents"]
+    assert (
+        document["name"] == "guide.md"
+        and imported["data"]["skipped"][0]["uri"] == f"s3://{BUCKET}/{area}corpus/tool.exe"
+    )
+    from shared.container import get_container
+
+    container = get_container()
+    record = container.document_repo.get(dataset_id, document["id"])
+    assert record is not None and record["blob_key"] == f"s3://{BUCKET}/{area}corpus/guide.md"
+    assert container.document_blobs.get(record["blob_key"]) == b"# Guide\nImported from the bucket.\n"
+    container.document_blobs.delete(record["blob_key"])  # what deleting the document does to its original
+    assert s3.get_object(Bucket=BUCKET, Key=f"{area}corpus/guide.md")["Body"].read().startswith(b"# Guide")
+
+
+def test_webhook_workers_fan_out_and_deliver_signed_with_retries(stack: Stack) -> None:
+    from shared.schemas.common import parse_model
+    from shared.schemas.webhooks import CreateWebhookRequest
+    from shared.webhooks import signing
+    from tests.support.webhook_receiver import run_receiver
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue_url = sqs.create_queue(QueueName="flowless-webhook-deliveries")["QueueUrl"]
+    env = {
+        "FLOWLESS_WEBHOOK_QUEUE_URL": queue_url,
+        "FLOWLESS_WEBHOOK_ALLOW_HTTP": "true",
+        "FLOWLESS_WEBHOOK_ALLOW_PRIVATE": "true",
+        # The retry's message becomes visible again at once (SQS counts whole seconds).
+        "FLOWLESS_WEBHOOK_BACKOFF_S": "0.1",
+    }
+    with run_receiver() as receiver, configured(**env):
+        receiver.answer = lambda path, n: 500 if n == 0 else None
+        worker = stack.handler("webhook_worker")
+        from shared.container import get_container
+
+        request = parse_model(CreateWebhookRequest, {"url": f"{receiver.url}/hook"})
+        webhook = get_container().webhooks.create(TENANT, request)
+        sample = load_event("webhook_event.json")
+        assert worker.fan_out(sample, FakeLambdaContext()) == {"event_id": sample["detail"]["id"], "queued": 1}
+        assert worker.fan_out(sample, FakeLambdaContext())["queued"] == 0  # the event came twice: one delivery
+
+        def attempt() -> dict[str, Any]:
+            (message,) = sqs.receive_message(QueueUrl=queue_url, VisibilityTimeout=0, WaitTimeSeconds=0)["Messages"]
+            event = load_event("webhook_delivery.json")
+            event["Records"][0].update(body=message["Body"], receiptHandle=message["ReceiptHandle"])
+            result: dict[str, Any] = worker.deliver(event, FakeLambdaContext())
+            return result
+
+        failed = attempt()
+        assert failed == {"batchItemFailures": [{"itemIdentifier": "059f36b4-87a3-44ab-83d2-661975830a7d"}]}
+        assert attempt() == {"batchItemFailures": []}
+        first, second = receiver.to("/hook")
+        assert first.headers["X-Flowless-Delivery"] == second.headers["X-Flowless-Delivery"]
+        assert signing.verify(
+            webhook["secret"],
+            second.body,
+            second.headers["X-Flowless-Timestamp"],
+            second.headers["X-Flowless-Signature"],
+        )
+        assert json.loads(second.body) == sample["detail"]
+        (entry,) = get_container().webhooks.deliveries(TENANT, webhook["id"], parse_model(ListDeliveriesQuery, {}))[0]
+        assert entry["status"] == "succeeded" and entry["attempts"] == 2
+
+
+def test_parse_ends_are_published_on_eventbridge(stack: Stack) -> None:
+    from shared.adapters.aws.eventbridge_events import EventBridgePublisher
+    from shared.ports.events import DomainEvent
+
+    events_client = boto3.client("events", region_name="us-east-1")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    events_client.create_event_bus(Name="flowless-test-events")
+    queue_url = sqs.create_queue(QueueName="bus-tap")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events_client.put_rule(
+        Name="tap", EventBusName="flowless-test-events", EventPattern=json.dumps({"source": ["flowless"]})
+    )
+    events_client.put_targets(Rule="tap", EventBusName="flowless-test-events", Targets=[{"Id": "q", "Arn": queue_arn}])
+    event = DomainEvent.from_dict(load_event("webhook_event.json")["detail"])
+    EventBridgePublisher("flowless-test-events", region="us-east-1").publish(event)
+    (message,) = sqs.receive_message(QueueUrl=queue_url)["Messages"]
+    delivered = json.loads(message["Body"])
+    assert delivered["source"] == "flowless" and delivered["detail-type"] == "document.parse.done"
+    assert DomainEvent.from_dict(delivered["detail"]) == event

@@ -352,7 +352,10 @@ def test_an_upload_over_the_configured_maximum_is_refused_with_ragflows_413(
     small_uploads: httpx.Client, declare: bool
 ) -> None:
     ds = create_dataset(small_uploads, f"limit-{declare}")["id"]
-    assert _upload_stream(small_uploads, ds, _multipart("big.txt", 2 * UPLOAD_LIMIT), declare=declare) == TOO_LARGE
+    refused = _upload_stream(small_uploads, ds, _multipart("big.txt", 2 * UPLOAD_LIMIT), declare=declare)
+    # RAGFlow's code and message; ``data`` (which RAGFlow clients do not read on errors) names the presigned route.
+    assert {key: refused[key] for key in ("code", "message")} == TOO_LARGE
+    assert refused["data"]["max_bytes"] == UPLOAD_LIMIT and "/uploads" in refused["data"]["presigned_upload"]
     listed = small_uploads.get(f"/api/v1/datasets/{ds}/documents").json()["data"]
     assert listed["total"] == 0
     fits = _upload_stream(small_uploads, ds, _multipart("small.txt", UPLOAD_LIMIT // 2), declare=declare)

@@ -30,6 +30,7 @@ from shared.adapters.aws.shard_index import ShardSnapshotIndex
 from shared.adapters.local.embedded_index import EmbeddedSearchIndex
 from shared.ports.metadata import StoreUnavailable
 from shared.ports.search import TEXT_CANDIDATES, Candidate, IndexedChunk, SearchIndex, SearchQuery
+from shared.rag.text_analysis import BM25_K1, MAX_QUERY_TERMS, bm25_idf
 from tests.support.aoss import DEFAULT_VISIBILITY_DELAY_S, StrictAoss
 from tests.support.dynamo import moto_dynamo_store
 from tests.support.opensearch import TEST_REGION, ExactKnnSearcher, client_for, osmem_analysis, run_osmem_server
@@ -251,6 +252,31 @@ def test_text_match_ranks_better_matches_higher(engine: Engine, index: SearchInd
     assert found[0].vector_score is None  # no query vector, no vector signal
     assert set(found[0].matched_terms) == {"solar", "sunlight", "electricity"}
     assert found[1].matched_terms == ["electricity"]
+
+
+def test_a_long_question_searches_its_most_informative_terms(engine: Engine, index: SearchIndex) -> None:
+    """RAGFlow-style query analysis on both engines: at most MAX_QUERY_TERMS terms, the highest count x IDF
+    first (ties: earlier in the question); a term left out matches nothing."""
+    rare = [f"rare{i}x" for i in range(MAX_QUERY_TERMS + 5)]
+    chunks = [chunk("all", " ".join(rare)), chunk("late", rare[-1]), chunk("early", rare[0])]
+    chunks += [chunk(f"f{i}", f"common filler{i}") for i in range(6)]
+    write(engine, index, chunks)
+    found = {c.chunk_id: c for c in find(index, " ".join([*rare, "common"]))}
+    # rare0 is in two chunks (lower IDF than rare1..): rare1 .. rare25 are the 25 most informative
+    kept = rare[1 : MAX_QUERY_TERMS + 1]
+    assert set(found) == {"all"} and found["all"].matched_terms == kept
+    # the reference match is the whole question's (every term some chunk holds), not only the searched terms'
+    n = len(chunks)
+    idfs = [bm25_idf(2, n), *[bm25_idf(1, n) for _ in rare[1:-1]], bm25_idf(2, n), bm25_idf(6, n)]
+    assert found["all"].text_reference == pytest.approx(sum(idfs) / (1 + BM25_K1), rel=1e-5)
+
+
+def test_a_repeated_question_word_counts_as_often(engine: Engine, index: SearchIndex) -> None:
+    write(engine, index, [chunk("s", "solar roof"), chunk("w", "wind roof"), chunk("x", "nothing here")])
+    found = {c.chunk_id: c for c in find(index, "solar wind solar")}
+    assert found["s"].text_score == pytest.approx(2 * found["w"].text_score, rel=1e-5)  # type: ignore[operator]
+    assert found["s"].text_reference == found["w"].text_reference
+    assert found["s"].text_reference == pytest.approx(3 * bm25_idf(1, 3) / (1 + BM25_K1), rel=1e-5)
 
 
 def test_words_match_their_other_forms(engine: Engine, index: SearchIndex) -> None:
@@ -738,14 +764,6 @@ def test_embedded_compaction_keeps_results(embedded: EmbeddedSearchIndex) -> Non
     assert [c.vector_score for c in after_vector] == pytest.approx([c.vector_score for c in before_vector])
     assert embedded.count() == 300 and ids(before_text)[0] == "c7" and ids(before_vector)[0] == "c1"
     assert find(embedded, "round0") == []
-
-
-def test_embedded_matched_terms_beyond_64_query_terms(embedded: EmbeddedSearchIndex) -> None:
-    words = [f"w{i}x" for i in range(80)]
-    embedded.upsert([chunk("all", " ".join(words)), chunk("last", words[-1])])
-    found = {c.chunk_id: c for c in find(embedded, " ".join(words))}
-    assert found["all"].matched_terms == words
-    assert found["last"].matched_terms == [words[-1]]
 
 
 def test_embedded_normalises_vectors(embedded: EmbeddedSearchIndex) -> None:

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 
 from functions.local.server import build_local_app, local_container
 from shared.catalog import MINILM_EMBEDDING_MODEL
+from shared.config import Settings
 from shared.container import Container
 from shared.ports.search import SearchIndex
 
@@ -48,11 +49,18 @@ class RunningServer:
 
 @contextmanager
 def run_local_server(
-    data_dir: Path, *, search_index: SearchIndex | None = None, replace: dict[str, object] | None = None
+    data_dir: Path,
+    *,
+    search_index: SearchIndex | None = None,
+    replace: dict[str, object] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> Iterator[RunningServer]:
-    """Serve ``data_dir``'s local container; ``search_index`` replaces its embedded index when given, and
-    ``replace`` any of its services by name (tests that need a service to misbehave)."""
+    """Serve ``data_dir``'s local container; ``search_index`` replaces its embedded index when given,
+    ``replace`` any of its services by name (tests that need a service to misbehave), and ``settings`` are
+    the container's settings beyond the local defaults (e.g. a smaller upload limit)."""
     container = local_container(data_dir)
+    if settings:
+        container = Container(Settings(backend="local", data_dir=data_dir, **settings))
     if search_index is not None:
         container.overrides["search_index"] = search_index
     for name, service in (replace or {}).items():

@@ -108,6 +108,7 @@ def test_health_reports_failures_with_meta() -> None:
 
 
 def test_authenticator_remembers_known_keys_briefly() -> None:
+    from shared.access import KeyGrant
     from shared.adapters.local.sqlite_store import SqliteMetadataStore
     from shared.errors import AuthenticationError
     from shared.repos.tenants import TenantRepository
@@ -116,9 +117,9 @@ def test_authenticator_remembers_known_keys_briefly() -> None:
     class CountingTenants(TenantRepository):
         lookups = 0
 
-        def tenant_for_key(self, api_key: str) -> str | None:
+        def grant_for_key(self, api_key: str) -> KeyGrant | None:
             CountingTenants.lookups += 1
-            return super().tenant_for_key(api_key)
+            return super().grant_for_key(api_key)
 
     tenants = CountingTenants(SqliteMetadataStore(":memory:"))
     key = tenants.issue_api_key("tenant-1")

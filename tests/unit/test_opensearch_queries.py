@@ -27,11 +27,13 @@ from shared.adapters.aws.opensearch_index import (
     chunk_document,
     chunk_index_name,
     chunk_index_pattern,
+    doc_freq_body,
     index_body,
     knn_query_body,
     knn_score_to_cosine,
     merge_hits,
     page_body,
+    plan_from_statistics,
     scope_filters,
     scope_query,
     text_query_body,
@@ -39,7 +41,7 @@ from shared.adapters.aws.opensearch_index import (
 )
 from shared.ports.metadata import StoreUnavailable
 from shared.ports.search import IndexedChunk, SearchQuery
-from shared.rag.text_analysis import FIELD_BOOSTS, analyze_query, opensearch_analysis
+from shared.rag.text_analysis import FIELD_BOOSTS, QueryPlan, analyze_query, bm25_idf, opensearch_analysis, plan_query
 
 pytestmark = pytest.mark.unit
 
@@ -138,19 +140,55 @@ def test_knn_body_is_the_documented_efficient_filter_form() -> None:
     assert "script" not in json.dumps(body)
 
 
+def _plan(text: str, doc_freqs: list[int] | None = None, docs: int = 100) -> QueryPlan:
+    terms = analyze_query(text)
+    return plan_query(terms, doc_freqs if doc_freqs is not None else [1] * len(terms), docs)
+
+
 @pytest.mark.parametrize("hybrid", [False, True])
-def test_text_body_is_bm25_over_the_boosted_fields(hybrid: bool) -> None:
-    body = text_query_body("solar panels", FILTERS, 50, with_vector=hybrid)
+def test_text_body_is_bm25_of_the_planned_terms_over_the_boosted_fields(hybrid: bool) -> None:
+    body = text_query_body(_plan("solar panels, solar roofs"), FILTERS, 50, with_vector=hybrid)
     assert body["size"] == 50
     query = body["query"]["bool"]
-    assert query["filter"] == FILTERS
-    (must,) = query["must"]
-    assert must["multi_match"]["query"] == "solar panels"
-    assert must["multi_match"]["type"] == "most_fields"
-    boosts = {f.split("^")[0]: float(f.split("^")[1]) if "^" in f else 1.0 for f in must["multi_match"]["fields"]}
-    assert boosts == FIELD_BOOSTS
+    assert query["filter"] == FILTERS and query["minimum_should_match"] == 1
+    clauses = [c["multi_match"] for c in query["should"]]
+    # one clause per distinct term, boosted by the question's count of it
+    assert [(c["query"], c.get("boost", 1)) for c in clauses] == [("solar", 2), ("panels", 1), ("roofs", 1)]
+    for clause in clauses:
+        assert clause["type"] == "most_fields"
+        boosts = {f.split("^")[0]: float(f.split("^")[1]) if "^" in f else 1.0 for f in clause["fields"]}
+        assert boosts == FIELD_BOOSTS
     assert {"content", "keywords", "questions", "chunk_id"} <= set(body["_source"])
     assert ("vector" in body["_source"]) is hybrid  # the cosine of text-only hits is computed from it
+
+
+def test_doc_freq_body_counts_each_term_in_the_datasets_without_hits() -> None:
+    terms = analyze_query("solar panels")
+    body = doc_freq_body(terms, "t1", ["d1", "d2", "d1"])
+    assert body["size"] == 0 and body["track_total_hits"] is True
+    chunks_only = {"bool": {"must_not": [{"exists": {"field": "kind"}}]}}  # ordinary chunks have no kind
+    datasets = [{"term": {"tenant_id": "t1"}}, {"terms": {"dataset_id": ["d1", "d2"]}}, chunks_only]
+    assert body["query"] == {"bool": {"filter": datasets}}
+    entities = doc_freq_body(terms, "t1", ["d1"], "entity")["query"]["bool"]["filter"]
+    assert entities[-1] == {"term": {"kind": "entity"}}
+    buckets = body["aggs"]["df"]["filters"]["filters"]
+    assert [b["multi_match"]["query"] for b in buckets.values()] == ["solar", "panels"]
+    assert "script" not in json.dumps(body)
+
+
+def test_plan_from_statistics_reads_the_counts() -> None:
+    terms = analyze_query("solar panels zebra")
+    response = {
+        "hits": {"total": {"value": 1000, "relation": "eq"}, "hits": []},
+        "aggregations": {
+            "df": {"buckets": {"t0": {"doc_count": 10}, "t1": {"doc_count": 400}, "t2": {"doc_count": 0}}}
+        },
+    }
+    plan = plan_from_statistics(terms, response)
+    assert [t.term.word for t in plan.terms] == ["solar", "panels"]  # no chunk holds "zebra"
+    assert plan.terms[0].idf == pytest.approx(bm25_idf(10, 1000)) and plan.terms[1].idf == pytest.approx(
+        bm25_idf(400, 1000)
+    )
 
 
 @pytest.mark.parametrize(
@@ -232,24 +270,25 @@ def _hit(chunk_id: str, score: float, **source: Any) -> dict[str, Any]:
 
 
 def test_merge_lists_text_hits_then_vector_only_hits_once_each() -> None:
-    terms = analyze_query("solar sunlight")
+    plan = _plan("solar sunlight")
     text_hits = [
         _hit("a", 3.0, content="Solar power", vector=[1.0, 0.0]),
         _hit("b", 2.0, content="x", keywords=["sunlight"], vector=[0.0, 1.0, 0.0]),  # another dimension
         _hit("a", 1.0, content="Solar power", vector=[1.0, 0.0]),  # a second copy of "a"
     ]
     vector_hits = [_hit("a", 1.9), _hit("c", faiss_innerproduct_score(0.5)), _hit("c", 1.2)]
-    found = merge_hits(text_hits, vector_hits, terms, [1.0, 0.0])
+    found = merge_hits(text_hits, vector_hits, plan, [1.0, 0.0])
     assert [c.chunk_id for c in found] == ["a", "b", "c"]
     a, b, c = found
     assert (a.text_score, a.vector_score, a.matched_terms) == (3.0, 1.0, ["solar"])
     assert (b.text_score, b.vector_score, b.matched_terms) == (2.0, None, ["sunlight"])
     assert (c.text_score, c.matched_terms) == (None, [])
     assert c.vector_score == pytest.approx(0.5)
+    assert {x.text_reference for x in found} == {plan.reference_score}
 
 
 def test_merge_without_a_query_vector_has_no_vector_scores() -> None:
-    (found,) = merge_hits([_hit("a", 1.0, content="solar", vector=[1.0])], [], analyze_query("solar"), None)
+    (found,) = merge_hits([_hit("a", 1.0, content="solar", vector=[1.0])], [], _plan("solar"), None)
     assert found.vector_score is None
 
 
@@ -416,18 +455,39 @@ def test_a_write_waits_until_its_copies_are_searchable_and_says_when_they_are_no
         engine.upsert([make_chunk("c1"), make_chunk("c2")])
 
 
-def test_search_is_a_text_and_a_knn_search_side_by_side() -> None:
-    client = RecordingClient(lambda method, kwargs: {"hits": {"hits": []}})
-    query = SearchQuery("t1", ["d1"], text="solar", vector=[3.0, 4.0], document_ids=["doc1"], top_k=9, text_limit=50)
+def test_search_counts_terms_beside_the_knn_search_then_sends_the_planned_text_query() -> None:
+    statistics = {
+        "hits": {"total": {"value": 50}, "hits": []},
+        "aggregations": {"df": {"buckets": {"t0": {"doc_count": 3}, "t1": {"doc_count": 0}}}},
+    }
+    client = RecordingClient(lambda method, kwargs: statistics if "aggs" in kwargs["body"] else {"hits": {"hits": []}})
+    query = SearchQuery(
+        "t1", ["d1"], text="solar zebra", vector=[3.0, 4.0], document_ids=["doc1"], top_k=9, text_limit=50
+    )
     assert _engine(client).search(query) == []
-    calls = {kwargs["index"]: kwargs for name, kwargs in client.calls if name == "search"}
-    assert len(client.calls) == 2 and set(calls) == {"flowless-chunks-*", "flowless-chunks-2"}
+    searches = [kwargs for name, kwargs in client.calls if name == "search"]
+    assert len(client.calls) == 3 and len(searches) == 3
+    first = {kwargs["index"]: kwargs["body"] for kwargs in searches[:2]}  # sent side by side
+    terms = analyze_query("solar zebra")
     filters = scope_filters("t1", ["d1"], ["doc1"])
+    assert first == {
+        "flowless-chunks-*": doc_freq_body(terms, "t1", ["d1"]),
+        "flowless-chunks-2": knn_query_body([0.6, 0.8], filters, 9),
+    }
+    plan = plan_from_statistics(terms, statistics)
+    assert searches[2]["index"] == "flowless-chunks-*"
     # top_k is the k-NN's k; text matches have their own bound
-    assert calls["flowless-chunks-*"]["body"] == text_query_body("solar", filters, 50, with_vector=True)
-    assert calls["flowless-chunks-*"]["params"] == {"ignore_unavailable": "true", "allow_no_indices": "true"}
-    assert calls["flowless-chunks-2"]["body"] == knn_query_body([0.6, 0.8], filters, 9)
+    assert searches[2]["body"] == text_query_body(plan, filters, 50, with_vector=True)
+    assert [c["multi_match"]["query"] for c in searches[2]["body"]["query"]["bool"]["should"]] == ["solar"]
+    assert all(s["params"] == {"ignore_unavailable": "true", "allow_no_indices": "true"} for s in searches)
     _no_aoss_forbidden_requests(client)
+
+
+def test_search_sends_no_text_query_when_no_chunk_holds_a_term() -> None:
+    statistics = {"hits": {"total": {"value": 50}, "hits": []}, "aggregations": {"df": {"buckets": {}}}}
+    client = RecordingClient(lambda method, kwargs: statistics)
+    assert _engine(client).search(SearchQuery("t1", ["d1"], text="zebra")) == []
+    assert [kwargs["body"].get("size") for name, kwargs in client.calls] == [0]
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from shared.adapters.chat_streaming import PartialCall, guarded_reads, last_delta
 from shared.ports.chat_model import (
     ChatDelta,
     ChatMessage,
@@ -35,11 +36,9 @@ from shared.ports.chat_model import (
     ChatStream,
     ChatToolsUnsupported,
     ChatUsage,
-    ToolCall,
     ToolSpec,
     image_mime,
 )
-from shared.rag.tokens import count_tokens
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 10
 DEFAULT_READ_TIMEOUT_SECONDS = 60
@@ -118,16 +117,9 @@ class BedrockChatModel(ChatModel):
             raise self._error(exc) from exc
         parts: list[str] = []
         usage: ChatUsage | None = None
-        calls: dict[int, dict[str, str]] = {}
-        iterator = iter(events)
+        calls: dict[int, PartialCall] = {}
         try:
-            while True:
-                try:  # only the read is guarded: GeneratorExit thrown in at ``yield`` passes untouched
-                    event = next(iterator)
-                except StopIteration:
-                    break
-                except (ClientError, BotoCoreError, urllib3.exceptions.HTTPError) as exc:
-                    raise self._error(exc) from exc
+            for event in guarded_reads(events, (ClientError, BotoCoreError, urllib3.exceptions.HTTPError), self._error):
                 text = None
                 try:
                     if "contentBlockDelta" in event:
@@ -135,12 +127,12 @@ class BedrockChatModel(ChatModel):
                         text = delta.get("text")
                         if "toolUse" in delta:
                             index = int(event["contentBlockDelta"].get("contentBlockIndex", 0))
-                            call = calls.setdefault(index, {"id": "", "name": "", "input": ""})
-                            call["input"] += str(delta["toolUse"].get("input") or "")
+                            call = calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+                            call["arguments"] += str(delta["toolUse"].get("input") or "")
                     elif "contentBlockStart" in event and "toolUse" in event["contentBlockStart"]["start"]:
                         index = int(event["contentBlockStart"].get("contentBlockIndex", 0))
                         started = event["contentBlockStart"]["start"]["toolUse"]
-                        calls[index] = {"id": str(started["toolUseId"]), "name": str(started["name"]), "input": ""}
+                        calls[index] = {"id": str(started["toolUseId"]), "name": str(started["name"]), "arguments": ""}
                     elif "metadata" in event and "usage" in event["metadata"]:
                         usage = _usage(event["metadata"]["usage"])
                 except (KeyError, TypeError, AttributeError, ValueError) as exc:
@@ -152,12 +144,7 @@ class BedrockChatModel(ChatModel):
             close = getattr(events, "close", None)
             if close is not None:
                 close()  # on close() mid-answer: drop the HTTP response so Bedrock stops generating
-        tool_calls = tuple(
-            ToolCall(id=c["id"], name=c["name"], arguments=c["input"] or "{}")
-            for _, c in sorted(calls.items())
-            if c["name"]
-        )
-        yield ChatDelta("", usage or _estimate(messages, "".join(parts)), tool_calls)
+        yield last_delta(messages, parts, usage, calls)
 
     def request(self, messages: Sequence[ChatMessage], options: ChatOptions | None) -> dict[str, Any]:
         """The Converse request for ``messages``.
@@ -255,11 +242,4 @@ def _refuses_tools(exc: Exception) -> bool:
 
 
 def _usage(reported: dict[str, Any]) -> ChatUsage:
-    prompt, completion = int(reported["inputTokens"]), int(reported["outputTokens"])
-    total = reported.get("totalTokens")
-    return ChatUsage(prompt, completion, int(total) if total is not None else prompt + completion)
-
-
-def _estimate(messages: Sequence[ChatMessage], answer: str) -> ChatUsage:
-    """Usage counted with tiktoken when the stream ended without its metadata event."""
-    return ChatUsage.of(sum(count_tokens(message.content) for message in messages), count_tokens(answer))
+    return ChatUsage.reported(int(reported["inputTokens"]), int(reported["outputTokens"]), reported.get("totalTokens"))

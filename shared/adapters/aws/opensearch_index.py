@@ -39,12 +39,15 @@ Knowledge-graph records carry a ``kind`` keyword (``entity``, ``relation``, ``co
 chunks carry none, so indexes written before the field existed need no re-indexing (the field is added to
 their mapping): a chunk search admits documents without a ``kind``, a graph search those of its kind.
 
-Search is one ``_search`` per signal (text, vector), sent side by side (``_msearch`` is not confirmed on
-AOSS's list of supported operations): a BM25 query over every chunk index and a k-NN query (efficient
-filtering) on the index of the query's dimension, both filtered to the tenant, its datasets, optionally
-documents, and available records of the query's kind. A text hit's cosine is computed here from its stored
-vector; a k-NN hit's score is converted back to the cosine (``knn_score_to_cosine``). The request bodies are
-built by the pure functions below, so tests assert them without a cluster.
+Search runs RAGFlow's query analysis as the embedded engine does (``shared.rag.text_analysis``): a first
+search counts the records of the datasets (of the query's kind) and how many hold each question term (no
+hits, a ``filters`` aggregation), sent side by side with the k-NN query (efficient filtering) on the index of
+the query's dimension; ``plan_query`` then chooses the terms, and the BM25 query sends those, each boosted by
+the question's count of it (one ``_search`` per request: ``_msearch`` is not confirmed on AOSS's list of
+supported operations). Both queries are filtered to the tenant, its datasets, optionally documents, and
+available records of the query's kind. A text hit's cosine is computed here from its stored vector; a k-NN
+hit's score is converted back to the cosine (``knn_score_to_cosine``). The request bodies are built by the
+pure functions below, so tests assert them without a cluster.
 """
 
 from __future__ import annotations
@@ -68,7 +71,15 @@ from opensearchpy.exceptions import RequestError, TransportError
 from shared.constants import SERVICE_NAME
 from shared.ports.metadata import StoreUnavailable
 from shared.ports.search import CHUNK, Candidate, ChunkKind, IndexedChunk, SearchIndex, SearchQuery
-from shared.rag.text_analysis import FIELD_BOOSTS, QueryTerm, analyze, analyze_query, opensearch_analysis
+from shared.rag.text_analysis import (
+    FIELD_BOOSTS,
+    QueryPlan,
+    QueryTerm,
+    analyze,
+    analyze_query,
+    opensearch_analysis,
+    plan_query,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -214,14 +225,47 @@ def scope_filters(
     return filters
 
 
-def text_query_body(text: str, filters: Sequence[Mapping[str, Any]], size: int, *, with_vector: bool) -> dict[str, Any]:
-    """BM25 over content, keywords and questions (weighted by ``FIELD_BOOSTS``), any query term matching.
+def doc_freq_body(
+    terms: Sequence[QueryTerm], tenant_id: str, dataset_ids: Sequence[str], kind: ChunkKind = CHUNK
+) -> dict[str, Any]:
+    """The statistics a query plan needs, in one search that returns no hits: how many records of ``kind``
+    the datasets hold (``hits.total``) and how many of them hold each term (a ``filters`` bucket per term,
+    matched as the text query matches it: the word on every text field). Over every record of that kind in
+    the datasets searched, available or not, as the embedded engine counts them."""
+    kind_filter = scope_filters(tenant_id, dataset_ids, kind=kind)[3]
+    dataset_filters = [
+        {"term": {"tenant_id": tenant_id}},
+        {"terms": {"dataset_id": list(dict.fromkeys(dataset_ids))}},
+        kind_filter,
+    ]
+    return {
+        "size": 0,
+        "track_total_hits": True,
+        "query": {"bool": {"filter": dataset_filters}},
+        "aggs": {"df": {"filters": {"filters": {f"t{i}": _term_clause(t.word) for i, t in enumerate(terms)}}}},
+    }
 
-    ``most_fields`` adds the fields' scores, as the embedded engine weighs keyword and question terms on
-    top of the content's. The hits carry their texts (for ``matched_terms``) and, in a hybrid search,
-    their vectors (for the cosine of text-only candidates).
+
+def plan_from_statistics(terms: Sequence[QueryTerm], response: Mapping[str, Any]) -> QueryPlan:
+    """The query plan for ``terms`` from the answer to ``doc_freq_body``."""
+    total = response.get("hits", {}).get("total", 0)
+    docs = int(total.get("value", 0) if isinstance(total, Mapping) else total)
+    buckets = response.get("aggregations", {}).get("df", {}).get("buckets", {})
+    doc_freqs = [int(buckets.get(f"t{i}", {}).get("doc_count", 0)) for i in range(len(terms))]
+    return plan_query(terms, doc_freqs, docs)
+
+
+def text_query_body(
+    plan: QueryPlan, filters: Sequence[Mapping[str, Any]], size: int, *, with_vector: bool
+) -> dict[str, Any]:
+    """BM25 of the plan's terms over content, keywords and questions (weighted by ``FIELD_BOOSTS``), a chunk
+    holding any of them matching.
+
+    One clause per term, boosted by its query weight (the question's count of it), so the score is the
+    embedded engine's sum; ``most_fields`` adds the fields' scores, as the embedded engine weighs keyword
+    and question terms on top of the content's. The hits carry their texts (for ``matched_terms``) and, in a
+    hybrid search, their vectors (for the cosine of text-only candidates).
     """
-    fields = [name if FIELD_BOOSTS[name] == 1 else f"{name}^{FIELD_BOOSTS[name]:g}" for name in TEXT_FIELDS]
     source = [*_HIT_FIELDS, *TEXT_FIELDS, *(["vector"] if with_vector else [])]
     return {
         "size": size,
@@ -230,10 +274,19 @@ def text_query_body(text: str, filters: Sequence[Mapping[str, Any]], size: int, 
         "query": {
             "bool": {
                 "filter": list(filters),
-                "must": [{"multi_match": {"query": text, "fields": fields, "type": "most_fields", "operator": "or"}}],
+                "should": [_term_clause(t.term.word, t.weight) for t in plan.terms],
+                "minimum_should_match": 1,
             }
         },
     }
+
+
+def _term_clause(word: str, boost: float = 1.0) -> dict[str, Any]:
+    fields = [name if FIELD_BOOSTS[name] == 1 else f"{name}^{FIELD_BOOSTS[name]:g}" for name in TEXT_FIELDS]
+    clause: dict[str, Any] = {"query": word, "fields": fields, "type": "most_fields"}
+    if boost != 1:
+        clause["boost"] = boost
+    return {"multi_match": clause}
 
 
 def knn_query_body(vector: Sequence[float], filters: Sequence[Mapping[str, Any]], k: int) -> dict[str, Any]:
@@ -498,20 +551,29 @@ class OpenSearchIndex(SearchIndex):
         if not terms and vector is None:
             return []
         filters = scope_filters(query.tenant_id, query.dataset_ids, query.document_ids, query.kind)
+        # First the statistics that choose the text query's terms, side by side with the k-NN search; then
+        # the text query (RAGFlow's query analysis, as the embedded engine runs it: shared/rag/text_analysis).
         requests = []
         if terms:
-            body = text_query_body(query.text, filters, query.text_limit, with_vector=vector is not None)
-            requests.append(SearchRequest(self._pattern, body))
+            statistics = doc_freq_body(terms, query.tenant_id, query.dataset_ids, query.kind)
+            requests.append(SearchRequest(self._pattern, statistics))
         if vector is not None:
             index = chunk_index_name(self._prefix, len(vector))
             requests.append(SearchRequest(index, knn_query_body(vector, filters, query.top_k)))
+        responses = self._run(requests)
+        plan = plan_from_statistics(terms, responses[0]) if terms else None
+        text_hits: list[dict[str, Any]] = []
+        if plan is not None and plan.terms:
+            body = text_query_body(plan, filters, query.text_limit, with_vector=vector is not None)
+            text_hits = _hits(self._run([SearchRequest(self._pattern, body)])[0])
+        vector_hits = _hits(responses[-1]) if vector is not None else []
+        return merge_hits(text_hits, vector_hits, plan, vector)
+
+    def _run(self, requests: Sequence[SearchRequest]) -> list[dict[str, Any]]:
         try:
-            responses = self._searcher(self._client, requests)
+            return self._searcher(self._client, requests)
         except (OpenSearchConnectionError, TransportError) as exc:
             raise _unavailable("search", exc) from exc
-        text_hits = _hits(responses[0]) if terms else []
-        vector_hits = _hits(responses[-1]) if vector is not None else []
-        return merge_hits(text_hits, vector_hits, terms, vector)
 
     # -- internals ----------------------------------------------------------------------------------
     def _ensure_index(self, index: str, dimension: int) -> None:
@@ -676,13 +738,16 @@ def bulk_delete_payloads(copies: Iterable[tuple[str, str]]) -> Iterator[str]:
 def merge_hits(
     text_hits: Sequence[Mapping[str, Any]],
     vector_hits: Sequence[Mapping[str, Any]],
-    terms: Sequence[QueryTerm],
+    plan: QueryPlan | None,
     vector: Sequence[float] | None,
 ) -> list[Candidate]:
-    """Candidates from the two hit lists (each best first): text hits with their BM25 score, the query
-    terms they contain and (in a hybrid search) the cosine of their stored vector; then the vector-only
-    hits with the cosine their k-NN score stands for. One candidate per chunk (copies are dropped)."""
+    """Candidates from the two hit lists (each best first): text hits with their BM25 score, the plan's
+    terms they contain, the plan's reference score and (in a hybrid search) the cosine of their stored
+    vector; then the vector-only hits with the cosine their k-NN score stands for. One candidate per chunk
+    (copies are dropped)."""
     query = np.asarray(vector, dtype=np.float64) if vector is not None else None
+    terms = [t.term for t in plan.terms] if plan else []
+    reference = plan.reference_score if plan else None
     merged: dict[tuple[str, str], Candidate] = {}
     for text_hit, hits in ((True, text_hits), (False, vector_hits)):
         for hit in hits:
@@ -697,9 +762,11 @@ def merge_hits(
                     text_score=float(hit["_score"]),
                     vector_score=_cosine(query, source.get("vector")),
                     matched_terms=_matched_terms(source, terms),
+                    text_reference=reference,
                 )
             else:
-                merged[key] = Candidate(**ids, vector_score=knn_score_to_cosine(float(hit["_score"])))
+                vector_score = knn_score_to_cosine(float(hit["_score"]))
+                merged[key] = Candidate(**ids, vector_score=vector_score, text_reference=reference)
     return list(merged.values())
 
 

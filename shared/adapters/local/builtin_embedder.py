@@ -19,6 +19,7 @@ import importlib.util
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -33,10 +34,14 @@ if TYPE_CHECKING:
     import onnxruntime
     from tokenizers import Tokenizer
 
-#: all-MiniLM-L6-v2's texts per ONNX run. Batches are cut from texts sorted by token length, so padding stays
-#: small. Measured on 2 cores (benchmarks/bench_embedder.py --sweep), tokens per CPU-second: 8 ≈ 16 ≥ 32 > 64
-#: (-20%): bigger batches gain nothing once sorted and their activations fall out of cache.
-BATCH_SIZE = 16
+#: Most texts in one ONNX run (a model's own limit may be lower).
+BATCH_SIZE = 64
+#: Padded tokens (rows x longest row) in one ONNX run. Batches are cut from texts sorted by token length, so
+#: padding stays small. Measured for all-MiniLM-L6-v2 on 2 busy cores (benchmarks/bench_embedder.py --sweep),
+#: tokens per CPU-second: 64, 128 and 256 tokens a run within a few per cent of each other, then -10 % at 512,
+#: -20 % at 1,024, -35 % at 4,096: bigger runs gain nothing once sorted, and their activations (and 256x256
+#: attention maps) fall out of the core's cache. A 256-token passage runs alone, 20-token ones a dozen at once.
+BATCH_TOKENS = 256
 
 #: BGE's instruction for retrieval queries (not used by default: see ``BGE_SMALL_EN``).
 BGE_QUERY_INSTRUCTION = "Represent this sentence for searching relevant passages: "
@@ -47,8 +52,8 @@ class BuiltinModel:
     """A shipped model: where its files are, how its token states become one vector, how queries are marked.
 
     ``max_tokens`` counts the special tokens; longer texts are cut. ``query_instruction`` is prepended to
-    search queries only (never to the passages indexed), for models trained that way. ``batch_size``: texts
-    per ONNX run.
+    search queries only (never to the passages indexed), for models trained that way. ``batch_size``: most
+    texts per ONNX run (runs are also bounded by ``BATCH_TOKENS``).
     """
 
     model_id: str
@@ -137,8 +142,24 @@ class _Runtime:
     input_names: frozenset[str]
 
 
+@dataclass(frozen=True)
+class _Bulk:
+    """Single-threaded runs side by side, one per core: the throughput path for many batches."""
+
+    session: onnxruntime.InferenceSession
+    pool: ThreadPoolExecutor
+
+
 class BuiltinEmbedder(Embedder):
-    """A shipped model on CPU. The ONNX session loads on first use, once, even when threads race for it."""
+    """A shipped model on CPU. Sessions load on first use, once, even when threads race for them.
+
+    Two ways to use the cores: a call that fits in one ONNX run (a question, a chunk) runs on a session whose
+    operators use every core, for latency; a call of many runs (ingestion) runs them side by side, each
+    single-threaded on its own core. Measured with all-MiniLM-L6-v2 on 2 busy cores, the second embeds ~1.7x
+    the SciFact abstracts per CPU-second of one two-threaded session in batches of 16 (16 vs 9): a
+    two-threaded operator waits for its slower half at every step, and a spinning worker burns the CPU the
+    other core needed.
+    """
 
     def __init__(
         self,
@@ -147,21 +168,24 @@ class BuiltinEmbedder(Embedder):
         model_path: Path | None = None,
         tokenizer_path: Path | None = None,
         batch_size: int | None = None,
+        batch_tokens: int = BATCH_TOKENS,
         max_tokens: int | None = None,
         threads: int | None = None,
     ) -> None:
         batch_size = model.batch_size if batch_size is None else batch_size
         max_tokens = model.max_tokens if max_tokens is None else max_tokens
-        if batch_size < 1 or max_tokens < 2:
-            raise ValueError("batch_size must be >= 1 and max_tokens >= 2")
+        if batch_size < 1 or batch_tokens < 1 or max_tokens < 2:
+            raise ValueError("batch_size and batch_tokens must be >= 1 and max_tokens >= 2")
         self.model = model
         self.model_id = model.model_id
         self._model_path = model_path
         self._tokenizer_path = tokenizer_path
         self._batch_size = batch_size
+        self._batch_tokens = batch_tokens
         self._max_tokens = max_tokens
         self._threads = threads or _core_count()
         self._runtime: _Runtime | None = None
+        self._bulk: _Bulk | None = None
         self._lock = threading.Lock()
 
     @property
@@ -181,12 +205,36 @@ class BuiltinEmbedder(Embedder):
                 runtime = self._runtime
         return runtime
 
-    def _load_runtime(self) -> _Runtime:
+    def _get_bulk(self) -> _Bulk:
+        bulk = self._bulk
+        if bulk is None:
+            with self._lock:
+                if self._bulk is None:
+                    pool = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="builtin-embedder")
+                    self._bulk = _Bulk(self._session(threads=1), pool)
+                bulk = self._bulk
+        return bulk
+
+    def _session(self, *, threads: int) -> onnxruntime.InferenceSession:
         import onnxruntime
+
+        model_path = self._model_path or _package_file(self.model.model_package, self.model.model_file)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            return onnxruntime.InferenceSession(
+                str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime's errors share no public base class
+            raise EmbeddingConfigError(f"The builtin embedding model could not be loaded: {exc}") from exc
+
+    def _load_runtime(self) -> _Runtime:
         from tokenizers import Tokenizer
 
         model = self.model
-        model_path = self._model_path or _package_file(model.model_package, model.model_file)
         tokenizer_path = self._tokenizer_path or _package_file(model.tokenizer_package, model.tokenizer_file)
         try:
             tokenizer = Tokenizer.from_file(str(tokenizer_path))
@@ -196,17 +244,7 @@ class BuiltinEmbedder(Embedder):
         # Padding is done per batch in numpy, to the longest text of that batch.
         tokenizer.no_padding()
 
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = self._threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            session = onnxruntime.InferenceSession(
-                str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime's errors share no public base class
-            raise EmbeddingConfigError(f"The builtin embedding model could not be loaded: {exc}") from exc
+        session = self._session(threads=self._threads)
         input_names = frozenset(node.name for node in session.get_inputs())
         if not {"input_ids", "attention_mask"} <= input_names:
             raise EmbeddingConfigError(f"The builtin embedding model has unexpected inputs: {sorted(input_names)}")
@@ -222,18 +260,45 @@ class BuiltinEmbedder(Embedder):
         runtime = self._get_runtime()
         token_ids = [encoding.ids for encoding in runtime.tokenizer.encode_batch(list(texts))]
         lengths = np.fromiter((len(ids) for ids in token_ids), dtype=np.int64, count=len(token_ids))
-        # Longest first: the first batch shows the peak memory at once; ties keep input order.
-        order = np.argsort(-lengths, kind="stable")
-        for start in range(0, len(order), self._batch_size):
-            rows = order[start : start + self._batch_size]
-            vectors[rows] = self._embed_batch(runtime, [token_ids[i] for i in rows], int(lengths[rows].max()))
+        batches = self._batches(lengths)
+        if len(batches) == 1 or self._threads == 1:
+            for rows in batches:
+                vectors[rows] = self._embed_batch(runtime, [token_ids[i] for i in rows], int(lengths[rows].max()))
+            return vectors
+        bulk = self._get_bulk()
+
+        def run(rows: npt.NDArray[np.intp]) -> Vectors:
+            return self._embed_batch(runtime, [token_ids[i] for i in rows], int(lengths[rows].max()), bulk.session)
+
+        for rows, result in zip(batches, bulk.pool.map(run, batches), strict=True):
+            vectors[rows] = result
         return vectors
 
     def embed_query(self, text: str) -> Vectors:
         """Embed a search query, behind the model's query instruction when it has one."""
         return self.embed_documents([self.model.query_instruction + text]).reshape(-1)
 
-    def _embed_batch(self, runtime: _Runtime, token_ids: list[list[int]], width: int) -> Vectors:
+    def _batches(self, lengths: npt.NDArray[np.int64]) -> list[npt.NDArray[np.intp]]:
+        """Row indices cut into runs of at most ``batch_size`` texts and ``batch_tokens`` padded tokens.
+
+        Longest first: the first run shows the peak memory at once; ties keep input order."""
+        order = np.argsort(-lengths, kind="stable")
+        batches: list[npt.NDArray[np.intp]] = []
+        start = 0
+        while start < len(order):
+            width = int(lengths[order[start]])  # the longest of the run: every row is padded to it
+            rows = max(1, min(self._batch_size, self._batch_tokens // max(width, 1)))
+            batches.append(order[start : start + rows])
+            start += rows
+        return batches
+
+    def _embed_batch(
+        self,
+        runtime: _Runtime,
+        token_ids: list[list[int]],
+        width: int,
+        session: onnxruntime.InferenceSession | None = None,
+    ) -> Vectors:
         input_ids = np.zeros((len(token_ids), width), dtype=np.int64)
         attention_mask = np.zeros_like(input_ids)
         for row, ids in enumerate(token_ids):
@@ -243,7 +308,7 @@ class BuiltinEmbedder(Embedder):
         if "token_type_ids" in runtime.input_names:
             feeds["token_type_ids"] = np.zeros_like(input_ids)
         try:
-            (hidden, *_) = runtime.session.run(None, feeds)
+            (hidden, *_) = (session or runtime.session).run(None, feeds)
         except Exception as exc:  # onnxruntime's errors share no public base class
             raise EmbeddingError(f"The builtin embedding model failed: {exc}") from exc
         states = np.asarray(hidden, dtype=np.float32)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Final
@@ -83,6 +84,16 @@ class FilesystemBlobStore(BlobStore):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp_name)
                 raise
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot write blob {key!r}: {exc}") from exc
+
+    def put_file(self, key: str, source: Path) -> None:
+        """Move the file ``source`` (on the same filesystem) into place as the blob ``key``: a big blob is
+        assembled beside the store and renamed in, never held in memory."""
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(source, path)  # a rename on one filesystem
         except OSError as exc:
             raise StoreUnavailable(f"cannot write blob {key!r}: {exc}") from exc
 

@@ -39,6 +39,9 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS items_by_create ON items (pk, ct_sk) WHERE ct_sk IS NOT NULL;
 CREATE INDEX IF NOT EXISTS items_by_update ON items (pk, ut_sk) WHERE ut_sk IS NOT NULL;
 CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk) WHERE gsi1pk IS NOT NULL;
+-- The keys alone, for counting: the table's own b-tree holds each item's data beside its key, so COUNT(*)
+-- over it reads every item of the range (1 ms for 1,000 datasets); over this narrow copy, 0.03 ms.
+CREATE INDEX IF NOT EXISTS items_keys ON items (pk, sk);
 """
 _COLUMNS = ("pk", "sk", "ct_sk", "ut_sk", "gsi1pk", "gsi1sk")
 # Upper bound for a prefix range scan: no key we write contains this code point.

@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from shared.agent.errors import ComponentError, DslError
 from shared.agent.stream import TextStream
@@ -26,6 +26,14 @@ if TYPE_CHECKING:
 #: Retries of a failing component are bounded whatever the DSL asks, and so is the wait between them.
 MAX_RETRIES = 3
 MAX_RETRY_DELAY_S = 5.0
+
+
+def _null_is_empty(value: Any) -> Any:
+    return "" if value is None else value
+
+
+#: A text parameter a DSL may hold as null, read as empty (RAGFlow's components treat both alike).
+NullIsEmpty = Annotated[str, BeforeValidator(_null_is_empty)]
 
 
 class ComponentParams(BaseModel):

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.agent.components.base import Component, ComponentParams
+from shared.agent.components.base import Component, ComponentParams, NullIsEmpty
 from shared.agent.components.message import Message
 from shared.agent.errors import ComponentError
 from shared.agent.reference import CITATION_GUIDE
@@ -30,7 +30,7 @@ def _default_prompts() -> list[Prompt]:
 
 
 class LLMParams(ComponentParams):
-    llm_id: str = ""
+    llm_id: NullIsEmpty = ""
     sys_prompt: str = ""
     prompts: list[Prompt] = Field(default_factory=_default_prompts)
     temperature: float | None = Field(None, ge=0, le=2)
@@ -46,11 +46,6 @@ class LLMParams(ComponentParams):
     def _text_prompt(cls, value: Any) -> Any:
         # Older DSLs hold the user prompt as one string.
         return [{"role": "user", "content": value}] if isinstance(value, str) else value
-
-    @field_validator("llm_id", mode="before")
-    @classmethod
-    def _null_is_default(cls, value: Any) -> Any:
-        return "" if value is None else value
 
 
 class LLM(Component):

@@ -4,11 +4,9 @@ query. The chunks found join the turn's reference (so answers can cite them) and
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import Field
 
-from pydantic import Field, field_validator
-
-from shared.agent.components.base import Component, ComponentParams
+from shared.agent.components.base import Component, ComponentParams, NullIsEmpty
 from shared.agent.errors import ComponentError
 from shared.agent.reference import knowledge_text
 from shared.agent.runtime import RetrievalSettings
@@ -19,21 +17,16 @@ DEFAULT_DESCRIPTION = "This tool can be utilized for relevant content searching 
 
 
 class RetrievalParams(ComponentParams):
-    query: str = "sys.query"
+    query: NullIsEmpty = "sys.query"
     kb_ids: list[str] = Field(default_factory=list)
     top_n: int = Field(8, ge=1, le=1024)
     top_k: int = Field(1024, ge=1, le=2048)
     similarity_threshold: float = Field(0.2, ge=0, le=1)
     keywords_similarity_weight: float = Field(0.5, ge=0, le=1)
-    rerank_id: str = ""
-    empty_response: str = ""
+    rerank_id: NullIsEmpty = ""
+    empty_response: NullIsEmpty = ""
     function_name: str = DEFAULT_FUNCTION_NAME
     description: str = DEFAULT_DESCRIPTION
-
-    @field_validator("rerank_id", "empty_response", "query", mode="before")
-    @classmethod
-    def _null_is_empty(cls, value: Any) -> Any:
-        return "" if value is None else value
 
 
 class Retrieval(Component):

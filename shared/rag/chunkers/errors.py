@@ -6,13 +6,11 @@ about it in plain words.
 
 from __future__ import annotations
 
+from shared.user_errors import UserFacingError
 
-class ChunkingError(Exception):
+
+class ChunkingError(UserFacingError):
     """Base of every chunking failure. ``message`` is user-facing."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class UnknownChunkMethod(ChunkingError):

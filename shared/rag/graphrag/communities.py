@@ -10,8 +10,6 @@ sum of its entities' ranks, relative to the heaviest community (RAGFlow's ``weig
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,14 +109,8 @@ def report_prompt(graph: KnowledgeGraph, members: Sequence[str], language: str, 
 
 def parse_report(answer: str) -> dict[str, Any] | None:
     """The JSON object of a report answer (fenced or not); None when there is none or it lacks a title."""
-    found = re.search(r"\{.*\}", answer, re.DOTALL)
-    if found is None:
-        return None
-    try:
-        data = json.loads(found.group(0))
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or not str(data.get("title") or "").strip():
+    data = prompts.json_object(answer)
+    if data is None or not str(data.get("title") or "").strip():
         return None
     return data
 

@@ -12,7 +12,9 @@ Microsoft GraphRAG's prompt does; ``light`` (LightRAG's) asks for keywords too.
 
 from __future__ import annotations
 
-from typing import Final
+import json
+import re
+from typing import Any, Final
 
 TUPLE_DELIMITER: Final = "<|>"
 RECORD_DELIMITER: Final = "##"
@@ -105,6 +107,19 @@ Answer with a JSON object with two keys:
 Answer with the JSON object only.
 
 Question: {question}"""
+
+
+def json_object(answer: str) -> dict[str, Any] | None:
+    """The JSON object in an answer to a prompt asking for one (fenced or not, from its first ``{`` to its
+    last ``}``); None when there is none."""
+    found = re.search(r"\{.*\}", answer, re.DOTALL)
+    if found is None:
+        return None
+    try:
+        data = json.loads(found.group(0))
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def extraction_prompt(text: str, entity_types: list[str], method: str, language: str) -> str:

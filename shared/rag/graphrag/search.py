@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -65,14 +63,8 @@ def rewrite_messages(question: str, samples: Mapping[str, Sequence[str]]) -> lis
 
 def parse_rewrite(answer: str) -> tuple[list[str], list[str]] | None:
     """(answer types, entities) from the model's JSON answer; None when it holds none."""
-    found = re.search(r"\{.*\}", answer, re.DOTALL)
-    if found is None:
-        return None
-    try:
-        data = json.loads(found.group(0))
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
+    data = prompts.json_object(answer)
+    if data is None:
         return None
 
     def strings(key: str) -> list[str]:

@@ -7,13 +7,11 @@ plain words and never carry library internals or stack traces; the original exce
 
 from __future__ import annotations
 
+from shared.user_errors import UserFacingError
 
-class ParseError(Exception):
+
+class ParseError(UserFacingError):
     """Base of every extraction failure. ``message`` is user-facing."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class UnsupportedFormat(ParseError):

@@ -31,17 +31,27 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from shared.adapters.local.embedded_index.postings import Segment
 from shared.adapters.local.embedded_index.shard import Shard, ShardLoader, ShardView
 from shared.adapters.local.embedded_index.storage import STATE_READY, STATE_REBUILDING, ChunkRow, IndexStorage
 from shared.ports.search import CHUNK, CHUNK_KINDS, Candidate, ChunkKind, IndexedChunk, SearchIndex, SearchQuery
-from shared.rag.text_analysis import FIELD_BOOSTS, QueryTerm, analyze, analyze_query
+from shared.rag.text_analysis import (
+    FIELD_BOOSTS,
+    MAX_QUERY_TERMS,
+    QueryPlan,
+    QueryTerm,
+    analyze,
+    analyze_query,
+    plan_query,
+)
 
 logger = logging.getLogger(__name__)
 
 K1 = 1.2
 B = 0.75
 _REBUILD_BATCH = 4096
-_BITS = 64  # query terms of ``matched_terms`` packed in one uint64 per candidate; later ones go one by one
+# the chosen terms a row holds are one float64 sum of distinct powers of two: exact for up to 52 terms
+assert MAX_QUERY_TERMS <= 52
 
 ShardKey = tuple[str, str]
 
@@ -346,13 +356,12 @@ class EmbeddedSearchIndex(SearchIndex):
         vector = _unit_vector(query.vector)
         if not shards or (not known and vector is None):
             return []
-        runs = [_ShardRun(dataset_id, shard.view, query.document_ids) for dataset_id, shard in shards]
-        if known:
-            _score_text(runs, np.asarray([tid for _, tid in known], dtype=np.int32), query.text_limit)
+        runs = [_ShardRun(dataset_id, shard.view, query.document_ids, query.text_limit) for dataset_id, shard in shards]
+        plan = _score_text(runs, [t for t, _ in known], [tid for _, tid in known]) if known else None
         if vector is not None:
             for run in runs:
                 run.search_vectors(vector, query.top_k)
-        return _merge(runs, [t for t, _ in known], query.text_limit, query.top_k)
+        return _merge(runs, plan, query.text_limit, query.top_k)
 
 
 def _dedupe(chunks: Sequence[IndexedChunk]) -> list[IndexedChunk]:
@@ -364,8 +373,9 @@ def _dedupe(chunks: Sequence[IndexedChunk]) -> list[IndexedChunk]:
 class _ShardRun:
     """One query over one shard view: text scores, vector similarities and per-kind top candidates."""
 
-    def __init__(self, dataset_id: str, view: ShardView, document_ids: Sequence[str] | None) -> None:
+    def __init__(self, dataset_id: str, view: ShardView, document_ids: Sequence[str] | None, text_limit: int) -> None:
         self.dataset_id = dataset_id
+        self.text_limit = text_limit
         self.view = view
         n = view.n
         self.all_eligible = view.n_searchable == n
@@ -374,62 +384,58 @@ class _ShardRun:
             wanted = [view.doc_index[d] for d in document_ids if d in view.doc_index]
             self.eligible = view.searchable & np.isin(view.row_doc[:n], np.asarray(wanted, dtype=np.int32))
             self.all_eligible = False
-        self.postings: list[tuple[NDArray[np.int32], NDArray[np.float32]] | None] = []
+        self.slices: list[list[tuple[Segment, int, int]]] = []  # query term → its postings, segment by segment
         self.scores: NDArray[np.float64] | None = None  # row → BM25 (0: no match)
-        self.matches: list[tuple[int, NDArray[np.int32]]] = []  # (query term index, eligible rows, ascending)
+        self.masks: NDArray[np.float64] | None = None  # row → sum of 2**k over the chosen terms k it holds
         self.sims: NDArray[np.float32] | None = None  # row → cosine (NaN: no vector of that dimension)
         self.text_top: NDArray[np.int32] = np.zeros(0, dtype=np.int32)
         self.vector_top: NDArray[np.int32] = np.zeros(0, dtype=np.int32)
 
     # -- text ---------------------------------------------------------------------------------------
-    def gather(self, term_ids: NDArray[np.int32]) -> list[int]:
-        """Collect each term's postings; returns the document frequencies (live rows) for the IDF."""
-        parts: list[list[tuple[NDArray[np.int32], NDArray[np.float32]]]] = [[] for _ in range(len(term_ids))]
+    def locate(self, term_ids: NDArray[np.int32]) -> NDArray[np.int64]:
+        """Find every term's postings (one binary search per segment for all terms); returns their lengths
+        (rows holding the term, deleted rows included, as Lucene's document frequency until a merge)."""
+        self.slices = [[] for _ in range(len(term_ids))]
+        lengths = np.zeros(len(term_ids), dtype=np.int64)
         for segment in self.view.segments:
             for j, start, end in segment.find(term_ids):
-                parts[j].append((segment.ords[start:end], segment.tfs[start:end]))
-        dfs = []
-        for found in parts:
-            if not found:
-                self.postings.append(None)
-                dfs.append(0)
-                continue
-            if len(found) == 1:
-                ords, tfs = found[0]
-            else:
-                ords, tfs = np.concatenate([p[0] for p in found]), np.concatenate([p[1] for p in found])
-            self.postings.append((ords, tfs))
-            dead = self.view.n_alive != self.view.n
-            dfs.append(int(np.count_nonzero(self.view.alive[ords])) if dead else len(ords))
-        return dfs
+                self.slices[j].append((segment, start, end))
+                lengths[j] += end - start
+        return lengths
 
-    def score(self, idf: NDArray[np.float32], avg_length: float, top_k: int) -> None:
+    def live_doc_freq(self, j: int) -> int:
+        """Rows holding query term ``j`` that are not deleted."""
+        if self.view.n_alive == self.view.n:
+            return sum(end - start for _, start, end in self.slices[j])
+        alive = self.view.alive
+        return sum(int(np.count_nonzero(alive[seg.ords[start:end]])) for seg, start, end in self.slices[j])
+
+    def score(self, chosen: list[int], weights: NDArray[np.float32], avg_length: float) -> None:
+        """BM25 of the chosen terms (``weights``: query weight x IDF each) in one pass over their postings.
+
+        All postings are concatenated and summed per row with ``np.bincount``: the score, and a bit mask of
+        the chosen terms each row holds (float64 sums of distinct powers of two are exact below 2**53).
+        """
         n = self.view.n
-        ords_parts, tfs_parts, idf_parts = [], [], []
-        for j, posting in enumerate(self.postings):
-            if posting is None:
-                continue
-            ords, tfs = posting
-            if not self.all_eligible:
-                keep = self.eligible[ords]
-                ords, tfs = ords[keep], tfs[keep]
-                if not len(ords):
-                    continue
-            self.matches.append((j, ords))
-            ords_parts.append(ords)
-            tfs_parts.append(tfs)
-            idf_parts.append(np.full(len(ords), idf[j], dtype=np.float32))
-        if not ords_parts:
+        parts = [(seg, start, end, k) for k, j in enumerate(chosen) for seg, start, end in self.slices[j]]
+        if not parts:
             self.scores = np.zeros(n, dtype=np.float64)
             return
-        ords = np.concatenate(ords_parts)
-        tfs = np.concatenate(tfs_parts)
+        ords = np.concatenate([seg.ords[start:end] for seg, start, end, _ in parts])
+        tfs = np.concatenate([seg.tfs[start:end] for seg, start, end, _ in parts])
+        counts = [end - start for _, start, end, _ in parts]
+        keys = np.asarray([k for *_, k in parts])
+        weight = np.repeat(weights[keys], counts)
+        bits = np.repeat(np.exp2(keys.astype(np.float64)), counts)
+        if not self.all_eligible:
+            keep = self.eligible[ords]
+            ords, tfs, weight, bits = ords[keep], tfs[keep], weight[keep], bits[keep]
         norm = np.float32(K1 * (1 - B)) + np.float32(K1 * B / avg_length) * self.view.length[ords]
-        contrib = np.concatenate(idf_parts) * tfs / (tfs + norm)
-        scores = np.bincount(ords, weights=contrib, minlength=n).astype(np.float64, copy=False)
+        scores = np.bincount(ords, weights=weight * tfs / (tfs + norm), minlength=n).astype(np.float64, copy=False)
+        self.masks = np.bincount(ords, weights=bits, minlength=n).astype(np.float64, copy=False)
         matched = np.flatnonzero(scores)
         self.scores = scores
-        self.text_top = matched[_top(scores[matched], top_k)].astype(np.int32)
+        self.text_top = matched[_top(scores[matched], self.text_limit)].astype(np.int32)
 
     # -- vectors ------------------------------------------------------------------------------------
     def search_vectors(self, vector: NDArray[np.float32], top_k: int) -> None:
@@ -451,19 +457,29 @@ class _ShardRun:
         self.vector_top = rows[best]
 
 
-def _score_text(runs: list[_ShardRun], term_ids: NDArray[np.int32], top_k: int) -> None:
-    """BM25 over every run, with statistics taken over all the shards searched."""
-    df = np.zeros(len(term_ids), dtype=np.float64)
-    for run in runs:
-        df += run.gather(term_ids)
+def _score_text(runs: list[_ShardRun], terms: list[QueryTerm], term_ids: list[int]) -> QueryPlan | None:
+    """BM25 over every run, with statistics taken over all the shards searched; returns the plan scored
+    (its terms are the order of the bits of each run's ``masks``).
+
+    The question's terms are located first (one binary search per segment for all of them), then
+    ``plan_query`` chooses the terms to score from their document frequencies, and only those are scored.
+    """
+    ids = np.asarray(term_ids, dtype=np.int32)
+    doc_freqs = sum((run.locate(ids) for run in runs), start=np.zeros(len(ids), dtype=np.int64)).tolist()
     docs = sum(run.view.n_alive for run in runs)
     total_length = sum(run.view.total_length for run in runs)
     if docs == 0:
-        return
-    idf = np.log1p((docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+        return None
+    if any(run.view.n_alive != run.view.n for run in runs):  # exact statistics: deleted rows don't count
+        doc_freqs = [sum(run.live_doc_freq(j) for run in runs) for j in range(len(ids))]
+    plan = plan_query(terms, doc_freqs, docs)
+    position = {t.term: j for j, t in enumerate(terms)}
+    chosen = [position[t.term.term] for t in plan.terms]
+    weights = np.asarray([t.weight * t.idf for t in plan.terms], dtype=np.float32)
     avg_length = max(total_length / docs, 1e-9)
     for run in runs:
-        run.score(idf, avg_length, top_k)
+        run.score(chosen, weights, avg_length)
+    return plan
 
 
 def _global_top(runs: list[_ShardRun], attr: str, values: str, top_k: int) -> list[tuple[int, NDArray[np.int32]]]:
@@ -478,7 +494,9 @@ def _global_top(runs: list[_ShardRun], attr: str, values: str, top_k: int) -> li
     return [(int(i), rows_all[order[run_idx[order] == i]]) for i, _ in picks]
 
 
-def _merge(runs: list[_ShardRun], terms: list[QueryTerm], text_limit: int, top_k: int) -> list[Candidate]:
+def _merge(runs: list[_ShardRun], plan: QueryPlan | None, text_limit: int, top_k: int) -> list[Candidate]:
+    words = [t.term.word for t in plan.terms] if plan else []
+    reference = plan.reference_score if plan else None
     text_rows = _global_top(runs, "text_top", "scores", text_limit)
     vector_rows = _global_top(runs, "vector_top", "sims", top_k)
     words_of: dict[int, tuple[str, ...]] = {}
@@ -487,7 +505,7 @@ def _merge(runs: list[_ShardRun], terms: list[QueryTerm], text_limit: int, top_k
     for i, rows in text_rows:
         assert runs[i].scores is not None
         text_keys.extend(runs[i].scores[rows].tolist())  # type: ignore[index]
-        text.extend(_candidates(runs[i], rows, terms, words_of))
+        text.extend(_candidates(runs[i], rows, words, words_of, reference))
     vector_only: list[Candidate] = []
     vector_keys: list[float] = []
     for i, rows in vector_rows:
@@ -495,7 +513,7 @@ def _merge(runs: list[_ShardRun], terms: list[QueryTerm], text_limit: int, top_k
         if text_rows:  # found by text too: already listed, with its vector score
             rows = rows[~np.isin(rows, _selected(text_rows, i))]
         vector_keys.extend(runs[i].sims[rows].tolist())  # type: ignore[index]
-        vector_only.extend(_candidates(runs[i], rows, terms, words_of))
+        vector_only.extend(_candidates(runs[i], rows, words, words_of, reference))
     if len(text_rows) > 1:
         text = [c for _, c in sorted(zip(text_keys, text, strict=True), key=lambda p: -p[0])]
     if len(vector_rows) > 1:
@@ -511,7 +529,11 @@ def _selected(picks: list[tuple[int, NDArray[np.int32]]], run_index: int) -> NDA
 
 
 def _candidates(
-    run: _ShardRun, rows: NDArray[np.int32], terms: list[QueryTerm], words_of: dict[int, tuple[str, ...]]
+    run: _ShardRun,
+    rows: NDArray[np.int32],
+    words: list[str],
+    words_of: dict[int, tuple[str, ...]],
+    reference: float | None,
 ) -> list[Candidate]:
     """Candidates for ``rows`` of one run, with both signals (None where a signal is absent)."""
     view = run.view
@@ -521,36 +543,23 @@ def _candidates(
     scores = none if run.scores is None else [s if s > 0 else None for s in run.scores[rows].tolist()]
     # NaN: the chunk has no vector of the query's dimension
     sims = none if run.sims is None else [v if v == v else None for v in run.sims[rows].tolist()]
-    words = _matched_terms(run, rows, terms, words_of)
+    matched = _matched_words(run, rows, words, words_of)
     return [
-        Candidate(ids[row], doc_ids[doc], dataset_id, score, sim, list(matched))
-        for row, doc, score, sim, matched in zip(rows.tolist(), docs, scores, sims, words, strict=True)
+        Candidate(ids[row], doc_ids[doc], dataset_id, score, sim, list(found), reference)
+        for row, doc, score, sim, found in zip(rows.tolist(), docs, scores, sims, matched, strict=True)
     ]
 
 
-def _matched_terms(
-    run: _ShardRun, rows: NDArray[np.int32], terms: list[QueryTerm], cache: dict[int, tuple[str, ...]]
+def _matched_words(
+    run: _ShardRun, rows: NDArray[np.int32], words: list[str], cache: dict[int, tuple[str, ...]]
 ) -> list[tuple[str, ...]]:
-    """The query words each row matched: binary search of the rows in each term's (ascending) postings."""
-    if not run.matches:
+    """The chosen query words each row holds, read off its bit mask."""
+    if run.masks is None:
         return [()] * len(rows)
-    masks = np.zeros(len(rows), dtype=np.uint64)
-    extra: list[tuple[int, NDArray[np.bool_]]] = []
-    for j, ords in run.matches:
-        pos = np.searchsorted(ords, rows)
-        np.minimum(pos, len(ords) - 1, out=pos)
-        hit = ords[pos] == rows
-        if j < _BITS:
-            masks |= hit.astype(np.uint64) << np.uint64(j)
-        else:
-            extra.append((j, hit))
     out = []
-    for mask in masks.tolist():
-        words = cache.get(mask)
-        if words is None:
-            words = cache[mask] = tuple(terms[j].word for j in range(min(len(terms), _BITS)) if mask >> j & 1)
-        out.append(words)
-    for j, hit in extra:
-        for k in np.flatnonzero(hit).tolist():
-            out[k] = (*out[k], terms[j].word)
+    for mask in run.masks[rows].astype(np.int64).tolist():
+        found = cache.get(mask)
+        if found is None:
+            found = cache[mask] = tuple(word for k, word in enumerate(words) if mask >> k & 1)
+        out.append(found)
     return out
