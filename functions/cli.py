@@ -90,6 +90,8 @@ def _admin_container(args: argparse.Namespace) -> Container:
                 or os.environ.get("AWS_DEFAULT_REGION")
                 or "us-east-1",
                 dynamodb_endpoint=args.endpoint_url,
+                secrets_prefix=args.secrets_prefix,
+                secrets_kms_key=args.secrets_kms_key,
             )
         )
     from functions.local.server import local_container
@@ -169,6 +171,16 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--table", help="DynamoDB table of a deployed stack (uses your AWS credentials)")
     parser.add_argument("--region", help="AWS region of --table")
     parser.add_argument("--endpoint-url", help="DynamoDB endpoint override (tests, DynamoDB Local)")
+    parser.add_argument(
+        "--secrets-prefix",
+        default=os.environ.get("FLOWLESS_SECRETS_PREFIX"),
+        help="SSM path of --table's stack for models' API keys (its ModelKeysPrefix output)",
+    )
+    parser.add_argument(
+        "--secrets-kms-key",
+        default=os.environ.get("FLOWLESS_SECRETS_KMS_KEY"),
+        help="KMS key of --table's stack that encrypts them (its DataKeyArn output)",
+    )
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:

@@ -47,8 +47,11 @@ TOO_LARGE_BODY = _ragflow_body(
 MISSING_KEY_BODY = _ragflow_body(code=109, message="`Authorization` can't be empty")
 # A key the authorizer refuses: it denies with RAGFlow's code and message in its context
 # (functions/authorizer/handler.py): 109 "Authentication error: API key is invalid!" for an unknown
-# key, 109 "Please check your authorization format." for a header without one.
-REFUSED_KEY_BODY = '{"code": $context.authorizer.code, "message": "$context.authorizer.message"}'
+# key, 109 "Please check your authorization format." for a header without one; ``data_field`` carries
+# the envelope's ``data`` for a refusal that has one.
+REFUSED_KEY_BODY = (
+    '{"code": $context.authorizer.code, "message": "$context.authorizer.message"$context.authorizer.data_field}'
+)
 # Everything else API Gateway answers itself: the envelope around its own message, status kept.
 GATEWAY_ERROR_BODY = '{"code": 100, "message": $context.error.messageString}'
 

@@ -29,11 +29,15 @@ def cdk_json_context() -> dict[str, Any]:
 def build_app(context: Mapping[str, Any] | None = None, *, outdir: str | None = None) -> tuple[App, FlowlessStack]:
     """The app with its one stack and the cdk-nag AwsSolutions checks applied."""
     app = App(context={**cdk_json_context(), **(context or {})}, outdir=outdir)
+    node = app.node
     config = StageConfig.from_context(
-        app.node.try_get_context("stage"),
-        event_bus=app.node.try_get_context("event_bus"),
-        import_buckets=app.node.try_get_context("import_buckets"),
-        webhook_allow_private=app.node.try_get_context("webhook_allow_private"),
+        node.try_get_context("stage"),
+        search_engine=node.try_get_context("search_engine"),
+        bedrock_models=node.try_get_context("bedrock_models"),
+        search_min_ocu=node.try_get_context("search_min_ocu"),
+        event_bus=node.try_get_context("event_bus"),
+        import_buckets=node.try_get_context("import_buckets"),
+        webhook_allow_private=node.try_get_context("webhook_allow_private"),
     )
     stack = FlowlessStack(
         app,

@@ -24,8 +24,8 @@ from shared.constants import (
     ENV_BACKEND,
     ENV_BUILD_STATE_MACHINE_ARN,
     ENV_DOCUMENTS_BUCKET,
+    ENV_DOCUMENTS_KMS_KEY,
     ENV_IMPORT_BUCKETS,
-    ENV_OPENSEARCH_ENDPOINT,
     ENV_STATE_MACHINE_ARN,
     ENV_TABLE_NAME,
     IMPORTS_PREFIX,
@@ -290,15 +290,19 @@ class ServiceFunction(Construct):
 
 
 class SearchAccess(Protocol):
-    """What the search construct (``infra_cdk.search_construct``, OpenSearch Serverless) offers the functions."""
-
-    @property
-    def endpoint(self) -> str:
-        """The collection endpoint, given to functions as FLOWLESS_OPENSEARCH_ENDPOINT."""
-        ...
+    """What a search construct offers the functions: OpenSearch Serverless (``infra_cdk.search_construct``) or
+    the embedded engine's shard snapshots (``infra_cdk.shards_construct``)."""
 
     def grant_read_write(self, function: ServiceFunction) -> None:
-        """Let ``function`` read and write the index (IAM and the collection's data access policy)."""
+        """Let ``function`` read and write the index, and tell it (its environment) how to reach it."""
+        ...
+
+
+class ModelsAccess(Protocol):
+    """What the models construct (``infra_cdk.models_construct``) offers the functions that call models."""
+
+    def grant(self, function: ServiceFunction) -> None:
+        """Let ``function`` call the stage's Bedrock models and read tenants' model API keys."""
         ...
 
 
@@ -320,6 +324,7 @@ class Backends:
     storage: StorageConstruct
     state_machine: sfn.IStateMachine | None = None
     search: SearchAccess | None = None
+    models: ModelsAccess | None = None
     #: The knowledge-build state machine (graph / RAPTOR builds).
     build_state_machine: sfn.IStateMachine | None = None
     events: EventsAccess | None = None
@@ -334,6 +339,8 @@ def _grant_metadata(function: ServiceFunction, backends: Backends) -> None:
 def _grant_blobs(function: ServiceFunction, backends: Backends) -> None:
     backends.storage.documents_bucket.grant_read_write(function.function)
     backends.storage.suppress_bucket_object_wildcard(function.role)
+    # Objects are written SSE-KMS with the bucket's key (the adapter names it on every put).
+    function.function.add_environment(ENV_DOCUMENTS_KMS_KEY, backends.storage.key.key_arn)
     _grant_import_reads(function, backends)
 
 
@@ -379,6 +386,11 @@ def _grant_uploads(function: ServiceFunction, backends: Backends) -> None:
     # Completing checks the assembled object (HEAD); imports list and HEAD the tenants' import areas.
     bucket.grant_read(function.function, f"{UPLOADS_PREFIX}*")
     bucket.grant_read(function.function, f"{IMPORTS_PREFIX}*")
+    # Uploads are SSE-KMS with the bucket's key like its other objects: the presigned part PUTs carry this
+    # role's rights, so it needs the data keys (encrypt) and the multipart assembly reads parts (decrypt).
+    backends.storage.key.grant_encrypt_decrypt(function.function)
+    function.function.add_environment(ENV_DOCUMENTS_KMS_KEY, backends.storage.key.key_arn)
+    backends.storage.suppress_key_wildcards(function.role)
     _grant_import_reads(function, backends)
     bucket_id = Stack.of(function).get_logical_id(cfn_resource(bucket))
     acknowledge(
@@ -403,7 +415,6 @@ def _grant_search(function: ServiceFunction, backends: Backends) -> None:
     """
     if backends.search is None:
         return
-    function.function.add_environment(ENV_OPENSEARCH_ENDPOINT, backends.search.endpoint)
     backends.search.grant_read_write(function)
 
 
@@ -416,6 +427,13 @@ def _grant_workflow(function: ServiceFunction, backends: Backends) -> None:
     backends.state_machine.grant(function.function, "states:DescribeStateMachine")
 
 
+def _grant_models(function: ServiceFunction, backends: Backends) -> None:
+    """Bedrock and the tenants' model API keys, when a models construct provides them (a stack of parts in
+    tests may have none: such a function reaches only models that need no key of a tenant's)."""
+    if backends.models is not None:
+        backends.models.grant(function)
+
+
 def _grant_builds(function: ServiceFunction, backends: Backends) -> None:
     """The knowledge-build state machine's ARN, and the workflow port's calls on it: start_build and ping."""
     if backends.build_state_machine is None:
@@ -425,17 +443,13 @@ def _grant_builds(function: ServiceFunction, backends: Backends) -> None:
     backends.build_state_machine.grant(function.function, "states:DescribeStateMachine")
 
 
-def _granted_elsewhere(function: ServiceFunction, backends: Backends) -> None:
-    """Model access (Bedrock) comes with the construct that enables those models."""
-
-
 #: How each backend named in a ``needs`` becomes environment and permissions. A new Backend must be added here.
 _GRANTS: dict[Backend, Callable[[ServiceFunction, Backends], None]] = {
     "metadata": _grant_metadata,
     "blobs": _grant_blobs,
     "search": _grant_search,
     "workflow": _grant_workflow,
-    "models": _granted_elsewhere,
+    "models": _grant_models,
     "builds": _grant_builds,
     "events": _grant_events,
     "uploads": _grant_uploads,

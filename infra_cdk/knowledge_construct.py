@@ -27,7 +27,12 @@ from infra_cdk.function_construct import (
     grant_needs,
 )
 from infra_cdk.nag import acknowledge, cfn_resource
-from infra_cdk.parsing_construct import BACKEND_TRANSIENT_ERRORS, LAMBDA_TRANSIENT_ERRORS, TASK_SUPERSEDED
+from infra_cdk.parsing_construct import (
+    BACKEND_TRANSIENT_ERRORS,
+    LAMBDA_TRANSIENT_ERRORS,
+    TASK_SUPERSEDED,
+    unfinished_executions_queue,
+)
 from shared.constants import SERVICE_NAME
 from shared.pipeline import (
     ALL_BUILD_STEPS,
@@ -129,6 +134,7 @@ class KnowledgeBuilds(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ERROR, include_execution_data=False),
         )
+        self.dead_letter_queue = unfinished_executions_queue(self, self.state_machine, "knowledge build")
         self._suppress_findings()
 
     @property

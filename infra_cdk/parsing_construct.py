@@ -14,7 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aws_cdk import Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -61,6 +64,8 @@ LAMBDA_TRANSIENT_ERRORS = (
 #: (shared.ports.events: a retried finish/fail publishes its event again, under the same id).
 BACKEND_TRANSIENT_ERRORS = ("StoreUnavailable", "EmbeddingServiceError", "EventPublishError")
 
+#: Execution statuses that end a parse without the failure step (its document stays RUNNING).
+UNFINISHED_STATUSES = ("TIMED_OUT", "ABORTED")
 #: Page ranges parsed at once per document (each iteration runs the per-range steps in order).
 MAX_RANGE_CONCURRENCY = 4
 #: Longest a parse may take before Step Functions stops it. It then ends TIMED_OUT without the failure
@@ -164,6 +169,7 @@ class ParsingWorkflow(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ERROR, include_execution_data=False),
         )
+        self.dead_letter_queue = unfinished_executions_queue(self, self.state_machine, "parse")
         self._suppress_findings()
 
     @property
@@ -268,3 +274,33 @@ class ParsingWorkflow(Construct):
             "of CloudWatch; a failed step's error and cause are logged, and the execution history "
             "keeps every state's input and output for 90 days.",
         )
+
+
+def unfinished_executions_queue(scope: Construct, state_machine: sfn.IStateMachine, what: str) -> sqs.Queue:
+    """Executions that end without their failure step — timed out or stopped — leave their record running: their
+    status-change events go to a queue an operator (and an alarm) watches, to stop or re-run them."""
+    queue = sqs.Queue(
+        scope,
+        "UnfinishedExecutions",
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=Duration.days(14),
+    )
+    events.Rule(
+        scope,
+        "ExecutionEndedUnfinished",
+        description=f"{SERVICE_NAME}: {what} executions that timed out or were stopped",
+        event_pattern=events.EventPattern(
+            source=["aws.states"],
+            detail_type=["Step Functions Execution Status Change"],
+            detail={"status": list(UNFINISHED_STATUSES), "stateMachineArn": [state_machine.state_machine_arn]},
+        ),
+        targets=[targets.SqsQueue(queue)],
+    )
+    acknowledge(
+        cfn_resource(queue),
+        "AwsSolutions-SQS3",
+        f"This queue is itself where unfinished {what} executions are parked for an operator; a queue behind it "
+        "would only move the finding.",
+    )
+    return queue

@@ -1,4 +1,13 @@
-"""The search index on AWS: an OpenSearch Serverless vector search collection and its three policies.
+"""The search index on AWS: an OpenSearch Serverless vector search collection in a NextGen collection group, and
+its three policies.
+
+Capacity: the collection group's minimum indexing and search capacity is the stage's ``search_min_ocu``
+(default 0). At 0 the group scales to zero OCU when none of its collections had a request for 10 minutes
+(not configurable) and bills nothing for compute then; the first search and the first write after that wait
+while capacity comes back (AWS documents 10 to 30 seconds each: search and indexing wake independently). Writes
+already wait for their copies to become searchable (``shared/adapters/aws/opensearch_index.py``, 20 s), so the
+first parse after an idle spell may be retried once by the state machine; API Gateway gives the first search
+29 s.
 
 * encryption: an AWS-owned key (AOSS always encrypts at rest; a customer key would add a KMS key to run);
 * network: the collection endpoint is public. The stack has no VPC, and every request is still signed
@@ -24,12 +33,14 @@ from aws_cdk import aws_opensearchserverless as aoss
 from constructs import Construct, IValidation
 
 from infra_cdk.function_construct import ServiceFunction
-from shared.constants import SERVICE_NAME
+from shared.constants import ENV_OPENSEARCH_ENDPOINT, SERVICE_NAME
 
 #: The engine's chunk indices (``chunk_index_pattern`` in the OpenSearch adapter, with its default prefix).
 INDEX_PATTERN = f"{SERVICE_NAME}-chunks-*"
 #: Everything the engine asks of its indices; no UpdateIndex (mappings never change) and no DeleteIndex.
 INDEX_PERMISSIONS = ("aoss:CreateIndex", "aoss:DescribeIndex", "aoss:ReadDocument", "aoss:WriteDocument")
+#: The most OCUs each of indexing and search may scale to (CloudFormation's lowest allowed maximum is 2).
+DEFAULT_MAX_OCU = 4
 #: Collection and policy names: lowercase letters, digits and hyphens, at most 32 characters; the
 #: policies add a 5-character suffix.
 _NAME = re.compile(r"[a-z][a-z0-9-]{2,26}")
@@ -47,8 +58,8 @@ class _HasPrincipals:
 class SearchConstruct(Construct):
     """The collection (type VECTORSEARCH) the functions reach at ``endpoint``; ``grant_read_write`` adds one.
 
-    Standby replicas only in production: without them a collection needs half the OCUs (AOSS's minimum
-    cost) but serves from one availability zone.
+    Standby replicas only in production: without them the group needs half the OCUs when it runs, but serves
+    from one availability zone. ``max_ocu`` caps each of indexing and search capacity (a cost ceiling).
     """
 
     def __init__(
@@ -59,6 +70,8 @@ class SearchConstruct(Construct):
         collection_name: str,
         removal_policy: RemovalPolicy,
         standby_replicas: bool,
+        min_ocu: float = 0,
+        max_ocu: float = DEFAULT_MAX_OCU,
     ) -> None:
         super().__init__(scope, construct_id)
         if not _NAME.fullmatch(collection_name):
@@ -94,14 +107,31 @@ class SearchConstruct(Construct):
             description=f"{SERVICE_NAME}: the functions that read and write the chunk indices",
             policy=Lazy.string(_DataAccessPolicy(self, collection_name, self._principals)),
         )
+        self.group = aoss.CfnCollectionGroup(
+            self,
+            "CollectionGroup",
+            name=collection_name,
+            description=f"{SERVICE_NAME}: capacity of the chunk index (scales to zero when idle at minimum 0)",
+            generation="NEXTGEN",
+            standby_replicas="ENABLED" if standby_replicas else "DISABLED",
+            capacity_limits=aoss.CfnCollectionGroup.CapacityLimitsProperty(
+                min_indexing_capacity_in_ocu=min_ocu,
+                min_search_capacity_in_ocu=min_ocu,
+                max_indexing_capacity_in_ocu=max_ocu,
+                max_search_capacity_in_ocu=max_ocu,
+            ),
+        )
+        self.group.apply_removal_policy(removal_policy)
         self.collection = aoss.CfnCollection(
             self,
             "Collection",
             name=collection_name,
             type="VECTORSEARCH",
             description=f"{SERVICE_NAME}: chunk index (BM25 and k-NN)",
+            collection_group_name=self.group.name,
             standby_replicas="ENABLED" if standby_replicas else "DISABLED",
         )
+        self.collection.add_dependency(self.group)
         for policy in (self.encryption_policy, self.network_policy, self.access_policy):
             self.collection.node.add_dependency(policy)
         self.collection.apply_removal_policy(removal_policy)
@@ -119,6 +149,7 @@ class SearchConstruct(Construct):
             iam.PolicyStatement(actions=["aoss:APIAccessAll"], resources=[self.collection.attr_arn])
         )
         self._principals.append(function.role.role_arn)
+        function.function.add_environment(ENV_OPENSEARCH_ENDPOINT, self.endpoint)
 
 
 @jsii.implements(IStableStringProducer)

@@ -14,10 +14,12 @@ from infra_cdk.config import StageConfig
 from infra_cdk.events_construct import EventsConstruct
 from infra_cdk.function_construct import Backends, FunctionPackage, RouteGroupFunction
 from infra_cdk.knowledge_construct import KnowledgeBuilds
+from infra_cdk.models_construct import ModelAccess
 from infra_cdk.monitoring_construct import MonitoringConstruct
 from infra_cdk.parsing_construct import ParsingWorkflow
 from infra_cdk.s3_trigger_construct import S3IngestTrigger
 from infra_cdk.search_construct import SearchConstruct
+from infra_cdk.shards_construct import ShardSnapshots
 from infra_cdk.storage_construct import StorageConstruct
 from infra_cdk.webhooks_construct import WebhookDelivery
 from shared.routes import FALLBACK_GROUP, ROUTE_GROUPS, WEBHOOKS
@@ -38,25 +40,39 @@ class FlowlessStack(Stack):
         import_buckets = tuple(
             s3.Bucket.from_bucket_name(self, f"ImportBucket{n}", name) for n, name in enumerate(config.import_buckets)
         )
-        self.search = SearchConstruct(
+        self.search: SearchConstruct | ShardSnapshots
+        if config.search_engine == "embedded":
+            self.search = ShardSnapshots(self, "Shards", storage=self.storage)
+        else:
+            self.search = SearchConstruct(
+                self,
+                "Search",
+                collection_name=config.stack_name,
+                removal_policy=config.removal_policy,
+                standby_replicas=config.is_prod,
+                min_ocu=config.search_min_ocu,
+            )
+        self.models = ModelAccess(
             self,
-            "Search",
-            collection_name=config.stack_name,
-            removal_policy=config.removal_policy,
-            standby_replicas=config.is_prod,
+            "Models",
+            bedrock_models=config.bedrock_models,
+            secrets_prefix=config.secrets_prefix,
+            key=self.storage.key,
         )
         self.parsing = ParsingWorkflow(
             self,
             "Parsing",
             package=package,
-            backends=Backends(self.storage, search=self.search, events=self.events, import_buckets=import_buckets),
+            backends=Backends(
+                self.storage, search=self.search, models=self.models, events=self.events, import_buckets=import_buckets
+            ),
             log_settings=log_settings,
         )
         self.knowledge = KnowledgeBuilds(
             self,
             "Knowledge",
             package=package,
-            backends=Backends(self.storage, search=self.search, events=self.events),
+            backends=Backends(self.storage, search=self.search, models=self.models, events=self.events),
             log_settings=log_settings,
         )
         backends = Backends(
@@ -64,6 +80,7 @@ class FlowlessStack(Stack):
             state_machine=self.parsing.state_machine,
             search=self.search,
             build_state_machine=self.knowledge.state_machine,
+            models=self.models,
             events=self.events,
             import_buckets=import_buckets,
         )
@@ -122,6 +139,8 @@ class FlowlessStack(Stack):
             build_state_machine=self.knowledge.state_machine,
             dead_letter_queues={
                 "s3_ingest": self.s3_trigger.dead_letter_queue,
+                "parse_executions": self.parsing.dead_letter_queue,
+                "build_executions": self.knowledge.dead_letter_queue,
                 "webhook_fan_out": self.webhooks.fan_out_dead_letters,
                 "webhook_deliveries": self.webhooks.delivery_dead_letters,
             },
@@ -131,7 +150,11 @@ class FlowlessStack(Stack):
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
         CfnOutput(self, "TableName", value=self.storage.table.table_name)
         CfnOutput(self, "DocumentsBucketName", value=self.storage.documents_bucket.bucket_name)
-        CfnOutput(self, "SearchCollectionEndpoint", value=self.search.endpoint)
+        if isinstance(self.search, SearchConstruct):
+            CfnOutput(self, "SearchCollectionEndpoint", value=self.search.endpoint)
+        # For `flowless tenant create --table ... --secrets-prefix ... --secrets-kms-key ...`.
+        CfnOutput(self, "ModelKeysPrefix", value=config.secrets_prefix)
+        CfnOutput(self, "DataKeyArn", value=self.storage.key.key_arn)
         CfnOutput(self, "ParseStateMachineArn", value=self.parsing.state_machine.state_machine_arn)
         CfnOutput(self, "BuildStateMachineArn", value=self.knowledge.state_machine.state_machine_arn)
         CfnOutput(self, "EventBusName", value=self.events.bus.event_bus_name)

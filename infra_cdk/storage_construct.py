@@ -1,10 +1,12 @@
-"""Where the service keeps its state: the single DynamoDB table and the documents bucket."""
+"""Where the service keeps its state: the single DynamoDB table and the documents bucket, both encrypted with the
+stack's own KMS key (which also encrypts tenants' model API keys in SSM)."""
 
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -16,6 +18,11 @@ from shared.ports.metadata import INDEX_KEYS
 UPLOAD_EXPIRY_DAYS = 1
 
 _LOCAL_INDEXES = ("by_create", "by_update")
+#: Where the embedded search engine keeps its shard snapshots in the documents bucket (derived data: a
+#: replaced snapshot is not worth keeping as a noncurrent version for long).
+INDEX_SNAPSHOT_PREFIX = "index/"
+#: Days a KMS key scheduled for deletion waits (7, the shortest: only non-production stages delete theirs).
+_KEY_DELETION_WINDOW_DAYS = 7
 _GLOBAL_INDEXES = ("gsi1",)
 
 
@@ -24,21 +31,33 @@ def _string_attribute(name: str) -> dynamodb.Attribute:
 
 
 class StorageConstruct(Construct):
-    """The metadata table (key schema from ``shared.ports.metadata.INDEX_KEYS``) and the documents bucket.
+    """The metadata table (key schema from ``shared.ports.metadata.INDEX_KEYS``), the documents bucket and the
+    customer managed KMS key (rotated yearly) that encrypts both.
 
-    Production keeps both when the stack is deleted; other stages remove them (a non-empty bucket has
-    to be emptied first: no auto-delete custom resource is deployed for that).
+    Production keeps all three when the stack is deleted; other stages remove them (a non-empty bucket has
+    to be emptied first: no auto-delete custom resource is deployed for that; the key waits 7 days).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy) -> None:
         super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "DataKey",
+            description=f"{Stack.of(self).stack_name}: the metadata table, the documents bucket, tenants' model keys",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+            pending_window=Duration.days(_KEY_DELETION_WINDOW_DAYS),
+        )
         self.table = self._build_table(removal_policy)
         self.access_logs_bucket = self._build_access_logs_bucket(removal_policy)
         self.documents_bucket = s3.Bucket(
             self,
             "DocumentsBucket",
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            # One data key per bucket and time window instead of a KMS request per object.
+            bucket_key_enabled=True,
             enforce_ssl=True,
             versioned=True,
             server_access_logs_bucket=self.access_logs_bucket,
@@ -48,6 +67,7 @@ class StorageConstruct(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(7),
                     noncurrent_version_expiration=Duration.days(30),
                 ),
+                s3.LifecycleRule(prefix=INDEX_SNAPSHOT_PREFIX, noncurrent_version_expiration=Duration.days(1)),
                 # Presigned uploads not completed within a day (their expiry) are dropped with their parts.
                 s3.LifecycleRule(
                     id="AbortUnfinishedUploads",
@@ -81,7 +101,8 @@ class StorageConstruct(Construct):
             partition_key=_string_attribute(hash_key),
             sort_key=_string_attribute(range_key),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.key,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
@@ -135,6 +156,7 @@ class StorageConstruct(Construct):
             "'/index/*' covers exactly the indexes of this one table.",
             f"Resource::<{table_id}.Arn>/index/*",
         )
+        self.suppress_key_wildcards(role)
 
     def suppress_bucket_object_wildcard(self, role: iam.IRole) -> None:
         """Explain the object-level wildcards that ``grant_read_write`` adds to ``role``."""
@@ -151,4 +173,16 @@ class StorageConstruct(Construct):
             "Action::s3:List*",
             "Action::s3:DeleteObject*",
             "Action::s3:Abort*",
+        )
+        self.suppress_key_wildcards(role)
+
+    def suppress_key_wildcards(self, role: iam.IRole) -> None:
+        """Explain the KMS action groups the table's and bucket's grants add for their key."""
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5",
+            "The table and the bucket are encrypted with the stack's KMS key: their grants add "
+            "kms:GenerateDataKey*/ReEncrypt* on that one key (the data key variants S3 and DynamoDB ask for).",
+            "Action::kms:GenerateDataKey*",
+            "Action::kms:ReEncrypt*",
         )

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 Backend = Literal["local", "aws"]
+SearchEngine = Literal["opensearch", "embedded"]
 ENV_PREFIX = "FLOWLESS_"
 _TRUE = {"1", "true", "yes", "on"}
 _EXPECTED = {
@@ -49,6 +50,17 @@ class Settings:
     # The knowledge-graph / RAPTOR build state machine (the knowledge route group starts it).
     build_state_machine_arn: str | None = None
     opensearch_endpoint: str | None = None
+    #: The search engine on AWS: OpenSearch Serverless, or the embedded engine's shards snapshotted in the
+    #: documents bucket (``shared/adapters/aws/shard_index.py``), kept warm under ``shard_cache_dir``.
+    search_engine: SearchEngine = "opensearch"
+    shard_cache_dir: Path = Path("/tmp/flowless-shards")
+    #: The KMS key objects of the documents bucket are encrypted with (SSE-KMS); None: SSE-S3.
+    documents_kms_key: str | None = None
+    #: Where tenants' model API keys are kept on AWS: SSM parameters under this path (``/flowless/<stage>/``),
+    #: encrypted with ``secrets_kms_key`` (None: AWS's ``aws/ssm`` key).
+    secrets_prefix: str | None = None
+    secrets_kms_key: str | None = None
+    ssm_endpoint: str | None = None
     aws_region: str = "us-east-1"
 
     # Largest request body the API accepts for uploads (bytes).
@@ -86,6 +98,10 @@ class Settings:
     def __post_init__(self) -> None:
         if self.backend not in get_args(Backend):
             raise ValueError(f"FLOWLESS_BACKEND must be one of {', '.join(get_args(Backend))}, not {self.backend!r}")
+        if self.search_engine not in get_args(SearchEngine):
+            raise ValueError(
+                f"FLOWLESS_SEARCH_ENGINE must be one of {', '.join(get_args(SearchEngine))}, not {self.search_engine!r}"
+            )
         if self.backend == "aws" and not self.table_name:
             raise ValueError("FLOWLESS_TABLE_NAME is required when FLOWLESS_BACKEND=aws")
         for name, (low, high, open_low) in _BOUNDS.items():

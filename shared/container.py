@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, cast
@@ -14,7 +14,8 @@ from shared.constants import LOCAL_BLOB_DIR, LOCAL_BUCKET_NAME, LOCAL_DB_FILE, L
 from shared.ports.blobs import BlobStore
 from shared.ports.events import DomainEvent, EventPublisher
 from shared.ports.metadata import MetadataStore
-from shared.ports.search import SearchIndex
+from shared.ports.search import IndexedChunk, SearchIndex
+from shared.ports.secrets import SecretStore
 from shared.ports.uploads import ObjectCatalog, UploadStore
 from shared.ports.webhooks import DeliveryQueue, WebhookSender
 from shared.ports.workflow import Workflow
@@ -93,6 +94,7 @@ class Container:
             self.settings.documents_bucket,
             region=self.settings.aws_region,
             endpoint_url=self.settings.s3_endpoint,
+            kms_key_id=self.settings.documents_kms_key,
         )
 
     @cached_property
@@ -103,12 +105,31 @@ class Container:
             from shared.adapters.local.embedded_index import EmbeddedSearchIndex
 
             return cast(SearchIndex, EmbeddedSearchIndex(self.settings.data_dir / LOCAL_INDEX_DIR))
+        if self.settings.search_engine == "embedded":
+            from shared.adapters.aws.shard_index import ShardSnapshotIndex
+
+            return ShardSnapshotIndex(
+                store=self.metadata, blobs=self.blobs, truth=self._shard_truth, cache_dir=self.settings.shard_cache_dir
+            )
         if not self.settings.opensearch_endpoint:
             raise RuntimeError("FLOWLESS_OPENSEARCH_ENDPOINT is not set")
         self.instrument("search")
         from shared.adapters.aws.opensearch_index import OpenSearchIndex
 
         return cast(SearchIndex, OpenSearchIndex(self.settings.opensearch_endpoint, region=self.settings.aws_region))
+
+    def _shard_truth(self, tenant_id: str, dataset_id: str) -> Iterator[IndexedChunk]:
+        """What a shard of the embedded engine on AWS is rebuilt from: the dataset's chunks and graph records."""
+        from shared.repos.knowledge import RECORD_PREFIX, GraphRepository
+        from shared.services.ingestion import dataset_indexed_chunks
+        from shared.services.knowledge import record_to_indexed
+
+        yield from dataset_indexed_chunks(self.document_repo, tenant_id, dataset_id)
+        graphs = GraphRepository(self.metadata)
+        for kind in RECORD_PREFIX:
+            for record in graphs.records(dataset_id, kind):
+                if record.get("tenant_id") == tenant_id:
+                    yield record_to_indexed(record)
 
     @cached_property
     def workflow(self) -> Workflow:
@@ -124,6 +145,27 @@ class Container:
         from shared.adapters.aws.stepfunctions_workflow import StepFunctionsWorkflow
 
         return StepFunctionsWorkflow(self.settings.state_machine_arn, region=self.settings.aws_region)
+
+    @cached_property
+    def secrets(self) -> SecretStore:
+        """Where tenants' model API keys are kept (built only by a process that reads or writes one)."""
+        if "secrets" in self.overrides:
+            return cast(SecretStore, self.overrides["secrets"])
+        if self.settings.backend == "local":
+            from shared.adapters.local.store_secrets import StoreSecretStore
+
+            return StoreSecretStore(self.metadata)
+        if not self.settings.secrets_prefix:
+            raise RuntimeError("FLOWLESS_SECRETS_PREFIX is not set: tenants' model API keys are kept in SSM")
+        self.instrument("secrets")
+        from shared.adapters.aws.ssm_secrets import SsmSecretStore
+
+        return SsmSecretStore(
+            self.settings.secrets_prefix,
+            region=self.settings.aws_region,
+            kms_key_id=self.settings.secrets_kms_key,
+            endpoint_url=self.settings.ssm_endpoint,
+        )
 
     @cached_property
     def document_blobs(self) -> BlobStore:
@@ -143,7 +185,11 @@ class Container:
             return LocalUploadStore(self.settings.data_dir / LOCAL_UPLOAD_DIR, cast(FilesystemBlobStore, self.blobs))
         from shared.adapters.aws.s3_uploads import S3UploadStore, s3_client
 
-        return S3UploadStore(self.documents_bucket, s3_client(self.settings.aws_region, self.settings.s3_endpoint))
+        return S3UploadStore(
+            self.documents_bucket,
+            s3_client(self.settings.aws_region, self.settings.s3_endpoint),
+            kms_key_id=self.settings.documents_kms_key,
+        )
 
     @cached_property
     def object_catalog(self) -> ObjectCatalog:
@@ -246,7 +292,7 @@ class Container:
     # -- repositories and services -----------------------------------------------------------------
     @cached_property
     def tenants(self) -> TenantRepository:
-        return TenantRepository(self.metadata)
+        return TenantRepository(self.metadata, secrets=lambda: self.secrets)
 
     @cached_property
     def authenticator(self) -> Authenticator:
@@ -476,6 +522,10 @@ class Container:
             ),
         )
 
+    @property
+    def _shards_searched(self) -> bool:
+        return self.settings.search_engine == "embedded" and bool(self.settings.documents_bucket)
+
     @cached_property
     def graph_store(self) -> GraphStore:
         from shared.repos.knowledge import GraphRepository
@@ -521,7 +571,7 @@ class Container:
         probes: dict[str, Callable[[], None]] = {"db": self.metadata.ping}
         if self.settings.backend == "local" or self.settings.documents_bucket:
             probes["storage"] = self.blobs.ping
-        if self.settings.backend == "local" or self.settings.opensearch_endpoint:
+        if self.settings.backend == "local" or self.settings.opensearch_endpoint or self._shards_searched:
             probes["doc_engine"] = lambda: self.search_index.ping()
         if self.settings.backend == "local" or self.settings.state_machine_arn:
             probes["workflow"] = lambda: self.workflow.ping()

@@ -19,6 +19,7 @@ TRACED_LIBRARIES: dict[str, tuple[str, ...]] = {
     "builds": ("botocore",),
     "search": ("botocore", "requests"),
     "models": ("botocore",),
+    "secrets": ("botocore",),
 }
 
 

@@ -9,6 +9,7 @@ them in the body). The grant itself travels in the context, so the function chec
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -41,6 +42,14 @@ def _policy(effect: str, resource: str | list[str], principal: str, context: dic
     }
 
 
+def refusal_context(refused: FlowlessError) -> dict[str, Any]:
+    """What the ACCESS_DENIED gateway response renders RAGFlow's answer from (infra_cdk/api_construct.py):
+    code, message, and ``data_field`` — the envelope's ``data`` member as JSON text, or nothing (a context
+    holds only strings, numbers and booleans, and RAGFlow's answer has ``data`` for some refusals only)."""
+    data_field = "" if refused.data is None else f', "data": {json.dumps(refused.data)}'
+    return {"code": int(refused.code), "message": refused.message, "data_field": data_field}
+
+
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
@@ -49,13 +58,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         grant = container.authenticator.grant_for_header(headers.get("authorization"))
     except FlowlessError as refused:
         logger.info("api key refused", extra={"code": int(refused.code)})
-        return _policy("Deny", f"{stage}/*/*", "anonymous", {"code": int(refused.code), "message": refused.message})
+        return _policy("Deny", f"{stage}/*/*", "anonymous", refusal_context(refused))
     resources = authorizer_resources(grant, stage)
     granted: dict[str, Any] = grant.to_context()
     if not grant.unlimited:
         # Answered by the ACCESS_DENIED gateway response for the routes outside ``resources``.
         denied = f"{PERMISSION_DENIED} This API key may not call this route ({grant.describe()})."
-        granted.update(code=108, message=denied)
+        granted.update(code=108, message=denied, data_field="")
     if not resources:  # a key restricted to nothing at all
         return _policy("Deny", f"{stage}/*/*", grant.tenant_id, granted)
     return _policy("Allow", resources[0] if len(resources) == 1 else resources, grant.tenant_id, granted)

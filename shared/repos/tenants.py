@@ -1,10 +1,11 @@
-"""Tenants, their model settings, and their API keys (stored as SHA-256 digests, never in clear)."""
+"""Tenants, their model and factory settings (their API keys in the secret store), and their API keys (stored as
+SHA-256 digests, never in clear)."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ from shared.catalog import split_model_id
 from shared.constants import API_KEY_PREFIX
 from shared.ids import new_id, now_ms
 from shared.ports.metadata import ITEM_EXISTS, ITEM_NOT_EXISTS, ConditionFailed, Delete, MetadataStore, Put
+from shared.ports.secrets import SecretStore
 from shared.repos.keys import tenant_pk
 
 _TENANT_SK = "TENANT"
@@ -32,37 +34,129 @@ def key_id(digest: str) -> str:
     return digest[:12]
 
 
-@dataclass
-class TenantModel:
+class _KeyHolder:
+    """A setting whose API key is not part of the tenant's record: the repository writes it to the secret store
+    and keeps ``api_key_ref``; reading ``api_key`` fetches it from there the first time (only functions that build
+    model clients ever do). A key just set is held in memory until the repository stores it."""
+
+    __slots__ = ("_api_key", "_reveal", "_stored", "api_base", "api_key_ref")
+
+    def __init__(self, api_base: str | None, api_key: str | None, api_key_ref: str | None) -> None:
+        self.api_base = api_base
+        self.api_key_ref = api_key_ref
+        self._api_key = api_key
+        self._stored = api_key is None
+        self._reveal: Callable[[str], str] | None = None
+
+    @property
+    def api_key(self) -> str | None:
+        if self._api_key is None and self.api_key_ref is not None and self._reveal is not None:
+            self._api_key = self._reveal(self.api_key_ref)
+        return self._api_key
+
+    @property
+    def unstored_key(self) -> str | None:
+        """The key set in memory and not yet written to the secret store."""
+        return None if self._stored else self._api_key
+
+    def stored_as(self, reference: str) -> None:
+        self.api_key_ref = reference
+        self._stored = True
+
+    def read_key_with(self, reveal: Callable[[str], str]) -> None:
+        """How ``api_key`` reads the key behind ``api_key_ref``."""
+        self._reveal = reveal
+
+    def _identity(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def secret_name(self, tenant_id: str) -> str:
+        """Where the key goes in the secret store: one name per tenant and setting."""
+        kind, *names = self._identity()
+        digest = hashlib.sha256("\0".join(names).encode()).hexdigest()
+        return f"tenants/{tenant_id}/{kind}/{digest[:32]}"
+
+    def _key_fields(self, with_key: bool) -> dict[str, Any]:
+        if self.api_key_ref is not None:
+            return {"api_key_ref": self.api_key_ref}
+        return {"api_key": self._api_key} if with_key else {}
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _KeyHolder)
+        mine = (self._identity(), self.api_base, self.api_key_ref, self._api_key)
+        return mine == (other._identity(), other.api_base, other.api_key_ref, other._api_key)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclasses these replace
+
+
+class TenantModel(_KeyHolder):
     """A model the tenant has configured: ``llm_factory``/``llm_name``/``model_type`` as RAGFlow names them."""
 
-    llm_factory: str
-    llm_name: str
-    model_type: str
-    api_base: str | None = None
-    api_key: str | None = None
+    __slots__ = ("llm_factory", "llm_name", "model_type")
 
-    def to_item(self) -> dict[str, Any]:
-        return {
+    def __init__(
+        self,
+        llm_factory: str,
+        llm_name: str,
+        model_type: str,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        *,
+        api_key_ref: str | None = None,
+    ) -> None:
+        super().__init__(api_base, api_key, api_key_ref)
+        self.llm_factory = llm_factory
+        self.llm_name = llm_name
+        self.model_type = model_type
+
+    def _identity(self) -> tuple[str, ...]:
+        return ("models", self.llm_factory, self.llm_name, self.model_type)
+
+    def to_item(self, *, with_key: bool = False) -> dict[str, Any]:
+        """The stored form: the key's reference, or (``with_key``, no secret store) the key itself."""
+        item: dict[str, Any] = {
             "llm_factory": self.llm_factory,
             "llm_name": self.llm_name,
             "model_type": self.model_type,
             "api_base": self.api_base,
-            "api_key": self.api_key,
         }
+        return item | self._key_fields(with_key)
+
+    def __repr__(self) -> str:  # never the key itself
+        return (
+            f"TenantModel({self.llm_factory!r}, {self.llm_name!r}, {self.model_type!r}, api_base={self.api_base!r}, "
+            f"api_key_ref={self.api_key_ref!r})"
+        )
 
 
-@dataclass
-class TenantFactory:
+class TenantFactory(_KeyHolder):
     """A factory the tenant holds an API key (and maybe an endpoint) for: every model of it the catalog lists
     is authorized (RAGFlow's "set API key" on a factory), and any model of a factory whose users name theirs."""
 
-    llm_factory: str
-    api_base: str | None = None
-    api_key: str | None = None
+    __slots__ = ("llm_factory",)
 
-    def to_item(self) -> dict[str, Any]:
-        return {"llm_factory": self.llm_factory, "api_base": self.api_base, "api_key": self.api_key}
+    def __init__(
+        self,
+        llm_factory: str,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        *,
+        api_key_ref: str | None = None,
+    ) -> None:
+        super().__init__(api_base, api_key, api_key_ref)
+        self.llm_factory = llm_factory
+
+    def _identity(self) -> tuple[str, ...]:
+        return ("factories", self.llm_factory)
+
+    def to_item(self, *, with_key: bool = False) -> dict[str, Any]:
+        """The stored form: the key's reference, or (``with_key``, no secret store) the key itself."""
+        return {"llm_factory": self.llm_factory, "api_base": self.api_base} | self._key_fields(with_key)
+
+    def __repr__(self) -> str:  # never the key itself
+        return f"TenantFactory({self.llm_factory!r}, api_base={self.api_base!r}, api_key_ref={self.api_key_ref!r})"
 
 
 @dataclass
@@ -102,7 +196,11 @@ class Tenant:
         api_key = (own.api_key if own else None) or (shared.api_key if shared else None)
         return api_base or None, api_key or None
 
-    def to_item(self) -> dict[str, Any]:
+    def key_holders(self) -> list[TenantModel | TenantFactory]:
+        """Every setting that may carry an API key."""
+        return [*self.models, *self.factories]
+
+    def to_item(self, *, with_keys: bool = False) -> dict[str, Any]:
         return {
             "pk": tenant_pk(self.id),
             "sk": _TENANT_SK,
@@ -113,8 +211,8 @@ class Tenant:
             "embd_id": self.embd_id,
             "rerank_id": self.rerank_id,
             "img2txt_id": self.img2txt_id,
-            "models": [m.to_item() for m in self.models],
-            "factories": [f.to_item() for f in self.factories],
+            "models": [m.to_item(with_key=with_keys) for m in self.models],
+            "factories": [f.to_item(with_key=with_keys) for f in self.factories],
         }
 
     @classmethod
@@ -133,18 +231,45 @@ class Tenant:
 
 
 class TenantRepository:
-    def __init__(self, store: MetadataStore) -> None:
+    """Tenants and their API keys. ``secrets`` (built when first needed) keeps the tenants' model API keys;
+    without one they are stored in the tenant's record (tests of the storage contract alone)."""
+
+    def __init__(self, store: MetadataStore, secrets: Callable[[], SecretStore] | None = None) -> None:
         self._store = store
+        self._secrets = secrets
 
     def get(self, tenant_id: str) -> Tenant | None:
         item = self._store.get(tenant_pk(tenant_id), _TENANT_SK)
-        return None if item is None else Tenant.from_item(item)
+        if item is None:
+            return None
+        tenant = Tenant.from_item(item)
+        if self._secrets is not None:
+            vault = self._secrets
+            for holder in tenant.key_holders():
+                holder.read_key_with(lambda reference: vault().get(reference))
+        return tenant
 
     def create(self, tenant: Tenant) -> None:
-        self._store.put(tenant.to_item(), ITEM_NOT_EXISTS)
+        self._store.put(self._stored_form(tenant), ITEM_NOT_EXISTS)
 
     def save(self, tenant: Tenant) -> None:
-        self._store.put(tenant.to_item())
+        previous = self._store.get(tenant_pk(tenant.id), _TENANT_SK)
+        self._store.put(self._stored_form(tenant))
+        if self._secrets is not None and previous is not None:
+            kept = {holder.api_key_ref for holder in tenant.key_holders()}
+            for setting in [*previous.get("models", []), *previous.get("factories", [])]:
+                if setting.get("api_key_ref") and setting["api_key_ref"] not in kept:
+                    self._secrets().delete(setting["api_key_ref"])
+
+    def _stored_form(self, tenant: Tenant) -> dict[str, Any]:
+        """The tenant's item, its models' and factories' new keys written to the secret store first."""
+        if self._secrets is None:
+            return tenant.to_item(with_keys=True)
+        for holder in tenant.key_holders():
+            key = holder.unstored_key
+            if key is not None:
+                holder.stored_as(self._secrets().put(holder.secret_name(tenant.id), key))
+        return tenant.to_item()
 
     def issue_api_key(
         self,

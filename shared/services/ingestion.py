@@ -827,6 +827,16 @@ def all_indexed_chunks(documents: DocumentRepository) -> Iterator[IndexedChunk]:
                 yield to_indexed(chunk, record["name"], decode_vector(chunk["vector"]), enabled=enabled)
 
 
+def dataset_indexed_chunks(documents: DocumentRepository, tenant_id: str, dataset_id: str) -> Iterator[IndexedChunk]:
+    """Every stored chunk of one tenant's dataset as the index holds it: what a shard is rebuilt from."""
+    for record in documents.list_all(dataset_id):
+        if record.get("tenant_id") != tenant_id:
+            continue
+        enabled = record.get("status") == "1"
+        for chunk in documents.chunks_of(record["id"]):
+            yield to_indexed(chunk, record["name"], decode_vector(chunk["vector"]), enabled=enabled)
+
+
 def embedding_text(content: str, questions: list[str]) -> str:
     """What a chunk's vector encodes: its questions when it has any, else its content (as RAGFlow)."""
     return "\n".join(questions) if questions else content

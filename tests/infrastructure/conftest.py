@@ -53,7 +53,7 @@ def _bundling_must_not_run(self: object, output_dir: str, *, image: object, **_:
 
 
 def synthesize(stage: str, outdir: Path, **context: Any) -> Synthesized:
-    """The app synthesized for ``stage``, with further CDK ``context`` (stage settings) when given."""
+    """The app synthesized for ``stage``, with further CDK ``context`` (stage settings: ``search_engine=...``)."""
     with pytest.MonkeyPatch.context() as patch:
         # Called back from the CDK process: raising here fails the synth.
         patch.setattr(PackageCopyBundler, "try_bundle", _bundling_must_not_run)
@@ -74,5 +74,11 @@ def prod(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 
 @pytest.fixture(scope="package")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return synthesize("dev", tmp_path_factory.mktemp("cdk-dev"))
+def dev(synthesized_dev: Synthesized) -> Synthesized:
+    return synthesized_dev  # the session's (the AWS backend of the API suite runs its state machine)
+
+
+@pytest.fixture(scope="package")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """A stage with ``search_engine=embedded`` (the shards in S3 instead of OpenSearch Serverless)."""
+    return synthesize("emb", tmp_path_factory.mktemp("cdk-embedded"), search_engine="embedded")

@@ -180,7 +180,11 @@ def test_grants_follow_the_groups_needs(prod: Synthesized, group: RouteGroup) ->
         assert "states" not in services
     # The search collection: IAM access here, the data access policy in test_search.py.
     assert ("aoss" in services) == ("search" in group.needs)
-    assert services <= {"dynamodb", "s3", "xray", "logs", "states", "aoss", "events"}
+    # Models: Bedrock, and the tenants' keys in SSM (test_permissions.py); the stack's KMS key encrypts the
+    # table, the bucket and those keys.
+    assert ("bedrock" in services) == ("ssm" in services) == ("models" in group.needs)
+    assert ("kms" in services) == bool({"metadata", "blobs", "models", "uploads"} & set(group.needs))
+    assert services <= {"dynamodb", "s3", "xray", "logs", "states", "aoss", "events", "bedrock", "ssm", "kms"}
 
 
 def test_authorizer_only_reads_the_table(prod: Synthesized) -> None:
@@ -335,12 +339,17 @@ def test_table_has_the_metadata_ports_key_schema(prod: Synthesized) -> None:
     assert [index["IndexName"] for index in props["LocalSecondaryIndexes"]] == ["by_create", "by_update"]
     assert [index["IndexName"] for index in props["GlobalSecondaryIndexes"]] == ["gsi1"]
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert props["SSESpecification"] == {"SSEEnabled": True}
+    (key_id,) = prod.resources("AWS::KMS::Key")
+    assert props["SSESpecification"] == {
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+        "KMSMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]},
+    }
 
 
 def test_prod_retains_data_and_dev_does_not(prod: Synthesized, dev: Synthesized) -> None:
     for synth, policy in [(prod, "Retain"), (dev, "Delete")]:
-        for resource_type in ("AWS::DynamoDB::Table", "AWS::S3::Bucket"):
+        for resource_type in ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::KMS::Key"):
             for resource in synth.resources(resource_type).values():
                 assert resource["DeletionPolicy"] == policy, resource_type
                 assert resource["UpdateReplacePolicy"] == policy, resource_type
@@ -358,10 +367,27 @@ def test_buckets_are_private_encrypted_and_ssl_only(prod: Synthesized) -> None:
                 "IgnorePublicAcls": True,
                 "RestrictPublicBuckets": True,
             },
-            "BucketEncryption": {
-                "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
-            },
         },
+    )
+    (key_id,) = prod.resources("AWS::KMS::Key")
+    encryption = [
+        bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        for bucket in prod.resources("AWS::S3::Bucket").values()
+    ]
+    assert sorted(encryption, key=json.dumps) == sorted(
+        [
+            [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}],
+            [
+                {
+                    "BucketKeyEnabled": True,
+                    "ServerSideEncryptionByDefault": {
+                        "KMSMasterKeyID": {"Fn::GetAtt": [key_id, "Arn"]},
+                        "SSEAlgorithm": "aws:kms",
+                    },
+                }
+            ],
+        ],
+        key=json.dumps,
     )
     for policy in prod.resources("AWS::S3::BucketPolicy").values():
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
@@ -425,8 +451,11 @@ def test_refused_keys_get_the_authorizers_ragflow_answer(prod: Synthesized, code
     denied = responses["ACCESS_DENIED"]
     assert denied["StatusCode"] == "200"
     # The authorizer's deny context carries code and message (functions/authorizer/handler.py).
-    body = _render(denied["ResponseTemplates"]["application/json"], {"code": code, "message": message})
-    assert body == {"code": int(code), "message": message}
+    data_field = ', "data": false' if code == "0" else ""
+    body = _render(
+        denied["ResponseTemplates"]["application/json"], {"code": code, "message": message, "data_field": data_field}
+    )
+    assert body == {"code": int(code), "message": message, **({"data": False} if code == "0" else {})}
 
 
 @pytest.mark.parametrize("response_type", ["DEFAULT_4XX", "DEFAULT_5XX"])
@@ -449,5 +478,6 @@ def test_alarms_watch_the_functions_the_api_the_parses_and_the_dead_letters(prod
     assert metrics.count(("AWS/Lambda", "Errors")) == len(ROUTE_GROUPS) + 4 + 2
     assert metrics.count(("AWS/ApiGateway", "5XXError")) == 1
     assert metrics.count(("AWS/States", "ExecutionsTimedOut")) == 2  # parses and builds
-    # The S3 trigger's dead letters, the webhook fan-out's and the webhook deliveries'.
-    assert metrics.count(("AWS/SQS", "ApproximateNumberOfMessagesVisible")) == 3
+    # The S3 trigger's dead letters, parse and build executions that ended without their failure step, the
+    # webhook fan-out's dead letters and the webhook deliveries'.
+    assert metrics.count(("AWS/SQS", "ApproximateNumberOfMessagesVisible")) == 5

@@ -1,4 +1,4 @@
-"""The chunk endpoints over real HTTP on both search engines: add, list, update, delete, with counts kept right."""
+"""The chunk endpoints over real HTTP on every backend: add, list, update, delete, with counts kept right."""
 
 from __future__ import annotations
 
@@ -8,13 +8,6 @@ import httpx
 import pytest
 
 from tests.support.api import create_dataset, get_document, parse_and_wait, upload_one
-from tests.support.server import RunningServer
-
-
-@pytest.fixture
-def server(engine_server: RunningServer) -> RunningServer:
-    """Every test here runs on both search engines: embedded, and OpenSearch (the strict AOSS stand-in)."""
-    return engine_server
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Partial successes as RAGFlow's server answers them, over real HTTP on both search engines: deletes and parses
+"""Partial successes as RAGFlow's server answers them, over real HTTP on every backend: deletes and parses
 act on the ids found, then report the others; an empty ``chunk_ids`` clears that document's chunks only."""
 
 from __future__ import annotations
@@ -11,11 +11,6 @@ import pytest
 
 from tests.support.api import create_dataset, eventually, parse, parse_and_wait, upload_one, wait_parsed
 from tests.support.server import RunningServer
-
-
-@pytest.fixture
-def server(engine_server: RunningServer) -> RunningServer:
-    return engine_server
 
 
 def _documents(api: httpx.Client, dataset_id: str) -> list[str]:

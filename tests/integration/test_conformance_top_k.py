@@ -1,4 +1,4 @@
-"""Retrieval's ``top_k`` as RAGFlow's server applies it, over real HTTP on both search engines: it bounds the
+"""Retrieval's ``top_k`` as RAGFlow's server applies it, over real HTTP on every backend: it bounds the
 vector candidates only (RAGFlow's Elasticsearch k-NN clause); every text match still competes."""
 
 from __future__ import annotations
@@ -6,15 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.support.api import create_dataset, eventually, upload_one
-from tests.support.server import RunningServer
-
-
-@pytest.fixture
-def server(engine_server: RunningServer) -> RunningServer:
-    return engine_server
 
 
 def test_top_k_does_not_cap_text_matches(api: httpx.Client) -> None:

@@ -1,4 +1,4 @@
-"""Files and dataset documents together, on both search engines: convert → parse → retrieval, removal that
+"""Files and dataset documents together, on every backend: convert → parse → retrieval, removal that
 leaves no documents, chunks, index entries or blobs, and dataset documents shown under /.knowledgebase."""
 
 from __future__ import annotations
@@ -6,22 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 
-from shared.constants import LOCAL_BLOB_DIR
 from shared.ports.search import SearchQuery
 from tests.support.api import create_dataset, eventually, get_document, parse_and_wait, upload_one
 from tests.support.files import entry, listing, make_folder, post, put_file, root
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, stored_blob_keys
 
 BREAD = b"Bread dough rises because yeast ferments sugar and releases carbon dioxide."
 ROCKETS = b"Rockets burn liquid oxygen and kerosene to reach orbit around the Earth."
-
-
-@pytest.fixture
-def server(engine_server: RunningServer) -> RunningServer:
-    """Every test here runs on both search engines: embedded, and OpenSearch (osmem-server)."""
-    return engine_server
 
 
 def documents_of(api: httpx.Client, dataset_id: str) -> list[dict[str, Any]]:
@@ -37,13 +29,11 @@ def dataset(api: httpx.Client, dataset_id: str) -> dict[str, Any]:
 
 
 def blobs_of(server: RunningServer, tenant_id: str) -> list[str]:
-    """Every blob the local store keeps for a tenant (originals, files, parse artifacts)."""
-    base = server.data_dir / LOCAL_BLOB_DIR
+    """Every blob the store keeps for a tenant (originals, files, parse artifacts)."""
     return sorted(
-        str(path.relative_to(base))
+        key
         for prefix in ("docs", "files", "work", "ingest")
-        for path in (base / prefix / tenant_id).rglob("*")
-        if path.is_file()
+        for key in stored_blob_keys(server.container, f"{prefix}/{tenant_id}/")
     )
 
 

@@ -1,4 +1,4 @@
-"""Knowledge graphs and RAPTOR in retrieval and chats, on both search engines: ``use_kg`` puts the graph's
+"""Knowledge graphs and RAPTOR in retrieval and chats, on every backend: ``use_kg`` puts the graph's
 pseudo-chunk ("Related content in Knowledge Graph") first, in /retrieval and in a chat's knowledge; RAPTOR
 summaries are retrieved like any chunk; graph records never answer a plain retrieval."""
 
@@ -12,7 +12,6 @@ import pytest
 from tests.integration.test_knowledge_api import ADA, CURIE, dataset_with, kg_api, llm, run, wait_task
 from tests.support.api import eventually
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.server import RunningServer
 
 __all__ = ["kg_api", "llm"]  # fixtures shared with test_knowledge_api
 
@@ -23,12 +22,6 @@ def whole(content: str) -> bool:
     """The graph's answer once the index has caught up with every record the build wrote (entities,
     relations; OpenSearch makes writes searchable after a delay)."""
     return "---- Entities ----" in content and "ADA LOVELACE,CHARLES BABBAGE" in content
-
-
-@pytest.fixture
-def server(engine_server: RunningServer) -> RunningServer:
-    """Every test here runs on both search engines: embedded, and OpenSearch (the strict AOSS stand-in)."""
-    return engine_server
 
 
 def retrieve(api: httpx.Client, **payload: Any) -> dict[str, Any]:

@@ -1,8 +1,11 @@
-"""One contract suite for every MetadataStore driver: SQLite, and DynamoDB under moto."""
+"""One contract suite for every MetadataStore driver: SQLite, and DynamoDB under moto — in-process, and moto's
+server in its own process (what the API suite's ``aws`` backend runs on, with its item-level transaction
+rollback: tests/support/moto_process.py)."""
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,12 +26,22 @@ from shared.ports.metadata import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["sqlite", "dynamodb"])
+@pytest.fixture(params=["sqlite", "dynamodb", "dynamodb-server"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataStore]:
     if request.param == "sqlite":
         from shared.adapters.local.sqlite_store import SqliteMetadataStore
 
         yield SqliteMetadataStore(tmp_path / "meta.sqlite3")
+    elif request.param == "dynamodb-server":
+        from shared.adapters.aws.dynamodb_store import DynamoMetadataStore
+        from tests.support.dynamo import TEST_REGION, fake_aws_env
+
+        with fake_aws_env():
+            served = DynamoMetadataStore(
+                f"contract-{uuid.uuid4().hex[:12]}", region=TEST_REGION, host=request.getfixturevalue("moto_url")
+            )
+            served.create_table()
+            yield served
     else:
         from tests.support.dynamo import moto_dynamo_store
 

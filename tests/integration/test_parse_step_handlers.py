@@ -105,6 +105,7 @@ def aws_backend(
         "FLOWLESS_BACKEND": "aws",
         "FLOWLESS_TABLE_NAME": TABLE,
         "FLOWLESS_DOCUMENTS_BUCKET": BUCKET,
+        "FLOWLESS_SECRETS_PREFIX": "/flowless/test/",  # tenants' model keys: SSM, mocked too
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_SERVICE_NAME": "flowless",
         "POWERTOOLS_METRICS_NAMESPACE": "Flowless",

@@ -1,4 +1,4 @@
-"""POST /api/v1/retrieval over real HTTP with the builtin embedder, on both search engines.
+"""POST /api/v1/retrieval over real HTTP with the builtin embedder, on every backend.
 
 A search may miss a write made a moment before (OpenSearch makes writes searchable after a delay): a test
 that searches right after a write asks again until the index has caught up (``eventually``)."""
@@ -11,19 +11,12 @@ import httpx
 import pytest
 
 from tests.support.api import create_dataset, eventually, parse_and_wait, upload_one
-from tests.support.server import RunningServer
 
 FACTS = {
     "cats.txt": "Cats are small domestic felines that purr and chase mice around the house.",
     "rockets.txt": "Rockets burn liquid oxygen and kerosene to reach orbit around the Earth.",
     "bread.txt": "Bread dough rises because yeast ferments sugar and releases carbon dioxide.",
 }
-
-
-@pytest.fixture
-def server(engine_server: RunningServer) -> RunningServer:
-    """Every test here runs on both search engines: embedded, and OpenSearch (the strict AOSS stand-in)."""
-    return engine_server
 
 
 @pytest.fixture

@@ -10,22 +10,29 @@ the writes before it have settled: a change acts on what is searchable. The test
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 from opensearchpy import OpenSearch
 from osmem_server import OsmemServer
 
 from shared.adapters.aws.opensearch_index import OpenSearchIndex
+from shared.adapters.aws.s3_blobs import S3BlobStore
+from shared.adapters.aws.shard_index import ShardSnapshotIndex
 from shared.adapters.local.embedded_index import EmbeddedSearchIndex
+from shared.ports.metadata import StoreUnavailable
 from shared.ports.search import TEXT_CANDIDATES, Candidate, IndexedChunk, SearchIndex, SearchQuery
 from shared.rag.text_analysis import BM25_K1, MAX_QUERY_TERMS, bm25_idf
 from tests.support.aoss import DEFAULT_VISIBILITY_DELAY_S, StrictAoss
+from tests.support.dynamo import moto_dynamo_store
 from tests.support.opensearch import TEST_REGION, ExactKnnSearcher, client_for, osmem_analysis, run_osmem_server
 
 pytestmark = pytest.mark.integration
@@ -89,7 +96,31 @@ def _opensearch(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
     )
 
 
-ENGINES: dict[str, Callable[[pytest.FixtureRequest, Path], Engine]] = {"embedded": _embedded, "opensearch": _opensearch}
+def _shards(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
+    # The embedded engine as it runs on Lambda: snapshots in S3 and heads in DynamoDB (under moto); each
+    # open() is another process (a cache folder of its own) on the same table and bucket.
+    stack = contextlib.ExitStack()
+    store = stack.enter_context(moto_dynamo_store())
+    boto3.client("s3", region_name=TEST_REGION).create_bucket(Bucket="shards")
+    blobs = S3BlobStore("shards", region=TEST_REGION)
+    opened = iter(range(1_000))
+
+    def open_index() -> SearchIndex:
+        cache = tmp_path / f"process-{next(opened)}"
+        return ShardSnapshotIndex(store=store, blobs=blobs, truth=lambda tenant, dataset: [], cache_dir=cache)
+
+    def close(index: SearchIndex) -> None:
+        assert isinstance(index, ShardSnapshotIndex)
+        index.close()
+
+    return Engine("shards", open=open_index, close=close, cleanup=stack.close)
+
+
+ENGINES: dict[str, Callable[[pytest.FixtureRequest, Path], Engine]] = {
+    "embedded": _embedded,
+    "opensearch": _opensearch,
+    "shards": _shards,
+}
 
 
 @pytest.fixture(params=sorted(ENGINES))
@@ -570,7 +601,7 @@ class Aoss:
 
 
 @contextmanager
-def aoss_engine(osmem: OsmemServer, visibility_delay_s: float) -> Iterator[Aoss]:
+def aoss_engine(osmem: OsmemServer, visibility_delay_s: float, **options: Any) -> Iterator[Aoss]:
     clone = osmem.clone()
     stand_in = StrictAoss(clone.url, visibility_delay_s=visibility_delay_s).start()
     try:
@@ -581,6 +612,7 @@ def aoss_engine(osmem: OsmemServer, visibility_delay_s: float) -> Iterator[Aoss]
             analysis=osmem_analysis(),
             searcher=ExactKnnSearcher(),
             page_size=PAGE_SIZE,
+            **options,
         )
         yield Aoss(index, stand_in, client_for(clone.url))
         assert stand_in.refusals == [], stand_in.refusals
@@ -589,20 +621,56 @@ def aoss_engine(osmem: OsmemServer, visibility_delay_s: float) -> Iterator[Aoss]
         clone.close()
 
 
-def test_aoss_a_delete_right_after_a_write_misses_it_and_a_repeat_after_the_delay_does_not(
-    osmem: OsmemServer,
-) -> None:
-    """At the stand-in's default (AOSS-like) delay: a delete can only act on what is searchable, so a copy
-    written a moment before survives it; the same delete repeated once the delay has passed removes it."""
+def test_aoss_a_write_returns_once_it_is_searchable(osmem: OsmemServer) -> None:
+    """At the stand-in's default (AOSS-like) delay: what an upsert or an availability change wrote is found by
+    the very next search, with no settling in between."""
     with aoss_engine(osmem, DEFAULT_VISIBILITY_DELAY_S) as aoss:
         aoss.index.upsert([chunk("c1", "granite quarry", axis(0)), chunk("c2", "granite quarry", axis(0))])
+        assert sorted(ids(find(aoss.index, "granite", axis(0)))) == ["c1", "c2"]
+        aoss.index.set_available("t1", "d1", ["c1"], False)
+        assert ids(find(aoss.index, "granite", axis(0))) == ["c2"] and aoss.copies("c1") == 1
+
+
+def test_aoss_a_change_right_after_a_write_acts_on_it(osmem: OsmemServer) -> None:
+    """The delay gap closed, at the default delay: a delete and an availability change made the moment after
+    the chunks were written find them (a parse stopped after its index step wrote, a document disabled right
+    after it was parsed), and no copy is left behind once the deletes are applied."""
+    with aoss_engine(osmem, DEFAULT_VISIBILITY_DELAY_S) as aoss:
+        written = [chunk(f"c{i}", "granite quarry", axis(0)) for i in range(1, 4)]
+        aoss.index.upsert(written)
         aoss.index.delete_chunks("t1", "d1", ["c1"])
+        aoss.index.set_available("t1", "d1", ["c2"], False)
         aoss.stand_in.settle()
-        assert sorted(ids(find(aoss.index, "granite", axis(0)))) == ["c1", "c2"]  # c1 was not searchable yet
-        aoss.index.delete_chunks("t1", "d1", ["c1"])
+        assert ids(find(aoss.index, "granite", axis(0))) == ["c3"]
+        assert [aoss.copies(c.id) for c in written] == [0, 1, 1]
+        aoss.index.upsert(
+            [
+                chunk("c4", "granite quarry", axis(0), document_id="doc2"),
+                chunk("c5", "granite quarry", axis(0), dataset_id="d2"),
+            ]
+        )
+        aoss.index.delete_document("t1", "d1", "doc2")
+        aoss.index.delete_dataset("t1", "d2")
         aoss.stand_in.settle()
-        assert ids(find(aoss.index, "granite", axis(0))) == ["c2"]
-        assert aoss.copies("c1") == 0
+        assert aoss.copies("c4") == 0 and aoss.copies("c5") == 0
+
+
+def test_aoss_a_write_not_searchable_in_time_is_reported_and_its_repeat_replaces_it(osmem: OsmemServer) -> None:
+    with aoss_engine(osmem, DEFAULT_VISIBILITY_DELAY_S, visibility_timeout_s=0.2) as aoss:
+        with pytest.raises(StoreUnavailable, match=r"not searchable after 0\.2 s"):
+            aoss.index.upsert([chunk("c1", "granite quarry", axis(0))])
+        aoss.stand_in.settle()
+        assert aoss.copies("c1") == 1
+        patient = OpenSearchIndex(
+            aoss.stand_in.url,
+            region=TEST_REGION,
+            client=client_for(aoss.stand_in.url),
+            analysis=osmem_analysis(),
+            searcher=ExactKnnSearcher(),
+        )
+        patient.upsert([chunk("c1", "granite quarry", axis(0))])  # the retry: it replaces the copy left
+        aoss.stand_in.settle()
+        assert aoss.copies("c1") == 1 and ids(find(patient, "granite")) == ["c1"]
 
 
 def test_aoss_a_retried_change_succeeds_and_acts_once(osmem: OsmemServer) -> None:
@@ -621,16 +689,10 @@ def test_aoss_a_retried_change_succeeds_and_acts_once(osmem: OsmemServer) -> Non
         aoss.index.delete_dataset("t1", "no-such-dataset")
 
 
-def test_aoss_two_upserts_inside_the_window_leave_one_candidate_and_the_next_one_cleans_up(
-    osmem: OsmemServer,
-) -> None:
+def test_aoss_two_upserts_in_a_row_leave_one_copy(osmem: OsmemServer) -> None:
     with aoss_engine(osmem, VISIBILITY_DELAY_S) as aoss:
         aoss.index.upsert([chunk("c1", "obsidian shard", axis(0))])
-        aoss.index.upsert([chunk("c1", "obsidian blade", axis(0))])  # the first copy is not searchable yet
-        aoss.stand_in.settle()
-        assert aoss.copies("c1") == 2
-        assert ids(find(aoss.index, "obsidian", axis(0))) == ["c1"]  # one candidate per chunk
-        aoss.index.upsert([chunk("c1", "obsidian blade", axis(0))])
+        aoss.index.upsert([chunk("c1", "obsidian blade", axis(0))])  # finds the first copy: it is searchable
         aoss.stand_in.settle()
         assert aoss.copies("c1") == 1 and ids(find(aoss.index, "blade")) == ["c1"] and find(aoss.index, "shard") == []
 

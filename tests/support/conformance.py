@@ -308,6 +308,7 @@ def lambda_backend(index_dir: Path) -> Iterator[LambdaBackend]:
         "FLOWLESS_BACKEND": "aws",
         "FLOWLESS_TABLE_NAME": TABLE,
         "FLOWLESS_DOCUMENTS_BUCKET": BUCKET,
+        "FLOWLESS_SECRETS_PREFIX": "/flowless/conformance/",  # tenants' model keys: SSM, under moto too
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_SERVICE_NAME": "flowless",
         "POWERTOOLS_METRICS_NAMESPACE": "Flowless",

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from starlette.types import ASGIApp
 
 from functions.local.server import build_local_app, local_container
 from shared.catalog import MINILM_EMBEDDING_MODEL
@@ -64,8 +65,16 @@ def run_local_server(
         container.overrides["search_index"] = search_index
     for name, service in (replace or {}).items():
         container.__dict__[name] = service  # the container's services are cached properties
+    with serve_asgi(build_local_app(container)) as base_url:
+        yield RunningServer(base_url, data_dir, container)
+
+
+@contextmanager
+def serve_asgi(app: ASGIApp, **options: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port in a background thread; yields its base URL.
+    ``options`` go to ``uvicorn.Config`` (e.g. the keep-alive the Lambda Web Adapter's uvicorn runs with)."""
     port = free_port()
-    config = uvicorn.Config(build_local_app(container), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -75,7 +84,29 @@ def run_local_server(
             raise RuntimeError("local server did not start")
         time.sleep(0.02)
     try:
-        yield RunningServer(f"http://127.0.0.1:{port}", data_dir, container)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def stored_blob_keys(container: Container, prefix: str) -> list[str]:
+    """The keys the container's blob store holds under ``prefix`` (the blob port has no listing: tests look
+    behind it, at the folder or the bucket)."""
+    from shared.adapters.aws.s3_blobs import S3BlobStore
+    from shared.adapters.local.fs_blobs import FilesystemBlobStore
+
+    blobs = container.blobs
+    if isinstance(blobs, FilesystemBlobStore):
+        return sorted(
+            str(path.relative_to(blobs.root).as_posix())
+            for path in blobs.root.joinpath(*prefix.split("/")).rglob("*")
+            if path.is_file()
+        )
+    assert isinstance(blobs, S3BlobStore), type(blobs)
+    import boto3
+
+    settings = container.settings
+    client = boto3.client("s3", region_name=settings.aws_region, endpoint_url=settings.s3_endpoint)
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=blobs.bucket, Prefix=prefix)
+    return sorted(item["Key"] for page in pages for item in page.get("Contents", []))

@@ -20,12 +20,17 @@ def test_values_are_parsed_by_their_field_type() -> None:
             "FLOWLESS_LOCAL_BUCKETS": '{"inbox": "/srv/inbox"}',
             "FLOWLESS_DATA_DIR": "/tmp/x",
             "AWS_REGION": "eu-west-1",
+            "FLOWLESS_SEARCH_ENGINE": "embedded",
+            "FLOWLESS_SHARD_CACHE_DIR": "/tmp/shards",
+            "FLOWLESS_SECRETS_PREFIX": "/flowless/dev/",
         }
     )
     assert settings.max_upload_bytes == 10 and settings.webhook_backoff_s == 0.5
     assert settings.webhook_allow_private is True and settings.webhooks_allow_http is False
     assert settings.import_buckets == ["a", "b"] and settings.local_buckets == {"inbox": Path("/srv/inbox")}
     assert settings.data_dir == Path("/tmp/x") and settings.aws_region == "eu-west-1"
+    assert settings.search_engine == "embedded" and settings.shard_cache_dir == Path("/tmp/shards")
+    assert settings.secrets_prefix == "/flowless/dev/" and settings.secrets_kms_key is None
 
 
 def test_unset_keeps_the_defaults_and_http_follows_the_backend() -> None:
@@ -44,6 +49,7 @@ def test_unset_keeps_the_defaults_and_http_follows_the_backend() -> None:
         ({"FLOWLESS_IMPORT_BUCKETS": "{}"}, "FLOWLESS_IMPORT_BUCKETS must be a JSON list"),
         ({"FLOWLESS_UPLOAD_URL_TTL_S": "59"}, "FLOWLESS_UPLOAD_URL_TTL_S must be at least 60"),
         ({"FLOWLESS_BACKEND": "gcp"}, "FLOWLESS_BACKEND must be one of local, aws"),
+        ({"FLOWLESS_SEARCH_ENGINE": "solr"}, "FLOWLESS_SEARCH_ENGINE must be one of opensearch, embedded"),
         ({"FLOWLESS_BACKEND": "aws"}, "FLOWLESS_TABLE_NAME is required"),
     ],
 )

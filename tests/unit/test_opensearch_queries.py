@@ -342,6 +342,15 @@ def _no_aoss_forbidden_requests(client: RecordingClient) -> None:
                     assert "_id" not in action["index"]
 
 
+def _all_searchable(kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The answer to a write's visibility check (a count of the copies it wrote), every copy searchable;
+    None for any other search."""
+    body = kwargs.get("body") or {}
+    if body.get("size") != 0 or not body.get("track_total_hits"):
+        return None
+    return {"hits": {"total": {"value": len(body["query"]["terms"]["copy_id"]), "relation": "eq"}, "hits": []}}
+
+
 def _page(*hits: dict[str, Any]) -> dict[str, Any]:
     return {"hits": {"hits": [{**hit, "sort": [hit.get("_source", {}).get("copy_id", hit["_id"])]} for hit in hits]}}
 
@@ -350,8 +359,8 @@ def test_upsert_creates_the_index_indexes_without_ids_then_deletes_the_replaced_
     def answer(method: str, kwargs: dict[str, Any]) -> Any:
         if method == "indices.exists":
             return False
-        if method == "search":  # the stored copies of the chunks
-            return _page({"_index": "flowless-chunks-2", "_id": "old-1"})
+        if method == "search":  # the stored copies of the chunks, or how many written copies are searchable
+            return _all_searchable(kwargs) or _page({"_index": "flowless-chunks-2", "_id": "old-1"})
         if method == "bulk":
             return {"errors": False, "items": []}
         return {}
@@ -360,8 +369,8 @@ def test_upsert_creates_the_index_indexes_without_ids_then_deletes_the_replaced_
     engine = _engine(client)
     engine.upsert([make_chunk("c1"), make_chunk("c2"), make_chunk("c1", "newer")])
     engine.upsert([make_chunk("c3")])
-    first = ["indices.exists", "indices.create", "search", "bulk", "bulk"]
-    assert [name for name, _ in client.calls] == [*first, "search", "bulk", "bulk"]  # index known now
+    first = ["indices.exists", "indices.create", "search", "bulk", "bulk", "search"]
+    assert [name for name, _ in client.calls] == [*first, "search", "bulk", "bulk", "search"]  # index known now
     (create,) = client.named("indices.create")
     assert create["index"] == "flowless-chunks-2" and create["body"] == index_body(2, opensearch_analysis())
     lookup = client.named("search")[0]
@@ -373,6 +382,13 @@ def test_upsert_creates_the_index_indexes_without_ids_then_deletes_the_replaced_
     assert [doc["chunk_id"] for doc in lines[1::2]] == ["c1", "c2"] and lines[1]["content"] == "newer"
     assert len({doc["copy_id"] for doc in lines[1::2]}) == 2  # a copy id of its own each
     assert deleted == '{"delete":{"_index":"flowless-chunks-2","_id":"old-1"}}\n'
+    # then it waits until what it wrote is searchable: a count of those copies
+    check = client.named("search")[1]
+    assert check["index"] == "flowless-chunks-*" and check["body"] == {
+        "size": 0,
+        "track_total_hits": True,
+        "query": {"terms": {"copy_id": [doc["copy_id"] for doc in lines[1::2]]}},
+    }
     _no_aoss_forbidden_requests(client)
 
 
@@ -388,10 +404,13 @@ def test_set_available_reindexes_the_latest_copy_and_deletes_every_copy() -> Non
     ]
 
     def answer(method: str, kwargs: dict[str, Any]) -> Any:
-        return _page(*stored) if method == "search" else {"errors": False, "items": []}
+        if method == "search":
+            return _all_searchable(kwargs) or _page(*stored)
+        return {"errors": False, "items": []}
 
     client = RecordingClient(answer)
     _engine(client).set_available("t1", "d1", ["c1", "c2", "c1"], False)
+    assert client.named("search")[-1]["body"]["query"] == {"terms": {"copy_id": [lines_copy_id(client)]}}
     assert client.named("search")[0]["body"]["_source"] is True
     indexed, deleted = client.named("bulk")
     lines = [json.loads(line) for line in indexed["body"].strip().split("\n")]
@@ -400,6 +419,40 @@ def test_set_available_reindexes_the_latest_copy_and_deletes_every_copy() -> Non
     actions = [json.loads(line) for line in deleted["body"].strip().split("\n")]
     assert [a["delete"]["_id"] for a in actions] == ["x1", "x2"]  # c2 already unavailable: untouched
     _no_aoss_forbidden_requests(client)
+
+
+def lines_copy_id(client: RecordingClient) -> str:
+    """The copy id of the one document the first bulk request indexed."""
+    indexed = client.named("bulk")[0]["body"].strip().split("\n")
+    copy_id: str = json.loads(indexed[1])["copy_id"]
+    return copy_id
+
+
+def test_a_write_waits_until_its_copies_are_searchable_and_says_when_they_are_not() -> None:
+    visible = iter([0, 1, 2])
+
+    def answer(method: str, kwargs: dict[str, Any]) -> Any:
+        if method == "search" and _all_searchable(kwargs) is not None:  # 0, then 1, then both copies
+            return {"hits": {"total": {"value": next(visible), "relation": "eq"}, "hits": []}}
+        return _page() if method == "search" else {"errors": False, "items": []}
+
+    client = RecordingClient(answer)
+    _engine(client).upsert([make_chunk("c1"), make_chunk("c2")])
+    assert [name for name, _ in client.calls][-3:] == ["search", "search", "search"]
+
+    never = RecordingClient(
+        lambda method, kwargs: (
+            {"hits": {"total": {"value": 0}, "hits": []}} if method == "search" else {"errors": False}
+        )
+    )
+    engine = OpenSearchIndex(
+        "https://example.invalid",
+        region="us-east-1",
+        client=never,  # type: ignore[arg-type]
+        visibility_timeout_s=0.2,
+    )
+    with pytest.raises(StoreUnavailable, match=r"2 written documents not searchable after 0\.2 s"):
+        engine.upsert([make_chunk("c1"), make_chunk("c2")])
 
 
 def test_search_counts_terms_beside_the_knn_search_then_sends_the_planned_text_query() -> None:

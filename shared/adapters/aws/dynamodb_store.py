@@ -284,12 +284,21 @@ class _Conflict(Exception):
     """A concurrent transaction held the item; nothing was written and the call may be retried."""
 
 
+def _cause_error(exc: PynamoDBException, field: str) -> str | None:
+    """``Code`` or ``Message`` of the service error behind ``exc``; None when there was no answer (a timeout,
+    a connection error: pynamodb's own ``cause_response_code`` fails on those)."""
+    response = getattr(exc.cause, "response", None)
+    error = response.get("Error") if isinstance(response, dict) else None
+    value = error.get(field) if isinstance(error, dict) else None
+    return str(value) if value is not None else None
+
+
 @contextmanager
 def _translated_errors() -> Iterator[None]:
     try:
         yield
     except PynamoDBException as exc:
-        code = exc.cause_response_code
+        code = _cause_error(exc, "Code")
         if code in _CONDITION_FAILED_CODES:
             raise ConditionFailed() from exc
         if code in _CONFLICT_CODES:
@@ -301,7 +310,8 @@ def _translated_errors() -> Iterator[None]:
 
 def _transaction_error(exc: TransactWriteError, sent_order: Sequence[int]) -> Exception:
     """ConditionFailed naming the op (in the caller's order) whose condition failed, or why else it failed."""
-    reasons = exc.cancellation_reasons
+    # No answer at all (a timeout): no reasons; pynamodb's ``cancellation_reasons`` fails on that cause.
+    reasons = getattr(exc.cause, "cancellation_reasons", None) or []
     codes = [reason.code if reason is not None else None for reason in reasons]
     for position, code in enumerate(codes):
         if code in _CONDITION_FAILED_CODES:
@@ -309,7 +319,7 @@ def _transaction_error(exc: TransactWriteError, sent_order: Sequence[int]) -> Ex
             return ConditionFailed(index=index)
     if any(code in _CONFLICT_CODES for code in codes):
         return _Conflict(str(exc))
-    detail = exc.cause_response_message or exc.cause_response_code or exc.msg
+    detail = _cause_error(exc, "Message") or _cause_error(exc, "Code") or exc.msg
     return StoreUnavailable(f"DynamoDB transaction failed: {detail} {codes or ''}".rstrip())
 
 

@@ -16,18 +16,24 @@ AOSS vector collections shape the writes (tests/support/aoss.py refuses all of t
   ``copy_id``) and deleted by their ``_id`` in bulk requests, or re-indexed (``set_available`` writes the
   chunk anew with the flag flipped, then deletes the copies it found). An upsert looks up the copies of
   its chunks, indexes the new ones, then deletes exactly the ``_id`` s it found (never one it just wrote);
-* there is no ``refresh``: writes become searchable after a delay (AOSS: seconds). Nothing here reads its
-  own writes (the metadata store answers chunk reads).
+* there is no ``refresh`` (nor ``refresh=wait_for``): writes become searchable after a delay (AOSS: seconds),
+  and a change can only find the copies that are searchable when it runs. So every write waits until what it
+  wrote is searchable before it returns (``_await_searchable``: a count of the copies it wrote, by their
+  ``copy_id``, polled with backoff): the client-side ``refresh=wait_for``. Nothing here reads its own writes
+  otherwise (the metadata store answers chunk reads).
 
-What a change guarantees under that delay: it acts on every copy that is searchable when it runs, however
-many there are, and it is idempotent — running it again (a retry after a failure or a timeout) deletes what
-is left and counts a copy that is already gone (404) as deleted. A copy written less than the visibility
-delay before the change is not searchable yet, so the change can't see it: a delete leaves it (an orphan:
-retrieval renders chunks from the metadata store and skips one it no longer holds, though it may count it in
-``total`` until the orphan is gone), an upsert leaves a second copy of
-the chunk (searches keep one candidate per chunk id), ``set_available`` leaves its flag as it was. The next
-change of the same chunks that runs after the delay removes or fixes it; a caller that must not leave one
-(a delete right after a write) repeats the change once the delay has passed.
+What that guarantees: a change always sees every write that returned before it started — a delete or an
+availability change right after a parse, a chunk deleted right after it was added, a parse stopped right
+after its index step wrote (the step deletes what it wrote, and finds it) — so no copy is left behind by the
+delay. A write whose copies are not searchable within ``visibility_timeout_s`` raises ``StoreUnavailable``
+(retried: a parse step by the state machine; an API call answers "retry later"); its copies stay, and the
+repeated write replaces them. Changes are idempotent — running one again (a retry after a failure or a
+timeout) deletes what is left and counts a copy that is already gone (404) as deleted. What the delay still
+shows: a delete is applied after the delay, so a search in the next moments may still find the deleted
+copies (retrieval renders chunks from the metadata store and skips one it no longer holds, though it may
+count it in ``total`` meanwhile), and a replaced copy may be found beside its replacement (searches keep one
+candidate per chunk id). Writers of the same chunk at the same moment (not something the services do) may
+still leave a second copy, which the next change of that chunk removes.
 
 Knowledge-graph records carry a ``kind`` keyword (``entity``, ``relation``, ``community_report``); ordinary
 chunks carry none, so indexes written before the field existed need no re-indexing (the field is added to
@@ -94,6 +100,12 @@ TERMS_BATCH: Final = 1000
 PAGE_SIZE: Final = 1000
 #: ``index.max_result_window``: the most hits one search returns.
 MAX_WINDOW: Final = 10_000
+#: How long a write waits for its copies to become searchable before it reports the collection unavailable
+#: (within API Gateway's 29 s, with room for the rest of the request).
+VISIBILITY_TIMEOUT_S: Final = 20.0
+#: First and longest pause between two checks of whether written copies are searchable.
+_FIRST_POLL_S: Final = 0.05
+_MAX_POLL_S: Final = 1.0
 #: Statuses worth retrying: throttling and the service's own failures.
 _TRANSIENT_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 #: The field of knowledge-graph records (absent on ordinary chunks); added to indexes created without it.
@@ -430,7 +442,8 @@ class OpenSearchIndex(SearchIndex):
 
     ``client`` defaults to a SigV4-signed client for ``endpoint``; ``analysis`` (the text analyzer's
     settings) defaults to ``opensearch_analysis()``; ``searcher`` runs the searches (``search_each``);
-    ``page_size`` is the hits per page when a change pages through the copies it finds.
+    ``page_size`` is the hits per page when a change pages through the copies it finds;
+    ``visibility_timeout_s`` how long a write waits for its copies to become searchable.
     """
 
     def __init__(
@@ -443,6 +456,7 @@ class OpenSearchIndex(SearchIndex):
         analysis: Mapping[str, Any] | None = None,
         searcher: Searcher = search_each,
         page_size: int = PAGE_SIZE,
+        visibility_timeout_s: float = VISIBILITY_TIMEOUT_S,
     ) -> None:
         self._client = client if client is not None else aoss_client(endpoint, region=region)
         self._prefix = index_prefix
@@ -450,6 +464,7 @@ class OpenSearchIndex(SearchIndex):
         self._analysis = dict(analysis) if analysis is not None else opensearch_analysis()
         self._searcher = searcher
         self._page_size = page_size
+        self._visibility_timeout_s = visibility_timeout_s
         self._ready: set[str] = set()
         self._ready_lock = threading.Lock()
 
@@ -463,8 +478,10 @@ class OpenSearchIndex(SearchIndex):
 
     # -- writes -------------------------------------------------------------------------------------
     def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
-        """Index the chunks, then delete the copies they replace (found before indexing, deleted by ``_id``)."""
+        """Index the chunks, then delete the copies they replace (found before indexing, deleted by ``_id``);
+        returns once the new copies are searchable."""
         latest = {(c.tenant_id, c.dataset_id, c.id): c for c in chunks}
+        written: list[str] = []
         for batch in _batched(list(latest.values()), BULK_MAX_DOCS):
             now = _now_ms()
             prepared = []
@@ -478,7 +495,9 @@ class OpenSearchIndex(SearchIndex):
                 self._ensure_index(index, dimension)
             replaced = self._stored_copies(batch)
             self._bulk_index(prepared)
+            written += [document["copy_id"] for _, document in prepared]
             self._delete_copies(replaced)
+        self._await_searchable(written)
 
     def delete_chunks(self, tenant_id: str, dataset_id: str, chunk_ids: Sequence[str]) -> None:
         """Delete every searchable copy of these chunks (see the module docstring for the guarantee)."""
@@ -496,9 +515,10 @@ class OpenSearchIndex(SearchIndex):
     def set_available(self, tenant_id: str, dataset_id: str, chunk_ids: Sequence[str], available: bool) -> None:
         """Re-index the chunks whose flag differs, with the flag flipped, and delete their previous copies.
 
-        AOSS has no update scripts, so the stored documents are read back (the search view: a chunk
-        written in the last moments may not be seen yet, and then keeps its flag) and written anew.
+        AOSS has no update scripts, so the stored documents are read back and written anew; returns once the
+        new copies are searchable.
         """
+        written: list[str] = []
         for batch in _batched(list(dict.fromkeys(chunk_ids)), BULK_MAX_DOCS):
             copies: dict[str, list[dict[str, Any]]] = {}
             for page in self._pages(scope_query(tenant_id, dataset_id, chunk_ids=batch), source=True):
@@ -512,13 +532,14 @@ class OpenSearchIndex(SearchIndex):
                 continue
             now = _now_ms()
             latest = [max(found, key=lambda h: int(h["_source"].get("indexed_at") or 0)) for found in stale]
-            self._bulk_index(
-                [
-                    (h["_index"], {**h["_source"], "available": available, "indexed_at": now, "copy_id": new_copy_id()})
-                    for h in latest
-                ]
-            )
+            renewed = [
+                (h["_index"], {**h["_source"], "available": available, "indexed_at": now, "copy_id": new_copy_id()})
+                for h in latest
+            ]
+            self._bulk_index(renewed)
+            written += [document["copy_id"] for _, document in renewed]
             self._delete_copies((h["_index"], h["_id"]) for found in stale for h in found)
+        self._await_searchable(written)
 
     # -- search -------------------------------------------------------------------------------------
     def search(self, query: SearchQuery) -> list[Candidate]:
@@ -632,6 +653,36 @@ class OpenSearchIndex(SearchIndex):
                     first = failed[0]
                     status = max(int(item.get("status") or 500) for item in failed)
                     raise _request_failed(f"bulk index ({len(failed)} documents)", status, first["error"])
+
+    def _await_searchable(self, copy_ids: Sequence[str]) -> None:
+        """Return once every copy in ``copy_ids`` is searchable — what ``refresh=wait_for`` gives on OpenSearch
+        and AOSS refuses: a count of the copies by ``copy_id``, asked again with backoff. Raises
+        ``StoreUnavailable`` when they are not all searchable within ``visibility_timeout_s``."""
+        pending = [list(batch) for batch in _batched(list(copy_ids), TERMS_BATCH)]
+        deadline = time.monotonic() + self._visibility_timeout_s
+        pause = _FIRST_POLL_S
+        while pending:
+            pending = [batch for batch in pending if self._searchable_count(batch) < len(batch)]
+            if not pending:
+                return
+            if time.monotonic() + pause > deadline:
+                missing = sum(len(batch) for batch in pending)
+                raise StoreUnavailable(
+                    f"OpenSearch: {missing} written documents not searchable after {self._visibility_timeout_s:g} s"
+                )
+            time.sleep(pause)
+            pause = min(pause * 1.5, _MAX_POLL_S)
+
+    def _searchable_count(self, copy_ids: Sequence[str]) -> int:
+        body = {"size": 0, "track_total_hits": True, "query": {"terms": {"copy_id": list(copy_ids)}}}
+        try:
+            response = self._client.search(
+                index=self._pattern, body=body, params={"ignore_unavailable": "true", "allow_no_indices": "true"}
+            )
+        except (OpenSearchConnectionError, TransportError) as exc:
+            raise _unavailable("search", exc) from exc
+        total = response.get("hits", {}).get("total", 0)
+        return int(total.get("value", 0) if isinstance(total, dict) else total)
 
     def _delete_copies(self, copies: Iterable[tuple[str, str]]) -> None:
         """Delete documents by (index, _id) in bulk requests. A document already gone (404: deleted by an

@@ -91,17 +91,24 @@ def _missing(uri: str) -> Refusal:
 
 
 class S3UploadStore(UploadStore):
-    """Multipart uploads to ``bucket`` (SSE-S3). Unfinished uploads are removed by the bucket's lifecycle rule
+    """Multipart uploads to ``bucket`` (SSE-S3, or SSE-KMS with ``kms_key_id``: the key the bucket's other
+    objects are written with). Unfinished uploads are removed by the bucket's lifecycle rule
     (AbortIncompleteMultipartUpload on the uploads prefix), so ``remove_expired`` has nothing to do."""
 
-    def __init__(self, bucket: str, client: S3Client) -> None:
+    def __init__(self, bucket: str, client: S3Client, *, kms_key_id: str | None = None) -> None:
         self._bucket = bucket
         self._client = client
+        # Parts uploaded through presigned URLs take the upload's encryption: it is chosen here, once.
+        self._encryption: dict[str, Any] = (
+            {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id}
+            if kms_key_id
+            else {"ServerSideEncryption": "AES256"}
+        )
 
     def create(self, key: str, content_type: str, *, expires_at_ms: int) -> str:
         with _failures("create_multipart_upload"):
             answer = self._client.create_multipart_upload(
-                Bucket=self._bucket, Key=key, ContentType=content_type, ServerSideEncryption="AES256"
+                Bucket=self._bucket, Key=key, ContentType=content_type, **self._encryption
             )
         return answer["UploadId"]
 

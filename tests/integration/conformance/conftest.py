@@ -1,5 +1,6 @@
-"""Every conformance case runs twice: on the local server over real HTTP, and through the Lambda handlers
-under moto behind the emulated API Gateway (tests/support/conformance.py).
+"""Every conformance case runs three times: on the local server over real HTTP (on the embedded backend, and
+on the AWS adapters: the ``aws`` backend of tests/conftest.py), and through the Lambda handlers under moto
+behind the emulated API Gateway (tests/support/conformance.py).
 
 One backend per module and parameter (a moto table takes seconds to build); cases stay independent because
 each works as tenants of its own, and another tenant's data is invisible to it.
@@ -13,13 +14,14 @@ import pytest
 
 from tests.support.conformance import Backend, LocalBackend, lambda_backend
 
-BACKENDS = ("local", "lambda")
+BACKENDS = ("local", "aws", "lambda")
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def ragflow(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
-    if request.param == "local":
-        local = LocalBackend(request.getfixturevalue("server"))
+    if request.param in ("local", "aws"):
+        fixture = "server" if request.param == "local" else "aws_server"
+        local = LocalBackend(request.getfixturevalue(fixture), name=request.param)
         yield local
         local.close()
     else:
