@@ -12,7 +12,7 @@ SDK_VENV := .venv-sdk
 SDK_STAMP := $(SDK_VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup serve test lint typecheck pytest bench synth lock clean
+.PHONY: setup serve test test-aws lint typecheck pytest bench synth lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -49,6 +49,10 @@ pytest: setup
 	$(BIN)/pytest -q || test $$? -eq 5
 
 test: lint typecheck pytest
+
+# Only the API suite's runs on the AWS adapters (make test runs them beside everything else).
+test-aws: setup
+	$(BIN)/pytest -q tests/integration -k "aws"
 
 bench: setup
 	$(BIN)/python benchmarks/bench_cold_start.py
