@@ -19,12 +19,10 @@ class Workflow(ABC):
     def start_parse(self, task: ParseTask) -> None:
         """Start the parse pipeline for one document; returns at once."""
 
+    @abstractmethod
     def start_build(self, task: BuildTask) -> None:
-        """Start a knowledge-graph or RAPTOR build of one dataset; returns at once.
-
-        Not every workflow runs builds (the container gives them a workflow of their own): by default, none.
-        """
-        raise NotImplementedError(f"{type(self).__name__} runs no knowledge builds")
+        """Start a knowledge-graph or RAPTOR build of one dataset; returns at once (the container gives
+        builds a workflow of their own; one configured without them raises ``RuntimeError``)."""
 
     @abstractmethod
     def ping(self) -> None:

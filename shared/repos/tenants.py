@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +35,7 @@ def key_id(digest: str) -> str:
     return digest[:12]
 
 
-class _KeyHolder:
+class _KeyHolder(ABC):
     """A setting whose API key is not part of the tenant's record: the repository writes it to the secret store
     and keeps ``api_key_ref``; reading ``api_key`` fetches it from there the first time (only functions that build
     model clients ever do). A key just set is held in memory until the repository stores it."""
@@ -67,8 +68,9 @@ class _KeyHolder:
         """How ``api_key`` reads the key behind ``api_key_ref``."""
         self._reveal = reveal
 
+    @abstractmethod
     def _identity(self) -> tuple[str, ...]:
-        raise NotImplementedError
+        """What the setting is (its kind, then its names): the secret's name is derived from it."""
 
     def secret_name(self, tenant_id: str) -> str:
         """Where the key goes in the secret store: one name per tenant and setting."""

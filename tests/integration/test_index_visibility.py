@@ -21,7 +21,7 @@ from functions.local.server import local_container
 from shared.adapters.aws.opensearch_index import OpenSearchIndex
 from shared.container import Container
 from shared.ports.search import Candidate, IndexedChunk, SearchIndex, SearchQuery
-from shared.ports.workflow import ParseTask, Workflow
+from shared.ports.workflow import BuildTask, ParseTask, Workflow
 from shared.schemas.documents import DocumentIdsRequest
 from tests.support.aoss import DEFAULT_VISIBILITY_DELAY_S, StrictAoss, run_strict_aoss
 from tests.support.api import create_dataset, parse_and_wait, upload_one
@@ -97,6 +97,9 @@ class Recorded(Workflow):
 
     def start_parse(self, task: ParseTask) -> None:
         self.started.append(task)
+
+    def start_build(self, task: BuildTask) -> None:
+        raise RuntimeError("this test starts no knowledge builds")
 
     def ping(self) -> None:
         pass

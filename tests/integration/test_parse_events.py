@@ -11,7 +11,7 @@ import pytest
 from functions.local.server import local_container
 from shared.container import Container
 from shared.ports.events import DomainEvent, EventPublisher
-from shared.ports.workflow import ParseTask, Workflow
+from shared.ports.workflow import BuildTask, ParseTask, Workflow
 from shared.schemas.common import parse_model
 from shared.schemas.datasets import CreateDatasetRequest
 from shared.schemas.documents import DocumentIdsRequest
@@ -36,6 +36,9 @@ class HeldWorkflow(Workflow):
 
     def start_parse(self, task: ParseTask) -> None:
         self.tasks.append(task)
+
+    def start_build(self, task: BuildTask) -> None:
+        raise RuntimeError("this test starts no knowledge builds")
 
     def ping(self) -> None:
         return None

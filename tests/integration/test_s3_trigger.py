@@ -18,7 +18,7 @@ import boto3
 import pytest
 
 from shared.container import Container, get_container
-from shared.ports.workflow import ParseTask, Workflow
+from shared.ports.workflow import BuildTask, ParseTask, Workflow
 from shared.repos.documents import Record
 from tests.integration.test_parse_step_handlers import (
     BUCKET,
@@ -55,6 +55,9 @@ class RecordingWorkflow(Workflow):
 
     def start_parse(self, task: ParseTask) -> None:
         self.started.append(dict(task))
+
+    def start_build(self, task: BuildTask) -> None:
+        raise RuntimeError("this test starts no knowledge builds")
 
     def ping(self) -> None:
         return None

@@ -158,6 +158,9 @@ class PipelineWorkflow(Workflow, Generic[W]):
             for stage in stages:
                 stage.join()
 
+    def start_build(self, task: BuildTask) -> None:
+        raise RuntimeError("the parse pipeline runs no knowledge builds (they have a worker of their own)")
+
     def ping(self) -> None:
         if self._closed:
             raise RuntimeError("worker pool is shut down")
