@@ -8,42 +8,36 @@ into the task's progress_msg, and a model's own failure is worded by its kind.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.api.tracing import trace_backends, tracer
-from shared.constants import SERVICE_NAME
+from functions.api.steps import catch_message, logger, step
+from functions.api.tracing import trace_backends
 from shared.container import get_container
 from shared.ports.chat_model import ChatModelServiceError, ChatModelTimeout
 from shared.ports.embedder import EmbeddingServiceError
 from shared.services.ingestion import StepFailed
 
-logger = Logger(service=SERVICE_NAME)
 trace_backends(get_container())
 builder = get_container().knowledge_builds
 
 GENERIC_FAILURE = "Internal error while building; see the logs."
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@step
 def prepare(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return builder.prepare(event)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@step
 def document(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # A model's transient failure (ChatModelServiceError, EmbeddingServiceError) leaves under its own name:
     # the state machine retries it, and once retries are spent ``fail`` reports it.
     return builder.document(event)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@step
 def finish(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return builder.finish(event)
 
@@ -59,15 +53,7 @@ _USER_FACING_ERRORS = {
 
 def failure_message(error: dict[str, Any] | None) -> str:
     """The user-facing reason from a Step Functions Catch: known errors carry it, anything else is generic."""
-    template = _USER_FACING_ERRORS.get(str((error or {}).get("Error")))
-    if template is None:
-        return GENERIC_FAILURE
-    try:
-        cause = json.loads((error or {}).get("Cause") or "{}")
-    except ValueError:
-        return GENERIC_FAILURE
-    message = cause.get("errorMessage") if isinstance(cause, dict) else None
-    return template.format(message) if message else GENERIC_FAILURE
+    return catch_message(error, _USER_FACING_ERRORS, GENERIC_FAILURE)
 
 
 @logger.inject_lambda_context(clear_state=True)

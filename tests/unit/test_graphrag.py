@@ -37,7 +37,7 @@ class ScriptedModel(ChatModel):
         return ChatResult(self.reply(messages), ChatUsage.of(1, 1))
 
     def stream(self, messages: Sequence[ChatMessage], options: ChatOptions | None = None) -> ChatStream:
-        raise NotImplementedError
+        raise AssertionError("graph extraction asks for whole answers, never a stream")
         yield  # pragma: no cover
 
 
