@@ -10,8 +10,7 @@ knowledge route group) starts one execution per task, named by the task id.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
-from aws_cdk import aws_logs as logs
+from aws_cdk import Duration
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -26,11 +25,11 @@ from infra_cdk.function_construct import (
     ServiceFunction,
     grant_needs,
 )
-from infra_cdk.nag import acknowledge, cfn_resource
 from infra_cdk.parsing_construct import (
     BACKEND_TRANSIENT_ERRORS,
     LAMBDA_TRANSIENT_ERRORS,
     TASK_SUPERSEDED,
+    step_state_machine,
     unfinished_executions_queue,
 )
 from shared.constants import SERVICE_NAME
@@ -117,25 +116,16 @@ class KnowledgeBuilds(Construct):
             grant_needs(function, (*STEP_NEEDS, "events") if ending else STEP_NEEDS, backends)
             self.step_functions[step.name] = function
 
-        self.log_group = logs.LogGroup(
+        self.log_group, self.state_machine = step_state_machine(
             self,
-            "Logs",
-            log_group_name=f"/aws/vendedlogs/states/{Stack.of(self).stack_name}-knowledge",
-            retention=log_settings.retention,
-            removal_policy=log_settings.removal_policy,
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
+            log_suffix="knowledge",
             comment=f"{SERVICE_NAME}: build a dataset's knowledge graph or RAPTOR summaries",
-            definition_body=sfn.DefinitionBody.from_chainable(self._definition()),
-            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition=self._definition(),
             timeout=BUILD_TIMEOUT,
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ERROR, include_execution_data=False),
+            log_settings=log_settings,
+            step_functions=self.step_functions.values(),
         )
         self.dead_letter_queue = unfinished_executions_queue(self, self.state_machine, "knowledge build")
-        self._suppress_findings()
 
     @property
     def failure_function(self) -> ServiceFunction:
@@ -204,31 +194,3 @@ class KnowledgeBuilds(Construct):
         for state in states[1:]:
             chain = chain.next(state)
         return chain.next(sfn.Succeed(self, "Built"))
-
-    # -- cdk-nag -----------------------------------------------------------------------------------
-    def _suppress_findings(self) -> None:
-        role = self.state_machine.role
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5",
-            "Step Functions invokes the build step functions by ARN; CDK's LambdaInvoke grant adds '<arn>:*' "
-            "so qualified invocations (versions, aliases) of the same functions are allowed too.",
-            *(
-                f"Resource::<{Stack.of(self).get_logical_id(cfn_resource(step.function))}.Arn>:*"
-                for step in self.step_functions.values()
-            ),
-        )
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5",
-            "X-Ray tracing and CloudWatch Logs delivery (logs:*LogDelivery*, DescribeResourcePolicies, "
-            "DescribeLogGroups) have no resource-level permissions, so they need Resource '*'.",
-            "Resource::*",
-        )
-        acknowledge(
-            self.state_machine,
-            "AwsSolutions-SF1",
-            "Logs at level ERROR without execution data: documents' text and the tenants' ids stay out "
-            "of CloudWatch; a failed step's error and cause are logged, and the execution history "
-            "keeps every state's input and output for 90 days.",
-        )

@@ -10,7 +10,7 @@ deleted document) ends quietly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from aws_cdk import Duration, Stack
@@ -150,27 +150,16 @@ class ParsingWorkflow(Construct):
             grant_needs(function, (*STEP_NEEDS, "events") if step in ANNOUNCING_STEPS else STEP_NEEDS, backends)
             self.step_functions[step.name] = function
 
-        self.log_group = logs.LogGroup(
+        self.log_group, self.state_machine = step_state_machine(
             self,
-            "Logs",
-            # Step Functions delivers through CloudWatch Logs' vended-logs path; names under this
-            # prefix keep the account's logs resource policy from growing with every state machine.
-            log_group_name=f"/aws/vendedlogs/states/{Stack.of(self).stack_name}-parse",
-            retention=log_settings.retention,
-            removal_policy=log_settings.removal_policy,
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
+            log_suffix="parse",
             comment=f"{SERVICE_NAME}: parse one document (shared.pipeline)",
-            definition_body=sfn.DefinitionBody.from_chainable(self._definition()),
-            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition=self._definition(),
             timeout=PARSE_TIMEOUT,
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ERROR, include_execution_data=False),
+            log_settings=log_settings,
+            step_functions=self.step_functions.values(),
         )
         self.dead_letter_queue = unfinished_executions_queue(self, self.state_machine, "parse")
-        self._suppress_findings()
 
     @property
     def failure_function(self) -> ServiceFunction:
@@ -247,33 +236,63 @@ class ParsingWorkflow(Construct):
             chain = chain.next(state)
         return chain.next(sfn.Succeed(self, "Parsed"))
 
-    # -- cdk-nag -----------------------------------------------------------------------------------
-    def _suppress_findings(self) -> None:
-        role = self.state_machine.role
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5",
-            "Step Functions invokes the step functions by ARN; CDK's LambdaInvoke grant adds '<arn>:*' so "
-            "qualified invocations (versions, aliases) of the same functions are allowed too.",
-            *(
-                f"Resource::<{Stack.of(self).get_logical_id(cfn_resource(step.function))}.Arn>:*"
-                for step in self.step_functions.values()
-            ),
-        )
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5",
-            "X-Ray tracing and CloudWatch Logs delivery (logs:*LogDelivery*, DescribeResourcePolicies, "
-            "DescribeLogGroups) have no resource-level permissions, so they need Resource '*'.",
-            "Resource::*",
-        )
-        acknowledge(
-            self.state_machine,
-            "AwsSolutions-SF1",
-            "Logs at level ERROR without execution data: documents' text and the tenants' ids stay out "
-            "of CloudWatch; a failed step's error and cause are logged, and the execution history "
-            "keeps every state's input and output for 90 days.",
-        )
+
+def step_state_machine(
+    scope: Construct,
+    *,
+    log_suffix: str,
+    comment: str,
+    definition: sfn.IChainable,
+    timeout: Duration,
+    log_settings: LogSettings,
+    step_functions: Iterable[ServiceFunction],
+) -> tuple[logs.LogGroup, sfn.StateMachine]:
+    """A Standard state machine over step functions (parses, knowledge builds): traced, logging errors without
+    execution data to its own log group, its findings acknowledged with their reasons."""
+    log_group = logs.LogGroup(
+        scope,
+        "Logs",
+        # Step Functions delivers through CloudWatch Logs' vended-logs path; names under this
+        # prefix keep the account's logs resource policy from growing with every state machine.
+        log_group_name=f"/aws/vendedlogs/states/{Stack.of(scope).stack_name}-{log_suffix}",
+        retention=log_settings.retention,
+        removal_policy=log_settings.removal_policy,
+    )
+    state_machine = sfn.StateMachine(
+        scope,
+        "StateMachine",
+        comment=comment,
+        definition_body=sfn.DefinitionBody.from_chainable(definition),
+        state_machine_type=sfn.StateMachineType.STANDARD,
+        timeout=timeout,
+        tracing_enabled=True,
+        logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ERROR, include_execution_data=False),
+    )
+    acknowledge(
+        state_machine.role,
+        "AwsSolutions-IAM5",
+        "Step Functions invokes the step functions by ARN; CDK's LambdaInvoke grant adds '<arn>:*' so "
+        "qualified invocations (versions, aliases) of the same functions are allowed too.",
+        *(
+            f"Resource::<{Stack.of(scope).get_logical_id(cfn_resource(step.function))}.Arn>:*"
+            for step in step_functions
+        ),
+    )
+    acknowledge(
+        state_machine.role,
+        "AwsSolutions-IAM5",
+        "X-Ray tracing and CloudWatch Logs delivery (logs:*LogDelivery*, DescribeResourcePolicies, "
+        "DescribeLogGroups) have no resource-level permissions, so they need Resource '*'.",
+        "Resource::*",
+    )
+    acknowledge(
+        state_machine,
+        "AwsSolutions-SF1",
+        "Logs at level ERROR without execution data: documents' text and the tenants' ids stay out "
+        "of CloudWatch; a failed step's error and cause are logged, and the execution history "
+        "keeps every state's input and output for 90 days.",
+    )
+    return log_group, state_machine
 
 
 def unfinished_executions_queue(scope: Construct, state_machine: sfn.IStateMachine, what: str) -> sqs.Queue:
