@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from functions.api.deps import ContainerDep, Envelope, Json, TenantId, ok
-from functions.completions.router import OPENAI_ANSWERS, SSE_HEADERS, _events, _in_thread, _sse
+from functions.completions.router import OPENAI_ANSWERS, _events, _sse, event_stream
 from shared.schemas.agents import AgentCompletionRequest, AgentOpenAIRequest
 from shared.services.agent_completions import NO_VALID_MESSAGES, AgentCompletionService, AgentTurn
 
@@ -110,9 +110,7 @@ def add_agent_routes(router: APIRouter) -> None:
         turn = service.prepare(tenant_id, agent_id, body)
         if not body.stream:
             return ok(service.answer(turn))
-        return StreamingResponse(
-            _in_thread(ragflow_events(service, turn)), media_type="text/event-stream", headers=SSE_HEADERS
-        )
+        return event_stream(ragflow_events(service, turn))
 
     @router.post("/agents_openai/{agent_id}/chat/completions", response_model=None, openapi_extra=OPENAI_ANSWERS)
     def agent_openai_completion(
@@ -122,6 +120,4 @@ def add_agent_routes(router: APIRouter) -> None:
         turn = service.prepare_openai(tenant_id, agent_id, body)
         if turn is None or not body.stream:
             return JSONResponse(openai_completion(service, turn, agent_id))
-        return StreamingResponse(
-            _in_thread(openai_chunks(service, turn, agent_id)), media_type="text/event-stream", headers=SSE_HEADERS
-        )
+        return event_stream(openai_chunks(service, turn, agent_id))

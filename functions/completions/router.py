@@ -89,6 +89,11 @@ async def _in_thread(generator: Generator[str, None, None]) -> AsyncIterator[str
         await anyio.to_thread.run_sync(generator.close)
 
 
+def event_stream(generator: Generator[str, None, None]) -> StreamingResponse:
+    """An SSE answer of a blocking generator's lines, each sent as soon as it is produced."""
+    return StreamingResponse(_in_thread(generator), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
 def ragflow_frames(service: CompletionService, conv: Conversation) -> Generator[str, None, None]:
     """RAGFlow's SSE: the answer so far in each frame, the final one with references, then ``data: true``."""
     session_id = conv.session["id"] if conv.session else None
@@ -188,9 +193,7 @@ def build_router() -> APIRouter:
         conv = service.prepare(tenant_id, chat_id, body)
         if not body.stream:
             return ok(service.answer(conv))
-        return StreamingResponse(
-            _in_thread(ragflow_frames(service, conv)), media_type="text/event-stream", headers=SSE_HEADERS
-        )
+        return event_stream(ragflow_frames(service, conv))
 
     @router.post("/chats_openai/{chat_id}/chat/completions", response_model=None, openapi_extra=OPENAI_ANSWERS)
     def openai_completion(
@@ -224,11 +227,7 @@ def build_router() -> APIRouter:
                     },
                 }
             )
-        return StreamingResponse(
-            _in_thread(openai_chunks(service, conv, model, with_reference)),
-            media_type="text/event-stream",
-            headers=SSE_HEADERS,
-        )
+        return event_stream(openai_chunks(service, conv, model, with_reference))
 
     @router.post("/sessions/related_questions")
     def related_questions(tenant_id: TenantId, body: Json[RelatedQuestionsRequest], services: ContainerDep) -> Envelope:
