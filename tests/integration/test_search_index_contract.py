@@ -15,7 +15,7 @@ import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -814,3 +814,48 @@ def test_embedded_statistics_span_the_datasets_searched(embedded: EmbeddedSearch
             assert [c.text_score or c.vector_score for c in split] == pytest.approx(
                 [c.text_score or c.vector_score for c in best]
             )
+
+
+def test_embedded_int8_first_pass_finds_the_exact_nearest(
+    embedded: EmbeddedSearchIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large blocks are scanned in int8 first (``quantized.py``); the answer is still float32's: the same
+    top-k rows with the same cosines, also under a document filter, and text matches keep their exact cosine."""
+    import numpy as np
+
+    from shared.adapters.local.embedded_index import index as index_module
+
+    rng = np.random.default_rng(7)
+    centres = rng.standard_normal((40, 64))
+    matrix = centres[np.arange(3000) % 40] + 0.6 * rng.standard_normal((3000, 64))
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    embedded.upsert(
+        [
+            chunk(f"c{i}", f"word{i % 97} common", row.tolist(), document_id=f"doc{i % 7}")
+            for i, row in enumerate(matrix)
+        ]
+        + [replace(chunk("plain", "word3 common"), vector=None)]  # no vector: only text can find it
+    )
+
+    def exact(query: np.ndarray, k: int, documents: set[str] | None = None) -> list[tuple[str, float]]:
+        sims = matrix @ query
+        keep = [i for i in range(3000) if documents is None or f"doc{i % 7}" in documents]
+        best = sorted(keep, key=lambda i: -sims[i])[:k]
+        return [(f"c{i}", float(sims[i])) for i in best]
+
+    for seed in range(5):
+        query = matrix[seed * 101] + 0.9 * rng.standard_normal(64)
+        query /= np.linalg.norm(query)
+        for threshold in (1, 10**9):  # int8 first pass, then plain float32
+            monkeypatch.setattr(index_module, "MIN_ROWS", threshold)
+            for k, documents in ((50, None), (500, None), (40, {"doc2", "doc5"})):
+                found = find(embedded, vector=query.tolist(), top_k=k, documents=sorted(documents or ()) or None)
+                expected = exact(query, k, documents)
+                assert ids(found) == [i for i, _ in expected]
+                assert [c.vector_score for c in found] == pytest.approx([s for _, s in expected], abs=1e-5)
+            hybrid = find(embedded, "word3", query.tolist(), top_k=20)
+            by_id = {c.chunk_id: c for c in hybrid}
+            assert by_id["plain"].vector_score is None
+            for c in hybrid:
+                if c.chunk_id != "plain":
+                    assert c.vector_score == pytest.approx(float(matrix[int(c.chunk_id[1:])] @ query), abs=1e-5)

@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from shared.adapters.local.embedded_index.postings import Segment
+from shared.adapters.local.embedded_index.quantized import MIN_ROWS, approximate
 from shared.adapters.local.embedded_index.shard import Shard, ShardLoader, ShardView
 from shared.adapters.local.embedded_index.storage import STATE_READY, STATE_REBUILDING, ChunkRow, IndexStorage
 from shared.ports.search import CHUNK, CHUNK_KINDS, Candidate, ChunkKind, IndexedChunk, SearchIndex, SearchQuery
@@ -439,20 +440,42 @@ class _ShardRun:
 
     # -- vectors ------------------------------------------------------------------------------------
     def search_vectors(self, vector: NDArray[np.float32], top_k: int) -> None:
+        """Cosines and the ``top_k`` eligible rows by cosine, exact. Large blocks are scanned in int8 first
+        (``quantized.py``): only the rows that can still be among the best, and the text matches (their
+        vector score is reported too), are scored in float32; the other rows' ``sims`` stay approximate and
+        are never read."""
         view = self.view
         block = view.vectors_of(len(vector))
         if block is None or block.count == 0:
             return
-        sims = block.matrix[: block.count] @ vector
-        rows = block.ords[: block.count]
-        if block.count == view.n:  # every row has a vector of this dimension: block index == row
+        count = block.count
+        rows = block.ords[:count]
+        first = approximate(block.codes[:count], block.scales[:count], vector) if count >= MIN_ROWS else None
+        if first is None:
+            sims = block.matrix[:count] @ vector
+            ranked = sims if self.all_eligible else np.where(self.eligible[rows], sims, -np.inf)
+        else:
+            sims, margin = first
+            eligible = sims if self.all_eligible else np.where(self.eligible[rows], sims, -np.inf)
+            if count > top_k:
+                kth = np.partition(eligible, count - top_k)[count - top_k]
+                pick = np.flatnonzero((eligible >= kth - margin) & (eligible > -np.inf))
+            else:
+                pick = np.flatnonzero(eligible > -np.inf)
+            sims[pick] = block.matrix[pick] @ vector
+            ranked = np.full(count, -np.inf, dtype=np.float32)
+            ranked[pick] = sims[pick]
+            if len(self.text_top):
+                at = np.searchsorted(rows, self.text_top)  # ords ascend: a text row's place in the block
+                held = at[(at < count) & (rows[np.minimum(at, count - 1)] == self.text_top)]
+                sims[held] = block.matrix[held] @ vector
+        if count == view.n:  # every row has a vector of this dimension: block index == row
             self.sims = sims
         else:
             self.sims = np.full(view.n, np.nan, dtype=np.float32)
             self.sims[rows] = sims
-        ranked = sims if self.all_eligible else np.where(self.eligible[rows], sims, -np.inf)
         best = _top(ranked, top_k)
-        if not self.all_eligible:
+        if first is not None or not self.all_eligible:
             best = best[ranked[best] > -np.inf]
         self.vector_top = rows[best]
 

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from shared.adapters.local.embedded_index.postings import Segment, add_segment, merge
+from shared.adapters.local.embedded_index.quantized import quantize
 from shared.adapters.local.embedded_index.storage import ChunkRow, StoredRow
 
 _COMPACT_MIN_DEAD = 1024
@@ -50,12 +51,50 @@ class _Growable:
 
 @dataclass(frozen=True, slots=True)
 class VectorView:
-    """Vectors of one dimension: ``matrix[:count]`` (normalised rows) belong to shard rows ``ords[:count]``."""
+    """Vectors of one dimension: ``matrix[:count]`` (normalised rows) belong to shard rows ``ords[:count]``
+    (ascending); ``codes[:count]`` and ``scales[:count]`` are the same rows in int8 (``quantized.py``)."""
 
     dim: int
     matrix: NDArray[np.float32]
     ords: NDArray[np.int32]
     count: int
+    codes: NDArray[np.uint8]
+    scales: NDArray[np.float32]
+
+
+class _Vectors:
+    """The writer's side of a ``VectorView``: four parallel growable arrays."""
+
+    __slots__ = ("codes", "dim", "matrix", "ords", "scales")
+
+    def __init__(self, dim: int, matrix: NDArray[np.float32], ords: NDArray[np.int32], count: int) -> None:
+        codes, scales = quantize(matrix[:count])
+        self.dim = dim
+        self.matrix = _Growable(matrix, count)
+        self.ords = _Growable(ords, count)
+        self.codes = _Growable(codes, count)
+        self.scales = _Growable(scales, count)
+
+    @classmethod
+    def empty(cls, dim: int) -> _Vectors:
+        return cls(dim, np.empty((64, dim), dtype=np.float32), np.empty(64, dtype=np.int32), 0)
+
+    def extend(self, vectors: NDArray[np.float32], ords: NDArray[np.int32]) -> None:
+        codes, scales = quantize(vectors)
+        self.matrix.extend(vectors)
+        self.ords.extend(ords)
+        self.codes.extend(codes)
+        self.scales.extend(scales)
+
+    def view(self) -> VectorView:
+        return VectorView(
+            self.dim,
+            self.matrix.data,  # type: ignore[arg-type]
+            self.ords.data,  # type: ignore[arg-type]
+            self.matrix.size,
+            self.codes.data,  # type: ignore[arg-type]
+            self.scales.data,  # type: ignore[arg-type]
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +135,7 @@ class Shard:
         self._doc_list: list[str] = []
         self._row_doc = _Growable.empty(np.int32)
         self._length = _Growable.empty(np.float32)
-        self._vectors: dict[int, tuple[_Growable, _Growable]] = {}
+        self._vectors: dict[int, _Vectors] = {}
         self.view = ShardView(
             n=0,
             ids=self._ids,
@@ -227,10 +266,9 @@ class Shard:
         for block in old.vectors:
             rows = block.ords[: block.count]
             live = old.alive[rows]
-            matrix = _Growable(block.matrix[: block.count][live], int(live.sum()))
-            ords = _Growable(remap[rows[live]], matrix.size)
-            self._vectors[block.dim] = (matrix, ords)
-            vectors.append(VectorView(block.dim, matrix.data, ords.data, matrix.size))  # type: ignore[arg-type]
+            kept = _Vectors(block.dim, block.matrix[: block.count][live], remap[rows[live]], int(live.sum()))
+            self._vectors[block.dim] = kept
+            vectors.append(kept.view())
         segments = (merge(list(old.segments), old.alive, remap),) if old.segments else ()
         self.view = ShardView(
             n=len(keep),
@@ -263,14 +301,12 @@ class Shard:
                 by_dim.setdefault(len(row.vector), []).append(offset)
         for dim, offsets in by_dim.items():
             if dim not in self._vectors:
-                self._vectors[dim] = (_Growable.empty(np.float32, dim), _Growable.empty(np.int32))
-            matrix, ords = self._vectors[dim]
-            matrix.extend(np.stack([v for v in (rows[i].vector for i in offsets) if v is not None]))
-            ords.extend(np.asarray(offsets, dtype=np.int32) + start)
-        return tuple(
-            VectorView(dim, matrix.data, ords.data, matrix.size)  # type: ignore[arg-type]
-            for dim, (matrix, ords) in self._vectors.items()
-        )
+                self._vectors[dim] = _Vectors.empty(dim)
+            self._vectors[dim].extend(
+                np.stack([v for v in (rows[i].vector for i in offsets) if v is not None]),
+                np.asarray(offsets, dtype=np.int32) + start,
+            )
+        return tuple(vectors.view() for vectors in self._vectors.values())
 
     def _maybe_compact(self) -> None:
         dead = self.view.n - self.view.n_alive
@@ -330,8 +366,8 @@ class ShardLoader:
         self._term_freqs.clear()
         vectors = []
         for dim, (matrix, ords, filled) in self._matrices.items():
-            shard._vectors[dim] = (_Growable(matrix, filled[0]), _Growable(ords, filled[0]))
-            vectors.append(VectorView(dim, matrix, ords, filled[0]))
+            shard._vectors[dim] = _Vectors(dim, matrix, ords, filled[0])
+            vectors.append(shard._vectors[dim].view())
         available = self._available[:n]
         shard.view = ShardView(
             n=n,
