@@ -75,7 +75,7 @@ import numpy as np
 from shared.ports.search import Candidate
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs ~6x, and a query builds ~2,000
 class ScoredChunk:
     chunk_id: str
     document_id: str

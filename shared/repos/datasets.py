@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from shared.ports.metadata import Condition, Delete, Update
-from shared.repos.keys import STORAGE_ATTRS, OrderBy, tenant_pk
+from shared.repos.keys import STORAGE_ATTRS as KEY_ATTRS
+from shared.repos.keys import OrderBy, tenant_pk
 from shared.repos.named import TenantNamedRecords
 from shared.repos.names import NameGuard, NameTaken
 
@@ -13,7 +14,12 @@ Record = dict[str, Any]
 _KIND = "DS"
 _NAMES = NameGuard("DSNAME", "dataset_id")
 
-__all__ = ["STORAGE_ATTRS", "DatasetRepository", "DuplicateName", "Record", "counters_update"]
+__all__ = ["NAMES_VERSION", "STORAGE_ATTRS", "DatasetRepository", "DuplicateName", "Record", "counters_update"]
+
+#: A dataset's count of document renames and deletes, raised in the same transaction as each: readers that
+#: keep document names (retrieval names ~1,000 documents a query) know their copy is current while it holds.
+NAMES_VERSION = "names_version"
+STORAGE_ATTRS = KEY_ATTRS | {NAMES_VERSION}
 
 
 class DuplicateName(NameTaken):

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from shared.ports.metadata import ITEM_EXISTS, ITEM_NOT_EXISTS, Condition, Delete, MetadataStore, Put, Update, WriteOp
-from shared.repos.datasets import counters_update
+from shared.repos.datasets import NAMES_VERSION, counters_update
 from shared.repos.keys import STORAGE_ATTRS, OrderBy, ordered, time_sort_key, time_sorted_item
 from shared.repos.names import ExactNameGuard, NameGuard, NameTaken
 from shared.repos.writes import TRANSACT_BATCH, transact_in_batches
@@ -22,6 +22,8 @@ from shared.repos.writes import TRANSACT_BATCH, transact_in_batches
 Record = dict[str, Any]
 _DOC = "DOC"
 _NAMES = ExactNameGuard("DOCNAMES", "document_id", legacy=NameGuard("DOCNAME", "document_id"))
+#: How many datasets' document names one repository keeps (each holds the names it was asked for).
+_NAME_CACHE_DATASETS = 256
 
 __all__ = ["STORAGE_ATTRS", "DocumentRepository", "DuplicateDocumentName", "Record", "dataset_pk", "document_pk"]
 
@@ -49,14 +51,47 @@ def _run_keys(run: str, update_time: int, document_id: str) -> dict[str, str]:
 class DocumentRepository:
     def __init__(self, store: MetadataStore) -> None:
         self._store = store
+        self._name_cache: dict[str, tuple[int, dict[str, str]]] = {}  # dataset → (NAMES_VERSION, names)
 
     # -- documents ---------------------------------------------------------------------------------
     def get(self, dataset_id: str, document_id: str) -> Record | None:
         return self._store.get(dataset_pk(dataset_id), _doc_sk(document_id))
 
-    def names(self, documents: Mapping[str, str]) -> dict[str, str]:
+    def names(self, documents: Mapping[str, str], versions: Mapping[str, int] | None = None) -> dict[str, str]:
         """The names of documents (``{document id: its dataset id}``) that exist, in one projected batch read:
-        retrieval names every document among ~1,000 candidates without reading their whole records."""
+        retrieval names every document among ~1,000 candidates without reading their whole records.
+
+        With ``versions`` (``{dataset id: its NAMES_VERSION as just read}``), names already read under the
+        same version are not read again: a rename or a delete raises the version in its own transaction, so a
+        kept name is current for any reader that saw that version (a document deleted since may keep its
+        name, as it would have in a read a moment earlier)."""
+        if versions is None:
+            return self._read_names(documents)
+        kept: dict[str, dict[str, str]] = {}
+        for dataset_id, version in versions.items():
+            cached = self._name_cache.get(dataset_id)
+            if cached is None or cached[0] != version:
+                if len(self._name_cache) >= _NAME_CACHE_DATASETS:
+                    self._name_cache.pop(next(iter(self._name_cache)), None)
+                cached = self._name_cache[dataset_id] = (version, {})
+            kept[dataset_id] = cached[1]
+        found: dict[str, str] = {}
+        missing: dict[str, str] = {}
+        for document_id, dataset_id in documents.items():
+            name = kept.get(dataset_id, {}).get(document_id)
+            if name is None:
+                missing[document_id] = dataset_id
+            else:
+                found[document_id] = name
+        if missing:
+            read = self._read_names(missing)
+            for document_id, name in read.items():
+                if (names := kept.get(missing[document_id])) is not None:
+                    names[document_id] = name
+            found.update(read)
+        return found
+
+    def _read_names(self, documents: Mapping[str, str]) -> dict[str, str]:
         keys = {
             document_id: (dataset_pk(dataset_id), _doc_sk(document_id)) for document_id, dataset_id in documents.items()
         }
@@ -117,6 +152,8 @@ class DocumentRepository:
             *renaming,
             Update(pk, _doc_sk(document_id), set=fields, condition=condition or ITEM_EXISTS),
         ]
+        if renaming:
+            dataset_deltas = {**(dataset_deltas or {}), NAMES_VERSION: 1}
         if dataset_deltas:
             ops.append(counters_update(current["tenant_id"], current["dataset_id"], dataset_deltas))
         return ops, bool(renaming)
@@ -152,6 +189,7 @@ class DocumentRepository:
                         "document_count": -1,
                         "chunk_count": -int(record.get("chunk_count", 0)),
                         "token_num": -int(record.get("token_count", 0)),
+                        NAMES_VERSION: 1,
                     },
                 ),
             ]

@@ -17,7 +17,7 @@ from shared.rag.metadata import filter_documents
 from shared.rag.rerankers import reranker_for_tenant
 from shared.rag.scoring import ScoredChunk, hybrid_scores
 from shared.rag.text_analysis import analyze_query
-from shared.repos.datasets import DatasetRepository
+from shared.repos.datasets import NAMES_VERSION, DatasetRepository
 from shared.repos.documents import DocumentRepository, Record, document_pk
 from shared.repos.tenants import Tenant, TenantRepository
 from shared.schemas.retrieval import RetrievalRequest
@@ -116,7 +116,7 @@ class RetrievalService:
         )
         start = (request.page - 1) * request.page_size
         page = scored[start : start + request.page_size]
-        names = self._document_names(scored)
+        names = self._document_names(scored, datasets)
         chunks = self._render(page, names, request)
         counts = Counter(s.document_id for s in scored)
         doc_aggs = [
@@ -220,8 +220,9 @@ class RetrievalService:
         keep = filter_documents(condition, ((i, r.get("meta_fields") or {}) for i, r in docs.items()))
         return {i: docs[i] for i in keep}
 
-    def _document_names(self, scored: Sequence[ScoredChunk]) -> dict[str, str]:
-        return self._documents.names({s.document_id: s.dataset_id for s in scored})
+    def _document_names(self, scored: Sequence[ScoredChunk], datasets: Sequence[Record]) -> dict[str, str]:
+        versions = {d["id"]: int(d.get(NAMES_VERSION) or 0) for d in datasets}
+        return self._documents.names({s.document_id: s.dataset_id for s in scored}, versions)
 
     def _render(
         self, page: Sequence[ScoredChunk], names: Mapping[str, str], request: RetrievalRequest

@@ -74,6 +74,21 @@ def test_best_match_first_with_scores_and_doc_aggs(api: httpx.Client, corpus: di
     assert sims == sorted(sims, reverse=True)
 
 
+def test_a_renamed_document_is_named_anew_in_the_next_answer(api: httpx.Client, corpus: dict[str, Any]) -> None:
+    """Retrieval keeps the document names it read; a rename (and a delete) must show in the very next answer."""
+    ds = corpus["ds"]["id"]
+    ask = {"question": "why does yeast make dough rise?", "dataset_ids": [ds], "similarity_threshold": 0}
+    assert retrieve(api, **ask)["data"]["chunks"][0]["document_keyword"] == "bread.txt"
+    doc = corpus["docs"]["bread.txt"]
+    res = api.put(f"/api/v1/datasets/{ds}/documents/{doc}", json={"name": "loaves.txt"}).json()
+    assert res["code"] == 0, res
+    data = retrieve(api, **ask)["data"]
+    assert data["chunks"][0]["document_keyword"] == "loaves.txt"
+    assert {"doc_name": "loaves.txt", "doc_id": doc, "count": 1} in data["doc_aggs"]
+    shown = api.get("/api/v1/datasets", params={"id": ds}).json()["data"][0]
+    assert "names_version" not in shown  # the bookkeeping stays inside
+
+
 def test_weights_threshold_paging_and_highlight(api: httpx.Client, corpus: dict[str, Any]) -> None:
     ds = [corpus["ds"]["id"]]
     text_only = retrieve(api, question="kerosene orbit", dataset_ids=ds, vector_similarity_weight=0)["data"]
