@@ -3,9 +3,7 @@ builtin embedder, RAGFlow's SSE frames and the official `openai` client on the c
 
 from __future__ import annotations
 
-import itertools
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,10 +13,13 @@ import pytest
 
 from shared.services.tenants import ModelSetting
 from tests.support.api import create_dataset, parse_and_wait, upload_one
-from tests.support.fake_openai import FakeOpenAI
+from tests.support.fake_openai import FakeOpenAI, Gate
 from tests.support.server import RunningServer
 
 MODEL = "fake-chat@OpenAI-API-Compatible"
+#: How long a test waits for an event of a gated model answer: a bound on waiting when something is broken,
+#: never a claim about speed.
+GATE_WAIT = 30.0
 
 
 @pytest.fixture(scope="module")
@@ -110,16 +111,25 @@ def test_non_streamed_answer(chat_api: httpx.Client, assistant: dict[str, Any], 
 def test_frames_are_forwarded_as_the_model_produces_them(
     chat_api: httpx.Client, assistant: dict[str, Any], llm: FakeOpenAI
 ) -> None:
-    llm.script_chat(["one ", "two ", "three ", "four"], delay=0.2)
-    arrivals = []
+    tokens = ["one ", "two ", "three ", "four"]
+    gate = Gate()
+    llm.script_chat(tokens, gate=gate)
+    gate.release()  # the answer starts with its first token
+    # The client's 30 s read timeout ends the test if a frame waits for tokens the model holds back.
     with chat_api.stream(
         "POST", f"/api/v1/chats/{assistant['id']}/completions", json={"question": "Why does bread rise?"}
     ) as response:
-        for line in response.iter_lines():
-            if line.startswith("data:") and '"answer"' in line and '"prompt"' not in line:
-                arrivals.append(time.monotonic())
-    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert len(arrivals) == 4 and all(gap >= 0.15 for gap in gaps), gaps
+        frames = (json.loads(line[len("data:") :]) for line in response.iter_lines() if line.startswith("data:"))
+        for produced in range(1, len(tokens) + 1):
+            # Each frame reaches the client while the model holds back everything after its token.
+            assert next(frames)["data"]["answer"] == "".join(tokens[:produced])
+            assert gate.wait_holding(GATE_WAIT)
+            assert llm.streams[-1].tokens == tokens[:produced]
+            gate.release()
+        rest = list(frames)
+    assert rest[0]["data"]["answer"].startswith("one two three four") and rest[1:] == [
+        {"code": 0, "message": "", "data": True}
+    ]
 
 
 def test_model_failure_mid_stream_ends_with_an_error_frame_and_keeps_what_was_said(

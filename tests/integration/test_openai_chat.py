@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
 import json
+import queue
 import socket
 import threading
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -26,13 +25,16 @@ from shared.ports.chat_model import (
 from shared.rag.chat_models import build_chat_model, chat_model_for_tenant, clear_chat_model_cache
 from shared.rag.tokens import count_tokens
 from shared.repos.tenants import Tenant, TenantModel
-from tests.support.fake_openai import CHAT_PATH, FakeOpenAI, Reply
+from tests.support.fake_openai import CHAT_PATH, FakeOpenAI, Gate, Reply
 
 pytestmark = pytest.mark.integration
 
 KEY = "sk-test-chat-0123456789"
 MODEL = "fake-chat"
 FAST_RETRY = {"retry-after-ms": "10"}  # the client honours it, so retry tests don't sleep for seconds
+#: How long a test waits for an event of a gated answer: a bound on waiting when something is broken, never a
+#: claim about speed (a working path gets there in milliseconds).
+GATE_WAIT = 30.0
 QUESTION = [
     ChatMessage("system", "You are terse."),
     ChatMessage("assistant", "Hi! How can I help?"),
@@ -146,18 +148,25 @@ def test_stream_yields_each_token_then_the_usage(server: FakeOpenAI) -> None:
 
 
 def test_stream_delivers_tokens_as_they_are_produced(server: FakeOpenAI) -> None:
-    server.script_chat(["one", " two", " three", " four"], delay=0.2)
-    arrivals: list[float] = []
-    start = time.monotonic()
+    tokens = ["one", " two", " three", " four"]
+    gate = Gate()
+    server.script_chat(tokens, gate=gate)
+    gate.release()  # the answer starts with its first token
+    # A stream that held tokens back would wait for the held ones and end in this read timeout.
+    stream = chat(server, read_timeout=GATE_WAIT).stream([ChatMessage("user", "count")])
 
-    for delta in chat(server).stream([ChatMessage("user", "count")]):
-        if delta.text:
-            arrivals.append(time.monotonic() - start)
+    for produced, token in enumerate(tokens, start=1):
+        # Each token reaches the client while the model holds back everything after it: forwarded as it is
+        # produced, the first one included, not when the answer is complete.
+        assert next(stream) == ChatDelta(token)
+        assert gate.wait_holding(GATE_WAIT)
+        assert server.streams[-1].tokens == tokens[:produced]
+        gate.release()
 
-    assert len(arrivals) == 4
-    assert arrivals[0] < 0.15  # the first token is not held back until the answer is complete
-    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
-    assert all(gap >= 0.15 for gap in gaps), gaps
+    rest = list(stream)
+    assert [delta.text for delta in rest] == [""] and rest[0].usage is not None
+    record = server.streams[-1]
+    assert record.wait_ended(GATE_WAIT) and record.completed
 
 
 def test_stream_estimates_usage_when_the_server_sends_none(server: FakeOpenAI) -> None:
@@ -220,16 +229,17 @@ def test_unreadable_answer_is_a_service_error(server: FakeOpenAI, body: object) 
 
 
 def test_closing_the_stream_drops_the_upstream_request(server: FakeOpenAI) -> None:
-    server.script_chat(["first", " second", " third", " fourth"], delay=1.0)
+    gate = Gate()
+    server.script_chat(["first", " second", " third", " fourth"], gate=gate)
+    gate.release()  # "first" only: the rest is held for good, so only a hang-up can end the answer
     stream = chat(server).stream(QUESTION)
 
     assert next(stream) == ChatDelta("first")
-    closed_at = time.monotonic()
     stream.close()
 
+    assert gate.wait_abandoned(GATE_WAIT), "the upstream request stayed open after the client closed"
     record = server.streams[-1]
-    assert record.wait_ended(0.5), "the server kept streaming after the client closed"
-    assert time.monotonic() - closed_at < 0.5
+    assert record.wait_ended(GATE_WAIT)
     assert record.disconnected
     assert not record.completed
     assert record.tokens == ["first"]
@@ -237,30 +247,37 @@ def test_closing_the_stream_drops_the_upstream_request(server: FakeOpenAI) -> No
 
 def test_closing_from_the_consuming_thread_between_deltas(server: FakeOpenAI) -> None:
     # How the API layer uses it: a worker thread iterates and stops when the HTTP client has gone.
-    server.script_chat([f" t{i}" for i in range(20)], delay=0.1)
+    tokens = [f" t{i}" for i in range(20)]
+    gate = Gate()
+    server.script_chat(tokens, gate=gate)
     client_gone = threading.Event()
-    seen: list[str] = []
+    seen: queue.Queue[str] = queue.Queue()
 
     def worker() -> None:
         stream = chat(server).stream(QUESTION)
         try:
             for delta in stream:
-                seen.append(delta.text)
                 if client_gone.is_set():
-                    break
+                    break  # the HTTP client went away while this delta was on its way
+                seen.put(delta.text)
         finally:
             stream.close()
 
     thread = threading.Thread(target=worker)
+    gate.release(3)
     thread.start()
-    time.sleep(0.25)
+    assert [seen.get(timeout=GATE_WAIT) for _ in range(3)] == tokens[:3]
     client_gone.set()
-    thread.join(timeout=2)
+    gate.release()  # the fourth token: the worker sees the client gone and stops between deltas
+    thread.join(timeout=GATE_WAIT)
 
+    assert not thread.is_alive()
+    assert gate.wait_abandoned(GATE_WAIT), "the upstream request stayed open after the worker stopped"
     record = server.streams[-1]
-    assert record.wait_ended(1.0)
-    assert record.disconnected
-    assert 1 <= len(seen) < 20
+    assert record.wait_ended(GATE_WAIT)
+    assert record.disconnected and not record.completed
+    assert record.tokens == tokens[:4]
+    assert seen.empty()
 
 
 def test_a_stream_never_iterated_sends_nothing(server: FakeOpenAI) -> None:
@@ -273,36 +290,44 @@ def test_a_stream_never_iterated_sends_nothing(server: FakeOpenAI) -> None:
 # -- failures ----------------------------------------------------------------------------------------------
 
 
-def test_complete_times_out_quickly(server: FakeOpenAI) -> None:
-    server.script_chat(["late"], first_delay=5.0)
-    start = time.monotonic()
+# A held answer is never released in these: only the client's own read timeout can end the call, so the
+# timeout is shown to fire by itself (it does not wait for the model) and the client hangs up on the model.
+
+
+def test_complete_times_out_while_the_model_is_silent(server: FakeOpenAI) -> None:
+    gate = Gate()
+    server.script_chat(["late"], gate=gate)
 
     with pytest.raises(ChatModelTimeout, match=r"timed out after 0\.3s"):
         chat(server, read_timeout=0.3).complete(QUESTION)
 
-    assert time.monotonic() - start < 2.0
+    assert gate.wait_abandoned(GATE_WAIT)
+    assert len(server.chat_requests) == 1
 
 
 def test_stream_times_out_before_the_first_token(server: FakeOpenAI) -> None:
-    server.script_chat(["late"], first_delay=5.0)
-    start = time.monotonic()
+    gate = Gate()
+    server.script_chat(["late"], gate=gate)
 
     with pytest.raises(ChatModelTimeout):
         list(chat(server, read_timeout=0.3).stream(QUESTION))
 
-    assert time.monotonic() - start < 2.0
+    assert gate.wait_abandoned(GATE_WAIT)
+    assert server.streams[-1].sent == []
 
 
 def test_stream_times_out_when_tokens_stop_coming(server: FakeOpenAI) -> None:
-    server.script_chat(["quick", " then", " silence"], delay=5.0)
+    gate = Gate()
+    server.script_chat(["quick", " then", " silence"], gate=gate)
+    gate.release()  # "quick", then nothing
     texts: list[str] = []
-    start = time.monotonic()
 
     with pytest.raises(ChatModelTimeout, match=r"timed out after 0\.3s"):
         drain(chat(server, read_timeout=0.3).stream(QUESTION), texts)
 
     assert texts == ["quick"]
-    assert time.monotonic() - start < 2.0
+    assert gate.wait_abandoned(GATE_WAIT)
+    assert server.streams[-1].tokens == ["quick"]
 
 
 def test_rejected_key_is_a_config_error_without_the_key(server: FakeOpenAI) -> None:

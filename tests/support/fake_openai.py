@@ -12,8 +12,9 @@ bearer key, records every request, and answers from a route table::
 Extending it: add a route with :meth:`FakeOpenAI.route` (or subclass and register in ``__init__``). A handler
 takes a :class:`Request` and returns a :class:`Reply`; a reply with ``chunks`` is streamed with chunked
 transfer encoding, each chunk flushed as it is produced. Among the chunks, :class:`Pause` waits while
-watching for the client to hang up, and :class:`Drop` cuts the connection mid-reply. Every streamed reply
-is logged in :attr:`FakeOpenAI.streams` (what was sent, whether the client went away).
+watching for the client to hang up, :class:`Hold` waits for the test (see gated answers below), and
+:class:`Drop` cuts the connection mid-reply. Every streamed reply is logged in :attr:`FakeOpenAI.streams`
+(what was sent, whether the client went away).
 
 Chat completions (``/v1/chat/completions``), whole or streamed as OpenAI streams them (``chat.completion.chunk``
 frames, a usage frame when ``stream_options.include_usage``, then ``data: [DONE]``). Unscripted, the answer
@@ -28,6 +29,17 @@ Scripted, the next request gets the given tokens, paced, optionally breaking off
     server.script_tool_calls([("search", {"query": "yeast"})])          # the next answer calls a tool
     server.last_chat_tools()                                           # the tools the client offered
     server.streams[-1].wait_ended(1.0); server.streams[-1].disconnected   # did the client hang up?
+
+Gated, the answer waits for the test instead of a clock, so a test can check what was forwarded before what,
+never how fast: the fake holds the answer before it starts, before each further token and before its end
+(a whole answer: once, before it is sent), and each :meth:`Gate.release` lets one of them go. A client that
+hangs up while the answer is held ends the reply at once::
+
+    gate = Gate(); server.script_chat(["a", "b"], gate=gate)   # nothing is sent yet
+    gate.release()                                             # headers, the role frame and "a"; "b" is held
+    gate.wait_holding(30.0); server.streams[-1].tokens         # True, ["a"]: the fake waits for the test
+    gate.release(2)                                            # "b", then the end of the answer
+    gate.wait_abandoned(30.0)     # instead of release(2): True once the client hung up while "b" was held
 
 Tool calls come as OpenAI sends them (streamed: the call's id and name, then its arguments in pieces;
 ``finish_reason: "tool_calls"``). Models named in ``tool_less_models`` answer a request offering ``tools``
@@ -93,12 +105,74 @@ class Pause:
     seconds: float
 
 
+class Gate:
+    """Holds a scripted reply at set points until the test lets it go on (see the module docstring).
+
+    The test calls :meth:`release`; the server's handler waits in :meth:`hold`. Releases given before the
+    reply reaches a hold are kept, so a test may release ahead. One gate serves one reply.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._permits = 0
+        self._waiting = False
+        self._abandoned = False
+
+    def release(self, steps: int = 1) -> None:
+        """Let the reply go on past its next ``steps`` holds."""
+        with self._changed:
+            self._permits += steps
+            self._changed.notify_all()
+
+    def wait_holding(self, timeout: float) -> bool:
+        """Wait until the reply is held here with no release pending, everything before the hold written;
+        False if that did not happen within ``timeout`` seconds."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._waiting and not self._permits, timeout)
+
+    def wait_abandoned(self, timeout: float) -> bool:
+        """Wait until the client has hung up while the reply was held; False if not within ``timeout``."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._abandoned, timeout)
+
+    def hold(self, client_gone: Callable[[float], bool], stopping: threading.Event) -> bool:
+        """Server side: wait for a release; False when ``client_gone(seconds)`` (which watches the connection
+        that long) reports a hang-up first, or the server stops."""
+        with self._changed:
+            self._waiting = True
+            self._changed.notify_all()
+        try:
+            while not stopping.is_set():
+                with self._changed:
+                    if self._changed.wait_for(lambda: self._permits > 0, 0.025):
+                        self._permits -= 1
+                        return True
+                if client_gone(0.025):
+                    with self._changed:
+                        self._abandoned = True
+                        self._changed.notify_all()
+                    return False
+            return False
+        finally:
+            with self._changed:
+                self._waiting = False
+                self._changed.notify_all()
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Among a reply's chunks: wait until the test releases ``gate``, ending the reply early if the client
+    hangs up meanwhile."""
+
+    gate: Gate
+
+
 @dataclass(frozen=True)
 class Drop:
     """Among a reply's chunks: close the connection here, without finishing the chunked body."""
 
 
-Chunk = bytes | Pause | Drop
+Chunk = bytes | Pause | Hold | Drop
 
 
 @dataclass
@@ -106,6 +180,7 @@ class Reply:
     """What the server answers: a JSON ``body``, or ``chunks`` streamed as they are produced.
 
     ``delay`` seconds pass before anything is sent (to trigger client timeouts); ``stop()`` cuts it short.
+    With a ``gate``, the reply is then held until the test releases it (or the client hangs up).
     """
 
     status: int = 200
@@ -113,6 +188,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     chunks: Iterable[Chunk] | None = None
     delay: float = 0.0
+    gate: Gate | None = None
 
     @classmethod
     def error(
@@ -184,6 +260,8 @@ class ChatScript:
     send_usage: bool = True
     #: Answer with these calls (name, arguments) instead of text.
     tool_calls: tuple[tuple[str, Mapping[str, Any]], ...] | None = None
+    #: Hold the answer for the test; see :meth:`FakeOpenAI.script_chat`.
+    gate: Gate | None = None
 
 
 class FakeOpenAI:
@@ -251,6 +329,7 @@ class FakeOpenAI:
         usage: Mapping[str, int] | None = None,
         send_usage: bool = True,
         times: int = 1,
+        gate: Gate | None = None,
     ) -> None:
         """Script the next ``times`` chat requests (each request consumes one; a client's retry is a request).
 
@@ -261,8 +340,13 @@ class FakeOpenAI:
         by sending OpenAI's ``data: {"error": ...}`` frame (``"error"``); a whole answer then gets a dropped
         connection or a 500. ``usage``: the prompt/completion/total token counts to report (default: words
         of the prompt, tokens of the answer). ``send_usage=False``: never send usage in a stream, like
-        servers that ignore ``stream_options``. Model checks and auth still apply.
+        servers that ignore ``stream_options``. Model checks and auth still apply. ``gate``: hold the answer
+        until the test releases it: before it starts, before each token after the first and before its end
+        (a whole answer: once, before it is sent); pacing by ``delay`` applies as well. A gate holds one
+        answer, so it needs ``times=1``.
         """
+        if gate is not None and times != 1:
+            raise ValueError("a gate holds one answer: script gated requests one at a time")
         script = ChatScript(
             tokens=tuple(tokens) if tokens is not None else None,
             delay=delay,
@@ -272,6 +356,7 @@ class FakeOpenAI:
             error_message=error_message,
             usage=dict(usage) if usage is not None else None,
             send_usage=send_usage,
+            gate=gate,
         )
 
         def scripted(request: Request) -> Reply:
@@ -518,12 +603,14 @@ class FakeOpenAI:
             options = body.get("stream_options")
             include_usage = isinstance(options, dict) and options.get("include_usage") is True and script.send_usage
             frames = self._chat_frames(completion_id, model, tokens, script, usage if include_usage else None)
-            return Reply(chunks=frames, delay=script.first_delay)
+            return Reply(chunks=frames, delay=script.first_delay, gate=script.gate)
         generating = script.first_delay + script.delay * max(0, len(tokens) - 1)
         if script.fail_after is not None:
             if script.failure == "error":
-                return Reply.error(500, script.error_message, delay=generating)
-            return Reply(chunks=iter([Drop()]), delay=generating)
+                failed = Reply.error(500, script.error_message, delay=generating)
+                failed.gate = script.gate
+                return failed
+            return Reply(chunks=iter([Drop()]), delay=generating, gate=script.gate)
         choice = {
             "index": 0,
             "message": {"role": "assistant", "content": "".join(tokens), "refusal": None},
@@ -539,7 +626,7 @@ class FakeOpenAI:
             "choices": [choice],
             "usage": usage,
         }
-        return Reply(body=completion, delay=generating)
+        return Reply(body=completion, delay=generating, gate=script.gate)
 
     def _tool_call_reply(self, body: Mapping[str, Any], model: str, script: ChatScript) -> Reply:
         """An answer calling tools: one ``chat.completion`` message, or OpenAI's stream of call fragments."""
@@ -638,7 +725,11 @@ class FakeOpenAI:
                 break
             if index and script.delay:
                 yield Pause(script.delay)
+            if index and script.gate is not None:
+                yield Hold(script.gate)
             yield frame({"content": token})
+        if script.gate is not None:  # the end (or the break-off) waits for the test too
+            yield Hold(script.gate)
         if script.fail_after is not None and script.fail_after <= len(tokens):
             if script.failure == "disconnect":
                 yield Drop()
@@ -734,6 +825,9 @@ def _handler_class(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if reply.chunks is not None:
                 self._stream(reply, reply.chunks, request or Request(self.command, self.path, {}, None))
                 return
+            if reply.gate is not None and not reply.gate.hold(self._client_gone, fake._stopping):
+                self.close_connection = True
+                return
             try:
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
@@ -753,6 +847,10 @@ def _handler_class(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             with fake._lock:
                 fake.streams.append(record)
             try:
+                if reply.gate is not None and not reply.gate.hold(self._client_gone, fake._stopping):
+                    record.disconnected = not fake._stopping.is_set()
+                    self.close_connection = True
+                    return
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
@@ -767,6 +865,11 @@ def _handler_class(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                             self.close_connection = True
                             return
                         if fake._stopping.is_set():
+                            self.close_connection = True
+                            return
+                    elif isinstance(chunk, Hold):
+                        if not chunk.gate.hold(self._client_gone, fake._stopping):
+                            record.disconnected = not fake._stopping.is_set()
                             self.close_connection = True
                             return
                     elif isinstance(chunk, Drop):
@@ -794,16 +897,21 @@ def _handler_class(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                step = min(remaining, 0.05)
-                readable, _, _ = select.select([self.connection], [], [], step)
-                if not readable:
-                    continue
-                try:
-                    if not self.connection.recv(1, socket.MSG_PEEK):
-                        return True  # end of file: the client closed its side
-                except OSError:
+                if self._client_gone(min(remaining, 0.05)):
                     return True
-                time.sleep(step)  # bytes of a next request: not ours to read yet
+            return False
+
+        def _client_gone(self, seconds: float) -> bool:
+            """Watch the connection for up to ``seconds``; True if the client has closed it."""
+            readable, _, _ = select.select([self.connection], [], [], seconds)
+            if not readable:
+                return False
+            try:
+                if not self.connection.recv(1, socket.MSG_PEEK):
+                    return True  # end of file: the client closed its side
+            except OSError:
+                return True
+            time.sleep(seconds)  # bytes of a next request: not ours to read yet
             return False
 
         def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
