@@ -43,6 +43,12 @@ BATCH_SIZE = 64
 #: attention maps) fall out of the core's cache. A 256-token passage runs alone, 20-token ones a dozen at once.
 BATCH_TOKENS = 256
 
+#: A run of at most this many padded tokens (a question) runs single-threaded even when the cores are free.
+#: Measured with bge-small on 2 cores, p50: a SciFact claim (~30 tokens) 2.7 ms on one thread, 3.2 ms on two
+#: with the other core idle and 7.6 ms with it busy (splitting such small products costs more than it
+#: saves); a 250-word abstract 48 ms on one thread, 31 ms on two.
+SHORT_RUN_TOKENS = 128
+
 #: BGE's instruction for retrieval queries (not used by default: see ``BGE_SMALL_EN``).
 BGE_QUERY_INSTRUCTION = "Represent this sentence for searching relevant passages: "
 
@@ -153,8 +159,9 @@ class _Bulk:
 class BuiltinEmbedder(Embedder):
     """A shipped model on CPU. Sessions load on first use, once, even when threads race for them.
 
-    Two ways to use the cores: a call that fits in one ONNX run (a question, a chunk) runs on a session whose
-    operators use every core, for latency; a call of many runs (ingestion) runs them side by side, each
+    Three ways to use the cores: a short run (a question: ``SHORT_RUN_TOKENS``) runs single-threaded; a longer
+    call that fits in one ONNX run (a chunk, a paragraph-long question) runs on a session whose operators use
+    every core, for latency; a call of many runs (ingestion) runs them side by side, each
     single-threaded on its own core. Measured with all-MiniLM-L6-v2 on 2 busy cores, the second embeds ~1.7x
     the SciFact abstracts per CPU-second of one two-threaded session in batches of 16 (16 vs 9): a
     two-threaded operator waits for its slower half at every step, and a spinning worker burns the CPU the
@@ -261,6 +268,8 @@ class BuiltinEmbedder(Embedder):
         token_ids = [encoding.ids for encoding in runtime.tokenizer.encode_batch(list(texts))]
         lengths = np.fromiter((len(ids) for ids in token_ids), dtype=np.int64, count=len(token_ids))
         batches = self._batches(lengths)
+        if len(batches) == 1 and len(texts) * int(lengths.max()) <= SHORT_RUN_TOKENS and self._threads > 1:
+            return self._embed_batch(runtime, token_ids, int(lengths.max()), self._get_bulk().session)
         if len(batches) == 1 or self._threads == 1:
             for rows in batches:
                 vectors[rows] = self._embed_batch(runtime, [token_ids[i] for i in rows], int(lengths[rows].max()))
