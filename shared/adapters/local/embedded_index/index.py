@@ -4,10 +4,11 @@ Layout: one shard per (tenant, dataset). Tenant isolation is structural (a query
 shards of its own tenant), a dataset filter is a choice of shards, and a shard's vectors form one
 contiguous float32 matrix per dimension, so k-NN over a dataset is one matrix-vector product and an
 ``argpartition`` — exact, recall 1.0. Above ``quantized.MIN_ROWS`` rows the product is made in int8 first
-and repeated in float32 only for the rows that can still be among the best (same answer, ~1/7 the time). Text search is BM25 (Lucene's formula, k1=1.2, b=0.75) over
-posting lists accumulated with ``np.bincount``; its statistics (N, document frequencies, average length)
-cover exactly the datasets searched. Keywords and questions are indexed with the content, with weighted
-term frequencies (BM25F, ``FIELD_BOOSTS``).
+and repeated in float32 only for the rows that can still be among the best (same answer, ~1/7 the time).
+Text search is BM25 (Lucene's formula, k1=1.2, b=0.75) over posting lists accumulated with
+``np.bincount``; its statistics (N, document frequencies, average length) cover exactly the datasets
+searched. Keywords and questions are indexed with the content, with weighted term frequencies (BM25F,
+``FIELD_BOOSTS``).
 
 Knowledge-graph records (``IndexedChunk.kind`` other than ``chunk``) live in shards of their own, one per
 (tenant, dataset, kind): a search reads the shards of its kind only, so plain retrieval never sees them and
@@ -452,6 +453,7 @@ class _ShardRun:
         count = block.count
         rows = block.ords[:count]
         first = approximate(block.codes[:count], block.scales[:count], vector) if count >= MIN_ROWS else None
+        pick: NDArray[np.intp] | None = None  # with the int8 pass: the rows that can be among the best
         if first is None:
             sims = block.matrix[:count] @ vector
             ranked = sims if self.all_eligible else np.where(self.eligible[rows], sims, -np.inf)
@@ -464,8 +466,6 @@ class _ShardRun:
             else:
                 pick = np.flatnonzero(eligible > -np.inf)
             sims[pick] = block.matrix[pick] @ vector
-            ranked = np.full(count, -np.inf, dtype=np.float32)
-            ranked[pick] = sims[pick]
             if len(self.text_top):
                 at = np.searchsorted(rows, self.text_top)  # ords ascend: a text row's place in the block
                 held = at[(at < count) & (rows[np.minimum(at, count - 1)] == self.text_top)]
@@ -475,9 +475,12 @@ class _ShardRun:
         else:
             self.sims = np.full(view.n, np.nan, dtype=np.float32)
             self.sims[rows] = sims
-        best = _top(ranked, top_k)
-        if first is not None or not self.all_eligible:
-            best = best[ranked[best] > -np.inf]
+        if pick is not None:  # only the picked rows can be among the best: rank them alone
+            best = pick[_top(sims[pick], top_k)]
+        else:
+            best = _top(ranked, top_k)
+            if not self.all_eligible:
+                best = best[ranked[best] > -np.inf]
         self.vector_top = rows[best]
 
 
