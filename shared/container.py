@@ -8,34 +8,32 @@ from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
 from shared.access import ResourceKind, normalize_id
-from shared.catalog import ModelCatalog, get_catalog
 from shared.config import Settings, get_settings
 from shared.constants import LOCAL_BLOB_DIR, LOCAL_BUCKET_NAME, LOCAL_DB_FILE, LOCAL_INDEX_DIR, LOCAL_UPLOAD_DIR
-from shared.ports.blobs import BlobStore
-from shared.ports.events import DomainEvent, EventPublisher
-from shared.ports.metadata import MetadataStore
-from shared.ports.search import IndexedChunk, SearchIndex
-from shared.ports.secrets import SecretStore
-from shared.ports.uploads import ObjectCatalog, UploadStore
-from shared.ports.webhooks import DeliveryQueue, WebhookSender
-from shared.ports.workflow import Workflow
-from shared.repos.datasets import DatasetRepository
-from shared.repos.tenants import Tenant, TenantRepository
-from shared.services.auth import Authenticator
-from shared.services.datasets import DatasetService
-from shared.services.models import ModelAccess
-from shared.services.tenants import TenantService
 
-if TYPE_CHECKING:  # imported where built: a function loads only the services it serves
+if TYPE_CHECKING:  # imported where built: a function loads only the ports and services it uses, when first used
+    from shared.catalog import ModelCatalog
+    from shared.ports.blobs import BlobStore
     from shared.ports.chat_model import ChatModel
     from shared.ports.embedder import Embedder
+    from shared.ports.events import DomainEvent, EventPublisher
+    from shared.ports.metadata import MetadataStore
+    from shared.ports.search import IndexedChunk, SearchIndex
+    from shared.ports.secrets import SecretStore
+    from shared.ports.uploads import ObjectCatalog, UploadStore
+    from shared.ports.webhooks import DeliveryQueue, WebhookSender
+    from shared.ports.workflow import Workflow
+    from shared.repos.datasets import DatasetRepository
     from shared.repos.documents import DocumentRepository
     from shared.repos.files import FileRepository
+    from shared.repos.tenants import Tenant, TenantRepository
     from shared.services.agent_completions import AgentCompletionService
     from shared.services.agents import AgentService
+    from shared.services.auth import Authenticator
     from shared.services.chats import ChatService
     from shared.services.chunks import ChunkService
     from shared.services.completions import CompletionService
+    from shared.services.datasets import DatasetService
     from shared.services.documents import DocumentService
     from shared.services.file_mirror import KnowledgebaseMirror
     from shared.services.files import FileService
@@ -43,7 +41,9 @@ if TYPE_CHECKING:  # imported where built: a function loads only the services it
     from shared.services.ingestion import IngestionService
     from shared.services.knowledge import GraphStore, KnowledgeService
     from shared.services.knowledge_builds import KnowledgeBuilder
+    from shared.services.models import ModelAccess
     from shared.services.retrieval import RetrievalService
+    from shared.services.tenants import TenantService
     from shared.services.uploads import UploadService
     from shared.services.webhooks import WebhookService
     from shared.webhooks.policy import OutboundPolicy
@@ -64,7 +64,7 @@ class Container:
     @cached_property
     def metadata(self) -> MetadataStore:
         if "metadata" in self.overrides:
-            return cast(MetadataStore, self.overrides["metadata"])
+            return cast("MetadataStore", self.overrides["metadata"])
         if self.settings.backend == "local":
             from shared.adapters.local.sqlite_store import SqliteMetadataStore
 
@@ -80,7 +80,7 @@ class Container:
     @cached_property
     def blobs(self) -> BlobStore:
         if "blobs" in self.overrides:
-            return cast(BlobStore, self.overrides["blobs"])
+            return cast("BlobStore", self.overrides["blobs"])
         if self.settings.backend == "local":
             from shared.adapters.local.fs_blobs import FilesystemBlobStore
 
@@ -100,11 +100,11 @@ class Container:
     @cached_property
     def search_index(self) -> SearchIndex:
         if "search_index" in self.overrides:
-            return cast(SearchIndex, self.overrides["search_index"])
+            return cast("SearchIndex", self.overrides["search_index"])
         if self.settings.backend == "local":
             from shared.adapters.local.embedded_index import EmbeddedSearchIndex
 
-            return cast(SearchIndex, EmbeddedSearchIndex(self.settings.data_dir / LOCAL_INDEX_DIR))
+            return cast("SearchIndex", EmbeddedSearchIndex(self.settings.data_dir / LOCAL_INDEX_DIR))
         if self.settings.search_engine == "embedded":
             from shared.adapters.aws.shard_index import ShardSnapshotIndex
 
@@ -116,7 +116,7 @@ class Container:
         self.instrument("search")
         from shared.adapters.aws.opensearch_index import OpenSearchIndex
 
-        return cast(SearchIndex, OpenSearchIndex(self.settings.opensearch_endpoint, region=self.settings.aws_region))
+        return cast("SearchIndex", OpenSearchIndex(self.settings.opensearch_endpoint, region=self.settings.aws_region))
 
     def _shard_truth(self, tenant_id: str, dataset_id: str) -> Iterator[IndexedChunk]:
         """What a shard of the embedded engine on AWS is rebuilt from: the dataset's chunks and graph records."""
@@ -134,7 +134,7 @@ class Container:
     @cached_property
     def workflow(self) -> Workflow:
         if "workflow" in self.overrides:
-            return cast(Workflow, self.overrides["workflow"])
+            return cast("Workflow", self.overrides["workflow"])
         if self.settings.backend == "local":
             from shared.adapters.local.worker import PipelineWorkflow
 
@@ -150,7 +150,7 @@ class Container:
     def secrets(self) -> SecretStore:
         """Where tenants' model API keys are kept (built only by a process that reads or writes one)."""
         if "secrets" in self.overrides:
-            return cast(SecretStore, self.overrides["secrets"])
+            return cast("SecretStore", self.overrides["secrets"])
         if self.settings.backend == "local":
             from shared.adapters.local.store_secrets import StoreSecretStore
 
@@ -177,7 +177,7 @@ class Container:
     @cached_property
     def upload_store(self) -> UploadStore:
         if "upload_store" in self.overrides:
-            return cast(UploadStore, self.overrides["upload_store"])
+            return cast("UploadStore", self.overrides["upload_store"])
         if self.settings.backend == "local":
             from shared.adapters.local.fs_blobs import FilesystemBlobStore
             from shared.adapters.local.part_store import LocalUploadStore
@@ -194,7 +194,7 @@ class Container:
     @cached_property
     def object_catalog(self) -> ObjectCatalog:
         if "object_catalog" in self.overrides:
-            return cast(ObjectCatalog, self.overrides["object_catalog"])
+            return cast("ObjectCatalog", self.overrides["object_catalog"])
         if self.settings.backend == "local":
             from shared.adapters.local.part_store import FolderCatalog
 
@@ -219,7 +219,7 @@ class Container:
         """Where ends of work are announced: EventBridge on AWS (none without a bus), the in-process
         dispatcher locally, whose subscriber is the webhook fan-out."""
         if "events" in self.overrides:
-            return cast(EventPublisher, self.overrides["events"])
+            return cast("EventPublisher", self.overrides["events"])
         if self.settings.backend == "local":
             from shared.adapters.local.event_dispatcher import LocalEventDispatcher
 
@@ -240,7 +240,7 @@ class Container:
     @cached_property
     def delivery_queue(self) -> DeliveryQueue:
         if "delivery_queue" in self.overrides:
-            return cast(DeliveryQueue, self.overrides["delivery_queue"])
+            return cast("DeliveryQueue", self.overrides["delivery_queue"])
         if self.settings.backend == "local":
             from shared.adapters.local.delivery_queue import LocalDeliveryQueue
 
@@ -254,7 +254,7 @@ class Container:
     @cached_property
     def webhook_sender(self) -> WebhookSender:
         if "webhook_sender" in self.overrides:
-            return cast(WebhookSender, self.overrides["webhook_sender"])
+            return cast("WebhookSender", self.overrides["webhook_sender"])
         from shared.adapters.http_webhook_sender import HttpWebhookSender
 
         return HttpWebhookSender(self.outbound_policy, timeout_s=self.settings.webhook_timeout_s)
@@ -271,7 +271,7 @@ class Container:
     def build_workflow(self) -> Workflow:
         """Where knowledge-graph / RAPTOR builds run: a worker of their own locally, their state machine on AWS."""
         if "build_workflow" in self.overrides:
-            return cast(Workflow, self.overrides["build_workflow"])
+            return cast("Workflow", self.overrides["build_workflow"])
         if self.settings.backend == "local":
             from shared.adapters.local.worker import InProcessWorkflow
 
@@ -287,19 +287,32 @@ class Container:
 
     @cached_property
     def catalog(self) -> ModelCatalog:
+        from shared.catalog import get_catalog
+
         return get_catalog()
+
+    def _models(self) -> ModelAccess:
+        from shared.services.models import ModelAccess
+
+        return ModelAccess(self.catalog)
 
     # -- repositories and services -----------------------------------------------------------------
     @cached_property
     def tenants(self) -> TenantRepository:
+        from shared.repos.tenants import TenantRepository
+
         return TenantRepository(self.metadata, secrets=lambda: self.secrets)
 
     @cached_property
     def authenticator(self) -> Authenticator:
+        from shared.services.auth import Authenticator
+
         return Authenticator(self.tenants)
 
     @cached_property
     def tenant_service(self) -> TenantService:
+        from shared.services.tenants import TenantService
+
         return TenantService(self.tenants, self.catalog, owns=self._owns)
 
     def _owns(self, tenant_id: str, kind: ResourceKind, resource_id: str) -> bool:
@@ -316,6 +329,8 @@ class Container:
 
     @cached_property
     def dataset_repo(self) -> DatasetRepository:
+        from shared.repos.datasets import DatasetRepository
+
         return DatasetRepository(self.metadata)
 
     @cached_property
@@ -326,10 +341,12 @@ class Container:
 
     @cached_property
     def datasets(self) -> DatasetService:
+        from shared.services.datasets import DatasetService
+
         return DatasetService(
             self.dataset_repo,
             self.tenants,
-            ModelAccess(self.catalog),
+            self._models(),
             purge=self._purge_dataset,
         )
 
@@ -404,7 +421,7 @@ class Container:
             sessions=SessionRepository(self.metadata),
             datasets=self.dataset_repo,
             tenants=self.tenants,
-            models=ModelAccess(self.catalog),
+            models=self._models(),
         )
 
     @cached_property
@@ -418,7 +435,7 @@ class Container:
             tenants=self.tenants,
             index=lambda: self.search_index,
             embedder_for=tenant_embedder,
-            models=ModelAccess(self.catalog),
+            models=self._models(),
             chat_model_for=tenant_chat_model,
             graph_search=lambda: self.graph_search,
         )

@@ -16,6 +16,7 @@ from shared.errors import DataError, OperatingError
 from shared.ids import http_date, new_id, now_ms, record_times
 from shared.ports.metadata import ConditionFailed
 from shared.repos.agents import STORAGE_ATTRS, AgentRepository, AgentSessionRepository, DuplicateAgentTitle, Record
+from shared.repos.keys import without
 from shared.schemas.agents import (
     AgentSessionQuery,
     CreateAgentRequest,
@@ -36,7 +37,7 @@ _HIDDEN_SESSION_ATTRS = STORAGE_ATTRS | {"tenant_id", "version", "reference", "m
 
 def agent_view(record: Record) -> dict[str, Any]:
     """A stored agent as the API lists it."""
-    return {key: value for key, value in record.items() if key not in STORAGE_ATTRS}
+    return without(record, STORAGE_ATTRS)
 
 
 def dsl_error(exc: DslError) -> DataError:
@@ -64,7 +65,7 @@ def _chunk_view(chunk: Mapping[str, Any]) -> dict[str, Any]:
 
 def session_view(record: Record, *, with_dsl: bool = True) -> dict[str, Any]:
     """A stored session as listings show it: ``messages`` (each answer with the chunks it drew on)."""
-    view = {key: value for key, value in record.items() if key not in _HIDDEN_SESSION_ATTRS}
+    view = without(record, _HIDDEN_SESSION_ATTRS)
     if not with_dsl:
         view.pop("dsl", None)
     references = iter(record.get("reference") or [])

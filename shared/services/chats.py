@@ -16,6 +16,7 @@ from shared.ids import http_date, new_id, now_ms, record_times
 from shared.ports.metadata import ConditionFailed
 from shared.repos.chats import STORAGE_ATTRS, ChatRepository, DuplicateChatName, Record, SessionRepository
 from shared.repos.datasets import DatasetRepository
+from shared.repos.keys import without
 from shared.repos.tenants import Tenant, TenantRepository
 from shared.schemas.chats import (
     DEFAULT_DESCRIPTION,
@@ -49,7 +50,7 @@ _HIDDEN_SESSION_ATTRS = STORAGE_ATTRS | {"tenant_id", "version", "reference"}
 
 def chat_view(record: Record) -> dict[str, Any]:
     """A stored chat as the API shows it."""
-    return {key: value for key, value in record.items() if key not in STORAGE_ATTRS}
+    return without(record, STORAGE_ATTRS)
 
 
 def _chunk_view(chunk: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,7 +82,7 @@ def _messages_with_references(messages: Sequence[dict[str, Any]], references: Se
 
 def session_view(record: Record, *, with_references: bool = False) -> dict[str, Any]:
     """A stored session as the API shows it; listings attach each answer's cited chunks."""
-    view = {key: value for key, value in record.items() if key not in _HIDDEN_SESSION_ATTRS}
+    view = without(record, _HIDDEN_SESSION_ATTRS)
     if with_references:
         view["messages"] = _messages_with_references(record.get("messages", []), record.get("reference", []))
     return view

@@ -8,6 +8,7 @@ from typing import Any
 from shared.errors import ArgumentError, DataError, PermissionDenied
 from shared.ids import http_date, new_id, now_ms, record_times
 from shared.repos.datasets import STORAGE_ATTRS, DatasetRepository, DuplicateName, Record
+from shared.repos.keys import without
 from shared.repos.tenants import Tenant, TenantRepository
 from shared.schemas.common import deep_merge, path_uuid1
 from shared.schemas.datasets import (
@@ -26,7 +27,7 @@ _NAME_ATTEMPTS = 1000
 
 def dataset_view(record: Record) -> dict[str, Any]:
     """A stored dataset as the API shows it."""
-    return {key: value for key, value in record.items() if key not in STORAGE_ATTRS}
+    return without(record, STORAGE_ATTRS)
 
 
 class DatasetService:

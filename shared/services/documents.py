@@ -23,6 +23,7 @@ from shared.rag.parsers import is_supported
 from shared.repos.datasets import DatasetRepository
 from shared.repos.datasets import Record as DatasetRecord
 from shared.repos.documents import STORAGE_ATTRS, DocumentRepository, DuplicateDocumentName, Record
+from shared.repos.keys import without
 from shared.schemas.common import deep_merge, unique_with_duplicates
 from shared.schemas.documents import (
     FILE_NAME_LEN_LIMIT,
@@ -37,6 +38,7 @@ from shared.services.naming import duplicate_name
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
 # Attributes the pipeline keeps on a document that clients never see.
 _INTERNAL = frozenset({"blob_key", "task_id", "progress_token", "tenant_id", "source_key", "source_file_id"})
+_HIDDEN = STORAGE_ATTRS | _INTERNAL
 
 
 class ServerError(FlowlessError):
@@ -75,7 +77,7 @@ class UploadedFile:
 
 def document_view(record: Record) -> dict[str, Any]:
     """A stored document as the API shows it."""
-    return {k: v for k, v in record.items() if k not in STORAGE_ATTRS and k not in _INTERNAL}
+    return without(record, _HIDDEN)
 
 
 def suffix_of(name: str) -> str:

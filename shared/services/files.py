@@ -44,7 +44,7 @@ from shared.repos.files import (
     is_folder,
     is_root,
 )
-from shared.repos.keys import OrderBy
+from shared.repos.keys import OrderBy, without
 from shared.schemas.documents import FILE_NAME_LEN_LIMIT
 from shared.schemas.files import (
     ConvertFilesRequest,
@@ -76,7 +76,7 @@ _LINK_FIELDS = ("id", "file_id", "document_id", "create_time", "create_date", "u
 
 def file_view(record: Record) -> dict[str, Any]:
     """A stored file or folder as the API shows it."""
-    return {key: value for key, value in record.items() if key not in STORAGE_ATTRS}
+    return without(record, STORAGE_ATTRS)
 
 
 def chunk_method_for(kind: str, name: str, default: str) -> str:

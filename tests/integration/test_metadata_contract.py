@@ -107,6 +107,21 @@ def test_query_orders_by_index_with_prefix_limit_offset(store: MetadataStore) ->
     assert store.query("T", sk_prefix="DS#", offset=10) == []
 
 
+def test_pages_read_with_offsets_are_slices_of_the_whole_order(store: MetadataStore) -> None:
+    for i in range(12):
+        store.put(_item("T", f"DS#{i:02d}", ct_sk=f"DS#{(i * 7) % 12:03d}", i=i, gsi1pk="G", gsi1sk=f"{i % 12:02d}"))
+    for index, pk in (("by_create", "T"), ("main", "T")):
+        for ascending in (True, False):
+            whole = store.query(pk, index=index, sk_prefix="DS#", ascending=ascending)
+            assert len(whole) == 12
+            for offset in (1, 5, 11, 12):
+                page = store.query(pk, index=index, sk_prefix="DS#", ascending=ascending, limit=4, offset=offset)
+                assert page == whole[offset : offset + 4]
+            assert store.query(pk, index=index, sk_prefix="DS#", ascending=ascending, offset=3) == whole[3:]
+    whole = store.query("G", index="gsi1", ascending=False)
+    assert store.query("G", index="gsi1", ascending=False, limit=3, offset=2) == whole[2:5]
+
+
 def test_global_index_finds_items_across_partitions(store: MetadataStore) -> None:
     store.put(_item("A", "1", gsi1pk="KEY#x", gsi1sk="1"))
     store.put(_item("B", "2", gsi1pk="KEY#x", gsi1sk="2"))
@@ -195,3 +210,34 @@ def test_batch_get_projects_attributes(store: MetadataStore) -> None:
         {"pk": "P", "sk": "a", "name": "first", "tags": ["x", "y"], "meta": {"k": 1}, "on": True, "n": 2, "gone": None},
     ]
     assert store.batch_get([("P", "a")], attributes=[]) == [{"pk": "P", "sk": "a"}]
+
+
+def test_sqlite_pages_keep_the_order_of_ties_on_the_sort_key(tmp_path: Path) -> None:
+    from shared.adapters.local.sqlite_store import SqliteMetadataStore
+
+    store = SqliteMetadataStore(tmp_path / "meta.sqlite3")
+    for i in range(20):
+        store.put(_item("T", f"DS#{(i * 13) % 20:02d}", ct_sk=f"DS#{i % 3}", i=i))
+    for ascending in (True, False):
+        whole = store.query("T", index="by_create", sk_prefix="DS#", ascending=ascending)
+        pages = [
+            store.query("T", index="by_create", sk_prefix="DS#", ascending=ascending, limit=3, offset=offset)
+            for offset in range(0, 20, 3)
+        ]
+        assert [item for page in pages for item in page] == whole
+
+
+def test_sqlite_reads_back_what_the_fast_json_parser_refuses(tmp_path: Path) -> None:
+    from shared.adapters.local.sqlite_store import SqliteMetadataStore
+
+    store = SqliteMetadataStore(tmp_path / "meta.sqlite3")
+    deep: object = []
+    for _ in range(250):
+        deep = [deep]
+    lone = _item("P", "lone", text="broken \ud800 pair", ct_sk="X#1")
+    nested = _item("P", "deep", tree=deep, ct_sk="X#2")
+    store.put(lone)
+    store.put(nested)
+    assert store.get("P", "lone") == lone
+    assert store.query("P", index="by_create", sk_prefix="X#") == [lone, nested]
+    assert store.batch_get([("P", "deep"), ("P", "lone")]) == [nested, lone]

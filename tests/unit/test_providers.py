@@ -4,6 +4,7 @@ base URL, with which key; tenant credentials; and RAGFlow's model decisions (sha
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -21,7 +22,7 @@ from shared.rag.chat_models import build_chat_model, chat_model_for_tenant, clea
 from shared.rag.embedding import build_embedder, clear_embedder_cache
 from shared.rag.rerankers import build_reranker, clear_reranker_cache
 from shared.repos.tenants import Tenant, TenantFactory, TenantModel
-from shared.routes import match_route, normalize_path
+from shared.routes import ROUTE_GROUPS, match_route, normalize_path
 from shared.services.models import ModelAccess
 
 
@@ -191,6 +192,16 @@ def test_ragflows_model_decisions() -> None:
 def test_ragflows_router_over_the_registry(method: str, path: str, group: str | None, allowed: tuple[str]) -> None:
     found = match_route(method, path)
     assert (found.group.name if found.group else None, found.allowed) == (group, allowed)
+
+
+def test_every_registered_route_is_routed_to_itself() -> None:
+    # Parameters filled with a value no literal segment has: each route is the most literal match of its path.
+    for group in ROUTE_GROUPS:
+        for route in group.routes:
+            path = re.sub(r"\{[^}]+\}", "an-id", route.path)
+            for method in route.methods:
+                found = match_route(method, path + "/")
+                assert (found.group, found.route) == (group, route), (method, path)
 
 
 def test_path_normalization() -> None:
