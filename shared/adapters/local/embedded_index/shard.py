@@ -10,6 +10,7 @@ Compaction, when a quarter of the rows are tombstones, renumbers rows into fresh
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -323,11 +324,15 @@ class ShardLoader:
         self.dataset_id = dataset_id
         total = sum(layout.values())
         self._ids: list[str] = []
-        self._docs: list[str] = []
+        self._doc_index: dict[str, int] = {}  # each document id once (not one string per row)
+        self._row_doc = np.empty(total, dtype=np.int32)
         self._available = np.empty(total, dtype=np.bool_)
         self._length = np.empty(total, dtype=np.float32)
-        self._term_ids: list[bytes] = []
-        self._term_freqs: list[bytes] = []
+        # Postings accumulate in two growing buffers, not one bytes object per row: a million small objects
+        # interleaved with the ids that stay would pin their memory after the load (RSS, not live data).
+        self._term_ids = bytearray()
+        self._term_freqs = bytearray()
+        self._term_counts = array("q")
         self._matrices = {
             dim: (np.empty((n, dim), dtype=np.float32), np.empty(n, dtype=np.int32), [0])
             for dim, n in layout.items()
@@ -337,11 +342,12 @@ class ShardLoader:
     def add(self, row: StoredRow) -> None:
         i = len(self._ids)
         self._ids.append(row.chunk_id)
-        self._docs.append(row.document_id)
+        self._row_doc[i] = self._doc_index.setdefault(row.document_id, len(self._doc_index))
         self._available[i] = row.available
         self._length[i] = row.length
-        self._term_ids.append(row.term_ids)
-        self._term_freqs.append(row.term_freqs)
+        self._term_ids += row.term_ids
+        self._term_freqs += row.term_freqs
+        self._term_counts.append(len(row.term_ids) // 4)
         if row.vector is not None and row.dim:
             matrix, ords, filled = self._matrices[row.dim]
             matrix[filled[0]] = np.frombuffer(row.vector, dtype=np.float32)
@@ -353,17 +359,19 @@ class ShardLoader:
         n = len(self._ids)
         shard._ids.extend(self._ids)
         shard._ord_of = {chunk_id: i for i, chunk_id in enumerate(self._ids)}
-        docs = np.fromiter((shard._doc_ordinal(d) for d in self._docs), dtype=np.int32, count=n)
+        for document_id in self._doc_index:  # ordinals in first-seen order, as _doc_ordinal gives them
+            shard._doc_ordinal(document_id)
+        docs = self._row_doc[:n]
         shard._row_doc = _Growable(docs, n)
         shard._length = _Growable(self._length[:n], n)
-        counts = np.fromiter((len(b) // 4 for b in self._term_ids), dtype=np.int64, count=n)
+        counts = np.frombuffer(self._term_counts, dtype=np.int64)
         segment = Segment.build(
-            np.frombuffer(b"".join(self._term_ids), dtype=np.int32),
+            np.frombuffer(self._term_ids, dtype=np.int32),
             np.repeat(np.arange(n, dtype=np.int32), counts),
-            np.frombuffer(b"".join(self._term_freqs), dtype=np.float32),
+            np.frombuffer(self._term_freqs, dtype=np.float32),
         )
-        self._term_ids.clear()
-        self._term_freqs.clear()
+        # the segment holds sorted copies: the buffers can go now
+        self._term_ids, self._term_freqs, self._term_counts = bytearray(), bytearray(), array("q")
         vectors = []
         for dim, (matrix, ords, filled) in self._matrices.items():
             shard._vectors[dim] = _Vectors(dim, matrix, ords, filled[0])
