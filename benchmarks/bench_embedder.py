@@ -35,9 +35,9 @@ from shared.adapters.local.builtin_embedder import (  # noqa: E402
     BUILTIN_MODELS,
     BuiltinEmbedder,
     BuiltinModel,
-    _core_count,
     _package_file,
 )
+from shared.adapters.local.cores import core_count  # noqa: E402
 
 #: Texts a run the plain way (a): what one picks without measuring.
 PLAIN_BATCH = 16
@@ -177,7 +177,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    threads = _core_count()
+    threads = core_count()
     texts = make_texts(args.texts)
     for model_id in args.model or BUILTIN_MODELS:
         bench(BUILTIN_MODELS[model_id], texts, args.slices, threads, args.sweep)

@@ -16,7 +16,6 @@ Every vector is L2-normalized.
 from __future__ import annotations
 
 import importlib.util
-import os
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import numpy.typing as npt
 
+from shared.adapters.local.cores import core_count
 from shared.catalog import MINILM_EMBEDDING_MODEL
 from shared.ports.embedder import Embedder, EmbeddingConfigError, EmbeddingError, Vectors, normalize_rows
 
@@ -133,14 +133,6 @@ def _package_file(package: str, name: str) -> Path:
     raise EmbeddingConfigError(f"The builtin embedding model is incomplete: {name} is missing from {package!r}.")
 
 
-def _core_count() -> int:
-    """CPUs this process may use (Lambda and containers may allow fewer than the host has)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 @dataclass(frozen=True)
 class _Runtime:
     session: onnxruntime.InferenceSession
@@ -190,7 +182,7 @@ class BuiltinEmbedder(Embedder):
         self._batch_size = batch_size
         self._batch_tokens = batch_tokens
         self._max_tokens = max_tokens
-        self._threads = threads or _core_count()
+        self._threads = threads or core_count()
         self._runtime: _Runtime | None = None
         self._bulk: _Bulk | None = None
         self._lock = threading.Lock()
