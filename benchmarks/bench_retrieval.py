@@ -51,6 +51,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+# The in-process phases run as `flowless serve` runs them: single-threaded BLAS (set before numpy loads).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
