@@ -20,7 +20,7 @@ from shared.routes import RouteGroup
 def _probe_pydantic_v1_only_once_imported() -> None:
     """FastAPI asks of each parameter it makes a field of (our path parameters) whether its annotation is a
     pydantic.v1 model, and imports the whole pydantic.v1 package to find out: 14 ms of every function's cold
-    start here, 44 ms measured on a 512 MB Lambda (fastapi/fastapi#16374, which proposes this very test).
+    start here (fastapi/fastapi#16374 reports 44 ms on a 512 MB Lambda, and proposes this very test).
     A v1 model class cannot exist before something imports pydantic.v1, so until then the answer is no;
     afterwards FastAPI's own probe answers (and refuses v1 models as it always did)."""
     from fastapi._compat import shared
