@@ -13,11 +13,15 @@ so question-to-chunk similarities are those of real passages and the 0.2 thresho
 The chunks are written by ``DocumentRepository.put_chunks``, the documents marked done with their counts, and
 the embedded index built by the server's own startup path (``rebuild_index_if_needed``).
 
-Measure: ``flowless serve`` starts on the folder; the SciFact claims are asked as questions, interleaved
-query by query (so load from other processes weighs on all alike):
+Measure, in two passes with one process at work in each (run side by side, the two copies of the index
+evicted each other's caches, which a server never bears): ``flowless serve`` starts on the folder and the
+SciFact claims are asked as questions, the two settings interleaved query by query,
 
 * HTTP at RAGFlow's defaults (top_k 1024, page_size 30, similarity_threshold 0.2),
-* HTTP at the SciFact benchmark's settings (similarity_threshold 0, page_size 100),
+* HTTP at the SciFact benchmark's settings (similarity_threshold 0, page_size 100);
+
+then, the server stopped, the same claims, interleaved per query:
+
 * index-only in this process on the same folder: the embedded index's search + the hybrid scorer, with the
   question's vector computed beforehand (what ``bench_search_latency.py`` calls "scored"),
 * the retrieval service in this process (defaults), with its ports wrapped by timers: the phase breakdown
@@ -231,29 +235,20 @@ def main() -> None:
 def measure(folder: Path, queries: int) -> None:
     with (SCIFACT / "queries.jsonl").open(encoding="utf-8") as fh:
         questions = [json.loads(line)["text"] for line in fh][:queries]
-    # The same folder opened in this process too: index-only and the phase breakdown (reads only).
-    plain = Container(Settings(backend="local", data_dir=folder))
-    container = Container(
-        Settings(backend="local", data_dir=folder),
-        overrides={"metadata": Timed(plain.metadata, "store"), "search_index": Timed(plain.search_index, "index")},
-    )
-    index = plain.search_index
-    tenant_id = container.tenant_service.ensure_default_tenant()[0]
-    dataset = container.dataset_repo.get_by_name(tenant_id, "bench-retrieval")
-    assert dataset is not None
-    model = dataset["embedding_model"]
-    embedder = build_embedder(model)
-    retrieval_module.hybrid_scores = timed_function(scoring.hybrid_scores, "scorer")  # type: ignore[attr-defined]
-    service = container.retrieval
-    service._embedder_for = lambda m, t: Timed(build_embedder(m), "embed")  # type: ignore[method-assign]
-    dataset_ids = [dataset["id"]]
-
+    # Two passes, each with one process at work: first the server over HTTP, then (the server stopped) the
+    # same folder opened in this process for the index-only time and the phase breakdown. Interleaved query
+    # by query, the two processes each scanned their own copy of the index in turn and evicted each other's
+    # caches, which a server never has to bear: both figures came out ~40 % slower.
+    times: dict[str, list[float]] = defaultdict(list)
+    totals, counts = [], []
     port = free_port()
     proc = start_server(folder, port)
     try:
         key = (folder / LOCAL_API_KEY_FILE).read_text().strip()
         headers = {"Authorization": f"Bearer {key}"}
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as client:
+            listed = client.get("/api/v1/datasets", params={"name": "bench-retrieval"}).json()["data"]
+            dataset_ids = [listed[0]["id"]]
 
             def http(question: str, settings: dict[str, Any]) -> tuple[float, dict[str, Any]]:
                 body = {"question": question, "dataset_ids": dataset_ids, **settings}
@@ -264,29 +259,10 @@ def measure(folder: Path, queries: int) -> None:
                 assert answer["code"] == 0, answer
                 return elapsed, answer["data"]
 
-            def index_only(question: str, vector: np.ndarray) -> float:
-                started = time.perf_counter()
-                found = index.search(SearchQuery(tenant_id, dataset_ids, text=question, vector=vector, top_k=1024))
-                scoring.hybrid_scores(found, 0.3)
-                return time.perf_counter() - started
-
-            def in_process(question: str) -> float:
-                request = RetrievalRequest.model_validate(
-                    {"question": question, "dataset_ids": dataset_ids, **DEFAULTS}
-                )
-                started = time.perf_counter()
-                service.retrieve(tenant_id, request)
-                return time.perf_counter() - started
-
             for q in questions[:20]:  # warm-up: model, pages, caches
                 http(q, DEFAULTS)
                 http(q, SCIFACT_SETTINGS)
-                in_process(q)
-            gc.freeze()  # as `flowless serve` does once started: what is loaded stays out of full collections
-            PHASES.clear()
-            times: dict[str, list[float]] = defaultdict(list)
-            totals, counts = [], []
-            load_before = os.getloadavg()
+            http_load_before = os.getloadavg()[0]
             for q in questions:
                 elapsed, data = http(q, DEFAULTS)
                 times["http_defaults"].append(elapsed)
@@ -294,20 +270,55 @@ def measure(folder: Path, queries: int) -> None:
                 elapsed, data = http(q, SCIFACT_SETTINGS)
                 times["http_scifact"].append(elapsed)
                 counts.append(len(data["doc_aggs"]))
-                started = time.perf_counter()
-                vector = np.asarray(embedder.embed_query(q), dtype=np.float32)
-                times["embed_alone"].append(time.perf_counter() - started)
-                times["index_only"].append(index_only(q, vector))
-                times["service"].append(in_process(q))
-            load_after = os.getloadavg()
+            http_load_after = os.getloadavg()[0]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
 
+    plain = Container(Settings(backend="local", data_dir=folder))
+    container = Container(
+        Settings(backend="local", data_dir=folder),
+        overrides={"metadata": Timed(plain.metadata, "store"), "search_index": Timed(plain.search_index, "index")},
+    )
+    index = plain.search_index
+    tenant_id = container.tenant_service.ensure_default_tenant()[0]
+    dataset = container.dataset_repo.get_by_name(tenant_id, "bench-retrieval")
+    assert dataset is not None and [dataset["id"]] == dataset_ids
+    model = dataset["embedding_model"]
+    embedder = build_embedder(model)
+    retrieval_module.hybrid_scores = timed_function(scoring.hybrid_scores, "scorer")  # type: ignore[attr-defined]
+    service = container.retrieval
+    service._embedder_for = lambda m, t: Timed(build_embedder(m), "embed")  # type: ignore[method-assign]
+
+    def index_only(question: str, vector: np.ndarray) -> float:
+        started = time.perf_counter()
+        found = index.search(SearchQuery(tenant_id, dataset_ids, text=question, vector=vector, top_k=1024))
+        scoring.hybrid_scores(found, 0.3)
+        return time.perf_counter() - started
+
+    def in_process(question: str) -> float:
+        request = RetrievalRequest.model_validate({"question": question, "dataset_ids": dataset_ids, **DEFAULTS})
+        started = time.perf_counter()
+        service.retrieve(tenant_id, request)
+        return time.perf_counter() - started
+
+    for q in questions[:20]:  # warm-up
+        in_process(q)
+    gc.freeze()  # as `flowless serve` does once started: what is loaded stays out of full collections
+    PHASES.clear()
+    load_before = os.getloadavg()
+    for q in questions:
+        started = time.perf_counter()
+        vector = np.asarray(embedder.embed_query(q), dtype=np.float32)
+        times["embed_alone"].append(time.perf_counter() - started)
+        times["index_only"].append(index_only(q, vector))
+        times["service"].append(in_process(q))
+    load_after = os.getloadavg()
+
     n = len(questions)
     print(
-        f"\n{n} SciFact claims, model {model}; load average {load_before[0]:.2f} -> {load_after[0]:.2f} "
-        f"(1 min), {os.cpu_count()} cores"
+        f"\n{n} SciFact claims, model {model}; {os.cpu_count()} cores; load average (1 min) over HTTP "
+        f"{http_load_before:.2f} -> {http_load_after:.2f}, in process {load_before[0]:.2f} -> {load_after[0]:.2f}"
     )
     print(
         f"  defaults: mean total above threshold {statistics.fmean(totals):.0f}; "
