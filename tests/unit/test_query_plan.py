@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from shared.rag.text_analysis import BM25_K1, MAX_QUERY_TERMS, analyze_query, bm25_idf, plan_query
+from shared.rag.text_analysis import BM25_K1, MAX_QUERY_TERMS, analyze_query, bm25_idf, plan_query, query_weight
 
 pytestmark = pytest.mark.unit
 
@@ -30,8 +30,18 @@ def test_bm25_idf_is_lucenes() -> None:
 def test_a_short_question_keeps_every_term_a_chunk_holds() -> None:
     terms = analyze_query("solar wind zebra solar")
     plan = plan_query(terms, [10, 300, 0], 1000)
-    assert [(t.term.term, t.weight) for t in plan.terms] == [("solar", 2.0), ("wind", 1.0)]  # zebra: in no chunk
-    assert plan.reference_score == pytest.approx((2 * bm25_idf(10, 1000) + bm25_idf(300, 1000)) / (1 + BM25_K1))
+    assert [(t.term.term, t.weight) for t in plan.terms] == [("solar", query_weight(2)), ("wind", 1.0)]  # zebra: none
+    assert plan.reference_score == pytest.approx(
+        (query_weight(2) * bm25_idf(10, 1000) + bm25_idf(300, 1000)) / (1 + BM25_K1)
+    )
+
+
+def test_a_repeated_question_word_saturates_as_a_repeated_chunk_word_does() -> None:
+    assert query_weight(1) == 1.0  # a one-line question's terms weigh their IDF
+    assert query_weight(2) == pytest.approx(2 * (1 + BM25_K1) / (2 + BM25_K1))
+    weights = [query_weight(n) for n in range(1, 50)]
+    assert weights == sorted(weights) and weights[-1] < 1 + BM25_K1  # more is more, never past k1 + 1
+    assert query_weight(16) < 3 * query_weight(1)  # a word said 16 times does not outweigh three others
 
 
 def test_a_long_question_searches_its_highest_count_x_idf_terms_in_question_order() -> None:
@@ -43,7 +53,7 @@ def test_a_long_question_searches_its_highest_count_x_idf_terms_in_question_orde
     assert len(chosen) == MAX_QUERY_TERMS and chosen[-1] == words[-1]  # count 2 beats the commoner singles
     assert chosen[:-1] == words[: MAX_QUERY_TERMS - 1]
     # the reference is the whole question's, searched or not
-    everything = sum(t.count * bm25_idf(df, 10_000) for t, df in zip(terms, doc_freqs, strict=True))
+    everything = sum(query_weight(t.count) * bm25_idf(df, 10_000) for t, df in zip(terms, doc_freqs, strict=True))
     assert plan.reference_score == pytest.approx(everything / (1 + BM25_K1))
 
 

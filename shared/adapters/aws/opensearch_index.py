@@ -40,14 +40,15 @@ chunks carry none, so indexes written before the field existed need no re-indexi
 their mapping): a chunk search admits documents without a ``kind``, a graph search those of its kind.
 
 Search runs RAGFlow's query analysis as the embedded engine does (``shared.rag.text_analysis``): a first
-search counts the records of the datasets (of the query's kind) and how many hold each question term (no
-hits, a ``filters`` aggregation), sent side by side with the k-NN query (efficient filtering) on the index of
-the query's dimension; ``plan_query`` then chooses the terms, and the BM25 query sends those, each boosted by
-the question's count of it (one ``_search`` per request: ``_msearch`` is not confirmed on AOSS's list of
-supported operations). Both queries are filtered to the tenant, its datasets, optionally documents, and
-available records of the query's kind. A text hit's cosine is computed here from its stored vector; a k-NN
-hit's score is converted back to the cosine (``knn_score_to_cosine``). The request bodies are built by the
-pure functions below, so tests assert them without a cluster.
+search counts the records of the datasets (of the query's kind) and how many hold each question term (no hits,
+a ``filters`` aggregation), sent side by side with the k-NN query (efficient filtering) on the index of the
+query's dimension; ``plan_query`` then chooses the terms, and the BM25 query sends those, each boosted by its
+query weight (``query_weight``: the question's count of it, saturated); one ``_search`` per request
+(``_msearch`` is not confirmed on AOSS's list of supported operations). Both queries are filtered to the
+tenant, its datasets, optionally documents, and available records of the query's kind. A text hit's cosine is
+computed here from its stored vector; a k-NN hit's score is converted back to the cosine
+(``knn_score_to_cosine``). The request bodies are built by the pure functions below, so tests assert them
+without a cluster.
 """
 
 from __future__ import annotations
@@ -261,7 +262,7 @@ def text_query_body(
     """BM25 of the plan's terms over content, keywords and questions (weighted by ``FIELD_BOOSTS``), a chunk
     holding any of them matching.
 
-    One clause per term, boosted by its query weight (the question's count of it), so the score is the
+    One clause per term, boosted by its query weight (``query_weight``), so the score is the
     embedded engine's sum; ``most_fields`` adds the fields' scores, as the embedded engine weighs keyword
     and question terms on top of the content's. The hits carry their texts (for ``matched_terms``) and, in a
     hybrid search, their vectors (for the cosine of text-only candidates).
