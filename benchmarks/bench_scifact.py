@@ -65,6 +65,7 @@ SWEEP_WEIGHTS = (0.1, 0.2, 0.4, 0.6, 0.8, 0.9)
 UPLOAD_BATCH = 50
 PARSE_BATCH = 500
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2@Builtin"
+COLLECTIONS = ("scifact", "wiki-sections", "lee")
 
 
 # == data ============================================================================================
@@ -262,6 +263,17 @@ def data_folder(path: str | None) -> Iterator[Path]:
         yield Path(tmp)
 
 
+def load_collection(
+    name: str,
+) -> tuple[dict[str, tuple[str, str]], dict[str, str], dict[str, dict[str, int]], dict[str, str]]:
+    """``corpus``, ``queries``, test ``qrels`` and ``excluded`` (query id → its own document) of a collection."""
+    if name == "scifact":
+        qrels = load_qrels(DATA / "qrels" / "test.tsv")
+        return load_corpus(DATA / "corpus.jsonl.gz"), load_queries(DATA / "queries.jsonl"), qrels, {}
+    collection = heldout.wiki_sections() if name == "wiki-sections" else heldout.lee()
+    return collection.corpus, collection.queries, collection.qrels, collection.excluded
+
+
 # == main ==========================================================================================
 def select_documents(
     corpus: dict[str, tuple[str, str]], qrels: Mapping[str, Mapping[str, int]], limit: int | None
@@ -280,20 +292,13 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None, help="server data folder to keep and reuse (default: a temp dir)")
     parser.add_argument("--limit-queries", type=int, default=None, help="ask only the first N test queries")
     parser.add_argument("--no-sweep", action="store_true", help="only the weights 0, 0.3, 0.5, 0.7, 1")
-    parser.add_argument("--collection", choices=("scifact", "wiki-sections", "lee"), default="scifact")
+    parser.add_argument("--collection", choices=COLLECTIONS, default="scifact")
     parser.add_argument(
         "--embedding-model", default=DEFAULT_EMBEDDER, help=f"the dataset's model (default {DEFAULT_EMBEDDER})"
     )
     args = parser.parse_args()
 
-    excluded: dict[str, str] = {}
-    if args.collection == "scifact":
-        corpus = load_corpus(DATA / "corpus.jsonl.gz")
-        queries = load_queries(DATA / "queries.jsonl")
-        qrels = load_qrels(DATA / "qrels" / "test.tsv")
-    else:
-        collection = heldout.wiki_sections() if args.collection == "wiki-sections" else heldout.lee()
-        corpus, queries, qrels, excluded = collection.corpus, collection.queries, collection.qrels, collection.excluded
+    corpus, queries, qrels, excluded = load_collection(args.collection)
     test_ids = [q for q in qrels if q in queries][: args.limit_queries]
     docs = select_documents(corpus, qrels, args.limit_docs)
     weights = sorted(set(MAIN_WEIGHTS) | (set() if args.no_sweep else set(SWEEP_WEIGHTS)))
