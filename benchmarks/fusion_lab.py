@@ -120,6 +120,13 @@ def reciprocal_rank(text: Floats, cosine: Floats, reference: float, weight: floa
     return (1 - weight) * rrf(text, text > 0) + weight * rrf(cosine, np.ones(len(cosine), dtype=bool))
 
 
+def relative_cosine(text: Floats, cosine: Floats, reference: float, weight: float) -> Floats:
+    """The scorer's term similarity, with the cosine divided by the best candidate's."""
+    tsim = np.divide(text, text + reference, out=np.zeros_like(text), where=(text > 0) & (reference > 0))
+    positive = _positive(cosine)
+    return (1 - weight) * tsim + weight * positive / max(positive.max(), 1e-12)
+
+
 def squared_term_similarity(text: Floats, cosine: Floats, reference: float, weight: float) -> Floats:
     """The term similarity squared: a text match weighs by how much of the question it covers."""
     tsim = np.divide(text, text + reference, out=np.zeros_like(text), where=(text > 0) & (reference > 0))
@@ -131,6 +138,7 @@ FUSIONS: dict[str, Fusion] = {
     "min-max of both": min_max,
     "z-scores of both": z_scores,
     "reciprocal rank fusion": reciprocal_rank,
+    "cosine / best cosine": relative_cosine,
     "term similarity squared": squared_term_similarity,
 }
 
