@@ -32,7 +32,8 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench_scifact import COLLECTIONS, DEFAULT_EMBEDDER, dataset_name, load_collection, ndcg_at
+from bench_scifact import COLLECTIONS, DEFAULT_EMBEDDER, condensed, dataset_name, load_collection, ndcg_at
+from heldout import Collection
 
 from shared.ports.search import Candidate
 from shared.rag import scoring
@@ -52,7 +53,7 @@ def dump(folder: Path, collection: str, embedder_id: str) -> dict[str, list[list
     from shared.ports.search import SearchQuery
     from shared.rag.embedding import build_embedder
 
-    corpus, queries, qrels, _ = load_collection(collection)
+    corpus, queries, qrels = (c := load_collection(collection)).corpus, c.queries, c.qrels
     container = Container(Settings(backend="local", data_dir=folder))
     tenant_id = container.tenant_service.ensure_default_tenant()[0]
     dataset = container.dataset_repo.get_by_name(tenant_id, dataset_name(collection, len(corpus), embedder_id))
@@ -145,9 +146,13 @@ FUSIONS: dict[str, Fusion] = {
 
 # == measure ========================================================================================
 def per_question(
-    collection: str, candidates: dict[str, list[list[object]]], fusion: Fusion, weight: float
+    collection: Collection,
+    candidates: dict[str, list[list[object]]],
+    fusion: Fusion,
+    weight: float,
+    judged: frozenset[str] | None = None,
 ) -> npt.NDArray[np.float64]:
-    _, _, qrels, excluded = load_collection(collection)
+    """Each question's nDCG@10; with ``judged``, of the condensed ranking (only those documents)."""
     scores = []
     for qid, found in candidates.items():
         names = [str(c[0]) for c in found]
@@ -156,8 +161,8 @@ def per_question(
         reference = next((float(c[3]) for c in found if c[3]), 0.0)  # type: ignore[arg-type]
         fused = fusion(text, cosine, reference, weight) if found else np.zeros(0)
         order = np.lexsort((np.array(names), -fused)) if found else []
-        ranking = [names[i] for i in order if names[i] != excluded.get(qid)]
-        scores.append(ndcg_at(ranking, qrels[qid], 10))
+        ranking = [names[i] for i in order if names[i] != collection.excluded.get(qid)]
+        scores.append(ndcg_at(condensed(ranking, judged), collection.qrels[qid], 10))
     return np.array(scores)
 
 
@@ -186,20 +191,24 @@ def main() -> None:
         stored[key] = dump(folder, args.collection, args.embedding_model)
         cache.write_bytes(gzip.compress(json.dumps(stored).encode()))
     candidates = stored[key]
-
-    text = per_question(args.collection, candidates, hybrid, 0.0)
-    vector = per_question(args.collection, candidates, hybrid, 1.0)
-    better, better_name = (text, "text") if text.mean() >= vector.mean() else (vector, "vector")
-    print(f"{args.collection}: {len(candidates)} questions, nDCG@10; fusions at weight {args.weight}")
-    print(f"{'text only (weight 0)':<40}{text.mean():>8.4f}")
-    print(f"{'vector only (weight 1)':<40}{vector.mean():>8.4f}")
-    for name, fusion in {"hybrid_scores (the scorer)": hybrid, **FUSIONS}.items():
-        fused = per_question(args.collection, candidates, fusion, args.weight)
-        low, high = interval(fused - better)
-        print(
-            f"{name:<40}{fused.mean():>8.4f}   vs {better_name}: "
-            f"{statistics.fmean(fused - better):+.4f} [{low:+.4f}, {high:+.4f}]"
-        )
+    collection = load_collection(args.collection)
+    measures = {"nDCG@10": None}
+    if collection.judged is not None:
+        measures["nDCG@10 of the condensed rankings (unjudged documents removed)"] = collection.judged
+    for measure, judged in measures.items():
+        text = per_question(collection, candidates, hybrid, 0.0, judged)
+        vector = per_question(collection, candidates, hybrid, 1.0, judged)
+        better, better_name = (text, "text") if text.mean() >= vector.mean() else (vector, "vector")
+        print(f"{args.collection}: {len(candidates)} questions, {measure}; fusions at weight {args.weight}")
+        print(f"{'text only (weight 0)':<40}{text.mean():>8.4f}")
+        print(f"{'vector only (weight 1)':<40}{vector.mean():>8.4f}")
+        for name, fusion in {"hybrid_scores (the scorer)": hybrid, **FUSIONS}.items():
+            fused = per_question(collection, candidates, fusion, args.weight, judged)
+            low, high = interval(fused - better)
+            print(
+                f"{name:<40}{fused.mean():>8.4f}   vs {better_name}: "
+                f"{statistics.fmean(fused - better):+.4f} [{low:+.4f}, {high:+.4f}]"
+            )
 
 
 if __name__ == "__main__":
