@@ -16,7 +16,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra_cdk.bundling import CONSTRAINTS_FILE, NO_DEPS_REQUIREMENTS_FILE, layer_code, package_code
+from infra_cdk.bundling import CONSTRAINTS_FILE, NO_DEPS_REQUIREMENTS_FILE, Bytecode, layer_code, package_code
 from infra_cdk.config import REPO_ROOT, LogSettings
 from infra_cdk.nag import acknowledge, cfn_resource
 from infra_cdk.storage_construct import StorageConstruct
@@ -90,13 +90,15 @@ def route_group_handler(group: RouteGroup) -> str:
 class DependencyLayer:
     """A layer of pinned third-party packages, installed from ``layers/<name>/requirements.txt``.
 
-    ``no_deps`` and ``prune`` are the bundler's (see ``infra_cdk.bundling.PipLayerBundler``).
+    ``no_deps`` and ``prune`` are the bundler's (see ``infra_cdk.bundling.PipLayerBundler``); ``bytecode``:
+    whether the layer ships the byte code of the modules ``PRECOMPILED`` lists.
     """
 
     name: str
     description: str
     no_deps: bool = False
     prune: tuple[str, ...] = ()
+    bytecode: bool = True
 
     @property
     def requirements(self) -> Path:
@@ -116,8 +118,13 @@ class DependencyLayer:
 #: What every function imports (FastAPI, pydantic, powertools, pynamodb, boto3), with what most of them
 #: need when they run: the search index's client (opensearch-py, numpy, snowballstemmer), token counting
 #: (tiktoken), OpenAI-compatible models (openai) and the streaming groups' server (uvicorn).
+#: Pruned, as never read, to make room for the byte code (``PRECOMPILED``): numpy's test suites (≈ 6.8 MB) and
+#: its Fortran wrapper generator f2py (≈ 0.9 MB; a build tool, imported only when asked for by name), and the
+#: type stubs (``.pyi``, ≈ 1.7 MB: for type checkers).
 RUNTIME_LAYER = DependencyLayer(
-    "runtime", "runtime dependencies (API, AWS clients, search, tokens, OpenAI-compatible models, uvicorn)"
+    "runtime",
+    "runtime dependencies (API, AWS clients, search, tokens, OpenAI-compatible models, uvicorn)",
+    prune=("numpy/**/tests", "numpy/f2py", "**/*.pyi"),
 )
 #: The document parsers: the parse steps but embed.
 INGEST_LAYER = DependencyLayer("ingest", "parsing dependencies (document parsers)", no_deps=True)
@@ -141,14 +148,21 @@ EMBED_LAYER = DependencyLayer(
     ),
 )
 #: networkx, for the knowledge graph's communities: only the knowledge build's merge step (with the embed
-#: layer: its records are embedded there). Pure Python, ≈ 5 MB once its tests are pruned.
+#: layer: its records are embedded there). Pure Python, ≈ 4 MB once its tests are pruned; without byte code
+#: (≈ 4.2 MB more would take the merge step past Lambda's limit, and a background step can afford compiling).
 GRAPH_LAYER = DependencyLayer(
     "graph",
     "knowledge-graph dependencies (networkx)",
     no_deps=True,
     prune=("networkx/**/tests",),
+    bytecode=False,
 )
 LAYER_REQUIREMENTS = RUNTIME_LAYER.requirements
+#: The layers' modules the functions load (imported at start, or by their requests and steps), one path per
+#: line relative to a layer's ``python/``: each layer ships their byte code (``infra_cdk.bundling.Bytecode``);
+#: the code asset ships all of its own. Kept current by tests/infrastructure/test_layers.py (which rewrites it
+#: with ``FLOWLESS_WRITE_PRECOMPILED=1``).
+PRECOMPILED = REPO_ROOT / "layers" / "precompiled.txt"
 
 #: The layers, beyond the runtime one, that a function needs for each backend it ``needs``. A new Backend
 #: must be added here (and its client's packages to a layer).
@@ -184,7 +198,7 @@ class FunctionPackage(Construct):
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.code = package_code(REPO_ROOT, CODE_PACKAGES)
+        self.code = package_code(REPO_ROOT, CODE_PACKAGES, bytecode=Bytecode(PYTHON_VERSION))
         self._layers: dict[str, lambda_.LayerVersion] = {}
         self.layer = self.layer_version(RUNTIME_LAYER)
 
@@ -201,6 +215,7 @@ class FunctionPackage(Construct):
                     python_version=PYTHON_VERSION,
                     no_deps=spec.no_deps,
                     prune=spec.prune,
+                    bytecode=Bytecode(PYTHON_VERSION, PRECOMPILED) if spec.bytecode else None,
                 ),
                 compatible_runtimes=[RUNTIME],
                 compatible_architectures=[ARCHITECTURE],

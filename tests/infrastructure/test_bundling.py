@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from aws_cdk import DockerImage
 
-from infra_cdk.bundling import PackageCopyBundler, PipLayerBundler
+from infra_cdk.bundling import Bytecode, PackageCopyBundler, PipLayerBundler
 from infra_cdk.config import REPO_ROOT
 from infra_cdk.function_construct import (
     CODE_PACKAGES,
@@ -26,6 +28,8 @@ from tests.infrastructure.conftest import Synthesized
 pytestmark = pytest.mark.infrastructure
 
 _IMAGE = DockerImage.from_registry("scratch-not-used")
+#: The Python running the tests: a runtime version the bundler can always compile for.
+_HERE = "{}.{}".format(*sys.version_info[:2])
 
 
 def test_code_bundle_holds_the_packages_without_tests_or_caches(tmp_path: Path) -> None:
@@ -193,3 +197,89 @@ def test_synth_without_bundling_stages_no_asset(prod: Synthesized) -> None:
     sources = {Path(asset["source"]["path"]) for asset in assets["files"].values()}
     layers = {spec.requirements.parent for spec in (RUNTIME_LAYER, INGEST_LAYER, EMBED_LAYER)}
     assert {REPO_ROOT, *layers} <= sources
+
+
+# -- byte code ---------------------------------------------------------------------------------------------
+def _loaded_from_byte_code(root: Path, module: str) -> bool:
+    """Whether a fresh interpreter that may not write byte code (as on Lambda) imports ``module`` from a .pyc."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(root)}
+    command = [sys.executable, "-v", "-c", f"import {module}"]
+    out = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    source = root / (module.replace(".", "/") + ".py")
+    return f"code object from '{source.parent / '__pycache__' / source.stem}." in out.stderr
+
+
+def test_code_bundle_ships_byte_code_the_runtime_uses_whatever_the_zip_does_to_timestamps(tmp_path: Path) -> None:
+    source = tmp_path / "repo"
+    for relative, text in [("shared/__init__.py", ""), ("shared/mod.py", "VALUE = 1\n"), ("functions/__init__.py", "")]:
+        (source / relative).parent.mkdir(parents=True, exist_ok=True)
+        (source / relative).write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+
+    assert PackageCopyBundler(source, CODE_PACKAGES, bytecode=Bytecode(_HERE)).try_bundle(str(out), image=_IMAGE)
+
+    module = out / "shared" / "mod.py"
+    os.utime(module, (315532800, 315532800))  # the asset's zip: 1980-01-01 on every file
+    (cached,) = (out / "shared" / "__pycache__").glob("mod.*.pyc")
+    assert int.from_bytes(cached.read_bytes()[4:8], "little") == 0b11  # PEP 552: hash-based, checked
+    assert _loaded_from_byte_code(out, "shared.mod")
+    module.write_text("VALUE = 2\n", encoding="utf-8")  # a changed source is never shadowed by old byte code
+    assert not _loaded_from_byte_code(out, "shared.mod")
+
+
+def test_a_layer_compiles_only_the_modules_of_its_manifest_after_pruning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installed = ["pkg/__init__.py", "pkg/used.py", "pkg/unused.py", "pkg/tests/test_x.py"]
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("pkg==1.0\n", encoding="utf-8")
+    manifest = tmp_path / "precompiled.txt"
+    manifest.write_text("pkg/__init__.py\npkg/used.py\npkg/tests/test_x.py\nother/absent.py\n", encoding="utf-8")
+    fake_pip = _fake_pip(installed)
+    real_run = subprocess.run
+    monkeypatch.setattr(
+        subprocess,
+        "run",
+        lambda command, **kw: fake_pip(command, True) if "--target" in command else real_run(command, **kw),
+    )
+    bundler = PipLayerBundler(
+        requirements,
+        platforms=PIP_PLATFORMS,
+        python_version=_HERE,
+        prune=("pkg/tests",),
+        bytecode=Bytecode(_HERE, manifest),
+    )
+    out = tmp_path / "out"
+
+    assert bundler.try_bundle(str(out), image=_IMAGE)
+
+    compiled = sorted(p.name.split(".")[0] for p in (out / "python").rglob("*.pyc"))
+    assert compiled == ["__init__", "used"]  # pruned and unlisted modules have none; absent ones are skipped
+
+
+def test_without_the_runtimes_python_a_bundle_ships_no_byte_code(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "mod.py").write_text("VALUE = 1\n", encoding="utf-8")
+    Bytecode("2.1").compile(tmp_path)
+    assert not list(tmp_path.rglob("*.pyc"))
+    assert "no Python 2.1 to compile byte code with" in caplog.text
+
+
+def test_layer_fingerprint_follows_its_byte_code(tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("fastapi==0.165.0\n", encoding="utf-8")
+    manifest = tmp_path / "precompiled.txt"
+    manifest.write_text("fastapi/__init__.py\n", encoding="utf-8")
+    arm = ["manylinux2014_aarch64"]
+
+    def fingerprint(bytecode: Bytecode | None) -> str:
+        return PipLayerBundler(requirements, platforms=arm, python_version="3.13", bytecode=bytecode).fingerprint
+
+    plain, compiled = fingerprint(None), fingerprint(Bytecode("3.13", manifest))
+    assert compiled != plain and fingerprint(Bytecode("3.13", manifest)) == compiled
+    assert fingerprint(Bytecode("3.12", manifest)) != compiled
+    manifest.write_text("fastapi/__init__.py\nfastapi/routing.py\n", encoding="utf-8")
+    assert fingerprint(Bytecode("3.13", manifest)) != compiled

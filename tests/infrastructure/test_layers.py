@@ -1,22 +1,25 @@
 """The dependency layers: pinned to what the tests run with, not stacked twice, enough for each function,
-at import time and for what its requests (route groups) or its steps (parse steps) import when they run.
+at import time and for what its requests (route groups) or its steps (parse steps) import when they run,
+with byte code for every module the functions load (``layers/precompiled.txt``).
 
 Lambda refuses a function whose code and layers exceed 250 MB unzipped (262,144,000 bytes); measured with
-the bundlers (aarch64, CPython 3.13; bytes of the files): runtime ≈ 117.7 MB (numpy 55, botocore 21, openai
-and its httpx2/jiter ≈ 11.5, uvicorn with click and h11 ≈ 0.9), ingest ≈ 49.2 MB (pypdfium2's PDFium ≈ 9.0),
-embed ≈ 126.4 MB after pruning (onnxruntime 56.3, the bge-small-en-v1.5 files 34.7, MiniLM's 23.7, tokenizers
-11.3), graph ≈ 4.0 MB (networkx without its tests), code ≈ 2.3 MB. The heaviest functions (runtime + embed: the
-embed step, chunks, retrieval, completions, the knowledge build steps) come to ≈ 246.4 MB, the knowledge build's
-merge step (+ graph) to ≈ 250.4 MB (15.8 and 11.8 MB under the limit), the parse steps (runtime + ingest) to
-≈ 169 MB; runtime + ingest + embed would exceed it, so no function may carry both ingest and embed,
-nor a distribution in two of its layers. The Lambda Web Adapter's layer
-(streaming groups) is a single binary of a few MB.
+the bundlers (aarch64, CPython 3.13; bytes of the files; 2026-12-05): runtime ≈ 122.7 MB with its byte code
+(13.7 MB; numpy's tests, f2py and the .pyi stubs pruned: 8.3 MB less), ingest ≈ 52.6 MB (byte code 3.9),
+embed ≈ 126.5 MB after pruning (onnxruntime 56.3, the bge-small-en-v1.5 files 34.7, MiniLM's 23.7, tokenizers
+11.3), graph ≈ 4.1 MB (networkx without its tests, and without byte code), code ≈ 5.1 MB (byte code 2.0).
+The heaviest functions (runtime + embed: the embed step, chunks, retrieval, completions, the knowledge build
+steps) come to ≈ 254.3 MB, the knowledge build's merge step (+ graph) to ≈ 258.4 MB (7.8 and 3.7 MB under
+the limit), the parse steps (runtime + ingest) to ≈ 180 MB; runtime + ingest + embed would exceed it, so no
+function may carry both ingest and embed, nor a distribution in two of its layers. The next room, if a pin
+needs it: botocore's models of the services never called (its data is ≈ 23 MB). The Lambda Web Adapter's
+layer (streaming groups) is a single binary of a few MB.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import subprocess
 import sys
@@ -34,6 +37,7 @@ from infra_cdk.function_construct import (
     GRAPH_LAYER,
     INGEST_LAYER,
     NEEDS_LAYERS,
+    PRECOMPILED,
     RUNTIME_LAYER,
     DependencyLayer,
     needs_layers,
@@ -233,6 +237,12 @@ for arg in sys.argv[1:]:
     use(arg[1:]) if arg.startswith("+") else import_module(arg)
 owners = metadata.packages_distributions()
 tops = {{name.split(".")[0] for name in sys.modules}} - set(sys.stdlib_module_names)
+files = {{
+    module.__file__.split("site-packages/", 1)[1]
+    for module in list(sys.modules.values())
+    if (getattr(module, "__file__", None) or "").endswith(".py") and "site-packages/" in module.__file__
+}}
+print(json.dumps(sorted(files)))
 print(json.dumps(sorted({{dist for top in tops for dist in owners.get(top, [])}})))
 """.format(
     env=repr(
@@ -259,7 +269,7 @@ print(json.dumps(sorted({{dist for top in tops for dist in owners.get(top, [])}}
 
 def _probe(modules: Iterable[str]) -> subprocess.Popen[str]:
     """A fresh interpreter importing ``modules`` (and building ``+<backend>`` adapters) with the AWS backend
-    configured; prints the distributions loaded."""
+    configured; prints the modules' files loaded from site-packages, then the distributions loaded."""
     return subprocess.Popen(
         [sys.executable, "-c", _PROBE, *modules],
         cwd=REPO_ROOT,
@@ -269,17 +279,18 @@ def _probe(modules: Iterable[str]) -> subprocess.Popen[str]:
     )
 
 
-def _result(probe: subprocess.Popen[str]) -> tuple[int, str, set[str]]:
-    """(exit code, end of stderr, distributions loaded)."""
+def _result(probe: subprocess.Popen[str]) -> tuple[int, str, set[str], set[str]]:
+    """(exit code, end of stderr, distributions loaded, their modules' files relative to site-packages)."""
     stdout, stderr = probe.communicate(timeout=180)
-    loaded = json.loads(stdout.splitlines()[-1]) if probe.returncode == 0 else []
-    return probe.returncode, stderr[-3000:], {_canonical(name) for name in loaded}
+    files, loaded = [json.loads(line) for line in stdout.splitlines()[-2:]] if probe.returncode == 0 else ([], [])
+    return probe.returncode, stderr[-3000:], {_canonical(name) for name in loaded}, set(files)
 
 
-def _distributions_loaded(probe: subprocess.Popen[str]) -> set[str]:
-    returncode, stderr, loaded = _result(probe)
+def _loaded(probe: subprocess.Popen[str]) -> tuple[set[str], set[str]]:
+    """The distributions and files a successful probe loaded."""
+    returncode, stderr, distributions, files = _result(probe)
     assert returncode == 0, stderr
-    return loaded
+    return distributions, files
 
 
 #: The backends whose clients each layer carries: those of NEEDS_LAYERS, the others' in the runtime layer.
@@ -334,9 +345,10 @@ def _streaming_handlers() -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def loaded(prod: Synthesized) -> dict[str, tuple[list[str], set[str]]]:
+def loaded(prod: Synthesized) -> dict[str, tuple[list[str], set[str], set[str]]]:
     """For each layer set: the handler modules of the functions on it, and the distributions they load
-    (imported with what they import when they run), less what a bare interpreter loads (site hooks)."""
+    (imported with what they import when they run) and those modules' files, less what a bare interpreter
+    loads (site hooks)."""
     modules = {
         layer_set: sorted(
             {
@@ -356,8 +368,12 @@ def loaded(prod: Synthesized) -> dict[str, tuple[list[str], set[str]]]:
         for layer_set in LAYER_SETS
         if modules[layer_set]
     }
-    bare = _distributions_loaded(baseline)
-    return {layer_set: (modules[layer_set], _distributions_loaded(probe) - bare) for layer_set, probe in probes.items()}
+    bare, bare_files = _loaded(baseline)
+    results = {}
+    for layer_set, probe in probes.items():
+        distributions, files = _loaded(probe)
+        results[layer_set] = (modules[layer_set], distributions - bare, files - bare_files)
+    return results
 
 
 def _allowed(layers: Iterable[str]) -> set[str]:
@@ -371,10 +387,10 @@ def _unheld(distributions: set[str], layers: Iterable[str]) -> list[str]:
 
 @pytest.mark.parametrize("layer_set", LAYER_SETS)
 def test_functions_import_only_what_their_layers_hold(
-    loaded: dict[str, tuple[list[str], set[str]]], layer_set: str
+    loaded: dict[str, tuple[list[str], set[str], set[str]]], layer_set: str
 ) -> None:
     assert layer_set in loaded, f"no function runs on {layer_set}"
-    modules, distributions = loaded[layer_set]
+    modules, distributions, _ = loaded[layer_set]
     missing = _unheld(distributions, layer_set.split("+"))
     assert not missing, f"{modules} on {layer_set} import distributions no layer holds: {missing}"
 
@@ -486,8 +502,11 @@ def test_what_a_groups_requests_reach_is_in_its_needs(group: RouteGroup) -> None
     assert backends <= set(group.needs), f"{group.name} reaches {sorted(backends - set(group.needs))}"
 
 
+RequestsLoaded = Mapping[str, tuple[list[str], list[str], tuple[int, str, set[str], set[str]]]]
+
+
 @pytest.fixture(scope="module")
-def requests_loaded(prod: Synthesized) -> Mapping[str, tuple[list[str], list[str], tuple[int, str, set[str]]]]:
+def requests_loaded(prod: Synthesized) -> RequestsLoaded:
     """For each route group: its function's layers, the probe's arguments, and what the probe loaded (less
     what a bare interpreter loads): the entry module, what its requests import, and its needs' clients."""
     plans = {
@@ -499,21 +518,40 @@ def requests_loaded(prod: Synthesized) -> Mapping[str, tuple[list[str], list[str
     }
     baseline = _probe([])
     probes = {name: _probe(arguments) for name, (_, arguments) in plans.items()}
-    bare = _distributions_loaded(baseline)
+    bare, bare_files = _loaded(baseline)
     results = {}
     for name, probe in probes.items():
-        returncode, stderr, distributions = _result(probe)
-        results[name] = (*plans[name], (returncode, stderr, distributions - bare))
+        returncode, stderr, distributions, files = _result(probe)
+        results[name] = (*plans[name], (returncode, stderr, distributions - bare, files - bare_files))
     return results
 
 
 @pytest.mark.parametrize("group", ROUTE_GROUPS, ids=lambda group: group.name)
 def test_route_group_requests_import_only_what_their_layers_hold(
-    requests_loaded: Mapping[str, tuple[list[str], list[str], tuple[int, str, set[str]]]], group: RouteGroup
+    requests_loaded: RequestsLoaded, group: RouteGroup
 ) -> None:
-    layers, arguments, (returncode, stderr, distributions) = requests_loaded[group.name]
+    layers, arguments, (returncode, stderr, distributions, _) = requests_loaded[group.name]
     assert returncode == 0, f"probe {arguments} failed:\n{stderr}"
     missing = _unheld(distributions, layers)
     assert not missing, (
         f"{group.name}'s requests ({arguments}) load distributions no layer of {layers} holds: {missing}"
+    )
+
+
+# -- byte code ---------------------------------------------------------------------------------------------
+def test_the_layers_ship_byte_code_for_every_module_the_functions_load(
+    loaded: dict[str, tuple[list[str], set[str], set[str]]], requests_loaded: RequestsLoaded
+) -> None:
+    # Without it a module is compiled at every cold start (infra_cdk.bundling.Bytecode); with
+    # FLOWLESS_WRITE_PRECOMPILED=1 this test writes the list instead of checking it.
+    needed = {file for _, _, files in loaded.values() for file in files}
+    needed |= {file for *_, (_, _, _, files) in requests_loaded.values() for file in files}
+    assert len(needed) > 300  # FastAPI, pydantic, boto3 ... at least
+    if os.environ.get("FLOWLESS_WRITE_PRECOMPILED") == "1":
+        PRECOMPILED.write_text("".join(f"{file}\n" for file in sorted(needed)), encoding="utf-8")
+    listed = set(PRECOMPILED.read_text(encoding="utf-8").split())
+    missing = sorted(needed - listed)
+    assert not missing, (
+        f"{len(missing)} modules the functions load have no byte code in their layer ({missing[:5]} ...): run "
+        "FLOWLESS_WRITE_PRECOMPILED=1 .venv/bin/pytest tests/infrastructure/test_layers.py -k byte_code"
     )
