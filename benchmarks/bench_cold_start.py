@@ -12,7 +12,10 @@ Then a cold request of the datasets function: the import and its first request (
 in one fresh interpreter, against a local DynamoDB stand-in (moto's server, in this process): what a
 user waits for in Python, import and first-use imports together.
 
-    .venv/bin/python benchmarks/bench_cold_start.py [--runs 7] [--function datasets ...]
+    .venv/bin/python benchmarks/bench_cold_start.py [--runs 7] [--function datasets ...] [--from-source]
+
+``--from-source`` also times each import compiling every module but the standard library's, as a function
+did on Lambda before the bundles shipped byte code (``infra_cdk/bundling.py``), beside the import with it.
 
 Target (issue 15): the datasets function's import <= 300 ms.
 """
@@ -25,6 +28,8 @@ import os
 import statistics
 import subprocess
 import sys
+import sysconfig
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,6 +164,41 @@ def cold_request(runs: int) -> None:
     )
 
 
+def compiling_env(prefix: Path) -> dict[str, str]:
+    """What a function's interpreter meets on Lambda without shipped byte code: the standard library compiled
+    (the runtime's is), every other module (the layers', the code's) compiled at import and never written.
+
+    The standard library's byte code is compiled into ``prefix`` once (``PYTHONPYCACHEPREFIX`` then makes the
+    interpreter read byte code from there only, so the venv's own ``__pycache__`` folders are ignored)."""
+    stdlib = sysconfig.get_paths()["stdlib"]
+    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(prefix)}
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "-j", "0", stdlib], env=env, check=False, capture_output=True
+    )
+    return {"PYTHONPYCACHEPREFIX": str(prefix), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def bytecode_gain(names: list[str], runs: int) -> None:
+    """Each function's import with its modules' byte code (what the bundles ship, infra_cdk.bundling.Bytecode)
+    and compiling them, alternating, in the same run."""
+    with tempfile.TemporaryDirectory(prefix="pycache-") as prefix:
+        compiling = compiling_env(Path(prefix))
+        shipped: dict[str, list[float]] = {name: [] for name in names}
+        source: dict[str, list[float]] = {name: [] for name in names}
+        for name in names:
+            run(PROBE.format(module=module_of(name)), lambda_env(name))  # the venv's byte code is there
+        for _ in range(runs):
+            for name in names:
+                probe = PROBE.format(module=module_of(name))
+                shipped[name].append(run(probe, lambda_env(name))[0])
+                source[name].append(run(probe, {**lambda_env(name), **compiling})[0])
+    print(f"import with the byte code shipped vs compiled at import (as before), wall ms, median of {runs} ({load()})")
+    print(f"{'function':22}{'byte code':>10}{'compiling':>11}{'ratio':>7}")
+    for name in names:
+        with_code, without = statistics.median(shipped[name]), statistics.median(source[name])
+        print(f"{name:22}{with_code:10.0f}{without:11.0f}{without / with_code:7.1f}")
+
+
 def load() -> str:
     return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg()) + f", {os.cpu_count()} cores"
 
@@ -168,8 +208,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--function", action="append", help="only this function (repeatable; default: all)")
     parser.add_argument("--no-request", action="store_true", help="skip the datasets cold request")
+    parser.add_argument(
+        "--from-source", action="store_true", help="also each import compiling its modules (no byte code shipped)"
+    )
     args = parser.parse_args()
     imports(args.function or functions(), args.runs)
+    if args.from_source:
+        bytecode_gain(args.function or functions(), args.runs)
     if not args.no_request:
         cold_request(args.runs)
     print("target: the datasets function's import <= 300 ms")

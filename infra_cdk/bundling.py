@@ -5,8 +5,8 @@ Docker image given next to them is a placeholder that is never pulled. When a sy
 (context ``aws:cdk:bundling-stacks`` = ``[]``, as the tests do) neither runs.
 
 Both can ship byte code (``Bytecode``): Lambda's code and layers are read-only, so a module without a
-usable ``.pyc`` is compiled again at every cold start (the datasets function's import: ~1.15 s from source
-against ~0.39 s from byte code here, ``benchmarks/bench_cold_start.py --from-source``). The ``.pyc`` files
+usable ``.pyc`` is compiled again at every cold start (the datasets function's import: 571 ms compiling
+against 249 ms from byte code on a 2-core machine, ``benchmarks/bench_cold_start.py --from-source``). The ``.pyc`` files
 are *checked-hash* ones (PEP 552): valid while the source's hash matches, whatever the timestamps the
 asset's zip gives the files, and compiled by the runtime's own Python version (another version's files
 would be ignored).
