@@ -5,6 +5,8 @@ it arrives, and a client that goes away stops the model upstream."""
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Generator
 from typing import Any
@@ -14,7 +16,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from functions.api.deps import ContainerDep, Envelope, Json, TenantId, ok
-from shared.ports.chat_model import ChatModelError
+from shared.ports.chat_model import ChatModelError, ChatStreamAborted, aborting_streams
 from shared.schemas.completions import CompletionRequest, OpenAICompletionRequest, RelatedQuestionsRequest
 from shared.services.completions import CompletionService, Conversation
 
@@ -71,22 +73,56 @@ OPENAI_ANSWERS = {
     }
 }
 _DONE = object()
+logger = logging.getLogger(__name__)
 
 
 def _sse(data: Any) -> str:
     return "data:" + json.dumps(data, ensure_ascii=False) + "\n\n"
 
 
+#: How long a hang-up waits for the worker thread to let go of the answer's generator once the model streams
+#: were aborted (a read blocked before the model's response headers is not woken: it ends at its timeout).
+ABORT_GRACE_SECONDS = 5.0
+
+
 async def _in_thread(generator: Generator[str, None, None]) -> AsyncIterator[str]:
-    """Drive a blocking generator from the event loop, one item per worker-thread hop, closing it on exit."""
+    """Drive a blocking generator from the event loop, one item per worker-thread hop, closing it on exit.
+
+    When the client hangs up (this task is cancelled) while the thread waits on a model that says nothing,
+    the wait is given up at once and the model streams read under this task's ``StreamAbort`` are aborted:
+    their connections drop, so the model stops generating, and the thread's read fails and lets go.
+    """
+    abort = aborting_streams()  # the worker threads below run in copies of this context
     try:
         while True:
-            item = await anyio.to_thread.run_sync(next, generator, _DONE)
+            idle = threading.Event()
+            try:
+                item = await anyio.to_thread.run_sync(_step, generator, idle, abandon_on_cancel=True)
+            except anyio.get_cancelled_exc_class():
+                abort.fire()
+                await anyio.to_thread.run_sync(idle.wait, ABORT_GRACE_SECONDS)  # shielded: not abandoned
+                raise
             if item is _DONE:
                 return
             yield item  # type: ignore[misc]
     finally:
-        await anyio.to_thread.run_sync(generator.close)
+        await anyio.to_thread.run_sync(_close, generator)
+
+
+def _step(generator: Generator[str, None, None], idle: threading.Event) -> object:
+    try:
+        return next(generator, _DONE)
+    except ChatStreamAborted:  # the client went away: the answer is dropped as by close()
+        return _DONE
+    finally:
+        idle.set()
+
+
+def _close(generator: Generator[str, None, None]) -> None:
+    try:
+        generator.close()
+    except ValueError:  # still running in an abandoned thread (a read no abort wakes): it ends on its own
+        logger.warning("an abandoned answer is still waiting on its model; it ends at the model's timeout")
 
 
 def event_stream(generator: Generator[str, None, None]) -> StreamingResponse:

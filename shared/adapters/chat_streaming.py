@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from shared.ports.chat_model import ChatDelta, ChatMessage, ChatModelError, ChatUsage, ToolCall
+from shared.ports.chat_model import (
+    ChatDelta,
+    ChatMessage,
+    ChatModelError,
+    ChatStreamAborted,
+    ChatUsage,
+    ToolCall,
+    current_abort,
+)
 from shared.rag.tokens import count_tokens
 
 T = TypeVar("T")
@@ -20,22 +30,48 @@ def estimate_usage(messages: Sequence[ChatMessage], answer: str) -> ChatUsage:
 
 
 def guarded_reads(
-    source: Iterable[T], errors: tuple[type[Exception], ...], translate: Callable[[Exception], ChatModelError]
+    source: Iterable[T],
+    errors: tuple[type[Exception], ...],
+    translate: Callable[[Exception], ChatModelError],
+    *,
+    wake: Callable[[], None] | None = None,
 ) -> Iterator[T]:
     """The items of ``source``; one of ``errors`` raised while reading an item is raised as ``translate(error)``.
 
     Only the read is guarded: an exception thrown in at the adapter's own ``yield`` (GeneratorExit on close)
     never passes through here, so it reaches the adapter's ``finally`` that drops the connection untouched.
+    ``wake`` (from another thread) makes a blocked read return or fail: it is registered with the current
+    :class:`StreamAbort`, and once that fired, however the read ends, :class:`ChatStreamAborted` is raised.
     """
+    abort = current_abort()
+    if abort is not None and wake is not None:
+        abort.on_abort(wake)
     iterator = iter(source)
     while True:
         try:
             item = next(iterator)
         except StopIteration:
+            if abort is not None and abort.fired:
+                raise ChatStreamAborted() from None
             return
-        except errors as exc:
-            raise translate(exc) from exc
+        except Exception as exc:
+            if abort is not None and abort.fired:
+                raise ChatStreamAborted() from exc
+            if isinstance(exc, errors):
+                raise translate(exc) from exc
+            raise
         yield item
+
+
+def shut_down(response: Any) -> None:
+    """Wake a read blocked on an HTTP response (httpx's) from another thread: shut its connection's socket
+    down. Closing the response would not do (a ``recv`` blocked on a socket closed by another thread on
+    Linux waits on), and it takes the connection's lock the reading thread may hold."""
+    stream = (getattr(response, "extensions", None) or {}).get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):  # already closed: nothing is blocked on it
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def last_delta(

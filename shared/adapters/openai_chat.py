@@ -12,7 +12,7 @@ from typing import Any
 
 import openai
 
-from shared.adapters.chat_streaming import PartialCall, estimate_usage, guarded_reads, last_delta
+from shared.adapters.chat_streaming import PartialCall, estimate_usage, guarded_reads, last_delta, shut_down
 from shared.adapters.openai_common import endpoint_label, provider_message, request_error
 from shared.ports.chat_model import (
     ChatDelta,
@@ -146,7 +146,10 @@ class OpenAIChatModel(ChatModel):
         calls: dict[int, PartialCall] = {}
         try:
             # A data line that is not JSON raises ValueError.
-            for chunk in guarded_reads(chunks, (openai.APIError, ValueError), self._midstream_error):
+            reads = guarded_reads(
+                chunks, (openai.APIError, ValueError), self._midstream_error, wake=lambda: shut_down(chunks.response)
+            )
+            for chunk in reads:
                 try:
                     if chunk.usage is not None:  # the last chunk when include_usage is honoured
                         usage = _usage(chunk.usage)

@@ -3,13 +3,19 @@
 The API layer streams answers over SSE (locally through uvicorn, on AWS through Lambda response
 streaming): it iterates :meth:`ChatModel.stream` in a worker thread and forwards each delta as it arrives.
 When its own client goes away it closes the iterator, and the adapter must then drop the upstream request
-at once, so an abandoned answer stops costing tokens.
+at once, so an abandoned answer stops costing tokens. A worker thread blocked reading a model that says
+nothing for a while (reasoning before it answers) cannot be closed; the API layer then fires the
+:class:`StreamAbort` it iterates under (``aborting_streams``) from its own thread, and the adapter, which
+registered how to wake its read (``on_abort``), raises :class:`ChatStreamAborted` from it.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -140,6 +146,65 @@ class ChatModelServiceError(ChatModelError):
 
 class ChatModelTimeout(ChatModelServiceError):
     """The model's service did not answer (or stopped streaming) within the read timeout."""
+
+
+class ChatStreamAborted(Exception):
+    """The stream's consumer gave up on it from another thread (its own client went away): not a model failure,
+    so nothing catches it as one; the answer is dropped as on ``close()``."""
+
+
+class StreamAbort:
+    """Stops the model streams read under it, from any thread, even while a read is blocked.
+
+    Adapters register (``on_abort``) how to wake their read: shutting the connection's socket down. A callback
+    registered after the abort runs at once.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[], None]] = []
+        self._fired = False
+
+    @property
+    def fired(self) -> bool:
+        return self._fired
+
+    def on_abort(self, callback: Callable[[], None]) -> None:
+        with self._lock:
+            if not self._fired:
+                self._callbacks.append(callback)
+                return
+        _run(callback)
+
+    def fire(self) -> None:
+        with self._lock:
+            self._fired = True
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            _run(callback)
+
+
+def _run(callback: Callable[[], None]) -> None:
+    try:
+        callback()
+    except Exception:  # waking a read is best effort: the stream then ends at its next delta instead
+        logging.getLogger(__name__).warning("aborting a model stream failed", exc_info=True)
+
+
+#: The abort of the streams the current context reads (worker threads get a copy of the caller's context).
+_STREAM_ABORT: ContextVar[StreamAbort | None] = ContextVar("stream_abort", default=None)
+
+
+def aborting_streams() -> StreamAbort:
+    """A new abort for the model streams read from now on in this context (and in the threads it starts)."""
+    abort = StreamAbort()
+    _STREAM_ABORT.set(abort)
+    return abort
+
+
+def current_abort() -> StreamAbort | None:
+    """The abort the streams read in this context answer to, if any."""
+    return _STREAM_ABORT.get()
 
 
 class ChatModel(ABC):

@@ -278,6 +278,29 @@ def test_a_client_that_hangs_up_stops_the_model(
     assert len(record.tokens) < 50
 
 
+@pytest.mark.parametrize("path", ["completions", "openai"])
+def test_a_client_that_hangs_up_while_the_model_says_nothing_stops_the_model(
+    chat_api: httpx.Client, assistant: dict[str, Any], llm: FakeOpenAI, path: str
+) -> None:
+    # A reasoning model may stream nothing for minutes: the upstream request must drop when the client
+    # leaves, not when the model next speaks (the gate holds the second token until the test ends).
+    gate = Gate()
+    llm.script_chat(["Because ", "yeast."], gate=gate)
+    gate.release()  # the headers, the role frame and the first token; the second is held
+    if path == "completions":
+        url, body = f"/api/v1/chats/{assistant['id']}/completions", {"question": "Why does bread rise?"}
+    else:
+        url = f"/api/v1/chats_openai/{assistant['id']}/chat/completions"
+        body = {"model": "model", "messages": [{"role": "user", "content": "Why does bread rise?"}], "stream": True}
+    with chat_api.stream("POST", url, json=body) as response:
+        for line in response.iter_lines():
+            if line.startswith("data:") and "Because" in line:
+                break  # the first token arrived: hang up while the model is silent
+    assert gate.wait_abandoned(10.0), "the upstream request stayed open after the client left"
+    record = llm.streams[-1]
+    assert record.wait_ended(10.0) and record.disconnected and record.tokens == ["Because "]
+
+
 def test_picture_method_with_an_image2text_model(server: RunningServer, llm: FakeOpenAI) -> None:
     llm.reset()
     _, key = server.container.tenant_service.create(
