@@ -224,7 +224,9 @@ class ChatModel(ABC):
         Nothing is sent before the first ``next()``, and every failure, including a rejected key or an
         unreachable endpoint, is raised from the iterator as :class:`ChatModelError`, after the deltas that
         already arrived. ``close()`` (from the thread iterating it, between deltas) drops the upstream
-        request at once.
+        request at once; a read blocked in between is woken by the :class:`StreamAbort` of the context the
+        stream is read in, when the adapter reads through ``guarded_reads`` with a ``wake`` (the
+        OpenAI-compatible one does; Bedrock's does not yet: its stream then ends at its next event).
         """
 
     def stream_with_tools(
