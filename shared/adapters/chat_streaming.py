@@ -64,11 +64,14 @@ def guarded_reads(
 
 
 def shut_down(response: Any) -> None:
-    """Wake a read blocked on an HTTP response (httpx's) from another thread: shut its connection's socket
-    down. Closing the response would not do (a ``recv`` blocked on a socket closed by another thread on
-    Linux waits on), and it takes the connection's lock the reading thread may hold."""
-    stream = (getattr(response, "extensions", None) or {}).get("network_stream")
-    sock = stream.get_extra_info("socket") if stream is not None else None
+    """Wake a read blocked on an HTTP response (httpx's or urllib3's) from another thread: shut its
+    connection's socket down. Closing the response would not do (a ``recv`` blocked on a socket closed by
+    another thread on Linux waits on), and it takes the connection's lock the reading thread may hold."""
+    stream = (getattr(response, "extensions", None) or {}).get("network_stream")  # httpx (openai)
+    if stream is not None:
+        sock = stream.get_extra_info("socket")
+    else:  # urllib3 (botocore)
+        sock = getattr(getattr(response, "connection", None), "sock", None)
     if isinstance(sock, socket.socket):
         with contextlib.suppress(OSError):  # already closed: nothing is blocked on it
             sock.shutdown(socket.SHUT_RDWR)

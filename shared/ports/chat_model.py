@@ -225,8 +225,8 @@ class ChatModel(ABC):
         unreachable endpoint, is raised from the iterator as :class:`ChatModelError`, after the deltas that
         already arrived. ``close()`` (from the thread iterating it, between deltas) drops the upstream
         request at once; a read blocked in between is woken by the :class:`StreamAbort` of the context the
-        stream is read in, when the adapter reads through ``guarded_reads`` with a ``wake`` (the
-        OpenAI-compatible one does; Bedrock's does not yet: its stream then ends at its next event).
+        stream is read in: the adapter reads through ``guarded_reads`` with a ``wake`` that shuts its
+        connection down (``shut_down``).
         """
 
     def stream_with_tools(

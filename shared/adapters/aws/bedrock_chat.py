@@ -22,7 +22,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from shared.adapters.chat_streaming import PartialCall, guarded_reads, last_delta
+from shared.adapters.chat_streaming import PartialCall, guarded_reads, last_delta, shut_down
 from shared.ports.chat_model import (
     ChatDelta,
     ChatMessage,
@@ -119,7 +119,13 @@ class BedrockChatModel(ChatModel):
         usage: ChatUsage | None = None
         calls: dict[int, PartialCall] = {}
         try:
-            for event in guarded_reads(events, (ClientError, BotoCoreError, urllib3.exceptions.HTTPError), self._error):
+            reads = guarded_reads(
+                events,
+                (ClientError, BotoCoreError, urllib3.exceptions.HTTPError),
+                self._error,
+                wake=lambda: shut_down(getattr(events, "_raw_stream", None)),  # botocore's EventStream: urllib3's
+            )
+            for event in reads:
                 text = None
                 try:
                     if "contentBlockDelta" in event:
