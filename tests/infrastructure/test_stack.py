@@ -120,6 +120,7 @@ def test_function_size_and_environment_come_from_the_registry(prod: Synthesized,
     assert env["POWERTOOLS_SERVICE_NAME"] == SERVICE_NAME
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE
     assert env["LOG_LEVEL"]
+    assert env["OPENBLAS_NUM_THREADS"] == "1"  # as `flowless serve` runs numpy
     (table_id,) = prod.resources("AWS::DynamoDB::Table")
     assert env[ENV_TABLE_NAME] == {"Ref": table_id}
     assert env[ENV_DOCUMENTS_BUCKET]["Ref"] in prod.resources("AWS::S3::Bucket")
