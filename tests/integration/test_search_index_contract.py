@@ -24,6 +24,7 @@ import pytest
 from opensearchpy import OpenSearch
 from osmem_server import OsmemServer
 
+from shared.adapters.aws import opensearch_index
 from shared.adapters.aws.opensearch_index import OpenSearchIndex
 from shared.adapters.aws.s3_blobs import S3BlobStore
 from shared.adapters.aws.shard_index import ShardSnapshotIndex
@@ -860,3 +861,26 @@ def test_embedded_int8_first_pass_finds_the_exact_nearest(
             for c in hybrid:
                 if c.chunk_id != "plain":
                     assert c.vector_score == pytest.approx(float(matrix[int(c.chunk_id[1:])] @ query), abs=1e-5)
+
+
+def test_aoss_copies_written_before_vectors_were_packed_still_get_their_cosine(
+    osmem: OsmemServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Text hits carry their vector packed (``PACKED_VECTOR``); a copy written before the field existed has
+    only the JSON one, which the search then reads again by copy id: the cosine is the same either way."""
+    with aoss_engine(osmem, VISIBILITY_DELAY_S) as aoss:
+        aoss.index.upsert([chunk("new", "granite quarry", blend(0, 1, 0.5))])
+        written = opensearch_index.chunk_document
+
+        def unpacked(*args: Any, **kwargs: Any) -> dict[str, Any]:  # what the engine wrote before
+            document = written(*args, **kwargs)
+            document.pop(opensearch_index.PACKED_VECTOR, None)
+            return document
+
+        monkeypatch.setattr(opensearch_index, "chunk_document", unpacked)
+        aoss.index.upsert([chunk("old", "granite quarry", blend(0, 2, 0.25))])
+        aoss.stand_in.settle()
+        found = {c.chunk_id: c for c in find(aoss.index, "granite", axis(0))}
+    assert found["new"].vector_score == pytest.approx(blend(0, 1, 0.5)[0], rel=1e-6)
+    assert found["old"].vector_score == pytest.approx(blend(0, 2, 0.25)[0], rel=1e-6)
+    assert found["old"].text_score and found["new"].text_score

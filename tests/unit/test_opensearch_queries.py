@@ -4,11 +4,13 @@ the score conversion, bulk batching, hit merging, and the requests the engine ma
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import pytest
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import TransportError
@@ -18,8 +20,10 @@ from shared.adapters.aws.opensearch_index import (
     BULK_DELETE_MAX,
     BULK_MAX_BYTES,
     BULK_MAX_DOCS,
+    PACKED_VECTOR,
     PAGE_SIZE,
     OpenSearchIndex,
+    SearchRequest,
     SearchRequestError,
     aoss_client,
     bulk_delete_payloads,
@@ -32,18 +36,22 @@ from shared.adapters.aws.opensearch_index import (
     knn_query_body,
     knn_score_to_cosine,
     merge_hits,
+    pack_vector,
     page_body,
     plan_from_statistics,
     scope_filters,
     scope_query,
+    search_each,
     text_query_body,
     unit_vector,
 )
 from shared.ports.metadata import StoreUnavailable
-from shared.ports.search import IndexedChunk, SearchQuery
+from shared.ports.search import TEXT_CANDIDATES, IndexedChunk, SearchQuery
 from shared.rag.text_analysis import (
     FIELD_BOOSTS,
+    MAX_QUERY_TERMS,
     QueryPlan,
+    WeightedTerm,
     analyze_query,
     bm25_idf,
     opensearch_analysis,
@@ -166,12 +174,15 @@ def test_text_body_is_bm25_of_the_planned_terms_over_the_boosted_fields(hybrid: 
         ("panels", 1),
         ("roofs", 1),
     ]
-    for clause in clauses:
+    for i, clause in enumerate(clauses):
         assert clause["type"] == "most_fields"
         boosts = {f.split("^")[0]: float(f.split("^")[1]) if "^" in f else 1.0 for f in clause["fields"]}
         assert boosts == FIELD_BOOSTS
-    assert {"content", "keywords", "questions", "chunk_id"} <= set(body["_source"])
-    assert ("vector" in body["_source"]) is hybrid  # the cosine of text-only hits is computed from it
+        assert clause["_name"] == f"t{i}"  # a hit's matched_queries name the terms it holds
+    # no texts (the matched terms come from the named clauses) and, in a hybrid search, the packed vector the
+    # cosine of text-only hits is computed from (with the copy id, to read an older copy's vector again)
+    hit_fields = {"chunk_id", "dataset_id", "document_id"}
+    assert set(body["_source"]) == (hit_fields | {"copy_id", PACKED_VECTOR} if hybrid else hit_fields)
 
 
 def test_doc_freq_body_counts_each_term_in_the_datasets_without_hits() -> None:
@@ -277,16 +288,17 @@ def test_bulk_splits_by_size_and_sends_an_oversized_document_alone() -> None:
 
 
 # -- merging ------------------------------------------------------------------------------------------
-def _hit(chunk_id: str, score: float, **source: Any) -> dict[str, Any]:
-    return {"_score": score, "_source": {"chunk_id": chunk_id, "dataset_id": "d1", "document_id": "doc1", **source}}
+def _hit(chunk_id: str, score: float, matched: Sequence[str] = (), **source: Any) -> dict[str, Any]:
+    hit = {"_score": score, "_source": {"chunk_id": chunk_id, "dataset_id": "d1", "document_id": "doc1", **source}}
+    return {**hit, "matched_queries": list(matched)} if matched else hit
 
 
 def test_merge_lists_text_hits_then_vector_only_hits_once_each() -> None:
     plan = _plan("solar sunlight")
     text_hits = [
-        _hit("a", 3.0, content="Solar power", vector=[1.0, 0.0]),
-        _hit("b", 2.0, content="x", keywords=["sunlight"], vector=[0.0, 1.0, 0.0]),  # another dimension
-        _hit("a", 1.0, content="Solar power", vector=[1.0, 0.0]),  # a second copy of "a"
+        _hit("a", 3.0, ["t0"], vector=[1.0, 0.0]),
+        _hit("b", 2.0, ["t1", "other", "t9"], vector=[0.0, 1.0, 0.0]),  # another dimension; unknown names
+        _hit("a", 1.0, ["t0"], vector=[1.0, 0.0]),  # a second copy of "a"
     ]
     vector_hits = [_hit("a", 1.9), _hit("c", faiss_innerproduct_score(0.5)), _hit("c", 1.2)]
     found = merge_hits(text_hits, vector_hits, plan, [1.0, 0.0])
@@ -299,9 +311,31 @@ def test_merge_lists_text_hits_then_vector_only_hits_once_each() -> None:
     assert {x.text_reference for x in found} == {plan.reference_score}
 
 
+def test_a_packed_vector_is_the_vector() -> None:
+    vector = [0.6, -0.8, 1e-7, 3.0]
+    assert np.array_equal(np.frombuffer(base64.b64decode(pack_vector(vector)), "<f4"), np.float32(vector))
+    document = chunk_document(make_chunk("c1", vector=[0.6, 0.8]), [0.6, 0.8], 1, "copy")
+    assert document["vector"] == [0.6, 0.8] and document[PACKED_VECTOR] == pack_vector([0.6, 0.8])
+    (packed,) = merge_hits(
+        [_hit("a", 1.0, ["t0"], **{PACKED_VECTOR: pack_vector([0.6, 0.8])})], [], _plan("x"), [1.0, 0]
+    )
+    assert packed.vector_score == pytest.approx(0.6)
+    broken = [_hit(name, 1.0, **{PACKED_VECTOR: value}) for name, value in (("a", "AAA="), ("b", "not base64!"))]
+    assert [c.vector_score for c in merge_hits(broken, [], _plan("x"), [1.0, 0])] == [None, None]  # not 2 floats
+
+
 def test_merge_without_a_query_vector_has_no_vector_scores() -> None:
-    (found,) = merge_hits([_hit("a", 1.0, content="solar", vector=[1.0])], [], _plan("solar"), None)
+    (found,) = merge_hits([_hit("a", 1.0, ["t0"], vector=[1.0])], [], _plan("solar"), None)
     assert found.vector_score is None
+
+
+def test_merged_terms_are_those_of_the_query_that_was_sent() -> None:
+    # A short question's text query sends every term (before the statistics said which ones chunks hold).
+    terms = analyze_query("zebra solar")
+    sent = QueryPlan(tuple(WeightedTerm(term, 0.0) for term in terms), 0.0)
+    plan = _plan("zebra solar")
+    (found,) = merge_hits([_hit("a", 1.0, ["t1"])], [], plan, None, sent=sent)
+    assert found.matched_terms == ["solar"] and found.text_reference == plan.reference_score
 
 
 # -- the engine's requests, on a recording client ------------------------------------------------------
@@ -467,39 +501,66 @@ def test_a_write_waits_until_its_copies_are_searchable_and_says_when_they_are_no
         engine.upsert([make_chunk("c1"), make_chunk("c2")])
 
 
-def test_search_counts_terms_beside_the_knn_search_then_sends_the_planned_text_query() -> None:
+def _batching_engine(client: RecordingClient, batches: list[list[SearchRequest]]) -> OpenSearchIndex:
+    """An engine over ``client`` that records each batch of searches it sends side by side (one round trip)."""
+
+    def searcher(opensearch: Any, requests: Sequence[SearchRequest]) -> list[dict[str, Any]]:
+        batches.append(list(requests))
+        return search_each(opensearch, requests)
+
+    return OpenSearchIndex("https://example.invalid", region="us-east-1", client=client, searcher=searcher)  # type: ignore[arg-type]
+
+
+def test_a_question_of_few_terms_is_searched_in_one_round_trip() -> None:
     statistics = {
         "hits": {"total": {"value": 50}, "hits": []},
         "aggregations": {"df": {"buckets": {"t0": {"doc_count": 3}, "t1": {"doc_count": 0}}}},
     }
     client = RecordingClient(lambda method, kwargs: statistics if "aggs" in kwargs["body"] else {"hits": {"hits": []}})
+    batches: list[list[SearchRequest]] = []
+    engine = _batching_engine(client, batches)
     query = SearchQuery(
         "t1", ["d1"], text="solar zebra", vector=[3.0, 4.0], document_ids=["doc1"], top_k=9, text_limit=50
     )
-    assert _engine(client).search(query) == []
-    searches = [kwargs for name, kwargs in client.calls if name == "search"]
-    assert len(client.calls) == 3 and len(searches) == 3
-    first = {kwargs["index"]: kwargs["body"] for kwargs in searches[:2]}  # sent side by side
+    assert engine.search(query) == []
+    (batch,) = batches  # the statistics, the k-NN search and the text query, side by side
     terms = analyze_query("solar zebra")
     filters = scope_filters("t1", ["d1"], ["doc1"])
-    assert first == {
-        "flowless-chunks-*": doc_freq_body(terms, "t1", ["d1"]),
-        "flowless-chunks-2": knn_query_body([0.6, 0.8], filters, 9),
-    }
-    plan = plan_from_statistics(terms, statistics)
-    assert searches[2]["index"] == "flowless-chunks-*"
-    # top_k is the k-NN's k; text matches have their own bound
-    assert searches[2]["body"] == text_query_body(plan, filters, 50, with_vector=True)
-    assert [c["multi_match"]["query"] for c in searches[2]["body"]["query"]["bool"]["should"]] == ["solar"]
+    every_term = QueryPlan(tuple(WeightedTerm(term, 0.0) for term in terms), 0.0)
+    assert [(r.index, r.body) for r in batch] == [
+        ("flowless-chunks-*", doc_freq_body(terms, "t1", ["d1"])),
+        ("flowless-chunks-2", knn_query_body([0.6, 0.8], filters, 9)),
+        # top_k is the k-NN's k; text matches have their own bound. Every term is sent ("zebra", which no chunk
+        # holds, matches nothing): the same hits as the planned query, one round trip sooner.
+        ("flowless-chunks-*", text_query_body(every_term, filters, 50, with_vector=True)),
+    ]
+    searches = client.named("search")
     assert all(s["params"] == {"ignore_unavailable": "true", "allow_no_indices": "true"} for s in searches)
     _no_aoss_forbidden_requests(client)
 
 
-def test_search_sends_no_text_query_when_no_chunk_holds_a_term() -> None:
+def test_a_long_question_counts_terms_beside_the_knn_search_then_sends_the_planned_text_query() -> None:
+    words = [f"w{i}x" for i in range(MAX_QUERY_TERMS + 5)]
+    buckets = {f"t{i}": {"doc_count": 1 + i} for i in range(len(words))}
+    statistics = {"hits": {"total": {"value": 5000}, "hits": []}, "aggregations": {"df": {"buckets": buckets}}}
+    client = RecordingClient(lambda method, kwargs: statistics if "aggs" in kwargs["body"] else {"hits": {"hits": []}})
+    batches: list[list[SearchRequest]] = []
+    engine = _batching_engine(client, batches)
+    query = SearchQuery("t1", ["d1"], text=" ".join(words), vector=[1.0, 0.0], text_limit=50)
+    assert engine.search(query) == []
+    first, (text,) = batches
+    terms = analyze_query(" ".join(words))
+    filters = scope_filters("t1", ["d1"])
+    assert [r.body for r in first] == [doc_freq_body(terms, "t1", ["d1"]), knn_query_body([1.0, 0.0], filters, 1024)]
+    plan = plan_from_statistics(terms, statistics)
+    assert len(plan.terms) == MAX_QUERY_TERMS and text.body == text_query_body(plan, filters, 50, with_vector=True)
+
+
+def test_a_question_no_chunk_holds_a_term_of_finds_nothing_by_text() -> None:
     statistics = {"hits": {"total": {"value": 50}, "hits": []}, "aggregations": {"df": {"buckets": {}}}}
     client = RecordingClient(lambda method, kwargs: statistics)
     assert _engine(client).search(SearchQuery("t1", ["d1"], text="zebra")) == []
-    assert [kwargs["body"].get("size") for name, kwargs in client.calls] == [0]
+    assert [kwargs["body"].get("size") for name, kwargs in client.calls] == [0, TEXT_CANDIDATES]  # side by side
 
 
 @pytest.mark.parametrize(

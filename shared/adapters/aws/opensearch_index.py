@@ -53,6 +53,9 @@ without a cluster.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
 import json
 import logging
 import threading
@@ -74,9 +77,10 @@ from shared.ports.metadata import StoreUnavailable
 from shared.ports.search import CHUNK, Candidate, ChunkKind, IndexedChunk, SearchIndex, SearchQuery
 from shared.rag.text_analysis import (
     FIELD_BOOSTS,
+    MAX_QUERY_TERMS,
     QueryPlan,
     QueryTerm,
-    analyze,
+    WeightedTerm,
     analyze_query,
     opensearch_analysis,
     plan_query,
@@ -111,8 +115,13 @@ _MAX_POLL_S: Final = 1.0
 _TRANSIENT_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 #: The field of knowledge-graph records (absent on ordinary chunks); added to indexes created without it.
 KIND_MAPPING: Final = {"kind": {"type": "keyword"}}
+#: The vector again, as base64 of its little-endian float32s, kept in ``_source`` only (neither searched nor
+#: aggregated): a text hit's cosine is computed from it. 2 KB per 384-dim chunk against ~8 KB of JSON numbers,
+#: and read without parsing them (1,024 text hits: ~90 ms less per search).
+PACKED_VECTOR: Final = "vector_f32"
+PACKED_VECTOR_MAPPING: Final = {PACKED_VECTOR: {"type": "keyword", "index": False, "doc_values": False}}
 #: Fields added to the mapping after the first indexes were created: put into existing indexes at first use.
-ADDED_FIELDS: Final = {"copy_id": {"type": "keyword"}, **KIND_MAPPING}
+ADDED_FIELDS: Final = {"copy_id": {"type": "keyword"}, **KIND_MAPPING, **PACKED_VECTOR_MAPPING}
 #: Fields a search returns (never the vector unless asked: it is the bulk of a document).
 _HIT_FIELDS: Final = ("chunk_id", "dataset_id", "document_id")
 
@@ -163,6 +172,7 @@ def index_body(dimension: int, analysis: Mapping[str, Any]) -> dict[str, Any]:
             "dimension": dimension,
             "method": {"name": "hnsw", "engine": KNN_ENGINE, "space_type": KNN_SPACE},
         }
+        properties.update(PACKED_VECTOR_MAPPING)
     return {"settings": settings, "mappings": {"dynamic": "strict", "properties": properties}}
 
 
@@ -195,7 +205,13 @@ def chunk_document(
         document["kind"] = chunk.kind
     if vector:
         document["vector"] = list(vector)
+        document[PACKED_VECTOR] = pack_vector(vector)
     return document
+
+
+def pack_vector(vector: Sequence[float]) -> str:
+    """``PACKED_VECTOR``'s form of a vector."""
+    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
 
 
 def unit_vector(values: Sequence[float] | None) -> list[float] | None:
@@ -264,10 +280,12 @@ def text_query_body(
 
     One clause per term, boosted by its query weight (``query_weight``), so the score is the
     embedded engine's sum; ``most_fields`` adds the fields' scores, as the embedded engine weighs keyword
-    and question terms on top of the content's. The hits carry their texts (for ``matched_terms``) and, in a
-    hybrid search, their vectors (for the cosine of text-only candidates).
+    and question terms on top of the content's. Each clause is named after its term's place in the plan
+    (``t0`` …): a hit's ``matched_queries`` say which terms it holds (``matched_terms``), so the hits need
+    not carry their texts. In a hybrid search they carry their packed vectors (``PACKED_VECTOR``, for the
+    cosine of text-only candidates; a copy written before it existed is read again: ``with_vectors``).
     """
-    source = [*_HIT_FIELDS, *TEXT_FIELDS, *(["vector"] if with_vector else [])]
+    source = [*_HIT_FIELDS, *(["copy_id", PACKED_VECTOR] if with_vector else [])]
     return {
         "size": size,
         "track_total_hits": False,
@@ -275,18 +293,20 @@ def text_query_body(
         "query": {
             "bool": {
                 "filter": list(filters),
-                "should": [_term_clause(t.term.word, t.weight) for t in plan.terms],
+                "should": [_term_clause(t.term.word, t.weight, name=f"t{i}") for i, t in enumerate(plan.terms)],
                 "minimum_should_match": 1,
             }
         },
     }
 
 
-def _term_clause(word: str, boost: float = 1.0) -> dict[str, Any]:
-    fields = [name if FIELD_BOOSTS[name] == 1 else f"{name}^{FIELD_BOOSTS[name]:g}" for name in TEXT_FIELDS]
+def _term_clause(word: str, boost: float = 1.0, *, name: str | None = None) -> dict[str, Any]:
+    fields = [field if FIELD_BOOSTS[field] == 1 else f"{field}^{FIELD_BOOSTS[field]:g}" for field in TEXT_FIELDS]
     clause: dict[str, Any] = {"query": word, "fields": fields, "type": "most_fields"}
     if boost != 1:
         clause["boost"] = boost
+    if name is not None:
+        clause["_name"] = name
     return {"multi_match": clause}
 
 
@@ -552,8 +572,11 @@ class OpenSearchIndex(SearchIndex):
         if not terms and vector is None:
             return []
         filters = scope_filters(query.tenant_id, query.dataset_ids, query.document_ids, query.kind)
-        # First the statistics that choose the text query's terms, side by side with the k-NN search; then
-        # the text query (RAGFlow's query analysis, as the embedded engine runs it: shared/rag/text_analysis).
+        # The statistics that choose the text query's terms (RAGFlow's query analysis, as the embedded engine
+        # runs it: shared/rag/text_analysis), side by side with the k-NN search. A question of at most
+        # MAX_QUERY_TERMS terms searches every term a chunk holds, so its text query (every term: one no chunk
+        # holds matches nothing) goes in the same round trip; a longer one's waits for the statistics.
+        with_vector = vector is not None
         requests = []
         if terms:
             statistics = doc_freq_body(terms, query.tenant_id, query.dataset_ids, query.kind)
@@ -561,14 +584,53 @@ class OpenSearchIndex(SearchIndex):
         if vector is not None:
             index = chunk_index_name(self._prefix, len(vector))
             requests.append(SearchRequest(index, knn_query_body(vector, filters, query.top_k)))
+        text_now = 0 < len(terms) <= MAX_QUERY_TERMS
+        every_term: QueryPlan | None = None
+        if text_now:
+            every_term = QueryPlan(tuple(WeightedTerm(term, 0.0) for term in terms), 0.0)
+            body = text_query_body(every_term, filters, query.text_limit, with_vector=with_vector)
+            requests.append(SearchRequest(self._pattern, body))
         responses = self._run(requests)
         plan = plan_from_statistics(terms, responses[0]) if terms else None
         text_hits: list[dict[str, Any]] = []
         if plan is not None and plan.terms:
-            body = text_query_body(plan, filters, query.text_limit, with_vector=vector is not None)
-            text_hits = _hits(self._run([SearchRequest(self._pattern, body)])[0])
-        vector_hits = _hits(responses[-1]) if vector is not None else []
-        return merge_hits(text_hits, vector_hits, plan, vector)
+            if text_now:
+                text_hits = _hits(responses[-1])
+            else:
+                body = text_query_body(plan, filters, query.text_limit, with_vector=with_vector)
+                text_hits = _hits(self._run([SearchRequest(self._pattern, body)])[0])
+        vector_hits = _hits(responses[1 if terms else 0]) if vector is not None else []
+        if with_vector:
+            text_hits = self._with_vectors(text_hits)
+        return merge_hits(text_hits, vector_hits, plan, vector, sent=every_term)
+
+    def _with_vectors(self, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Text hits whose copy has no packed vector (written before ``PACKED_VECTOR`` existed) get their
+        vector read again, in one search by copy id; the others are as they came."""
+        missing = [
+            hit["_source"]["copy_id"]
+            for hit in hits
+            if PACKED_VECTOR not in hit["_source"] and hit["_source"].get("copy_id")
+        ]
+        if not missing:
+            return hits
+        found: dict[str, Any] = {}
+        for start in range(0, len(missing), TERMS_BATCH):
+            batch = missing[start : start + TERMS_BATCH]
+            body = {
+                "size": len(batch),
+                "track_total_hits": False,
+                "_source": ["copy_id", "vector"],
+                "query": {"terms": {"copy_id": batch}},
+            }
+            for hit in _hits(self._run([SearchRequest(self._pattern, body)])[0]):
+                found[hit["_source"]["copy_id"]] = hit["_source"].get("vector")
+        return [
+            {**hit, "_source": {**hit["_source"], "vector": found.get(hit["_source"].get("copy_id"))}}
+            if PACKED_VECTOR not in hit["_source"]
+            else hit
+            for hit in hits
+        ]
 
     def _run(self, requests: Sequence[SearchRequest]) -> list[dict[str, Any]]:
         try:
@@ -741,17 +803,23 @@ def merge_hits(
     vector_hits: Sequence[Mapping[str, Any]],
     plan: QueryPlan | None,
     vector: Sequence[float] | None,
+    *,
+    sent: QueryPlan | None = None,
 ) -> list[Candidate]:
-    """Candidates from the two hit lists (each best first): text hits with their BM25 score, the plan's
-    terms they contain, the plan's reference score and (in a hybrid search) the cosine of their stored
-    vector; then the vector-only hits with the cosine their k-NN score stands for. One candidate per chunk
-    (copies are dropped)."""
+    """Candidates from the two hit lists (each best first): text hits with their BM25 score, the terms they
+    contain (the named clauses they matched, of ``sent``, the plan the text query was built from: ``plan``
+    by default), the plan's reference score and (in a hybrid search) the cosine of their stored vector; then
+    the vector-only hits with the cosine their k-NN score stands for. One candidate per chunk (copies are
+    dropped)."""
     query = np.asarray(vector, dtype=np.float64) if vector is not None else None
-    terms = [t.term for t in plan.terms] if plan else []
+    searched = sent or plan
+    words = [t.term.word for t in searched.terms] if searched else []
     reference = plan.reference_score if plan else None
     merged: dict[tuple[str, str], Candidate] = {}
+    cosines = _cosines(query, [hit["_source"] for hit in text_hits])
+    matched = functools.lru_cache(maxsize=None)(lambda names: _matched_words(names, words))
     for text_hit, hits in ((True, text_hits), (False, vector_hits)):
-        for hit in hits:
+        for position, hit in enumerate(hits):
             source = hit["_source"]
             key = (source["dataset_id"], source["chunk_id"])
             if key in merged:
@@ -761,8 +829,8 @@ def merge_hits(
                 merged[key] = Candidate(
                     **ids,
                     text_score=float(hit["_score"]),
-                    vector_score=_cosine(query, source.get("vector")),
-                    matched_terms=_matched_terms(source, terms),
+                    vector_score=cosines[position],
+                    matched_terms=list(matched(tuple(hit.get("matched_queries") or ()))),
                     text_reference=reference,
                 )
             else:
@@ -771,18 +839,46 @@ def merge_hits(
     return list(merged.values())
 
 
-def _cosine(query: np.ndarray[Any, np.dtype[np.float64]] | None, stored: Sequence[float] | None) -> float | None:
-    """Cosine of the query and a stored (unit) vector; None without a query or for another dimension."""
-    if query is None or not stored or len(stored) != len(query):
-        return None
-    return float(np.dot(query, np.asarray(stored, dtype=np.float64)))
+def _cosines(
+    query: np.ndarray[Any, np.dtype[np.float64]] | None, sources: Sequence[Mapping[str, Any]]
+) -> list[float | None]:
+    """Cosine of the query and each hit's stored (unit) vector, packed or not (the packed ones in one
+    product); None without a query, without a vector or for another dimension."""
+    if query is None:
+        return [None] * len(sources)
+    out: list[float | None] = [None] * len(sources)
+    rows: list[int] = []
+    packed: list[bytes] = []
+    width = 4 * len(query)
+    for i, source in enumerate(sources):
+        value = source.get(PACKED_VECTOR)
+        if isinstance(value, str):
+            try:
+                raw = base64.b64decode(value)  # anything but a packed vector of this dimension is left out below
+            except (binascii.Error, ValueError):
+                continue
+            if len(raw) == width:
+                rows.append(i)
+                packed.append(raw)
+        else:
+            stored = source.get("vector")
+            if stored and len(stored) == len(query):
+                out[i] = float(np.dot(query, np.asarray(stored, dtype=np.float64)))
+    if rows:
+        matrix = np.frombuffer(b"".join(packed), dtype="<f4").reshape(len(rows), len(query))
+        for i, value in zip(rows, (matrix.astype(np.float64) @ query).tolist(), strict=True):
+            out[i] = value
+    return out
 
 
-def _matched_terms(source: Mapping[str, Any], terms: Sequence[QueryTerm]) -> list[str]:
-    """The query words whose terms occur in the chunk's content, keywords or questions (same analyzer)."""
-    texts = [source.get("content") or "", *(source.get("keywords") or []), *(source.get("questions") or [])]
-    found = {term for text in texts for term in analyze(text)}
-    return [t.word for t in terms if t.term in found]
+def _matched_words(names: Iterable[Any], words: Sequence[str]) -> tuple[str, ...]:
+    """The words of the text query's clauses (``t<i>``) a hit matched (its ``matched_queries``), in the
+    query's order."""
+    matched = set()
+    for name in names:
+        if isinstance(name, str) and name[:1] == "t" and name[1:].isdigit() and int(name[1:]) < len(words):
+            matched.add(int(name[1:]))
+    return tuple(words[i] for i in sorted(matched))
 
 
 def _hits(response: Mapping[str, Any]) -> list[dict[str, Any]]:
