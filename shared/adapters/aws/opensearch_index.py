@@ -43,12 +43,14 @@ Search runs RAGFlow's query analysis as the embedded engine does (``shared.rag.t
 search counts the records of the datasets (of the query's kind) and how many hold each question term (no hits,
 a ``filters`` aggregation), sent side by side with the k-NN query (efficient filtering) on the index of the
 query's dimension; ``plan_query`` then chooses the terms, and the BM25 query sends those, each boosted by its
-query weight (``query_weight``: the question's count of it, saturated); one ``_search`` per request
-(``_msearch`` is not confirmed on AOSS's list of supported operations). Both queries are filtered to the
-tenant, its datasets, optionally documents, and available records of the query's kind. A text hit's cosine is
-computed here from its stored vector; a k-NN hit's score is converted back to the cosine
-(``knn_score_to_cosine``). The request bodies are built by the pure functions below, so tests assert them
-without a cluster.
+query weight (``query_weight``: the question's count of it, saturated) and named after its place (a hit's
+``matched_queries`` are its matched terms). A question of at most ``MAX_QUERY_TERMS`` terms searches all of
+them, so its BM25 query goes in the first round trip too; only a longer one waits for the statistics. One
+``_search`` per request (``_msearch`` is not confirmed on AOSS's list of supported operations). The queries
+are filtered to the tenant, its datasets, optionally documents, and available records of the query's kind. A
+text hit's cosine is computed here from its stored vector, read packed (``PACKED_VECTOR``); a k-NN hit's score
+is converted back to the cosine (``knn_score_to_cosine``). The request bodies are built by the pure functions
+below, so tests assert them without a cluster.
 """
 
 from __future__ import annotations
