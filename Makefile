@@ -12,7 +12,7 @@ SDK_VENV := .venv-sdk
 SDK_STAMP := $(SDK_VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup serve test test-aws lint typecheck pytest bench synth lock clean
+.PHONY: setup serve test test-aws lint typecheck pytest bench bench-quality synth lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -57,6 +57,13 @@ test-aws: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_cold_start.py
 	$(BIN)/python benchmarks/bench_list_datasets.py
+
+# Retrieval quality on every release: SciFact and the two held-out collections whose questions are paragraphs
+# (each ingests its collection into a fresh folder: ~10 minutes on 2 cores).
+bench-quality: setup
+	$(BIN)/python benchmarks/bench_scifact.py --no-sweep
+	$(BIN)/python benchmarks/bench_scifact.py --no-sweep --collection wiki-sections
+	$(BIN)/python benchmarks/bench_scifact.py --no-sweep --collection lee
 
 synth: setup
 	$(BIN)/python -m infra_cdk.app
