@@ -83,8 +83,9 @@ the whole question) gave 0.740 / 0.757 on SciFact / wiki-sections.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -175,8 +176,64 @@ def hybrid_scores(
     """Score candidates; sorted by similarity, best first (ties by chunk id for stable pages). With
     ``min_similarity``, only the candidates whose similarity reaches it (RAGFlow's ``similarity_threshold``):
     the others are dropped before sorting."""
+    ranking = rank(
+        candidates, vector_weight, rerank_scores=rerank_scores, pagerank=pagerank, min_similarity=min_similarity
+    )
+    return ranking.page(0, len(ranking))
+
+
+class Ranking:
+    """The scored candidates best first, as ``hybrid_scores`` lists them, but a ``ScoredChunk`` is built only
+    for the ones asked for (``page``): a question keeps ~1,700 of its ~2,000 candidates and shows 30."""
+
+    __slots__ = ("_candidates", "_order", "_sims", "_tsims", "_vsims")
+
+    def __init__(
+        self,
+        candidates: Sequence[Candidate],
+        order: list[int],
+        sims: list[float],
+        tsims: list[float],
+        vsims: list[float],
+    ) -> None:
+        self._candidates, self._order = candidates, order
+        self._sims, self._tsims, self._vsims = sims, tsims, vsims
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def page(self, start: int, stop: int) -> list[ScoredChunk]:
+        """The scored chunks ranked ``start`` to ``stop`` (excluded)."""
+        return [
+            ScoredChunk(
+                (c := self._candidates[i]).chunk_id,
+                c.document_id,
+                c.dataset_id,
+                self._sims[i],
+                self._tsims[i],
+                self._vsims[i],
+                tuple(c.matched_terms),
+            )
+            for i in self._order[max(start, 0) : max(stop, 0)]
+        ]
+
+    def documents(self) -> list[tuple[str, str]]:
+        """(document id, dataset id) of every ranked chunk, best first."""
+        candidates = self._candidates
+        return [(candidates[i].document_id, candidates[i].dataset_id) for i in self._order]
+
+
+def rank(
+    candidates: Sequence[Candidate],
+    vector_weight: float,
+    *,
+    rerank_scores: Mapping[str, float] | None = None,
+    pagerank: Mapping[str, int] | None = None,
+    min_similarity: float | None = None,
+) -> Ranking:
+    """``hybrid_scores``' ranking, the scored chunks built on demand."""
     if not candidates:
-        return []
+        return Ranking(candidates, [], [], [], [])
     reference = reference_score(candidates)
     text = np.fromiter((c.text_score or 0.0 for c in candidates), dtype=np.float64, count=len(candidates))
     tsims = np.divide(text, text + reference, out=np.zeros_like(text), where=(text > 0) & (reference > 0))
@@ -188,21 +245,18 @@ def hybrid_scores(
     sims = (1 - vector_weight) * tsims + vector_weight * vsims
     if pagerank and any(pagerank.values()):  # adding 0.0 everywhere changes nothing
         sims += np.fromiter((pagerank.get(c.dataset_id, 0) / 100 for c in candidates), dtype=np.float64)
-    if min_similarity is None:
-        order = np.lexsort((np.array([c.chunk_id for c in candidates]), -sims))
-    else:
-        kept = np.flatnonzero(sims >= min_similarity)
-        order = kept[np.lexsort((np.array([candidates[i].chunk_id for i in kept.tolist()]), -sims[kept]))]
-    sim_list, tsim_list, vsim_list = sims.tolist(), tsims.tolist(), vsims.tolist()
-    return [
-        ScoredChunk(
-            chunk_id=(c := candidates[i]).chunk_id,
-            document_id=c.document_id,
-            dataset_id=c.dataset_id,
-            similarity=sim_list[i],
-            term_similarity=tsim_list[i],
-            vector_similarity=vsim_list[i],
-            matched_terms=tuple(c.matched_terms),
-        )
-        for i in order.tolist()
-    ]
+    kept = np.arange(len(candidates)) if min_similarity is None else np.flatnonzero(sims >= min_similarity)
+    order = kept[_best_first(sims[kept], lambda: [candidates[i].chunk_id for i in kept.tolist()])]
+    return Ranking(candidates, order.tolist(), sims.tolist(), tsims.tolist(), vsims.tolist())
+
+
+def _best_first(
+    sims: np.ndarray[Any, np.dtype[np.float64]], chunk_ids: Callable[[], list[str]]
+) -> np.ndarray[Any, np.dtype[np.intp]]:
+    """Positions by descending ``sims``, equal ones by chunk id (``chunk_ids()``, read only when two are equal:
+    the ids' array costs more than the sort)."""
+    order = np.argsort(-sims, kind="stable")
+    ranked = sims[order]
+    if len(ranked) > 1 and bool(np.any(ranked[1:] == ranked[:-1])):
+        return np.lexsort((np.array(chunk_ids()), -sims))
+    return order

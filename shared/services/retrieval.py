@@ -15,7 +15,7 @@ from shared.ports.search import Candidate, SearchIndex, SearchQuery
 from shared.rag.highlight import highlight as highlight_terms
 from shared.rag.metadata import filter_documents
 from shared.rag.rerankers import reranker_for_tenant
-from shared.rag.scoring import ScoredChunk, hybrid_scores
+from shared.rag.scoring import ScoredChunk, hybrid_scores, rank
 from shared.rag.text_analysis import analyze_query
 from shared.repos.datasets import NAMES_VERSION, DatasetRepository
 from shared.repos.documents import DocumentRepository, Record, document_pk
@@ -107,7 +107,7 @@ class RetrievalService:
         rerank_scores = None
         if reranker is not None and candidates:
             rerank_scores = self._rerank(reranker, request, candidates)
-        scored = hybrid_scores(
+        ranking = rank(
             candidates,
             request.vector_similarity_weight,
             rerank_scores=rerank_scores,
@@ -115,10 +115,11 @@ class RetrievalService:
             min_similarity=request.similarity_threshold,
         )
         start = (request.page - 1) * request.page_size
-        page = scored[start : start + request.page_size]
-        names = self._document_names(scored, datasets)
+        page = ranking.page(start, start + request.page_size)
+        ranked = ranking.documents()
+        names = self._document_names(ranked, datasets)
         chunks = self._render(page, names, request)
-        counts = Counter(s.document_id for s in scored)
+        counts = Counter(document_id for document_id, _ in ranked)
         doc_aggs = [
             {"doc_name": names.get(doc_id, ""), "doc_id": doc_id, "count": count}
             for doc_id, count in counts.most_common()
@@ -127,7 +128,7 @@ class RetrievalService:
             related = self._related_in_graph(tenant, request, embedder)
             if related is not None:
                 chunks.insert(0, related)  # as RAGFlow: first, outside total and doc_aggs
-        return {"chunks": chunks, "doc_aggs": doc_aggs, "total": len(scored)}
+        return {"chunks": chunks, "doc_aggs": doc_aggs, "total": len(ranking)}
 
     def _related_in_graph(self, tenant: Tenant, request: RetrievalRequest, embedder: Embedder) -> dict[str, Any] | None:
         """``use_kg``: the datasets' knowledge graphs' pseudo-chunk, the question rewritten by the tenant's chat
@@ -220,9 +221,10 @@ class RetrievalService:
         keep = filter_documents(condition, ((i, r.get("meta_fields") or {}) for i, r in docs.items()))
         return {i: docs[i] for i in keep}
 
-    def _document_names(self, scored: Sequence[ScoredChunk], datasets: Sequence[Record]) -> dict[str, str]:
+    def _document_names(self, documents: Sequence[tuple[str, str]], datasets: Sequence[Record]) -> dict[str, str]:
+        """Names of ``documents`` ((document id, dataset id) pairs)."""
         versions = {d["id"]: int(d.get(NAMES_VERSION) or 0) for d in datasets}
-        return self._documents.names({s.document_id: s.dataset_id for s in scored}, versions)
+        return self._documents.names(dict(documents), versions)
 
     def _render(
         self, page: Sequence[ScoredChunk], names: Mapping[str, str], request: RetrievalRequest

@@ -11,6 +11,7 @@ from shared.ports.search import Candidate
 from shared.rag.scoring import (
     ScoredChunk,
     hybrid_scores,
+    rank,
     reference_score,
     term_similarities,
     term_similarity,
@@ -192,3 +193,17 @@ def test_matched_terms_are_carried() -> None:
     scored = by_id(hybrid_scores(corpus(), 0.3))
     assert scored["c5"].matched_terms == ("yeast", "rise")
     assert scored["v"].matched_terms == ()
+
+
+def test_a_ranking_pages_what_hybrid_scores_lists() -> None:
+    rng = random.Random(7)
+    cands = [
+        cand(f"c{i}", rng.choice([0.0, 1.0, 2.0, 3.5]), rng.choice([0.1, 0.4, 0.4, 0.9]), ("x",), f"ds{i % 3}")
+        for i in range(60)
+    ]
+    listed = hybrid_scores(cands, 0.3, min_similarity=0.2)
+    ranking = rank(cands, 0.3, min_similarity=0.2)
+    assert len(ranking) == len(listed) and ranking.page(0, len(ranking)) == listed
+    assert ranking.page(5, 17) == listed[5:17] and ranking.page(len(listed), len(listed) + 30) == []
+    assert ranking.documents() == [(s.document_id, s.dataset_id) for s in listed]
+    assert len(rank([], 0.3)) == 0
