@@ -46,27 +46,36 @@ def guarded_reads(
     abort = current_abort()
     if abort is not None and wake is not None:
         abort.on_abort(wake)
-    iterator = iter(source)
-    while True:
-        try:
-            item = next(iterator)
-        except StopIteration:
-            if abort is not None and abort.fired:
-                raise ChatStreamAborted() from None
-            return
-        except Exception as exc:
-            if abort is not None and abort.fired:
-                raise ChatStreamAborted() from exc
-            if isinstance(exc, errors):
-                raise translate(exc) from exc
-            raise
-        yield item
+    try:
+        iterator = iter(source)
+        while True:
+            try:
+                item = next(iterator)
+            except StopIteration:
+                if abort is not None and abort.fired:
+                    raise ChatStreamAborted() from None
+                return
+            except Exception as exc:
+                if abort is not None and abort.fired:
+                    raise ChatStreamAborted() from exc
+                if isinstance(exc, errors):
+                    raise translate(exc) from exc
+                raise
+            yield item
+    finally:
+        if abort is not None and wake is not None:
+            abort.forget(wake)  # the stream is over: its connection may serve another request now
 
 
 def shut_down(response: Any) -> None:
     """Wake a read blocked on an HTTP response (httpx's or urllib3's) from another thread: shut its
     connection's socket down. Closing the response would not do (a ``recv`` blocked on a socket closed by
-    another thread on Linux waits on), and it takes the connection's lock the reading thread may hold."""
+    another thread on Linux waits on), and it takes the connection's lock the reading thread may hold.
+
+    A response already closed is left alone: its connection went back to the client's pool and may carry
+    another request (urllib3 also forgets the connection of a released response)."""
+    if getattr(response, "is_closed", False):  # httpx
+        return
     stream = (getattr(response, "extensions", None) or {}).get("network_stream")  # httpx (openai)
     if stream is not None:
         sock = stream.get_extra_info("socket")

@@ -176,6 +176,12 @@ class StreamAbort:
                 return
         _run(callback)
 
+    def forget(self, callback: Callable[[], None]) -> None:
+        """Drop a callback registered with ``on_abort`` (its stream is over), unless it already ran."""
+        with self._lock:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
     def fire(self) -> None:
         with self._lock:
             self._fired = True

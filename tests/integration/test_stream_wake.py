@@ -60,3 +60,28 @@ def test_shutting_a_connection_down_wakes_a_read_blocked_on_it(client: str) -> N
     for connection in held:
         connection.close()
     assert not worker.is_alive() and read[-1] == "ended"
+
+
+def test_a_closed_response_is_left_alone_its_connection_serves_the_next_request() -> None:
+    import openai
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    served: list[int] = []
+
+    def serve() -> None:  # one keep-alive connection, two whole answers
+        connection, _ = listener.accept()
+        with connection:
+            for _ in range(2):
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                served.append(1)
+
+    threading.Thread(target=serve, daemon=True).start()
+    http = openai.DefaultHttpxClient()
+    first = http.send(http.build_request("GET", f"http://127.0.0.1:{port}/"), stream=True)
+    assert first.read() == b"ok" and first.is_closed  # read to the end: the connection went back to the pool
+    shut_down(first)  # a late abort: must not touch the pooled connection
+    assert http.get(f"http://127.0.0.1:{port}/", timeout=5).content == b"ok"  # the same connection: one accepted
+    listener.close()
+    assert len(served) == 2

@@ -76,3 +76,30 @@ def test_a_callback_registered_after_the_abort_runs_at_once_and_failures_are_con
     abort.fire()
     abort.on_abort(lambda: calls.append("after"))
     assert abort.fired and calls == ["before", "after"]
+
+
+def test_a_forgotten_callback_never_runs() -> None:
+    # A stream that ended forgets its wake: its connection may already carry another request.
+    abort = StreamAbort()
+    calls: list[str] = []
+
+    def wake() -> None:
+        calls.append("woken")
+
+    abort.on_abort(wake)
+    abort.forget(wake)
+    abort.forget(wake)  # twice, or after the abort: nothing happens
+    abort.fire()
+    assert calls == []
+
+
+def test_a_stream_that_ended_forgets_its_wake() -> None:
+    calls: list[str] = []
+    context = contextvars.copy_context()
+    abort = context.run(aborting_streams)
+    assert context.run(lambda: list(guarded_reads(["a", "b"], (), _translate, wake=lambda: calls.append("x")))) == [
+        "a",
+        "b",
+    ]
+    abort.fire()
+    assert calls == []
