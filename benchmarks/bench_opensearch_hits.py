@@ -25,7 +25,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from shared.adapters.aws.opensearch_index import PACKED_VECTOR, merge_hits, pack_vector  # noqa: E402
+from shared.adapters.aws.opensearch_index import PACKED_VECTOR, encode_vector, merge_hits  # noqa: E402
 from shared.rag.text_analysis import analyze_query, plan_query  # noqa: E402
 
 SCIFACT = next(
@@ -51,7 +51,7 @@ def response(hits: int, packed: bool) -> bytes:
                 "document_id": str(json.loads(line)["_id"]),
             }
             if packed:
-                source |= {"copy_id": f"copy{i}", PACKED_VECTOR: pack_vector(vector.tolist())}
+                source |= {"copy_id": f"copy{i}", PACKED_VECTOR: encode_vector(vector.tolist())}
             else:
                 source["vector"] = vector.tolist()
             out.append(

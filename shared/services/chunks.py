@@ -14,12 +14,13 @@ from shared.ids import new_id, now_ms
 from shared.ports.embedder import EmbeddingError
 from shared.ports.search import SearchIndex
 from shared.rag.embedding import embed_with_title
+from shared.rag.vectors import decode_vector, encode_vector
 from shared.repos.datasets import DatasetRepository
 from shared.repos.documents import DocumentRepository, Record
 from shared.repos.tenants import TenantRepository
 from shared.schemas.chunks import AddChunkRequest, DeleteChunksRequest, ListChunksQuery, UpdateChunkRequest
 from shared.services.documents import document_view
-from shared.services.ingestion import EmbedderFactory, embedding_text, encode_vector, title_weight, to_indexed
+from shared.services.ingestion import EmbedderFactory, embedding_text, title_weight, to_indexed
 
 
 class ChunkNotFound(FlowlessError):
@@ -195,8 +196,6 @@ class ChunkService:
             new["token_count"] = count_tokens(new["content"])
         self._documents.replace_chunk(document, current, new)
         if vector is None:
-            from shared.services.ingestion import decode_vector
-
             vector = [float(x) for x in decode_vector(new["vector"])]
         self._index().upsert([to_indexed(new, document["name"], vector, enabled=document["status"] == "1")])
 

@@ -34,6 +34,7 @@ from shared.ports.search import IndexedChunk, SearchIndex
 from shared.ports.workflow import ParseTask, Workflow
 from shared.rag.embedding import blend_title, embed_with_title
 from shared.rag.types import ChunkDraft, ExtractedDocument, Section
+from shared.rag.vectors import decode_vector, encode_vector
 from shared.repos.datasets import DatasetRepository
 from shared.repos.documents import DocumentRepository, Record
 from shared.repos.tenants import Tenant, TenantRepository
@@ -67,14 +68,6 @@ def chunk_id(document_id: str, range_start: int, position: int, content: str) ->
     """Deterministic chunk id (16 hex, like RAGFlow's): a retried step rewrites the same chunks."""
     digest = hashlib.blake2b(f"{document_id}:{range_start}:{position}:{content}".encode(), digest_size=8)
     return digest.hexdigest()
-
-
-def encode_vector(vector: np.ndarray | Sequence[float]) -> str:
-    return base64.b64encode(np.asarray(vector, dtype=np.float32).tobytes()).decode("ascii")
-
-
-def decode_vector(text: str) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(text), dtype=np.float32)
 
 
 def _json_default(value: Any) -> Any:

@@ -123,7 +123,7 @@ def relation_text(a: str, b: str, description: str) -> str:
 
 def record_to_indexed(record: Mapping[str, Any]) -> IndexedChunk:
     """A graph record as the search index holds it: searchable only by its kind, never by plain retrieval."""
-    from shared.services.ingestion import decode_vector
+    from shared.rag.vectors import decode_vector
 
     kind = record["kind"]
     if kind == "entity":

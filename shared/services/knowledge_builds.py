@@ -54,20 +54,14 @@ from shared.ports.search import SearchIndex
 from shared.ports.workflow import BuildTask, Workflow
 from shared.rag.graphrag.extraction import BlockAnswer, ExtractionSettings, GraphExtractor, text_blocks
 from shared.rag.graphrag.graph import GraphChange, KnowledgeGraph, entity_id, relation_id
+from shared.rag.vectors import decode_vector, encode_vector
 from shared.repos.datasets import DatasetRepository
 from shared.repos.documents import DocumentRepository, Record
 from shared.repos.knowledge import BuildTaskRepository
 from shared.repos.tenants import Tenant, TenantRepository
 from shared.schemas.parser_config import GraphragConfig, RaptorConfig
 from shared.services.events import dataset_task_event
-from shared.services.ingestion import (
-    EmbedderFactory,
-    StepFailed,
-    TaskSuperseded,
-    decode_vector,
-    encode_vector,
-    to_indexed,
-)
+from shared.services.ingestion import EmbedderFactory, StepFailed, TaskSuperseded, to_indexed
 from shared.services.knowledge import (
     COMMIT_ATTEMPTS,
     GraphStore,

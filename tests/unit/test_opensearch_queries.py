@@ -32,11 +32,11 @@ from shared.adapters.aws.opensearch_index import (
     chunk_index_name,
     chunk_index_pattern,
     doc_freq_body,
+    encode_vector,
     index_body,
     knn_query_body,
     knn_score_to_cosine,
     merge_hits,
-    pack_vector,
     page_body,
     plan_from_statistics,
     scope_filters,
@@ -313,11 +313,11 @@ def test_merge_lists_text_hits_then_vector_only_hits_once_each() -> None:
 
 def test_a_packed_vector_is_the_vector() -> None:
     vector = [0.6, -0.8, 1e-7, 3.0]
-    assert np.array_equal(np.frombuffer(base64.b64decode(pack_vector(vector)), "<f4"), np.float32(vector))
+    assert np.array_equal(np.frombuffer(base64.b64decode(encode_vector(vector)), "<f4"), np.float32(vector))
     document = chunk_document(make_chunk("c1", vector=[0.6, 0.8]), [0.6, 0.8], 1, "copy")
-    assert document["vector"] == [0.6, 0.8] and document[PACKED_VECTOR] == pack_vector([0.6, 0.8])
+    assert document["vector"] == [0.6, 0.8] and document[PACKED_VECTOR] == encode_vector([0.6, 0.8])
     (packed,) = merge_hits(
-        [_hit("a", 1.0, ["t0"], **{PACKED_VECTOR: pack_vector([0.6, 0.8])})], [], _plan("x"), [1.0, 0]
+        [_hit("a", 1.0, ["t0"], **{PACKED_VECTOR: encode_vector([0.6, 0.8])})], [], _plan("x"), [1.0, 0]
     )
     assert packed.vector_score == pytest.approx(0.6)
     broken = [_hit(name, 1.0, **{PACKED_VECTOR: value}) for name, value in (("a", "AAA="), ("b", "not base64!"))]

@@ -87,6 +87,7 @@ from shared.rag.text_analysis import (
     opensearch_analysis,
     plan_query,
 )
+from shared.rag.vectors import encode_vector
 
 logger = logging.getLogger(__name__)
 
@@ -117,9 +118,9 @@ _MAX_POLL_S: Final = 1.0
 _TRANSIENT_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 #: The field of knowledge-graph records (absent on ordinary chunks); added to indexes created without it.
 KIND_MAPPING: Final = {"kind": {"type": "keyword"}}
-#: The vector again, as base64 of its little-endian float32s, kept in ``_source`` only (neither searched nor
-#: aggregated): a text hit's cosine is computed from it. 2 KB per 384-dim chunk against ~8 KB of JSON numbers,
-#: and read without parsing them (1,024 text hits: ~90 ms less per search).
+#: The vector again, as base64 of its little-endian float32s (``encode_vector``), kept in ``_source`` only
+#: (neither searched nor aggregated): a text hit's cosine is computed from it. 2 KB per 384-dim chunk against
+#: ~8 KB of JSON numbers, and read without parsing them (1,024 text hits: ~90 ms less per search).
 PACKED_VECTOR: Final = "vector_f32"
 PACKED_VECTOR_MAPPING: Final = {PACKED_VECTOR: {"type": "keyword", "index": False, "doc_values": False}}
 #: Fields added to the mapping after the first indexes were created: put into existing indexes at first use.
@@ -207,13 +208,8 @@ def chunk_document(
         document["kind"] = chunk.kind
     if vector:
         document["vector"] = list(vector)
-        document[PACKED_VECTOR] = pack_vector(vector)
+        document[PACKED_VECTOR] = encode_vector(vector)
     return document
-
-
-def pack_vector(vector: Sequence[float]) -> str:
-    """``PACKED_VECTOR``'s form of a vector."""
-    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
 
 
 def unit_vector(values: Sequence[float] | None) -> list[float] | None:
