@@ -15,7 +15,7 @@ from shared.ports.search import Candidate, SearchIndex, SearchQuery
 from shared.rag.highlight import highlight as highlight_terms
 from shared.rag.metadata import filter_documents
 from shared.rag.rerankers import reranker_for_tenant
-from shared.rag.scoring import ScoredChunk, hybrid_scores, rank
+from shared.rag.scoring import ScoredChunk, rank
 from shared.rag.text_analysis import analyze_query
 from shared.repos.datasets import NAMES_VERSION, DatasetRepository
 from shared.repos.documents import DocumentRepository, Record, document_pk
@@ -186,7 +186,7 @@ class RetrievalService:
         self, reranker: Reranker, request: RetrievalRequest, candidates: Sequence[Candidate]
     ) -> dict[str, float]:
         """The rerank model's relevance for the best ``RERANK_LIMIT`` candidates by the plain hybrid score."""
-        best = hybrid_scores(candidates, request.vector_similarity_weight)[:RERANK_LIMIT]
+        best = rank(candidates, request.vector_similarity_weight).page(0, RERANK_LIMIT)
         stored = {
             c["id"]: c
             for c in self._store.batch_get([(document_pk(s.document_id), f"CHUNK#{s.chunk_id}") for s in best])
