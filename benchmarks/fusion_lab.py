@@ -90,6 +90,11 @@ def _positive(cosine: Floats) -> Floats:
     return np.maximum(cosine, 0.0)
 
 
+def _term_similarity(text: Floats, reference: float) -> Floats:
+    """The scorer's ``bm25 / (bm25 + R)``, 0 without a text match."""
+    return np.divide(text, text + reference, out=np.zeros_like(text), where=(text > 0) & (reference > 0))
+
+
 def max_normalised(text: Floats, cosine: Floats, reference: float, weight: float) -> Floats:
     return (1 - weight) * text / max(text.max(), 1e-12) + weight * _positive(cosine)
 
@@ -123,14 +128,14 @@ def reciprocal_rank(text: Floats, cosine: Floats, reference: float, weight: floa
 
 def relative_cosine(text: Floats, cosine: Floats, reference: float, weight: float) -> Floats:
     """The scorer's term similarity, with the cosine divided by the best candidate's."""
-    tsim = np.divide(text, text + reference, out=np.zeros_like(text), where=(text > 0) & (reference > 0))
+    tsim = _term_similarity(text, reference)
     positive = _positive(cosine)
     return (1 - weight) * tsim + weight * positive / max(positive.max(), 1e-12)
 
 
 def squared_term_similarity(text: Floats, cosine: Floats, reference: float, weight: float) -> Floats:
     """The term similarity squared: a text match weighs by how much of the question it covers."""
-    tsim = np.divide(text, text + reference, out=np.zeros_like(text), where=(text > 0) & (reference > 0))
+    tsim = _term_similarity(text, reference)
     return (1 - weight) * tsim**2 + weight * _positive(cosine)
 
 

@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
 import logging
 import threading
@@ -281,7 +280,7 @@ def text_query_body(
     and question terms on top of the content's. Each clause is named after its term's place in the plan
     (``t0`` …): a hit's ``matched_queries`` say which terms it holds (``matched_terms``), so the hits need
     not carry their texts. In a hybrid search they carry their packed vectors (``PACKED_VECTOR``, for the
-    cosine of text-only candidates; a copy written before it existed is read again: ``with_vectors``).
+    cosine of text-only candidates; a copy written before it existed is read again: ``_with_vectors``).
     """
     source = [*_HIT_FIELDS, *(["copy_id", PACKED_VECTOR] if with_vector else [])]
     return {
@@ -815,7 +814,7 @@ def merge_hits(
     reference = plan.reference_score if plan else None
     merged: dict[tuple[str, str], Candidate] = {}
     cosines = _cosines(query, [hit["_source"] for hit in text_hits])
-    matched = functools.lru_cache(maxsize=None)(lambda names: _matched_words(names, words))
+    matched: dict[tuple[Any, ...], tuple[str, ...]] = {}  # hits share few sets of matched clauses
     for text_hit, hits in ((True, text_hits), (False, vector_hits)):
         for position, hit in enumerate(hits):
             source = hit["_source"]
@@ -828,7 +827,7 @@ def merge_hits(
                     **ids,
                     text_score=float(hit["_score"]),
                     vector_score=cosines[position],
-                    matched_terms=list(matched(tuple(hit.get("matched_queries") or ()))),
+                    matched_terms=list(_memo(matched, tuple(hit.get("matched_queries") or ()), words)),
                     text_reference=reference,
                 )
             else:
@@ -867,6 +866,15 @@ def _cosines(
         for i, value in zip(rows, (matrix.astype(np.float64) @ query).tolist(), strict=True):
             out[i] = value
     return out
+
+
+def _memo(
+    seen: dict[tuple[Any, ...], tuple[str, ...]], names: tuple[Any, ...], words: Sequence[str]
+) -> tuple[str, ...]:
+    found = seen.get(names)
+    if found is None:
+        found = seen[names] = _matched_words(names, words)
+    return found
 
 
 def _matched_words(names: Iterable[Any], words: Sequence[str]) -> tuple[str, ...]:
