@@ -130,8 +130,8 @@ def wiki_sections() -> Collection:
         for s, question in enumerate(section_questions):
             if question is None:
                 continue
-            qid, text = question
-            queries[qid] = text
+            qid, question_text = question
+            queries[qid] = question_text
             own = set(section_ids[s])
             qrels[qid] = {doc_id: 2 if doc_id in own else 1 for doc_id in article_ids}
     return Collection("wiki-sections", corpus, queries, qrels, {})
