@@ -59,26 +59,37 @@ claims by the words, and at RAGFlow's default weight the text has the larger say
 15's notes.
 
 ``benchmarks/fusion_lab.py`` measures other fusions on the same candidates (same figures as the API),
-fused at w=0.3, SciFact / wiki-sections / lee (condensed)::
+fused at w=0.3: nDCG@10 on SciFact / wiki-sections / lee (condensed) / lee (BEIR convention), and what RAGFlow's
+default threshold (0.2) keeps of a SciFact claim's candidates (median) and the share of wiki-sections paragraphs
+that keep none (a chat then answers its ``empty_response``)::
 
-    this scorer (R, plain cosine)                                      0.741 / 0.800 / 0.828
-    bm25 / best bm25 (max-normalised; an earlier design)               0.716 / 0.725 / 0.829
-    min-max of both signals (OpenSearch hybrid search's ``min_max``)   0.723 / 0.731 / 0.820
-    z-scores of both signals                                           0.722 / 0.724 / 0.810
-    reciprocal rank fusion, k = 60 (ranks only)                        0.715 / 0.756 / 0.775
-    R, with the cosine divided by the best candidate's cosine          0.740 / 0.807 / 0.828
-    the term similarity squared                                        0.741 / 0.813 / 0.839
+                                                                        nDCG@10                     kept  none
+    this scorer (R, plain cosine)                          0.741 / 0.800 / 0.828 / 0.595    153    2%
+    RAGFlow's term similarity (weighted share of the
+      question's terms the chunk holds; 1.0 for all)       0.707 / 0.778 / 0.830 / 0.462    154    0%
+    bm25 / best bm25 (max-normalised; an earlier design)   0.716 / 0.725 / 0.829 / 0.594    262    0%
+    min-max of both signals (OpenSearch's ``min_max``)     0.723 / 0.731 / 0.820 / 0.605     -     -
+    z-scores of both signals                               0.722 / 0.724 / 0.810 / 0.631     -     -
+    reciprocal rank fusion, k = 60 (ranks only)            0.715 / 0.756 / 0.775 / 0.591     -     -
+    R, with the cosine divided by the best candidate's     0.740 / 0.807 / 0.828 / 0.595    406    0%
+    the term similarity squared                            0.741 / 0.813 / 0.839 / 0.535      8   17%
 
-The normalisations over the candidate set lose 0.02-0.03 on SciFact and 0.05-0.09 on wiki-sections. The last
-two come nearest the vector but are not taken. The relative cosine lets the nearest chunk of any question
-through the default threshold (above). Squaring the term similarity (a text match weighs by how much of the
-question it covers, so a paragraph's partial matches say little) is the only one at or above the better
-component everywhere within its interval (wiki-sections -0.0003 [-0.004, +0.004], lee +0.007 [+0.002,
-+0.013]), but it changes the scale the threshold reads: at RAGFlow's default 0.2 a SciFact claim keeps 15
-chunks instead of 207, further from RAGFlow, whose term similarity (the weighted share of the question's words
-a chunk holds) reads a chunk holding every word of the question as 1.0 (this one 0.5). Measured before the
-query weights saturated (``query_weight`` in ``text_analysis.py``), ``R`` over the searched terms only (not
-the whole question) gave 0.740 / 0.757 on SciFact / wiki-sections.
+(better component: 0.686 BM25 / 0.814 vector / 0.833 vector / 0.575 BM25.) None is at or above the better
+component on all four. The normalisations over the candidate set lose 0.02-0.03 on SciFact and 0.05-0.09 on
+wiki-sections. RAGFlow's own term similarity keeps what this scorer keeps at the threshold (154 against 153) and
+ranks below it everywhere but condensed lee. The relative cosine lets the nearest chunk of any question through
+the default threshold. Squaring the term similarity (a text match weighs by how much of the question it covers,
+so a paragraph's partial matches say little) comes nearest on the paragraph collections (wiki-sections -0.0003
+[-0.004, +0.004], condensed lee +0.007 [+0.002, +0.013]) but drops lee under BEIR's convention below BM25
+(-0.040 [-0.135, +0.052]) and changes the scale the threshold reads: a SciFact claim keeps 8 chunks instead
+of 153, and 17% of the wiki-sections paragraphs keep none. Every fusion that gives the text less say on
+paragraphs does so on the same range of term similarities (0.15-0.35) where a short claim's partial matches
+decide what the threshold keeps, so a fixed curve trades one for the other (``t * min(1, 2t)``: 0.732 / 0.810,
+28 kept; ``t^1.5``: 0.734 / 0.807, 55 kept); a per-question factor (the text weight times how much of the
+question its best match holds, ``min(1, 2 * best t)``) gives 0.742 / 0.811 / 0.828 with 127 kept and 12% of
+paragraphs keeping none. Measured before the query weights saturated (``query_weight`` in
+``text_analysis.py``), ``R`` over the searched terms only (not the whole question) gave 0.740 / 0.757 on
+SciFact / wiki-sections.
 """
 
 from __future__ import annotations
