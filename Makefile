@@ -42,7 +42,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 typecheck: setup
-	$(BIN)/mypy shared functions infra_cdk
+	$(BIN)/mypy shared functions infra_cdk benchmarks
 
 # pytest exits 5 when it collects nothing; that is not a failure of the code under test.
 pytest: setup

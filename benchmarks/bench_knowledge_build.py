@@ -30,6 +30,7 @@ from shared.ports.embedder import Embedder, Vectors  # noqa: E402
 from shared.ports.workflow import BuildTask, ParseTask, Workflow  # noqa: E402
 from shared.repos.knowledge import BuildTaskRepository  # noqa: E402
 from shared.schemas.datasets import CreateDatasetRequest  # noqa: E402
+from shared.schemas.documents import DocumentIdsRequest  # noqa: E402
 from shared.services import knowledge_builds  # noqa: E402
 from shared.services.documents import UploadedFile  # noqa: E402
 from shared.services.knowledge_builds import KnowledgeBuilder  # noqa: E402
@@ -114,12 +115,14 @@ def main() -> None:
             for i in range(args.documents)
         ]
         documents = container.documents.upload(tenant.id, dataset["id"], files)
-        container.ingestion.parse(tenant.id, dataset["id"], {"document_ids": [d["id"] for d in documents]})
+        container.ingestion.parse(
+            tenant.id, dataset["id"], DocumentIdsRequest(document_ids=[d["id"] for d in documents])
+        )
         for parse in recorder.parses:
             container.ingestion.run_task(parse)
         chunks = sum(len(container.document_repo.chunks_of(d["id"])) for d in documents)
 
-        knowledge_builds.DOCUMENT_CONCURRENCY = 1  # see the module docstring
+        knowledge_builds.DOCUMENT_CONCURRENCY = 1  # type: ignore[misc]  # see the module docstring
         embedder = TimedEmbedder(tenant_embedder(dataset["embedding_model"], container.tenants.get(tenant.id)))  # type: ignore[arg-type]
         embedder.embed_documents(["warm up"])  # the model loaded before timing
         builder = KnowledgeBuilder(

@@ -25,8 +25,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from shared.adapters.aws.opensearch_index import PACKED_VECTOR, encode_vector, merge_hits  # noqa: E402
+from shared.adapters.aws.opensearch_index import PACKED_VECTOR, merge_hits  # noqa: E402
 from shared.rag.text_analysis import analyze_query, plan_query  # noqa: E402
+from shared.rag.vectors import encode_vector  # noqa: E402
 
 SCIFACT = next(
     (p for p in (ROOT.parent / "shared/data/scifact", ROOT.parents[1] / "shared/data/scifact") if p.is_dir()),

@@ -52,7 +52,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -70,6 +70,7 @@ from shared.catalog import BUILTIN_EMBEDDING_MODEL  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.constants import LOCAL_API_KEY_FILE  # noqa: E402
 from shared.container import Container  # noqa: E402
+from shared.ports.embedder import Embedder  # noqa: E402
 from shared.ports.search import SearchQuery  # noqa: E402
 from shared.rag import scoring  # noqa: E402
 from shared.rag.embedding import build_embedder  # noqa: E402
@@ -288,11 +289,12 @@ def measure(folder: Path, queries: int) -> None:
     embedder = build_embedder(model)
     retrieval_module.rank = timed_function(scoring.rank, "scorer")  # type: ignore[attr-defined]
     service = container.retrieval
-    service._embedder_for = lambda m, t: Timed(build_embedder(m), "embed")  # type: ignore[method-assign]
+    service._embedder_for = lambda m, t: cast(Embedder, Timed(build_embedder(m), "embed"))
 
     def index_only(question: str, vector: np.ndarray) -> float:
         started = time.perf_counter()
-        found = index.search(SearchQuery(tenant_id, dataset_ids, text=question, vector=vector, top_k=1024))
+        query = SearchQuery(tenant_id, dataset_ids, text=question, vector=cast(list[float], vector), top_k=1024)
+        found = index.search(query)
         scoring.rank(found, 0.3).page(0, 30)  # what the service ranks and shows
         return time.perf_counter() - started
 

@@ -50,6 +50,7 @@ import time
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -187,7 +188,7 @@ def measure(index_dir: Path, dim: int, limit: int | None) -> None:
         return top[np.argsort(-sims[top])]
 
     def search(text: str, vector: np.ndarray | None) -> list[Candidate]:
-        return index.search(SearchQuery(TENANT, [DATASET], text=text, vector=vector))
+        return index.search(SearchQuery(TENANT, [DATASET], text=text, vector=cast(list[float] | None, vector)))
 
     for i in range(min(50, len(texts))):  # warm-up: page in, BLAS threads, caches
         search(texts[i], qvecs[i])
@@ -196,7 +197,10 @@ def measure(index_dir: Path, dim: int, limit: int | None) -> None:
     # Interleaved per query, so that load from other processes on the machine weighs on every kind alike.
     kinds = ("hybrid", "scored", "long", "long_scored", "text", "vector", "brute")
     times: dict[str, list[float]] = {kind: [] for kind in kinds}
-    recall, recall10, sizes, long_sizes = [], [], [], []
+    recall: list[float] = []
+    recall10: list[float] = []
+    sizes: list[int] = []
+    long_sizes: list[int] = []
     for i in range(len(texts)):
         started = time.perf_counter()
         expected = brute_force(qvecs[i])
