@@ -39,14 +39,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     from functions.local.server import (
         build_local_app,
-        local_container,
         rebuild_index_if_needed,
         resume_background_work,
         resume_webhook_deliveries,
     )
 
     data_dir = Path(args.data_dir).resolve()
-    container = local_container(data_dir)
+    container = _local_container(data_dir)
     tenant_id, api_key = container.tenant_service.ensure_default_tenant()
     key_file = data_dir / LOCAL_API_KEY_FILE
     if api_key is not None:
@@ -105,9 +104,7 @@ def _admin_container(args: argparse.Namespace) -> Container:
                 secrets_kms_key=args.secrets_kms_key,
             )
         )
-    from functions.local.server import local_container
-
-    return local_container(Path(args.data_dir).resolve())
+    return _local_container(Path(args.data_dir).resolve())
 
 
 def _model_settings(args: argparse.Namespace) -> list[ModelSetting]:
@@ -281,6 +278,22 @@ def main(argv: list[str] | None = None) -> int:
     except FlowlessError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
+    except SettingsInvalid as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+class SettingsInvalid(Exception):
+    """A ``FLOWLESS_*`` variable with an invalid value (the message names it)."""
+
+
+def _local_container(data_dir: Path) -> Container:
+    from functions.local.server import local_container
+
+    try:
+        return local_container(data_dir)
+    except ValueError as exc:  # Settings.from_env's refusal of a variable
+        raise SettingsInvalid(str(exc)) from None
 
 
 if __name__ == "__main__":

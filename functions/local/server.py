@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -12,11 +15,19 @@ from shared.config import Settings
 from shared.container import Container
 from shared.routes import ROUTE_GROUPS
 
+#: Variables the local server does not take from the environment: it is the local backend, on ``data_dir``.
+_FIXED_LOCALLY = frozenset({"FLOWLESS_BACKEND", "FLOWLESS_DATA_DIR"})
 
-def local_container(data_dir: Path) -> Container:
-    """Adapters on SQLite, the filesystem and in-process workers, all under ``data_dir``."""
+
+def local_container(data_dir: Path, environ: Mapping[str, str] | None = None) -> Container:
+    """Adapters on SQLite, the filesystem and in-process workers, all under ``data_dir``; the other settings
+    from the ``FLOWLESS_*`` variables of ``environ`` (the process's environment by default), as on Lambda:
+    ``FLOWLESS_MAX_UPLOAD_BYTES``, ``FLOWLESS_LOCAL_BUCKETS``, ``FLOWLESS_WEBHOOK_ALLOW_PRIVATE``... A
+    variable with an invalid value raises ``ValueError`` naming it."""
+    env = os.environ if environ is None else environ
+    settings = Settings.from_env({name: value for name, value in env.items() if name not in _FIXED_LOCALLY})
     data_dir.mkdir(parents=True, exist_ok=True)
-    return Container(Settings(backend="local", data_dir=data_dir))
+    return Container(dataclasses.replace(settings, backend="local", data_dir=data_dir))
 
 
 def build_local_app(container: Container) -> FastAPI:

@@ -185,3 +185,33 @@ def test_serve_refuses_a_model_the_catalog_does_not_know(tmp_path: Path) -> None
         timeout=60,
     )
     assert out.returncode == 2 and "Unsupported model: <gpt-9@OpenAI>" in out.stderr
+
+
+def test_serve_reads_the_settings_the_environment_gives(tmp_path: Path) -> None:
+    """README's local variables reach the server (``FLOWLESS_WEBHOOK_ALLOW_PRIVATE``, ``FLOWLESS_MAX_UPLOAD_BYTES``);
+    ``FLOWLESS_BACKEND`` does not turn it into something other than the local server."""
+    data_dir = tmp_path / "data"
+    hook = {"url": "http://127.0.0.1:9/hook", "secret": "s" * 32}
+    env = {"FLOWLESS_WEBHOOK_ALLOW_PRIVATE": "true", "FLOWLESS_MAX_UPLOAD_BYTES": "64", "FLOWLESS_BACKEND": "aws"}
+    with serve(data_dir, env=env) as run:
+        headers = {"Authorization": f"Bearer {(data_dir / 'api_key').read_text().strip()}"}
+        assert httpx.post(f"{run.base}/api/v1/flowless/webhooks", json=hook, headers=headers).json()["code"] == 0
+        ds = httpx.post(f"{run.base}/api/v1/datasets", json={"name": "limits"}, headers=headers).json()["data"]
+        files = [("file", ("big.txt", b"x" * 65, "text/plain"))]
+        too_big = httpx.post(f"{run.base}/api/v1/datasets/{ds['id']}/documents", files=files, headers=headers)
+        assert too_big.json()["message"] == "<RequestEntityTooLarge '413: Request Entity Too Large'>"
+    with serve(data_dir) as run:  # unset: loopback targets refused again, as by default
+        refused = httpx.post(f"{run.base}/api/v1/flowless/webhooks", json=hook, headers=headers).json()
+        assert refused["code"] == 101 and "loopback" in refused["message"], refused
+
+
+def test_serve_names_a_setting_with_an_invalid_value(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [FLOWLESS, "serve", "--data-dir", str(tmp_path), "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FLOWLESS_MAX_UPLOAD_BYTES": "lots"},
+        timeout=60,
+    )
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("error: FLOWLESS_MAX_UPLOAD_BYTES must be") and "Traceback" not in out.stderr
