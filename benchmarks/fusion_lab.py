@@ -127,6 +127,11 @@ def _term_similarity(signals: Signals) -> Floats:
     return np.divide(text, text + reference, out=np.zeros_like(text), where=(text > 0) & (reference > 0))
 
 
+def undiscounted(signals: Signals, weight: float) -> Floats:
+    """The scorer without ``question_coverage``'s discount (as it was before it): ``bm25 / (bm25 + R)`` as is."""
+    return (1 - weight) * _term_similarity(signals) + weight * _positive(signals.cosine)
+
+
 def max_normalised(signals: Signals, weight: float) -> Floats:
     return (1 - weight) * signals.text / max(float(signals.text.max()), 1e-12) + weight * _positive(signals.cosine)
 
@@ -179,6 +184,7 @@ def ragflow_term_similarity(signals: Signals, weight: float) -> Floats:
 
 #: name → (fusion, whether its score is a similarity on RAGFlow's scale, so that a threshold reads it)
 FUSIONS: dict[str, tuple[Fusion, bool]] = {
+    "R without the coverage discount": (undiscounted, True),
     "bm25 / best bm25": (max_normalised, True),
     "min-max of both": (min_max, False),
     "z-scores of both": (z_scores, False),

@@ -10,86 +10,103 @@ Term similarity
 ``term_similarity`` is in [0, 1] and says how well the chunk's words match the question's, on a scale
 that belongs to the question, not to the other candidates::
 
-    term_similarity = bm25 / (bm25 + R)
+    term_similarity = coverage * bm25 / (bm25 + R)
 
 ``bm25`` is the engine's full-text score of the chunk (0 when it matched no searched term) and ``R`` is the
 question's *reference match*: the BM25 of a chunk of average length that holds every term of the question
 once (each weighted by the question's count of it; terms no chunk of the datasets holds are left out):
-``R = sum(count * idf) / (1 + k1)``. So 0.5 means "matches the question as well as a chunk holding all of
-its words"; a chunk whose terms are worth half of ``R`` (say the rare, informative words of the question but
-not the common ones) gets 1/3, one sharing a single common word with the question a few hundredths; more
-(repeated, denser) matches approach 1. The curve is BM25's own term-frequency saturation ``x / (x + k)``
-applied to the whole score, with the question's reference match as the half-way point: no constant to
-tune, and monotonic in bm25, so weight 0 ranks exactly by BM25.
+``R = sum(count * idf) / (1 + k1)``. So ``bm25 / (bm25 + R)`` is 0.5 for a chunk that "matches the question
+as well as a chunk holding all of its words"; a chunk whose terms are worth half of ``R`` (say the rare,
+informative words of the question but not the common ones) gets 1/3, one sharing a single common word with
+the question a few hundredths; more (repeated, denser) matches approach 1. The curve is BM25's own
+term-frequency saturation ``x / (x + k)`` applied to the whole score, with the question's reference match as
+the half-way point: no constant to tune, and monotonic in bm25.
 
 ``R`` comes from the engine with the candidates (``Candidate.text_reference``, from the IDF the engine
 scored with: ``QueryPlan.reference_score`` in ``shared/rag/text_analysis.py``, the same on both engines).
 It covers the whole question although a long question searches only its 25 most informative terms: the cap
-decides what is worth searching, not what matching the whole question is worth — so a paragraph-long
-question's text matches stay modest (a passage holds a part of a paragraph's words), and the vector, which
-reads the whole paragraph, keeps its say. Without a reported ``R`` (a hand-made candidate list), it is
-fitted: a least-squares fit of the candidates' scores on their matched-term sets (``term_weights``; a
-chunk's BM25 is a sum of one contribution per matched term), and without matched terms the best text score
-stands in.
+decides what is worth searching, not what matching the whole question is worth. Without a reported ``R`` (a
+hand-made candidate list), it is fitted: a least-squares fit of the candidates' scores on their matched-term
+sets (``term_weights``; a chunk's BM25 is a sum of one contribution per matched term), and without matched
+terms the best text score stands in.
+
+The question's coverage
+-----------------------
+``coverage = min(1, best bm25 / R)`` (``question_coverage``) is how much of the question the best text match
+among the candidates holds. It is 1 when some chunk matches the question as well as its reference match: a
+short question whose words some chunk holds together, the question RAGFlow's formula was made for, which is
+scored exactly as without it. When no chunk does, as for a paragraph-long question (a passage holds a part of
+a paragraph's words), it is the share of ``R`` the best passage reaches, and every text match of the question
+says that much less; the vector, which reads the whole question, decides more. In IR terms it is a
+post-retrieval query-performance predictor (the question's top retrieval score, normalised by the score of a
+match of all of it; Carmel & Yom-Tov 2010 survey the family) setting the sparse side's weight per question, as
+query-dependent hybrid weights do (Arabzadeh et al. 2021 pick sparse or dense per query by such predictors).
+It has no constant and is computed from the question's own scale. Being the same for every chunk of a
+question, it keeps weight 0 ranking exactly by BM25 and weight 1 by the cosine, and the reported similarity
+stays the weighted sum of the reported term and vector similarities. It only ever lowers a similarity: no
+chunk passes the threshold that did not before (an off-topic question keeps no more chunks); what it costs is
+fewer chunks over the threshold for paragraph questions (below).
 
 Why not "relative to the best candidate" (``sqrt(bm25 / best bm25)``, an earlier design): the top text
 match always scored 1.0, even when it shared a single common word with the question, so
-``term_similarity`` meant nothing across questions and the threshold could not filter weak matches. And
-the vector part stays the plain cosine (as RAGFlow reports it) for the same reason: normalising it by the
+``term_similarity`` meant nothing across questions and the threshold could not filter weak matches (the
+coverage is a share of the question's own ``R``: a best match sharing one common word makes it small, not 1).
+And the vector part stays the plain cosine (as RAGFlow reports it) for the same reason: normalising it by the
 best candidate's cosine (Bruch et al. 2023's theoretical-min-max) would score the nearest chunk of an
 unrelated question 1.0 and let it through the default threshold.
 
 Measured through the API, nDCG@10 (``benchmarks/bench_scifact.py --collection C``; builtin int8
 all-MiniLM-L6-v2, BM25 over this project's Porter analyzer, one chunk per document, top_k 1024; 2026-12-05)::
 
-    collection (questions)                         BM25    vector  fused w=0.3   best weight
-    SciFact test (300 one-sentence claims)          0.686   0.647   0.741         0.4: 0.742
-    wiki-sections (373 paragraphs, ~124 words)      0.676   0.814   0.800         0.9: 0.815
-    lee (39 news paragraphs, human judgments)       0.575   0.510   0.595         0.2: 0.619
+    collection (questions)                         BM25    vector  fused w=0.3   fused - better (95% CI)
+    SciFact test (300 one-sentence claims)          0.686   0.647   0.742         +0.056 [+0.038, +0.073]
+    wiki-sections (373 paragraphs, ~124 words)      0.676   0.814   0.812         -0.002 [-0.006, +0.002]
+    lee (39 news paragraphs, human judgments)       0.575   0.510   0.588         +0.013 [-0.060, +0.083]
+    lee, condensed rankings                         0.717   0.833   0.828         -0.005 [-0.038, +0.024]
 
-(``benchmarks/heldout.py`` builds the two held-out collections.) lee's 300 background documents were never
-judged; counted as not relevant (BEIR's convention, the table) they mark down every background story a ranker
-finds on the question's subject, and the vector finds more of them. On the condensed rankings (unjudged
-documents removed; Sakai 2007) lee reads BM25 0.717, vector 0.833, fused 0.828: like wiki-sections, vector-led.
-
-So the fused score is above both components on SciFact (+0.055, 95% paired bootstrap interval [+0.038,
-+0.071]) and **below the vector on both paragraph-question collections**: wiki-sections -0.014 [-0.023,
--0.005], lee (condensed) -0.005 [-0.038, +0.025]. Whole paragraphs are read better by the vector, short
-claims by the words, and at RAGFlow's default weight the text has the larger say. Not resolved: see issue
-15's notes.
+(``benchmarks/heldout.py`` builds the two held-out collections; the intervals are paired bootstrap intervals
+from ``benchmarks/fusion_lab.py``, on the same candidates.) lee's 300 background documents were never judged;
+counted as not relevant (BEIR's convention) they mark down every background story a ranker finds on the
+question's subject, and the vector finds more of them; the condensed rankings (unjudged documents removed;
+Sakai 2007) read it like wiki-sections, vector-led. Without the coverage the fused score was 0.741 / 0.800 /
+0.595 / 0.828: on wiki-sections -0.014 [-0.023, -0.005] below the vector, the gap this closes. So the fused
+score is above both components on SciFact and within its interval of the better one on the paragraph
+collections, none of them significantly below.
 
 ``benchmarks/fusion_lab.py`` measures other fusions on the same candidates (same figures as the API),
 fused at w=0.3: nDCG@10 on SciFact / wiki-sections / lee (condensed) / lee (BEIR convention), and what RAGFlow's
-default threshold (0.2) keeps of a SciFact claim's candidates (median) and the share of wiki-sections paragraphs
-that keep none (a chat then answers its ``empty_response``)::
+default threshold (0.2) keeps: the median number of chunks a SciFact claim keeps, and the median and the share
+of wiki-sections paragraphs that keep none (a chat then answers its ``empty_response``)::
 
-                                                                        nDCG@10                     kept  none
-    this scorer (R, plain cosine)                          0.741 / 0.800 / 0.828 / 0.595    153    2%
+                                                                        nDCG@10                 kept: claim, paragraph
+    this scorer (R, coverage, plain cosine)                0.742 / 0.812 / 0.828 / 0.588    116    4 (15% none)
+    without the coverage (bm25 / (bm25 + R) as is)         0.741 / 0.800 / 0.828 / 0.595    153   15 (2% none)
     RAGFlow's term similarity (weighted share of the
-      question's terms the chunk holds; 1.0 for all)       0.707 / 0.778 / 0.830 / 0.462    154    0%
-    bm25 / best bm25 (max-normalised; an earlier design)   0.716 / 0.725 / 0.829 / 0.594    262    0%
-    min-max of both signals (OpenSearch's ``min_max``)     0.723 / 0.731 / 0.820 / 0.605     -     -
-    z-scores of both signals                               0.722 / 0.724 / 0.810 / 0.631     -     -
-    reciprocal rank fusion, k = 60 (ranks only)            0.715 / 0.756 / 0.775 / 0.591     -     -
-    R, with the cosine divided by the best candidate's     0.740 / 0.807 / 0.828 / 0.595    406    0%
-    the term similarity squared                            0.741 / 0.813 / 0.839 / 0.535      8   17%
+      question's terms the chunk holds; 1.0 for all)       0.707 / 0.778 / 0.830 / 0.462    154   26 (0% none)
+    bm25 / best bm25 (max-normalised; an earlier design)   0.716 / 0.725 / 0.829 / 0.594    262  101 (0% none)
+    min-max of both signals (OpenSearch's ``min_max``)     0.723 / 0.731 / 0.820 / 0.605      -      -
+    z-scores of both signals                               0.722 / 0.724 / 0.810 / 0.631      -      -
+    reciprocal rank fusion, k = 60 (ranks only)            0.715 / 0.756 / 0.775 / 0.591      -      -
+    R, with the cosine divided by the best candidate's     0.740 / 0.807 / 0.828 / 0.595    406   47 (0% none)
+    the term similarity squared                            0.741 / 0.813 / 0.839 / 0.535      8    3 (17% none)
 
 (better component: 0.686 BM25 / 0.814 vector / 0.833 vector / 0.575 BM25.) None is at or above the better
-component on all four. The normalisations over the candidate set lose 0.02-0.03 on SciFact and 0.05-0.09 on
-wiki-sections. RAGFlow's own term similarity keeps what this scorer keeps at the threshold (154 against 153) and
-ranks below it everywhere but condensed lee. The relative cosine lets the nearest chunk of any question through
-the default threshold. Squaring the term similarity (a text match weighs by how much of the question it covers,
-so a paragraph's partial matches say little) comes nearest on the paragraph collections (wiki-sections -0.0003
-[-0.004, +0.004], condensed lee +0.007 [+0.002, +0.013]) but drops lee under BEIR's convention below BM25
-(-0.040 [-0.135, +0.052]) and changes the scale the threshold reads: a SciFact claim keeps 8 chunks instead
-of 153, and 17% of the wiki-sections paragraphs keep none. Every fusion that gives the text less say on
-paragraphs does so on the same range of term similarities (0.15-0.35) where a short claim's partial matches
-decide what the threshold keeps, so a fixed curve trades one for the other (``t * min(1, 2t)``: 0.732 / 0.810,
-28 kept; ``t^1.5``: 0.734 / 0.807, 55 kept); a per-question factor (the text weight times how much of the
-question its best match holds, ``min(1, 2 * best t)``) gives 0.742 / 0.811 / 0.828 with 127 kept and 12% of
-paragraphs keeping none. Measured before the query weights saturated (``query_weight`` in
-``text_analysis.py``), ``R`` over the searched terms only (not the whole question) gave 0.740 / 0.757 on
-SciFact / wiki-sections.
+component on all four; this scorer is the only one not significantly below it on any. The normalisations over
+the candidate set lose 0.02-0.03 on SciFact and 0.05-0.09 on wiki-sections. RAGFlow's own term similarity
+ranks below this scorer everywhere but condensed lee. The relative cosine lets the nearest chunk of any
+question through the default threshold. Squaring the term similarity (a partial match says little) ranks
+paragraphs as well but drops lee under BEIR's convention below BM25 (-0.040 [-0.135, +0.052]) and changes
+the scale the threshold reads for short claims too (8 chunks kept instead of 153). Two variants of the
+coverage were measured and not taken: handing the text's lost share to the cosine (``(1 - w) * (coverage *
+t + (1 - coverage) * cosine) + w * cosine``: 0.740 / 0.812 / 0.831 / 0.580, 172 paragraph chunks kept) and
+the coverage-weighted mean (``((1 - w) * coverage * t + w * cosine) / ((1 - w) * coverage + w)``, the same
+ranking as this scorer, 116 kept): both *raise* the similarity of a question whose words match badly towards
+its plain cosine, so with a model whose unrelated cosines are high an off-topic question would pass the
+default threshold with every chunk (the tenants' default builtin model, bge-small-en-v1.5, puts five off-topic
+questions at a median cosine of 0.37 from 300 SciFact abstracts, every one of them at 0.2 or more;
+all-MiniLM-L6-v2 at -0.01); and the first ranks by the cosine at weight 0. Measured
+before the query weights saturated (``query_weight`` in ``text_analysis.py``), ``R`` over the searched terms
+only (not the whole question) gave 0.740 / 0.757 on SciFact / wiki-sections.
 """
 
 from __future__ import annotations
@@ -164,9 +181,21 @@ def reference_score(candidates: Sequence[Candidate]) -> float:
 
 
 def term_similarities(candidates: Sequence[Candidate]) -> list[float]:
-    """Each candidate's term similarity in [0, 1] (0 when text search did not match it)."""
+    """Each candidate's term similarity in [0, 1] (0 when text search did not match it): its
+    ``term_similarity`` discounted by the question's ``question_coverage``."""
     reference = reference_score(candidates)
-    return [term_similarity(c.text_score or 0.0, reference) for c in candidates]
+    coverage = question_coverage(max((c.text_score or 0.0 for c in candidates), default=0.0), reference)
+    return [coverage * term_similarity(c.text_score or 0.0, reference) for c in candidates]
+
+
+def question_coverage(best_score: float, reference: float) -> float:
+    """How much of the question the best text match holds: ``min(1, best bm25 / R)``, 0 without a text match.
+
+    1 when some chunk matches the question as well as its reference match (a short question's words found
+    together); a paragraph no chunk repeats gets the share of it its best passage holds."""
+    if best_score <= 0 or reference <= 0:
+        return 0.0
+    return min(1.0, best_score / reference)
 
 
 def term_similarity(score: float, reference: float) -> float:
@@ -248,6 +277,9 @@ def rank(
     reference = reference_score(candidates)
     text = np.fromiter((c.text_score or 0.0 for c in candidates), dtype=np.float64, count=len(candidates))
     tsims = np.divide(text, text + reference, out=np.zeros_like(text), where=(text > 0) & (reference > 0))
+    coverage = question_coverage(float(text.max()), reference)
+    if coverage < 1.0:
+        tsims *= coverage
     if rerank_scores is not None:
         vsims = np.fromiter((rerank_scores.get(c.chunk_id, 0.0) for c in candidates), dtype=np.float64)
     else:

@@ -11,6 +11,7 @@ from shared.ports.search import Candidate
 from shared.rag.scoring import (
     ScoredChunk,
     hybrid_scores,
+    question_coverage,
     rank,
     reference_score,
     term_similarities,
@@ -100,8 +101,9 @@ def test_scale_free_and_independent_of_the_other_candidates_best() -> None:
     ]
     assert term_similarities(scaled) == pytest.approx(term_similarities(cands))
     weak = [c for c in cands if c.chunk_id in ("c4", "v")] + [cand("c9", 2.0, 0.0, ("dough",))]
-    # R = 1 + 2 (only the words some candidate matched count: the fit knows no other word)
-    assert max(term_similarities(weak)) == pytest.approx(2 / 5)
+    # R = 1 + 2 (only the words some candidate matched count: the fit knows no other word); the best match
+    # holds 2/3 of it, so every term similarity is discounted by 2/3 (question_coverage), never raised
+    assert max(term_similarities(weak)) == pytest.approx(2 / 5 * 2 / 3)
 
 
 def test_without_matched_terms_the_best_text_score_is_the_reference() -> None:
@@ -116,6 +118,49 @@ def test_non_positive_shares_are_dropped_and_refitted() -> None:
     # 'b' seems to lower the score: its share is set to 0 and 'a' fitted on both rows.
     cands = [cand("1", 6.0, None, ("a",)), cand("2", 5.0, None, ("a", "b"))]
     assert term_weights(cands) == pytest.approx({"a": 5.5, "b": 0.0})
+
+
+def test_question_coverage_is_the_best_matchs_share_of_the_reference() -> None:
+    assert question_coverage(7.0, 7.0) == 1.0
+    assert question_coverage(21.0, 7.0) == 1.0  # a denser match than the reference: the whole question
+    assert question_coverage(2.0, 8.0) == pytest.approx(0.25)
+    assert question_coverage(0.0, 8.0) == 0.0 and question_coverage(3.0, 0.0) == 0.0
+
+
+def paragraph(reference: float = 40.0) -> list[Candidate]:
+    """A question no chunk repeats: its reference match is 40, its best passage scores 10 (a quarter of it)."""
+    out = [cand(f"p{i}", score, cosine, ("w",)) for i, (score, cosine) in enumerate([(10, 0.3), (6, 0.8), (2, 0.6)])]
+    return [
+        Candidate(c.chunk_id, c.document_id, c.dataset_id, c.text_score, c.vector_score, c.matched_terms, reference)
+        for c in out
+    ] + [cand("v", None, 0.7)]
+
+
+def test_a_question_its_best_match_covers_in_part_has_its_text_discounted() -> None:
+    scored = by_id(hybrid_scores(paragraph(), 0.3))
+    assert scored["p0"].term_similarity == pytest.approx(0.25 * 10 / 50)  # coverage x bm25 / (bm25 + R)
+    assert scored["p1"].term_similarity == pytest.approx(0.25 * 6 / 46)
+    # the vector decides more: p1 (the better cosine) now ranks above p0 (the better text match)
+    assert [s.chunk_id for s in hybrid_scores(paragraph(), 0.3)][:2] == ["p1", "v"]
+    undiscounted = {
+        c.chunk_id: 0.7 * (c.text_score or 0) / ((c.text_score or 0) + 40) + 0.3 * c.vector_score
+        for c in paragraph()
+        if c.vector_score is not None
+    }
+    assert all(scored[i].similarity < undiscounted[i] for i in ("p0", "p1", "p2"))  # lowered, never raised
+    assert scored["v"].similarity == pytest.approx(undiscounted["v"])
+
+
+def test_the_discount_keeps_the_weights_meaning() -> None:
+    """Weight 0 still ranks by BM25 alone, weight 1 by the cosine alone, and the similarity is the weighted sum
+    of the two similarities reported."""
+    assert [s.chunk_id for s in hybrid_scores(paragraph(), 0.0)] == ["p0", "p1", "p2", "v"]
+    assert [s.chunk_id for s in hybrid_scores(paragraph(), 1.0)] == ["p1", "v", "p2", "p0"]
+    for weight in (0.0, 0.3, 0.7, 1.0):
+        for s in hybrid_scores(paragraph(), weight):
+            assert s.similarity == pytest.approx((1 - weight) * s.term_similarity + weight * s.vector_similarity)
+    fully = [Candidate("f", "d", "ds", 40.0, 0.1, ["w"], 40.0), *paragraph()]  # some chunk holds the question
+    assert by_id(hybrid_scores(fully, 0.3))["p0"].term_similarity == pytest.approx(10 / 50)
 
 
 # == hybrid score ================================================================================
