@@ -176,14 +176,19 @@ def test_serve_flags_win_and_a_restart_can_change_the_model(tmp_path: Path, llm:
     assert llm.chat_requests[-1].body["model"] == "qwen2.5"
 
 
-def test_serve_refuses_a_model_the_catalog_does_not_know(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [FLOWLESS, "serve", "--data-dir", str(tmp_path), "--port", str(free_port())],
+def serve_refused(data_dir: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``flowless serve`` run with ``env`` added, expected to stop before serving."""
+    return subprocess.run(
+        [FLOWLESS, "serve", "--data-dir", str(data_dir), "--port", str(free_port())],
         capture_output=True,
         text=True,
-        env={**os.environ, "FLOWLESS_CHAT_MODEL": "gpt-9@OpenAI"},
+        env={**os.environ, **env},
         timeout=60,
     )
+
+
+def test_serve_refuses_a_model_the_catalog_does_not_know(tmp_path: Path) -> None:
+    out = serve_refused(tmp_path, {"FLOWLESS_CHAT_MODEL": "gpt-9@OpenAI"})
     assert out.returncode == 2 and "Unsupported model: <gpt-9@OpenAI>" in out.stderr
 
 
@@ -206,12 +211,6 @@ def test_serve_reads_the_settings_the_environment_gives(tmp_path: Path) -> None:
 
 
 def test_serve_names_a_setting_with_an_invalid_value(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [FLOWLESS, "serve", "--data-dir", str(tmp_path), "--port", str(free_port())],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "FLOWLESS_MAX_UPLOAD_BYTES": "lots"},
-        timeout=60,
-    )
+    out = serve_refused(tmp_path, {"FLOWLESS_MAX_UPLOAD_BYTES": "lots"})
     assert out.returncode == 2, out.stderr
     assert out.stderr.startswith("error: FLOWLESS_MAX_UPLOAD_BYTES must be") and "Traceback" not in out.stderr
