@@ -122,7 +122,7 @@ def _positive(cosine: Floats) -> Floats:
 
 
 def _term_similarity(signals: Signals) -> Floats:
-    """The scorer's ``bm25 / (bm25 + R)``, 0 without a text match."""
+    """``bm25 / (bm25 + R)``, 0 without a text match: the scorer's curve before ``question_coverage``."""
     text, reference = signals.text, signals.reference
     return np.divide(text, text + reference, out=np.zeros_like(text), where=(text > 0) & (reference > 0))
 
