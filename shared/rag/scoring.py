@@ -71,7 +71,10 @@ question's subject, and the vector finds more of them; the condensed rankings (u
 Sakai 2007) read it like wiki-sections, vector-led. Without the coverage the fused score was 0.741 / 0.800 /
 0.595 / 0.828: on wiki-sections -0.014 [-0.023, -0.005] below the vector, the gap this closes. So the fused
 score is above both components on SciFact and within its interval of the better one on the paragraph
-collections, none of them significantly below.
+collections, none of them significantly below. With the tenants' default model, bge-small-en-v1.5
+(``--embedding-model BAAI/bge-small-en-v1.5@Builtin``), wiki-sections reads vector 0.816, fused 0.810 (-0.006
+[-0.012, +0.001]; without the coverage 0.773, -0.044 [-0.056, -0.031]), a paragraph keeping a median of 59
+chunks over the default threshold and none keeping nothing: BGE's higher cosines carry it.
 
 ``benchmarks/fusion_lab.py`` measures other fusions on the same candidates (same figures as the API),
 fused at w=0.3: nDCG@10 on SciFact / wiki-sections / lee (condensed) / lee (BEIR convention), and what RAGFlow's
