@@ -186,9 +186,17 @@ def reference_score(candidates: Sequence[Candidate]) -> float:
 def term_similarities(candidates: Sequence[Candidate]) -> list[float]:
     """Each candidate's term similarity in [0, 1] (0 when text search did not match it): its
     ``term_similarity`` discounted by the question's ``question_coverage``."""
+    return _term_similarities(candidates).tolist()  # type: ignore[no-any-return]
+
+
+def _term_similarities(candidates: Sequence[Candidate]) -> np.ndarray[Any, np.dtype[np.float64]]:
     reference = reference_score(candidates)
-    coverage = question_coverage(max((c.text_score or 0.0 for c in candidates), default=0.0), reference)
-    return [coverage * term_similarity(c.text_score or 0.0, reference) for c in candidates]
+    text = np.fromiter((c.text_score or 0.0 for c in candidates), dtype=np.float64, count=len(candidates))
+    tsims = np.divide(text, text + reference, out=np.zeros_like(text), where=(text > 0) & (reference > 0))
+    coverage = question_coverage(float(text.max(initial=0.0)), reference)
+    if coverage < 1.0:
+        tsims *= coverage
+    return tsims
 
 
 def question_coverage(best_score: float, reference: float) -> float:
@@ -277,12 +285,7 @@ def rank(
     """``hybrid_scores``' ranking, the scored chunks built on demand."""
     if not candidates:
         return Ranking(candidates, [], [], [], [])
-    reference = reference_score(candidates)
-    text = np.fromiter((c.text_score or 0.0 for c in candidates), dtype=np.float64, count=len(candidates))
-    tsims = np.divide(text, text + reference, out=np.zeros_like(text), where=(text > 0) & (reference > 0))
-    coverage = question_coverage(float(text.max()), reference)
-    if coverage < 1.0:
-        tsims *= coverage
+    tsims = _term_similarities(candidates)
     if rerank_scores is not None:
         vsims = np.fromiter((rerank_scores.get(c.chunk_id, 0.0) for c in candidates), dtype=np.float64)
     else:
