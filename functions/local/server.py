@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-from collections.abc import Mapping
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -19,13 +18,13 @@ from shared.routes import ROUTE_GROUPS
 _FIXED_LOCALLY = frozenset({"FLOWLESS_BACKEND", "FLOWLESS_DATA_DIR"})
 
 
-def local_container(data_dir: Path, environ: Mapping[str, str] | None = None) -> Container:
+def local_container(data_dir: Path) -> Container:
     """Adapters on SQLite, the filesystem and in-process workers, all under ``data_dir``; the other settings
-    from the ``FLOWLESS_*`` variables of ``environ`` (the process's environment by default), as on Lambda:
-    ``FLOWLESS_MAX_UPLOAD_BYTES``, ``FLOWLESS_LOCAL_BUCKETS``, ``FLOWLESS_WEBHOOK_ALLOW_PRIVATE``... A
-    variable with an invalid value raises ``ValueError`` naming it."""
-    env = os.environ if environ is None else environ
-    settings = Settings.from_env({name: value for name, value in env.items() if name not in _FIXED_LOCALLY})
+    from the process's ``FLOWLESS_*`` variables, as on Lambda: ``FLOWLESS_MAX_UPLOAD_BYTES``,
+    ``FLOWLESS_LOCAL_BUCKETS``, ``FLOWLESS_WEBHOOK_ALLOW_PRIVATE``... A variable with an invalid value raises
+    ``ValueError`` naming it."""
+    environ = {name: value for name, value in os.environ.items() if name not in _FIXED_LOCALLY}
+    settings = Settings.from_env(environ)
     data_dir.mkdir(parents=True, exist_ok=True)
     return Container(dataclasses.replace(settings, backend="local", data_dir=data_dir))
 
