@@ -28,8 +28,9 @@ def cand(
     vector: float | None = None,
     terms: tuple[str, ...] = (),
     dataset: str = "ds",
+    reference: float | None = None,
 ) -> Candidate:
-    return Candidate(chunk_id, f"doc-{chunk_id}", dataset, text, vector, list(terms))
+    return Candidate(chunk_id, f"doc-{chunk_id}", dataset, text, vector, list(terms), reference)
 
 
 def corpus() -> list[Candidate]:
@@ -129,11 +130,10 @@ def test_question_coverage_is_the_best_matchs_share_of_the_reference() -> None:
 
 def paragraph(reference: float = 40.0) -> list[Candidate]:
     """A question no chunk repeats: its reference match is 40, its best passage scores 10 (a quarter of it)."""
-    out = [cand(f"p{i}", score, cosine, ("w",)) for i, (score, cosine) in enumerate([(10, 0.3), (6, 0.8), (2, 0.6)])]
-    return [
-        Candidate(c.chunk_id, c.document_id, c.dataset_id, c.text_score, c.vector_score, c.matched_terms, reference)
-        for c in out
-    ] + [cand("v", None, 0.7)]
+    found = [(10, 0.3), (6, 0.8), (2, 0.6)]
+    return [cand(f"p{i}", score, cosine, ("w",), reference=reference) for i, (score, cosine) in enumerate(found)] + [
+        cand("v", None, 0.7)
+    ]
 
 
 def test_a_question_its_best_match_covers_in_part_has_its_text_discounted() -> None:
